@@ -1,0 +1,1 @@
+"""The ActivityPub protocol, independent of any application: it never imports ``node``."""

@@ -1,0 +1,303 @@
+"""The ``coopnode`` command line."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from federation.clock import SystemClock
+from node.errors import NodeError
+from node.settings import (
+    CONFIG_FILE,
+    DEFAULT_DATA_DIR,
+    Settings,
+    SettingsError,
+    load_settings,
+    validate_domain,
+    validate_handle,
+    write_config,
+)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+WILDCARD_HOSTS = {"0.0.0.0", "::", ""}  # noqa: S104 (names, not a bind)
+
+
+def data_dir_option(function: F) -> F:
+    return click.option(
+        "--data-dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        envvar="COOPNODE_DATA_DIR",
+        default=DEFAULT_DATA_DIR,
+        show_default=True,
+        help="Where the node keeps its settings, database and files.",
+    )(function)
+
+
+@click.group()
+@click.version_option(package_name="coopnode")
+def main() -> None:
+    """coopnode: a co-operative's own node in the fediverse."""
+
+
+def _fail(message: str) -> None:
+    raise click.ClickException(message)
+
+
+def _settings(data_dir: Path) -> Settings:
+    try:
+        return load_settings(data_dir)
+    except FileNotFoundError:
+        raise click.ClickException(
+            f"{data_dir} has no {CONFIG_FILE}: run `coopnode init` or `coopnode serve` first"
+        ) from None
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _open_for_use(settings: Settings) -> None:
+    """Create and migrate a new database; refuse an outdated one."""
+    from node.services.setup import check_schema, create_coop, migrate_database
+    from node.storage.database import Database
+    from node.storage.migrate import SchemaState
+
+    try:
+        state = check_schema(settings.database_url)
+    except NodeError as exc:
+        raise click.ClickException(exc.reason) from None
+    if state is SchemaState.EMPTY:
+        migrate_database(settings.database_url)
+        db = Database(settings.database_url, readers=1)
+        try:
+            token = create_coop(settings, db, SystemClock())
+        finally:
+            db.close()
+        click.echo(f"Created the co-op {settings.name!r} as @{settings.handle}@{settings.domain}.")
+        click.echo(f"Admin API token (shown once, keep it safe): {token}")
+
+
+@main.command()
+@click.option("--domain", required=True, help="The public host name, e.g. coop.example.")
+@click.option("--name", required=True, help="The co-op's name, as people will see it.")
+@click.option("--handle", default="coop", show_default=True, help="The co-op's account name.")
+@click.option("--summary", default="", help="A short description of the co-op.")
+@data_dir_option
+def init(domain: str, name: str, handle: str, summary: str, data_dir: Path) -> None:
+    """Set up a node for a public domain (served over https behind a reverse proxy)."""
+    if (data_dir / CONFIG_FILE).exists():
+        _fail(f"{data_dir} already holds a node; choose another --data-dir")
+    try:
+        settings = Settings(
+            data_dir=data_dir,
+            domain=validate_domain(domain),
+            name=name.strip(),
+            handle=validate_handle(handle),
+            summary=summary,
+        )
+        if not settings.name:
+            raise SettingsError("the co-op's name is empty")
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from None
+    write_config(settings)
+    settings = _settings(data_dir)
+    _open_for_use(settings)
+    click.echo(f"Settings written to {settings.config_path}.")
+    click.echo(
+        f"Next: `coopnode serve --data-dir {data_dir}` behind a reverse proxy that serves "
+        f"https://{settings.domain}/ (see deploy/)."
+    )
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--name", default="Local co-op", help="Name of a new local node.")
+@click.option("--log-level", default="info", show_default=True)
+@data_dir_option
+def serve(host: str, port: int, name: str, log_level: str, data_dir: Path) -> None:
+    """Run the node. A new data directory becomes a local node at http://HOST:PORT."""
+    if not (data_dir / CONFIG_FILE).exists():
+        if host in WILDCARD_HOSTS:
+            _fail("a local node needs a concrete --host (its ids are built on it)")
+        write_config(
+            Settings(
+                data_dir=data_dir,
+                domain=validate_domain(f"{host}:{port}" if ":" not in host else f"[{host}]:{port}"),
+                name=name,
+                local=True,
+            )
+        )
+    settings = _settings(data_dir)
+    if settings.local and settings.domain != f"{host}:{port}":
+        _fail(
+            f"{data_dir} holds the local node {settings.domain}: serve it there "
+            "(its ids are built on that address) or use another --data-dir"
+        )
+    _open_for_use(settings)
+
+    import uvicorn
+
+    from node.web.app import create_app
+
+    click.echo(
+        f"coopnode: {settings.name} (@{settings.handle}@{settings.domain}) on http://{host}:{port}/"
+    )
+    uvicorn.run(
+        create_app(settings),
+        host=host,
+        port=port,
+        log_level=log_level,
+        proxy_headers=True,
+        server_header=False,
+        lifespan="on",
+    )
+
+
+@main.command()
+@data_dir_option
+def worker(data_dir: Path) -> None:
+    """Run background workers in their own process (PostgreSQL only)."""
+    settings = _settings(data_dir)
+    from node.storage.engine import is_sqlite
+
+    if is_sqlite(settings.database_url):
+        _fail(
+            "SQLite allows one writing process, so `coopnode serve` runs the workers itself; "
+            "separate workers need PostgreSQL (set COOPNODE_DATABASE_URL)"
+        )
+    _open_for_use(settings)
+    from node.workers import run_workers
+
+    asyncio.run(run_workers(settings))
+
+
+@main.command()
+@data_dir_option
+def migrate(data_dir: Path) -> None:
+    """Bring the database schema up to date (take a backup first)."""
+    settings = _settings(data_dir)
+    from node.services.setup import migrate_database
+    from node.storage.engine import create_null_pool_engine
+    from node.storage.migrate import HEAD_REVISION, current_revision
+
+    engine = create_null_pool_engine(settings.database_url)
+    try:
+        before = current_revision(engine)
+    finally:
+        engine.dispose()
+    if before == HEAD_REVISION:
+        click.echo(f"The schema is up to date (revision {before}).")
+        return
+    migrate_database(settings.database_url)
+    click.echo(f"Migrated the schema from {before or 'nothing'} to {HEAD_REVISION}.")
+    if before is None:
+        _open_for_use(settings)
+
+
+@main.group()
+def tokens() -> None:
+    """API tokens."""
+
+
+@tokens.command("create")
+@click.option("--name", default="admin", show_default=True, help="What the token is for.")
+@data_dir_option
+def tokens_create(name: str, data_dir: Path) -> None:
+    """Create an admin token and print it once."""
+    from node.services import tokens as token_service
+
+    settings = _settings(data_dir)
+    _open_for_use(settings)
+    token = token_service.new_token()
+    now = SystemClock().now()
+    _write(
+        settings,
+        lambda conn: token_service.store_token(conn, token, name=name, role="admin", now=now),
+    )
+    click.echo(token)
+
+
+@tokens.command("list")
+@data_dir_option
+def tokens_list(data_dir: Path) -> None:
+    """List tokens (their names and dates; tokens themselves are never stored)."""
+    from node.services import tokens as token_service
+
+    settings = _settings(data_dir)
+    for info in _read(settings, token_service.list_tokens):
+        state = f"revoked {info.revoked_at:%Y-%m-%d}" if info.revoked_at else "active"
+        click.echo(
+            f"{info.id}\t{info.role}\t{info.created_at:%Y-%m-%d %H:%M}\t{state}\t{info.name}"
+        )
+
+
+@tokens.command("revoke")
+@click.argument("token_id", type=int)
+@data_dir_option
+def tokens_revoke(token_id: int, data_dir: Path) -> None:
+    """Revoke a token by its number (see `coopnode tokens list`)."""
+    from node.services import tokens as token_service
+
+    settings = _settings(data_dir)
+    now = SystemClock().now()
+    if not _write(settings, lambda conn: token_service.revoke_token(conn, token_id, now=now)):
+        _fail(f"no active token {token_id}")
+    click.echo(f"Token {token_id} revoked.")
+
+
+@main.command()
+@click.argument("handle")
+@data_dir_option
+def lookup(handle: str, data_dir: Path) -> None:
+    """Find a fediverse account by its handle (user@host) and show its actor."""
+    import json
+
+    from federation.errors import FederationError
+    from federation.fetch import resolve_handle
+    from federation.webfinger import WebFingerError
+    from node.web.app import make_http_client
+
+    settings = _settings(data_dir)
+
+    async def run() -> dict[str, Any]:
+        async with make_http_client(settings) as http:
+            return await resolve_handle(http, handle, scheme=settings.scheme)
+
+    try:
+        actor = asyncio.run(run())
+    except (FederationError, WebFingerError) as exc:
+        raise click.ClickException(str(exc)) from None
+    summary = {k: actor.get(k) for k in ("id", "type", "preferredUsername", "name", "inbox")}
+    click.echo(json.dumps(summary, indent=2, ensure_ascii=False))
+
+
+T = TypeVar("T")
+
+
+def _write(settings: Settings, unit: Callable[[Any], T]) -> T:
+    from node.storage.database import Database
+
+    db = Database(settings.database_url, readers=1)
+    try:
+        return db.write_sync(unit)
+    finally:
+        db.close()
+
+
+def _read(settings: Settings, fn: Callable[[Any], T]) -> T:
+    from node.storage.database import Database
+
+    db = Database(settings.database_url, readers=1)
+    try:
+        return db.read_sync(fn)
+    finally:
+        db.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,2 @@
+"""Services: plain functions over a database connection, called by routes, workers and
+the command line."""

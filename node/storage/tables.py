@@ -1,0 +1,78 @@
+"""The schema, in SQLAlchemy Core.
+
+Conventions that later tables follow too: integer surrogate keys; ActivityPub ids
+(``uri``) unique; timestamps are :class:`UtcDateTime`; money is never a float (an
+integer in the currency's minor unit, or an exact decimal string). Every change to
+these definitions comes with an Alembic revision under ``migrations/versions`` (a test
+compares the two).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+from node.storage.types import UtcDateTime
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+# Actors hosted on this node: the co-op's Group, later its members' Persons.
+actors = Table(
+    "actors",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("username", String(64), nullable=False, unique=True),
+    Column("type", String(32), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("summary", Text, nullable=False, default=""),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+)
+
+# Private keys of local actors. They are read only by the signing code and never
+# serialised into any document; the public halves are derived from them.
+actor_keys = Table(
+    "actor_keys",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("actor_id", Integer, ForeignKey("actors.id", ondelete="CASCADE"), nullable=False),
+    # "rsa" (draft-cavage signatures, as Mastodon verifies) or "ed25519" (proofs).
+    Column("kind", String(16), nullable=False),
+    Column("private_pem", LargeBinary, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    UniqueConstraint("actor_id", "kind", name="uq_actor_keys_actor_id_kind"),
+)
+
+# Bearer tokens for the JSON API. Only a SHA-256 of each token is kept: tokens are
+# 256-bit random strings, so a slow password hash would add nothing.
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("name", String(100), nullable=False),
+    Column("role", String(32), nullable=False),
+    Column("actor_id", Integer, ForeignKey("actors.id", ondelete="CASCADE"), nullable=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("revoked_at", UtcDateTime, nullable=True),
+)
+
+Index("ix_actor_keys_actor_id", actor_keys.c.actor_id)

@@ -1,0 +1,53 @@
+"""Every URL the node publishes, built in one place from its base URL.
+
+Ids are permanent once published: change a path here only with a redirect for the old one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Urls:
+    base: str  # scheme://domain, no trailing slash
+
+    def actor(self, username: str) -> str:
+        return f"{self.base}/actors/{username}"
+
+    def actor_key(self, username: str) -> str:
+        # Mastodon's convention: the RSA key is a fragment of the actor document.
+        return f"{self.actor(username)}#main-key"
+
+    def actor_multikey(self, username: str) -> str:
+        return f"{self.actor(username)}#ed25519-key"
+
+    def inbox(self, username: str) -> str:
+        return f"{self.actor(username)}/inbox"
+
+    def outbox(self, username: str) -> str:
+        return f"{self.actor(username)}/outbox"
+
+    def followers(self, username: str) -> str:
+        return f"{self.actor(username)}/followers"
+
+    def following(self, username: str) -> str:
+        return f"{self.actor(username)}/following"
+
+    def offers(self, username: str) -> str:
+        return f"{self.actor(username)}/offers"
+
+    def proposals(self, username: str) -> str:
+        return f"{self.actor(username)}/proposals"
+
+    def members(self, username: str) -> str:
+        return f"{self.actor(username)}/members"
+
+    def profile(self, username: str) -> str:
+        return f"{self.base}/@{username}"
+
+    def shared_inbox(self) -> str:
+        return f"{self.base}/inbox"
+
+    def context(self, file_name: str) -> str:
+        return f"{self.base}/ns/{file_name}"

@@ -1,0 +1,120 @@
+"""The JSON API, for the admin now and for members' tokens later.
+
+Every route names the role it needs; :func:`authenticate` checks the bearer token.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from federation.errors import FederationError
+from federation.fetch import resolve_handle
+from federation.webfinger import WebFingerError
+from node import __version__
+from node.errors import BadRequest, Forbidden, Invalid, NotAuthenticated
+from node.services import identity, tokens
+from node.services.tokens import TokenInfo
+from node.web.responses import error, node_of
+
+MAX_JSON_BODY = 64 * 1024
+
+
+async def authenticate(request: Request, role: str = "admin") -> TokenInfo:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise NotAuthenticated("send Authorization: Bearer <token>")
+    node = node_of(request)
+    info = await node.db.read(lambda conn: tokens.find_token(conn, token.strip()))
+    if info is None:
+        raise NotAuthenticated("unknown or revoked token")
+    if info.role != role and info.role != "admin":
+        raise Forbidden(f"this route needs the {role} role")
+    return info
+
+
+async def json_body(request: Request) -> dict[str, Any]:
+    if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
+        raise BadRequest("send a JSON body with Content-Type: application/json")
+    body = await request.body()
+    if len(body) > MAX_JSON_BODY:
+        raise BadRequest(f"the body is over {MAX_JSON_BODY} bytes")
+    try:
+        data = json.loads(body)
+    except ValueError as exc:
+        raise BadRequest(f"invalid JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise BadRequest("the body must be a JSON object")
+    return data
+
+
+async def node_info(request: Request) -> Response:
+    await authenticate(request)
+    node = node_of(request)
+    coop = await node.db.read(lambda conn: identity.get_actor(conn, node.settings.handle))
+    return JSONResponse(
+        {
+            "version": __version__,
+            "domain": node.settings.domain,
+            "local": node.settings.local,
+            "handle": f"{coop.actor.username}@{node.settings.domain}",
+            "actor": node.urls.actor(coop.actor.username),
+            "name": coop.actor.name,
+            "summary": coop.actor.summary,
+        }
+    )
+
+
+async def update_profile(request: Request) -> Response:
+    await authenticate(request)
+    node = node_of(request)
+    data = await json_body(request)
+    unknown = set(data) - {"name", "summary"}
+    if unknown:
+        raise Invalid(f"unknown field {sorted(unknown)[0]!r}", field=sorted(unknown)[0])
+    name = _text(data, "name", max_length=200, required=False)
+    if name is not None and not name:
+        raise Invalid("the name cannot be empty", field="name")
+    summary = _text(data, "summary", max_length=5000, required=False)
+    now = node.clock.now()
+    handle = node.settings.handle
+    await node.db.write(
+        lambda conn: identity.update_profile(conn, handle, now=now, name=name, summary=summary)
+    )
+    return await node_info(request)
+
+
+async def lookup(request: Request) -> Response:
+    """Resolve ``acct:user@host`` (or ``user@host``) to its actor, as a peer would."""
+    await authenticate(request)
+    node = node_of(request)
+    resource = request.query_params.get("resource", "").strip()
+    if not resource:
+        raise Invalid("give ?resource=acct:user@host", field="resource")
+    try:
+        actor = await resolve_handle(node.http, resource, scheme=node.settings.scheme)
+    except WebFingerError as exc:
+        raise Invalid(str(exc), field="resource") from exc
+    except FederationError as exc:
+        return error(exc.status, "remote_error", exc.reason)
+    return JSONResponse(
+        {key: actor.get(key) for key in ("id", "type", "preferredUsername", "name", "inbox", "url")}
+    )
+
+
+def _text(data: dict[str, Any], key: str, *, max_length: int, required: bool) -> str | None:
+    if key not in data:
+        if required:
+            raise Invalid(f"{key} is required", field=key)
+        return None
+    value = data[key]
+    if not isinstance(value, str):
+        raise Invalid(f"{key} must be a string", field=key)
+    value = value.strip()
+    if len(value) > max_length:
+        raise Invalid(f"{key} is longer than {max_length} characters", field=key)
+    return value

@@ -1,0 +1,102 @@
+"""The application factory: one Starlette app per node, owning its resources."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+from starlette.templating import Jinja2Templates
+
+from federation.clock import Clock, SystemClock
+from federation.errors import FederationError
+from node import __version__
+from node.errors import NodeError
+from node.runtime import Node
+from node.services.setup import check_schema
+from node.settings import Settings
+from node.storage.database import Database
+from node.web import actors, api, contexts, discovery
+from node.web.responses import error
+
+TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
+
+
+def make_http_client(settings: Settings) -> httpx.AsyncClient:
+    return httpx.AsyncClient(
+        timeout=httpx.Timeout(settings.http_timeout, connect=5.0),
+        headers={"User-Agent": f"coopnode/{__version__} (+{settings.base_url})"},
+        follow_redirects=False,
+        limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
+    )
+
+
+def create_app(
+    settings: Settings,
+    *,
+    http: httpx.AsyncClient | None = None,
+    clock: Clock | None = None,
+) -> Starlette:
+    """A node's app. Nothing is opened until the lifespan starts.
+
+    ``http`` and ``clock`` are injected by tests (several nodes wired in one process);
+    by default the node makes its own client and reads the system clock.
+    """
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        check_schema(settings.database_url)
+        db = Database(settings.database_url)
+        db.writer.start()
+        client = http if http is not None else make_http_client(settings)
+        app.state.node = Node(settings=settings, db=db, http=client, clock=clock or SystemClock())
+        try:
+            yield
+        finally:
+            if http is None:
+                await client.aclose()
+            db.close()
+
+    app = Starlette(
+        routes=[
+            Route("/.well-known/webfinger", discovery.webfinger_endpoint),
+            Route("/.well-known/host-meta", discovery.host_meta),
+            Route("/.well-known/nodeinfo", discovery.nodeinfo_links),
+            Route("/nodeinfo/2.1", discovery.nodeinfo_document),
+            Route("/actors/{username}", actors.actor),
+            Route("/actors/{username}/outbox", actors.outbox),
+            Route("/actors/{username}/followers", actors.followers),
+            Route("/actors/{username}/following", actors.following),
+            Route("/@{username}", actors.profile),
+            Route("/ns/{name}", contexts.context_file),
+            Route("/api/v1/node", api.node_info),
+            Route("/api/v1/profile", api.update_profile, methods=["PATCH"]),
+            Route("/api/v1/lookup", api.lookup),
+        ],
+        lifespan=lifespan,
+        exception_handlers={
+            NodeError: _node_error,
+            FederationError: _federation_error,
+        },
+    )
+    app.state.templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
+    app.state.settings = settings
+    return app
+
+
+async def _node_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, NodeError)
+    response = error(exc.status, exc.code, exc.reason, field=exc.field)
+    if exc.status == 401:
+        response.headers["WWW-Authenticate"] = "Bearer"
+    return response
+
+
+async def _federation_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, FederationError)
+    return error(exc.status, type(exc).__name__, exc.reason)

@@ -1,0 +1,33 @@
+"""Response classes and the request helpers every route uses."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from federation.mediatypes import AS2
+from node.runtime import Node
+
+
+class ActivityResponse(JSONResponse):
+    media_type = AS2
+
+
+def activity(document: Any, *, status: int = 200) -> ActivityResponse:
+    # Vary: Accept, because the same URL answers HTML to browsers; caches must not mix them.
+    return ActivityResponse(document, status_code=status, headers={"Vary": "Accept"})
+
+
+def error(status: int, code: str, reason: str, *, field: str | None = None) -> JSONResponse:
+    body: dict[str, str] = {"error": code, "reason": reason}
+    if field is not None:
+        body["field"] = field
+    return JSONResponse(body, status_code=status)
+
+
+def node_of(request: Request) -> Node:
+    node = request.app.state.node
+    assert isinstance(node, Node)
+    return node

@@ -1,0 +1,67 @@
+"""Background work: loops that poll the database for due rows.
+
+Workers find their work by polling the database, so work queued by any process (the
+web app, ``coopnode follow``, another worker) is picked up; the same loops run inside
+``coopnode serve`` (SQLite: one writing process) or in ``coopnode worker`` processes
+(PostgreSQL, where row locks share the work). Each loop is a :class:`Poller`; features
+register theirs in :data:`POLLERS`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from federation.clock import SystemClock
+from node.runtime import Node
+from node.settings import Settings
+from node.storage.database import Database
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Poller:
+    name: str
+    # Runs one round; returns how many items it handled (0: sleep until the next poll).
+    run_once: Callable[[Node], Awaitable[int]]
+    idle_seconds: float = 1.0
+
+
+POLLERS: tuple[Poller, ...] = ()
+
+
+async def run_poller(node: Node, poller: Poller, stop: asyncio.Event) -> None:
+    while not stop.is_set():
+        try:
+            handled = await poller.run_once(node)
+        except Exception:
+            # A failing round is logged and retried; the loop itself must not die.
+            log.exception("worker %s failed a round", poller.name)
+            handled = 0
+        if handled == 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), poller.idle_seconds)
+
+
+async def run_workers(settings: Settings, pollers: tuple[Poller, ...] = POLLERS) -> None:
+    """Run every poller until SIGINT or SIGTERM, then finish the current rounds."""
+    from node.web.app import make_http_client
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    db = Database(settings.database_url)
+    db.writer.start()
+    async with make_http_client(settings) as http:
+        node = Node(settings=settings, db=db, http=http, clock=SystemClock())
+        log.info("coopnode worker: %d loops", len(pollers))
+        try:
+            await asyncio.gather(*(run_poller(node, p, stop) for p in pollers), stop.wait())
+        finally:
+            db.close()
