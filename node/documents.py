@@ -11,26 +11,39 @@ from __future__ import annotations
 import html
 from typing import Any
 
+from federation.jsonld import (
+    AS_CONTEXT_URL,
+    COOP_CONTEXT_URL,
+    COOP_NAMESPACE,
+    MULTIKEY_V1_CONTEXT_URL,
+    SECURITY_V1_CONTEXT_URL,
+)
 from node.services.identity import ActorWithKeys
 from node.urls import Urls
 
-AS_CONTEXT = "https://www.w3.org/ns/activitystreams"
-SECURITY_CONTEXT = "https://w3id.org/security/v1"
-MULTIKEY_CONTEXT = "https://w3id.org/security/multikey/v1"
-COOP_NAMESPACE = "https://coopnode.org/ns#"
-COOP_CONTEXT_URL = "https://coopnode.org/ns/v1"
 PUBLIC = "https://www.w3.org/ns/activitystreams#Public"
 
 ACTOR_CONTEXT: list[Any] = [
-    AS_CONTEXT,
-    SECURITY_CONTEXT,
-    MULTIKEY_CONTEXT,
+    AS_CONTEXT_URL,
+    SECURITY_V1_CONTEXT_URL,
+    MULTIKEY_V1_CONTEXT_URL,
     {
         "coop": COOP_NAMESPACE,
         "toot": "http://joinmastodon.org/ns#",
         "manuallyApprovesFollowers": "as:manuallyApprovesFollowers",
         "discoverable": "toot:discoverable",
-        "implements": {"@id": "https://w3id.org/fep/844e/implements", "@type": "@id"},
+        # Neither the security nor the Multikey context defines assertionMethod; this is
+        # the definition of the DID and Controlled Identifiers contexts (FEP-521a).
+        "assertionMethod": {
+            "@id": "https://w3id.org/security#assertionMethod",
+            "@type": "@id",
+            "@container": "@set",
+        },
+        "implements": {
+            "@id": "https://w3id.org/fep/844e/implements",
+            "@type": "@id",
+            "@container": "@list",
+        },
         "offers": {"@id": "coop:offers", "@type": "@id"},
         "proposals": {"@id": "coop:proposals", "@type": "@id"},
         "members": {"@id": "coop:members", "@type": "@id"},
@@ -99,7 +112,7 @@ def actor_document(urls: Urls, actor: ActorWithKeys) -> dict[str, Any]:
 def ordered_collection(collection_id: str, total: int) -> dict[str, Any]:
     """An ordered collection's summary page (its items come in later paged responses)."""
     return {
-        "@context": AS_CONTEXT,
+        "@context": AS_CONTEXT_URL,
         "id": collection_id,
         "type": "OrderedCollection",
         "totalItems": total,

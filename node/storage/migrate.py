@@ -11,7 +11,7 @@ import enum
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Engine, inspect, text
+from sqlalchemy import Connection, Engine, inspect, text
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -54,12 +54,33 @@ def _known_revisions() -> set[str]:
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
     """Bring the database to ``revision`` (the newest by default)."""
+    upgrade_or_downgrade(engine, revision)
+
+
+def upgrade_or_downgrade(engine: Engine, revision: str) -> None:
+    """Move the database to ``revision``, up or down ("base" empties it)."""
     from alembic import command
 
     config = _config()
     with engine.begin() as conn:
         config.attributes["connection"] = conn
-        command.upgrade(config, revision)
+        if revision == "head" or _is_ahead(conn, revision):
+            command.upgrade(config, revision)
+        else:
+            command.downgrade(config, revision)
+
+
+def _is_ahead(conn: Connection, revision: str) -> bool:
+    """Whether ``revision`` is newer than the database's current one."""
+    from alembic.script import ScriptDirectory
+
+    if not inspect(conn).has_table("alembic_version"):
+        return revision != "base"
+    current = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    if revision == "base" or current is None:
+        return current is None and revision != "base"
+    script = ScriptDirectory.from_config(_config())
+    return any(r.revision == current for r in script.iterate_revisions(revision, "base"))
 
 
 def alembic_head() -> str:

@@ -1,0 +1,148 @@
+"""The command line, run in-process: what an admin types and what it answers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from node.cli import main
+from node.services import tokens
+from node.settings import load_settings
+from node.storage import migrate
+from node.storage.database import Database
+
+
+def run(*args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
+    result = CliRunner().invoke(main, list(args), env=env, catch_exceptions=False)
+    return result.exit_code, result.output
+
+
+def test_init_writes_settings_creates_the_coop_and_prints_a_working_token(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+
+    code, output = run(
+        "init", "--domain", "Coop.Example", "--name", "Fair Trade Market", "--data-dir", str(data)
+    )
+
+    assert code == 0, output
+    settings = load_settings(data)
+    assert settings.domain == "coop.example"
+    assert settings.base_url == "https://coop.example"
+    assert not settings.local
+    token = output.split("keep it safe): ")[1].split()[0]
+    db = Database(settings.database_url)
+    try:
+        assert db.read_sync(lambda c: tokens.find_token(c, token)) is not None
+    finally:
+        db.close()
+
+
+def test_init_refuses_an_existing_node_and_a_bad_domain(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    assert run("init", "--domain", "a.example", "--name", "A", "--data-dir", str(data))[0] == 0
+
+    code, output = run("init", "--domain", "b.example", "--name", "B", "--data-dir", str(data))
+    assert code == 1
+    assert "already holds a node" in output
+    assert load_settings(data).domain == "a.example"
+
+    other = tmp_path / "other"
+    code, output = run(
+        "init", "--domain", "https://b.example/", "--name", "B", "--data-dir", str(other)
+    )
+    assert code == 1
+    assert "not a URL" in output
+    assert not other.exists()
+
+
+def test_the_data_dir_can_come_from_the_environment(tmp_path: Path) -> None:
+    data = tmp_path / "from-env"
+    env = {"COOPNODE_DATA_DIR": str(data)}
+
+    assert run("init", "--domain", "a.example", "--name", "A", env=env)[0] == 0
+    code, output = run("tokens", "list", env=env)
+
+    assert code == 0
+    assert "admin (created by init)" in output
+
+
+def test_serve_refuses_an_outdated_schema_and_names_migrate(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = tmp_path / "data"
+    assert run("init", "--domain", "a.example", "--name", "A", "--data-dir", str(data))[0] == 0
+    # This version of coopnode expects a newer revision than the database has.
+    monkeypatch.setattr(migrate, "HEAD_REVISION", "9999")
+    monkeypatch.setattr(migrate, "_known_revisions", lambda: {"0001", "9999"})
+
+    code, output = run("serve", "--data-dir", str(data))
+
+    assert code == 1
+    assert "coopnode migrate" in output
+
+
+def test_a_local_node_is_served_only_at_its_own_address(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    from node.settings import Settings, write_config
+
+    write_config(Settings(data_dir=data, domain="127.0.0.1:8000", name="Local", local=True))
+
+    code, output = run("serve", "--port", "8001", "--data-dir", str(data))
+
+    assert code == 1
+    assert "127.0.0.1:8000" in output
+
+
+def test_a_new_local_node_needs_a_concrete_host(tmp_path: Path) -> None:
+    code, output = run("serve", "--host", "0.0.0.0", "--data-dir", str(tmp_path / "d"))  # noqa: S104
+
+    assert code == 1
+    assert "concrete --host" in output
+
+
+def test_tokens_are_created_listed_and_revoked(tmp_path: Path) -> None:
+    data = str(tmp_path / "data")
+    assert run("init", "--domain", "a.example", "--name", "A", "--data-dir", data)[0] == 0
+
+    code, token = run("tokens", "create", "--name", "phone", "--data-dir", data)
+    assert code == 0
+    assert token.strip().startswith("cn_")
+    listing = run("tokens", "list", "--data-dir", data)[1]
+    assert "phone" in listing
+    assert token.strip() not in listing
+    phone_id = next(line.split("\t")[0] for line in listing.splitlines() if "phone" in line)
+
+    assert run("tokens", "revoke", phone_id, "--data-dir", data)[0] == 0
+    assert "revoked" in run("tokens", "list", "--data-dir", data)[1]
+    code, output = run("tokens", "revoke", phone_id, "--data-dir", data)
+    assert code == 1
+    assert "no active token" in output
+
+
+def test_worker_on_sqlite_explains_that_it_needs_postgresql(tmp_path: Path) -> None:
+    data = str(tmp_path / "data")
+    assert run("init", "--domain", "a.example", "--name", "A", "--data-dir", data)[0] == 0
+
+    code, output = run("worker", "--data-dir", data)
+
+    assert code == 1
+    assert "PostgreSQL" in output
+
+
+def test_commands_on_a_missing_node_say_how_to_create_one(tmp_path: Path) -> None:
+    code, output = run("tokens", "list", "--data-dir", str(tmp_path / "none"))
+
+    assert code == 1
+    assert "coopnode init" in output
+
+
+def test_migrate_on_a_current_database_changes_nothing(tmp_path: Path) -> None:
+    data = str(tmp_path / "data")
+    assert run("init", "--domain", "a.example", "--name", "A", "--data-dir", data)[0] == 0
+
+    code, output = run("migrate", "--data-dir", data)
+
+    assert code == 0
+    assert "up to date" in output

@@ -1,0 +1,103 @@
+"""Real ``coopnode`` processes on loopback ports, for end-to-end and fault tests."""
+
+from __future__ import annotations
+
+import os
+import queue
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def coopnode_command() -> list[str]:
+    """The installed console script next to this interpreter, else the module."""
+    script = Path(sys.executable).parent / "coopnode"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "node.cli"]
+
+
+@dataclass
+class ServeProcess:
+    data_dir: Path
+    port: int
+    process: subprocess.Popen[str]
+    lines: queue.Queue[str] = field(default_factory=queue.Queue)
+    output: list[str] = field(default_factory=list)
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def wait_ready(self, timeout: float = 20.0) -> float:
+        """Poll until the node answers; returns how long it took."""
+        started = time.monotonic()
+        deadline = started + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"coopnode exited early:\n{self.read_output()}")
+            try:
+                if httpx.get(self.base + "/.well-known/nodeinfo", timeout=1).status_code == 200:
+                    return time.monotonic() - started
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.02)
+        raise TimeoutError(f"coopnode did not answer in {timeout} s:\n{self.read_output()}")
+
+    def read_output(self) -> str:
+        while True:
+            try:
+                self.output.append(self.lines.get_nowait())
+            except queue.Empty:
+                return "".join(self.output)
+
+    def stop(self) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+        return self.process.returncode
+
+
+def start_serve(data_dir: Path, port: int | None = None, *extra: str) -> ServeProcess:
+    port = port or free_port()
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen(
+        [*coopnode_command(), "serve", "--port", str(port), "--data-dir", str(data_dir), *extra],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    served = ServeProcess(data_dir=data_dir, port=port, process=process)
+
+    def pump() -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            served.lines.put(line)
+
+    threading.Thread(target=pump, daemon=True).start()
+    return served
+
+
+def run_coopnode(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*coopnode_command(), *args], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
