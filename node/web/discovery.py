@@ -8,9 +8,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from federation import nodeinfo, webfinger
+from federation.jsonld import COOP_CONTEXT_URL, COOP_NAMESPACE
 from federation.mediatypes import JRD
 from node import __version__
-from node.documents import COOP_CONTEXT_URL, COOP_NAMESPACE
 from node.services import identity
 from node.web.responses import error, node_of
 
