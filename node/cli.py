@@ -155,6 +155,10 @@ def serve(host: str, port: int, name: str, log_level: str, data_dir: Path) -> No
         proxy_headers=True,
         server_header=False,
         lifespan="on",
+        # Named explicitly so that uvicorn does not probe for optional libraries.
+        loop="asyncio",
+        http="h11",
+        ws="none",
     )
 
 

@@ -2,10 +2,17 @@
 
 Every change to the database goes through :class:`Writer`. Concurrent requests hand it
 *units of work* (plain functions over a SQLAlchemy ``Connection``); a dedicated thread
-takes whatever units are waiting, runs them in one transaction, each inside its own
-savepoint, commits once, and then tells each caller whether its unit was committed or
-why it failed. One failing unit is rolled back to its savepoint and does not sink the
-others; a failed commit fails every unit of the batch.
+takes whatever units are waiting, runs them in one transaction, commits once, and then
+tells each caller whether its unit was committed or why it failed.
+
+Each unit behaves as if it ran in its own savepoint: one failing unit is left out and
+does not sink the others; a failed commit fails every unit of the batch. The savepoints
+are taken only when needed: the batch first runs without them, and only if a unit
+fails is it rolled back and run again with a savepoint around each unit (a savepoint
+is a round trip on PostgreSQL, and most batches have no failure). So **a unit may run
+more than once before it is committed**: it must only touch the database through the
+connection it is given, and keep any other effect (a wake-up, a log line) for its
+caller, after the commit.
 
 Why a thread and not an async driver: a unit is a handful of statements, and an
 async driver pays an event-loop hop for each of them (aiosqlite caps near 1,200 commits
@@ -70,6 +77,7 @@ class Writer:
         self._connection: Connection | None = None
         self.batches = 0
         self.units = 0
+        self.reruns = 0
 
     def start(self) -> None:
         if self._thread is not None:
@@ -169,17 +177,19 @@ class Writer:
             conn = self._conn()
             transaction = conn.begin()
             try:
-                if len(jobs) == 1:
-                    # The transaction itself bounds a lone unit: no savepoint needed.
-                    job = jobs[0]
-                    try:
-                        job.result = job.unit(conn)
-                    except Exception as exc:
-                        job.error = exc
-                        transaction.rollback()
-                        return
-                else:
+                failed = _run_optimistically(conn, jobs)
+                if failed is not None and len(jobs) == 1:
+                    # The transaction itself bounded the lone unit: nothing else to keep.
+                    transaction.rollback()
+                    return
+                if failed is not None:
+                    # One unit failed: undo the batch and run it again with a savepoint
+                    # around each unit, so that only the failing ones are left out.
+                    transaction.rollback()
+                    self.reruns += 1
+                    transaction = conn.begin()
                     for job in jobs:
+                        job.result, job.error = None, None
                         _run_in_savepoint(conn, job)
                 transaction.commit()
             finally:
@@ -203,6 +213,18 @@ class Writer:
             with contextlib.suppress(Exception):
                 connection.invalidate()
                 connection.close()
+
+
+def _run_optimistically(conn: Connection, jobs: list[_Job]) -> _Job | None:
+    """Run every unit with no savepoint (the common case: they all succeed); stop at the
+    first failure and return its job. Savepoints cost a round trip each on PostgreSQL."""
+    for job in jobs:
+        try:
+            job.result = job.unit(conn)
+        except Exception as exc:
+            job.error = exc
+            return job
+    return None
 
 
 def _run_in_savepoint(conn: Connection, job: _Job) -> None:

@@ -7,13 +7,13 @@ from collections.abc import Callable
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
-from starlette.templating import Jinja2Templates
 
 from federation.mediatypes import prefers_activity_json
 from node import documents
 from node.services import identity
 from node.urls import Urls
 from node.web.responses import activity, error, node_of
+from node.web.templates import templates
 
 
 async def actor(request: Request) -> Response:
@@ -25,7 +25,7 @@ async def actor(request: Request) -> Response:
         return error(404, "not_found", f"no actor {username!r} here")
     if prefers_activity_json(request.headers.get("accept")):
         return activity(documents.actor_document(node.urls, found))
-    return _templates(request).TemplateResponse(
+    return templates().TemplateResponse(
         request,
         "actor.html",
         {
@@ -62,9 +62,3 @@ def _collection(which: Callable[[Urls, str], str]) -> Callable[[Request], object
 outbox = _collection(Urls.outbox)
 followers = _collection(Urls.followers)
 following = _collection(Urls.following)
-
-
-def _templates(request: Request) -> Jinja2Templates:
-    templates = request.app.state.templates
-    assert isinstance(templates, Jinja2Templates)
-    return templates

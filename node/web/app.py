@@ -4,27 +4,24 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import httpx
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
-from starlette.templating import Jinja2Templates
 
 from federation.clock import Clock, SystemClock
 from federation.errors import FederationError
 from node import __version__
-from node.errors import NodeError
+from node.errors import NodeError, SchemaOutdated
 from node.runtime import Node
 from node.services.setup import check_schema
 from node.settings import Settings
 from node.storage.database import Database
+from node.storage.migrate import SchemaState
 from node.web import actors, api, contexts, discovery
 from node.web.responses import error
-
-TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 
 
 def make_http_client(settings: Settings) -> httpx.AsyncClient:
@@ -50,7 +47,8 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        check_schema(settings.database_url)
+        if check_schema(settings.database_url) is not SchemaState.CURRENT:
+            raise SchemaOutdated("the database has no coopnode schema: run `coopnode migrate`")
         db = Database(settings.database_url)
         db.writer.start()
         client = http if http is not None else make_http_client(settings)
@@ -84,7 +82,6 @@ def create_app(
             FederationError: _federation_error,
         },
     )
-    app.state.templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
     app.state.settings = settings
     return app
 
