@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -60,10 +61,11 @@ def _settings(data_dir: Path) -> Settings:
         raise click.ClickException(str(exc)) from None
 
 
-def _open_for_use(settings: Settings) -> None:
-    """Create and migrate a new database; refuse an outdated one."""
-    from node.services.setup import check_schema, create_coop, migrate_database
-    from node.storage.database import Database
+def _check_schema(settings: Settings) -> None:
+    """Refuse to run on a database that is empty, outdated or from a newer coopnode."""
+    from sqlalchemy.engine import make_url
+
+    from node.services.setup import check_schema
     from node.storage.migrate import SchemaState
 
     try:
@@ -71,14 +73,32 @@ def _open_for_use(settings: Settings) -> None:
     except NodeError as exc:
         raise click.ClickException(exc.reason) from None
     if state is SchemaState.EMPTY:
-        migrate_database(settings.database_url)
-        db = Database(settings.database_url, readers=1)
-        try:
-            token = create_coop(settings, db, SystemClock())
-        finally:
-            db.close()
-        click.echo(f"Created the co-op {settings.name!r} as @{settings.handle}@{settings.domain}.")
-        click.echo(f"Admin API token (shown once, keep it safe): {token}")
+        where = make_url(settings.database_url).render_as_string(hide_password=True)
+        _fail(f"the database {where} has no coopnode schema: run `coopnode migrate`")
+
+
+def _create_node(settings: Settings) -> None:
+    """Migrate a new database and create the co-op in it (init, first local serve)."""
+    from node.services.setup import migrate_database
+
+    migrate_database(settings.database_url)
+    _ensure_coop(settings)
+
+
+def _ensure_coop(settings: Settings) -> None:
+    from node.services import identity
+    from node.services.setup import create_coop
+    from node.storage.database import Database
+
+    db = Database(settings.database_url, readers=1)
+    try:
+        if db.read_sync(lambda conn: identity.actor_exists(conn, settings.handle)):
+            return
+        token = create_coop(settings, db, SystemClock())
+    finally:
+        db.close()
+    click.echo(f"Created the co-op {settings.name!r} as @{settings.handle}@{settings.domain}.")
+    click.echo(f"Admin API token (shown once, keep it safe): {token}")
 
 
 @main.command()
@@ -86,8 +106,15 @@ def _open_for_use(settings: Settings) -> None:
 @click.option("--name", required=True, help="The co-op's name, as people will see it.")
 @click.option("--handle", default="coop", show_default=True, help="The co-op's account name.")
 @click.option("--summary", default="", help="A short description of the co-op.")
+@click.option(
+    "--database-url",
+    default="",
+    help="postgresql://user:password@host/db (default: SQLite in the data directory).",
+)
 @data_dir_option
-def init(domain: str, name: str, handle: str, summary: str, data_dir: Path) -> None:
+def init(
+    domain: str, name: str, handle: str, summary: str, database_url: str, data_dir: Path
+) -> None:
     """Set up a node for a public domain (served over https behind a reverse proxy)."""
     if (data_dir / CONFIG_FILE).exists():
         _fail(f"{data_dir} already holds a node; choose another --data-dir")
@@ -98,6 +125,7 @@ def init(domain: str, name: str, handle: str, summary: str, data_dir: Path) -> N
             name=name.strip(),
             handle=validate_handle(handle),
             summary=summary,
+            database_url=database_url,
         )
         if not settings.name:
             raise SettingsError("the co-op's name is empty")
@@ -105,7 +133,7 @@ def init(domain: str, name: str, handle: str, summary: str, data_dir: Path) -> N
         raise click.ClickException(str(exc)) from None
     write_config(settings)
     settings = _settings(data_dir)
-    _open_for_use(settings)
+    _create_node(settings)
     click.echo(f"Settings written to {settings.config_path}.")
     click.echo(
         f"Next: `coopnode serve --data-dir {data_dir}` behind a reverse proxy that serves "
@@ -121,7 +149,8 @@ def init(domain: str, name: str, handle: str, summary: str, data_dir: Path) -> N
 @data_dir_option
 def serve(host: str, port: int, name: str, log_level: str, data_dir: Path) -> None:
     """Run the node. A new data directory becomes a local node at http://HOST:PORT."""
-    if not (data_dir / CONFIG_FILE).exists():
+    new_node = not (data_dir / CONFIG_FILE).exists()
+    if new_node:
         if host in WILDCARD_HOSTS:
             _fail("a local node needs a concrete --host (its ids are built on it)")
         write_config(
@@ -138,7 +167,9 @@ def serve(host: str, port: int, name: str, log_level: str, data_dir: Path) -> No
             f"{data_dir} holds the local node {settings.domain}: serve it there "
             "(its ids are built on that address) or use another --data-dir"
         )
-    _open_for_use(settings)
+    if new_node:
+        _create_node(settings)
+    _check_schema(settings)
 
     import uvicorn
 
@@ -174,9 +205,12 @@ def worker(data_dir: Path) -> None:
             "SQLite allows one writing process, so `coopnode serve` runs the workers itself; "
             "separate workers need PostgreSQL (set COOPNODE_DATABASE_URL)"
         )
-    _open_for_use(settings)
+    _check_schema(settings)
     from node.workers import run_workers
 
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     asyncio.run(run_workers(settings))
 
 
@@ -196,11 +230,11 @@ def migrate(data_dir: Path) -> None:
         engine.dispose()
     if before == HEAD_REVISION:
         click.echo(f"The schema is up to date (revision {before}).")
-        return
-    migrate_database(settings.database_url)
-    click.echo(f"Migrated the schema from {before or 'nothing'} to {HEAD_REVISION}.")
-    if before is None:
-        _open_for_use(settings)
+    else:
+        migrate_database(settings.database_url)
+        click.echo(f"Migrated the schema from {before or 'nothing'} to {HEAD_REVISION}.")
+    # A database created empty (a new PostgreSQL database) gets its co-op here.
+    _ensure_coop(settings)
 
 
 @main.group()
@@ -216,7 +250,7 @@ def tokens_create(name: str, data_dir: Path) -> None:
     from node.services import tokens as token_service
 
     settings = _settings(data_dir)
-    _open_for_use(settings)
+    _check_schema(settings)
     token = token_service.new_token()
     now = SystemClock().now()
     _write(

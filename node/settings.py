@@ -148,7 +148,8 @@ def _build(data_dir: Path, values: Mapping[str, Any]) -> Settings:
 
 def write_config(settings: Settings) -> Path:
     """Write the settings that belong in the file (not the derived database path)."""
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    # The data directory holds the database, and with it the co-op's private keys.
+    settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     lines = ["# coopnode settings; COOPNODE_* environment variables override them."]
     default_db = f"sqlite:///{(settings.data_dir / DATABASE_FILE).resolve()}"
     for f in fields(settings):
@@ -160,6 +161,7 @@ def write_config(settings: Settings) -> Path:
         # JSON strings, booleans and numbers are valid TOML values.
         lines.append(f"{f.name} = {json.dumps(value)}")
     path = settings.config_path
+    path.touch(mode=0o600)
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
 

@@ -13,6 +13,8 @@ The same SQLAlchemy Core code runs on both. SQLite needs two adjustments:
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, event
@@ -32,6 +34,7 @@ def create_engine(url: str, *, pool_size: int = 4) -> Engine:
     from sqlalchemy import create_engine as sa_create_engine
 
     if is_sqlite(url):
+        _create_private_file(url)
         engine = sa_create_engine(
             url,
             connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
@@ -55,6 +58,7 @@ def create_null_pool_engine(url: str) -> Engine:
     from sqlalchemy import create_engine as sa_create_engine
 
     if is_sqlite(url):
+        _create_private_file(url)
         engine = sa_create_engine(
             url,
             connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
@@ -63,6 +67,18 @@ def create_null_pool_engine(url: str) -> Engine:
         _configure_sqlite(engine)
         return engine
     return sa_create_engine(_with_psycopg(url), poolclass=NullPool)
+
+
+def _create_private_file(url: str) -> None:
+    """Create a new SQLite file readable by its owner only: it holds private keys.
+    SQLite gives its -wal and -shm files the same permissions."""
+    database = make_url(url).database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    path = Path(database)
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
 
 
 def _with_psycopg(url: str) -> str:

@@ -146,3 +146,47 @@ def test_migrate_on_a_current_database_changes_nothing(tmp_path: Path) -> None:
 
     assert code == 0
     assert "up to date" in output
+
+
+def test_init_records_the_database_url_and_keeps_files_private(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    elsewhere = tmp_path / "db" / "coop.sqlite3"
+
+    code, output = run(
+        "init",
+        "--domain",
+        "a.example",
+        "--name",
+        "A",
+        "--data-dir",
+        str(data),
+        "--database-url",
+        f"sqlite:///{elsewhere}",
+    )
+
+    assert code == 0, output
+    assert load_settings(data).database_url == f"sqlite:///{elsewhere}"
+    assert elsewhere.exists()
+    assert not (data / "coopnode.sqlite3").exists()
+    assert data.stat().st_mode & 0o777 == 0o700
+    assert (data / "coopnode.toml").stat().st_mode & 0o777 == 0o600
+    assert elsewhere.stat().st_mode & 0o777 == 0o600
+
+
+def test_an_empty_database_is_refused_until_migrate_creates_the_coop(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    from node.settings import Settings, write_config
+
+    # As after pointing a configured node at a new, empty PostgreSQL database.
+    write_config(Settings(data_dir=data, domain="a.example", name="A"))
+
+    code, output = run("serve", "--data-dir", str(data))
+    assert code == 1
+    assert "coopnode migrate" in output
+
+    code, output = run("migrate", "--data-dir", str(data))
+    assert code == 0, output
+    assert "Admin API token" in output
+    code, output = run("migrate", "--data-dir", str(data))
+    assert "up to date" in output
+    assert "Admin API token" not in output
