@@ -76,3 +76,46 @@ api_tokens = Table(
 )
 
 Index("ix_actor_keys_actor_id", actor_keys.c.actor_id)
+
+# Actors of other servers, as last fetched: their keys verify what they send us.
+remote_actors = Table(
+    "remote_actors",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("uri", String(2048), nullable=False, unique=True),
+    Column("host", String(255), nullable=False),
+    Column("type", String(32), nullable=False),
+    Column("inbox", String(2048), nullable=False),
+    Column("shared_inbox", String(2048), nullable=True),
+    Column("key_id", String(2048), nullable=True),
+    Column("public_key_pem", Text, nullable=True),
+    Column("document", Text, nullable=False),
+    Column("fetched_at", UtcDateTime, nullable=False),
+)
+
+Index("ix_remote_actors_host", remote_actors.c.host)
+
+# Every verified activity, stored before the peer gets its 202. The unique activity id
+# makes a replayed or re-delivered activity a no-op; the worker takes rows in order of
+# next_attempt_at and records what became of each.
+inbox_activities = Table(
+    "inbox_activities",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("activity_id", String(2048), nullable=False, unique=True),
+    Column("actor", String(2048), nullable=False),
+    Column("type", String(64), nullable=False),
+    Column("body", Text, nullable=False),
+    # pending, done, ignored (no handler for its type) or failed (gave up; see last_error)
+    Column("state", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("received_at", UtcDateTime, nullable=False),
+    Column("next_attempt_at", UtcDateTime, nullable=False),
+    Column("claimed_until", UtcDateTime, nullable=True),
+    Column("processed_at", UtcDateTime, nullable=True),
+    Column("last_error", Text, nullable=True),
+)
+
+Index(
+    "ix_inbox_activities_state_next", inbox_activities.c.state, inbox_activities.c.next_attempt_at
+)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 from click.testing import CliRunner
 
 from node.cli import main
@@ -68,19 +67,39 @@ def test_the_data_dir_can_come_from_the_environment(tmp_path: Path) -> None:
     assert "admin (created by init)" in output
 
 
-def test_serve_refuses_an_outdated_schema_and_names_migrate(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_serve_refuses_an_outdated_schema_until_migrate_upgrades_it(tmp_path: Path) -> None:
     data = tmp_path / "data"
     assert run("init", "--domain", "a.example", "--name", "A", "--data-dir", str(data))[0] == 0
-    # This version of coopnode expects a newer revision than the database has.
-    monkeypatch.setattr(migrate, "HEAD_REVISION", "9999")
-    monkeypatch.setattr(migrate, "_known_revisions", lambda: {"0001", "9999"})
+    # As if the node had been created by the previous version of coopnode.
+    from node.storage.engine import create_null_pool_engine
+
+    engine = create_null_pool_engine(load_settings(data).database_url)
+    migrate.upgrade_or_downgrade(engine, "0001")
+    engine.dispose()
 
     code, output = run("serve", "--data-dir", str(data))
-
     assert code == 1
     assert "coopnode migrate" in output
+
+    code, output = run("migrate", "--data-dir", str(data))
+    assert code == 0
+    assert f"from 0001 to {migrate.HEAD_REVISION}" in output
+    assert "Admin API token" not in output
+
+
+def test_serve_refuses_a_schema_from_a_newer_coopnode(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    assert run("init", "--domain", "a.example", "--name", "A", "--data-dir", str(data))[0] == 0
+    from node.storage.engine import create_null_pool_engine
+
+    engine = create_null_pool_engine(load_settings(data).database_url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("UPDATE alembic_version SET version_num = '9999'")
+    engine.dispose()
+
+    code, output = run("serve", "--data-dir", str(data))
+    assert code == 1
+    assert "newer version of coopnode" in output
 
 
 def test_a_local_node_is_served_only_at_its_own_address(tmp_path: Path) -> None:

@@ -1,0 +1,109 @@
+"""The inbox table: verified activities waiting for, or done with, their handler."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.engine import Connection
+
+from node.storage.tables import inbox_activities
+from node.storage.upsert import insert_ignore
+
+# How long a worker may hold claimed rows before another worker may take them.
+CLAIM_SECONDS = 300
+# Handler failures are retried this many times, spaced by RETRY_DELAYS, then recorded.
+RETRY_DELAYS = (timedelta(seconds=30), timedelta(minutes=5), timedelta(hours=1), timedelta(hours=6))
+
+
+@dataclass(frozen=True, slots=True)
+class InboxItem:
+    id: int
+    activity_id: str
+    actor: str
+    type: str
+    activity: dict[str, Any]
+    attempts: int
+
+
+def record(conn: Connection, activity: dict[str, Any], *, actor: str, now: datetime) -> bool:
+    """Store a verified activity; False when its id was already stored (a replay)."""
+    return insert_ignore(
+        conn,
+        inbox_activities,
+        {
+            "activity_id": activity["id"],
+            "actor": actor,
+            "type": str(activity.get("type"))[:64],
+            "body": json.dumps(activity, ensure_ascii=False, separators=(",", ":")),
+            "state": "pending",
+            "attempts": 0,
+            "received_at": now,
+            "next_attempt_at": now,
+        },
+        conflict="activity_id",
+    )
+
+
+def claim(conn: Connection, *, now: datetime, limit: int = 100) -> list[InboxItem]:
+    """Take up to ``limit`` due activities for this worker (PostgreSQL: skip locked rows)."""
+    due = (
+        select(inbox_activities)
+        .where(
+            inbox_activities.c.state == "pending",
+            inbox_activities.c.next_attempt_at <= now,
+            or_(
+                inbox_activities.c.claimed_until.is_(None),
+                inbox_activities.c.claimed_until < now,
+            ),
+        )
+        .order_by(inbox_activities.c.next_attempt_at, inbox_activities.c.id)
+        .limit(limit)
+    )
+    if conn.dialect.name == "postgresql":
+        due = due.with_for_update(skip_locked=True)
+    rows = conn.execute(due).all()
+    if not rows:
+        return []
+    conn.execute(
+        update(inbox_activities)
+        .where(inbox_activities.c.id.in_([r.id for r in rows]))
+        .values(claimed_until=now + timedelta(seconds=CLAIM_SECONDS))
+    )
+    return [
+        InboxItem(
+            id=r.id,
+            activity_id=r.activity_id,
+            actor=r.actor,
+            type=r.type,
+            activity=json.loads(r.body),
+            attempts=r.attempts,
+        )
+        for r in rows
+    ]
+
+
+def finish(conn: Connection, item_id: int, *, state: str, now: datetime) -> None:
+    conn.execute(
+        update(inbox_activities)
+        .where(inbox_activities.c.id == item_id)
+        .values(state=state, processed_at=now, claimed_until=None, last_error=None)
+    )
+
+
+def fail(conn: Connection, item: InboxItem, reason: str, *, now: datetime) -> str:
+    """Record a handler failure: retry later, or give up after the last delay."""
+    attempts = item.attempts + 1
+    if attempts > len(RETRY_DELAYS):
+        values: dict[str, Any] = {"state": "failed", "processed_at": now}
+    else:
+        values = {"next_attempt_at": now + RETRY_DELAYS[attempts - 1]}
+    conn.execute(
+        update(inbox_activities)
+        .where(and_(inbox_activities.c.id == item.id))
+        .values(attempts=attempts, claimed_until=None, last_error=reason[:2000], **values)
+    )
+    return str(values.get("state", "pending"))
