@@ -1,83 +1,226 @@
 """Fetching ActivityPub documents and resolving ``user@host`` handles.
 
-Every remote GET goes through :func:`fetch_json`: it caps the body while reading it,
-insists on an ActivityStreams content type, and requires the returned ``id`` to be the
-URL asked for, so that a server cannot answer for an object it does not host.
+Every remote GET goes through :func:`fetch_json`, which trusts nothing the remote says:
+
+- every URL, the first and each redirect's, must be https (http too in local mode);
+  redirects are followed here, at most :data:`MAX_REDIRECTS`, and a loop is refused;
+- one deadline covers the whole fetch, so a peer sending a byte a second cannot hold
+  us longer than that;
+- the body is capped while it is read, must be ActivityStreams when an object is asked
+  for, and may not nest deeper than :data:`MAX_JSON_DEPTH`;
+- the returned ``id`` must be the URL asked for. When it is not, the document is
+  fetched once more by its own id and must carry that id there, as Mastodon does
+  (``FetchResourceService``, app/services/fetch_resource_service.rb), so a server
+  cannot answer for an object it does not host.
+
+Which addresses may be connected to is decided by the client's transport
+(:func:`federation.netguard.make_guarded_transport`), because only there is the check
+made on the address actually connected to.
 """
 
 from __future__ import annotations
 
-import json
+from dataclasses import dataclass
 from typing import Any
 
+import anyio
 import httpx
 
-from federation import mediatypes, webfinger
-from federation.errors import FetchError, InvalidDocument, RemoteNotFound
+from federation import mediatypes, netguard, webfinger
+from federation.errors import FetchError, InvalidDocument, MalformedInput, RemoteNotFound
+from federation.jsonlimits import parse_object
 
 MAX_DOCUMENT_BYTES = 1024 * 1024
+MAX_REDIRECTS = 3
+MAX_JSON_DEPTH = 64
+DEADLINE = 10.0
+CONNECT_TIMEOUT = 5.0
 ACCEPT_AS2 = f"{mediatypes.AS2}, {mediatypes.LD_JSON_AS2};q=0.9"
 ACCEPT_JRD = f"{mediatypes.JRD}, application/json;q=0.9"
 ACTOR_TYPES = frozenset({"Application", "Group", "Organization", "Person", "Service"})
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
 
 
 async def fetch_json(
-    http: httpx.AsyncClient, url: str, *, accept: str = ACCEPT_AS2, activity: bool = True
+    http: httpx.AsyncClient,
+    url: str,
+    *,
+    accept: str = ACCEPT_AS2,
+    activity: bool = True,
+    auth: httpx.Auth | None = None,
+    allow_http: bool = False,
+    deadline: float = DEADLINE,
+    connect_timeout: float = CONNECT_TIMEOUT,
 ) -> dict[str, Any]:
-    """GET ``url`` and return its JSON object; raise a :class:`FetchError` saying why not."""
+    """GET ``url`` and return its JSON object; raise a :class:`FetchError` saying why not.
+
+    ``activity`` asks for an ActivityStreams object (content type and ``id`` checked);
+    without it any JSON object will do (WebFinger). ``auth`` signs each request,
+    redirects and the fetch by id included. ``allow_http`` is for local mode.
+    ``deadline`` bounds the whole fetch in seconds.
+    """
+    get = _Getter(
+        http,
+        accept=accept,
+        activity=activity,
+        auth=auth,
+        allow_http=allow_http,
+        timeout=httpx.Timeout(deadline, connect=min(connect_timeout, deadline)),
+    )
+    with anyio.move_on_after(deadline):
+        document = await get(url)
+        if not activity or document.get("id") == url:
+            return document
+        claimed = document.get("id")
+        if not isinstance(claimed, str):
+            raise InvalidDocument(f"{url} answered a document whose id is {claimed!r}")
+        refetched = await get(claimed)
+        if refetched.get("id") != claimed:
+            raise InvalidDocument(
+                f"{url} answered a document whose id is {claimed}, "
+                f"and {claimed} answered one whose id is {refetched.get('id')!r}"
+            )
+        return refetched
+    raise FetchError(f"{url}: no complete answer within {deadline:g} s")
+
+
+def check_url(url: str, *, allow_http: bool = False) -> httpx.URL:
+    """``url`` parsed, if we may fetch it: http(s) only, https unless ``allow_http``.
+
+    Addresses are left to the transport; a numeric host that cannot be an address, or
+    an IPv6 zone identifier, is refused here.
+    """
     try:
-        async with http.stream("GET", url, headers={"Accept": accept}) as response:
-            if response.status_code in (404, 410):
-                raise RemoteNotFound(f"{url} answered {response.status_code}")
-            if response.status_code != 200:
-                raise FetchError(f"{url} answered {response.status_code}")
-            content_type = response.headers.get("content-type")
-            if activity and not mediatypes.is_activity_content_type(content_type):
-                raise InvalidDocument(
-                    f"{url} answered {content_type or 'no content type'}, "
-                    "not an ActivityStreams document"
-                )
-            body = await _read_capped(response, url)
-    except httpx.HTTPError as exc:
-        raise FetchError(f"{url}: {type(exc).__name__}: {exc}") from exc
+        parsed = httpx.URL(url)
+    except httpx.InvalidURL as exc:
+        raise FetchError(f"{url!r} is not a valid URL: {exc}") from exc
+    allowed = ("https", "http") if allow_http else ("https",)
+    if parsed.scheme not in allowed:
+        raise FetchError(f"{url}: only {' and '.join(allowed)} URLs are fetched")
+    if not parsed.host:
+        raise FetchError(f"{url}: no host")
+    if parsed.userinfo:
+        raise FetchError(f"{url}: URLs with credentials are not fetched")
     try:
-        document = json.loads(body)
+        netguard.parse_host_literal(parsed.host)
     except ValueError as exc:
-        raise InvalidDocument(f"{url} answered invalid JSON: {exc}") from exc
-    if not isinstance(document, dict):
-        raise InvalidDocument(f"{url} answered JSON that is not an object")
-    if activity and document.get("id") != url:
-        raise InvalidDocument(f"{url} answered a document whose id is {document.get('id')!r}")
-    return document
+        raise FetchError(f"{url}: {exc}") from exc
+    return parsed
 
 
-async def _read_capped(response: httpx.Response, url: str) -> bytes:
+@dataclass(frozen=True)
+class _Getter:
+    """One document: redirects followed and checked, body capped and parsed."""
+
+    http: httpx.AsyncClient
+    accept: str
+    activity: bool
+    auth: httpx.Auth | None
+    allow_http: bool
+    timeout: httpx.Timeout
+
+    async def __call__(self, url: str) -> dict[str, Any]:
+        current = check_url(url, allow_http=self.allow_http)
+        visited = {str(current)}
+        for hop in range(MAX_REDIRECTS + 1):
+            shown = f"{url} (redirected to {current})" if hop else url
+            try:
+                async with self.http.stream(
+                    "GET",
+                    current,
+                    headers={"Accept": self.accept},
+                    auth=self.auth if self.auth is not None else httpx.USE_CLIENT_DEFAULT,
+                    follow_redirects=False,
+                    timeout=self.timeout,
+                ) as response:
+                    if response.status_code not in _REDIRECTS:
+                        return _parse(await self._body(response, shown), shown)
+                    location = response.headers.get("location")
+            except httpx.HTTPError as exc:
+                raise _unreachable(shown, exc) from exc
+            if not location:
+                raise FetchError(f"{shown} answered {response.status_code} without a Location")
+            try:
+                target = current.join(location)
+            except httpx.InvalidURL as exc:
+                raise FetchError(f"{shown} redirected to an invalid URL: {exc}") from exc
+            current = check_url(str(target), allow_http=self.allow_http)
+            if str(current) in visited:
+                raise FetchError(f"{url}: redirect loop back to {current}")
+            visited.add(str(current))
+        raise FetchError(f"{url}: more than {MAX_REDIRECTS} redirects")
+
+    async def _body(self, response: httpx.Response, shown: str) -> bytes:
+        if response.status_code in (404, 410):
+            raise RemoteNotFound(f"{shown} answered {response.status_code}")
+        if response.status_code != 200:
+            raise FetchError(f"{shown} answered {response.status_code}")
+        content_type = response.headers.get("content-type")
+        if self.activity and not mediatypes.is_activity_content_type(content_type):
+            raise InvalidDocument(
+                f"{shown} answered {content_type or 'no content type'}, "
+                "not an ActivityStreams document"
+            )
+        return await _read_capped(response, shown)
+
+
+def _unreachable(shown: str, exc: httpx.HTTPError) -> FetchError:
+    forbidden = exc.__cause__
+    if isinstance(forbidden, netguard.ForbiddenAddress):
+        return FetchError(f"{shown}: {forbidden}")
+    return FetchError(f"{shown}: {type(exc).__name__}: {exc}")
+
+
+async def _read_capped(response: httpx.Response, shown: str) -> bytes:
     declared = response.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > MAX_DOCUMENT_BYTES:
-        raise InvalidDocument(f"{url} declares {declared} bytes, over {MAX_DOCUMENT_BYTES}")
+        raise InvalidDocument(f"{shown} declares {declared} bytes, over {MAX_DOCUMENT_BYTES}")
     chunks: list[bytes] = []
     size = 0
     async for chunk in response.aiter_bytes():
         size += len(chunk)
         if size > MAX_DOCUMENT_BYTES:
-            raise InvalidDocument(f"{url} sent more than {MAX_DOCUMENT_BYTES} bytes")
+            raise InvalidDocument(f"{shown} sent more than {MAX_DOCUMENT_BYTES} bytes")
         chunks.append(chunk)
     return b"".join(chunks)
 
 
+def _parse(body: bytes, shown: str) -> dict[str, Any]:
+    # Depth-limited: the JSON-LD processing that follows a fetch recurses on every level.
+    try:
+        return parse_object(body, max_depth=MAX_JSON_DEPTH)
+    except MalformedInput as exc:
+        raise InvalidDocument(f"{shown} answered {exc.reason}") from exc
+
+
 async def resolve_handle(
-    http: httpx.AsyncClient, handle: str, *, scheme: str = "https"
+    http: httpx.AsyncClient,
+    handle: str,
+    *,
+    scheme: str = "https",
+    auth: httpx.Auth | None = None,
+    deadline: float = DEADLINE,
 ) -> dict[str, Any]:
-    """Find the actor behind ``user@host`` by WebFinger, then fetch its document."""
+    """Find the actor behind ``user@host`` by WebFinger, then fetch its document.
+
+    ``scheme="http"`` is local mode: http URLs are then fetched too.
+    """
     user, host = webfinger.parse_acct(handle, strict=False)
+    allow_http = scheme == "http"
     jrd = await fetch_json(
-        http, webfinger.webfinger_url(user, host, scheme), accept=ACCEPT_JRD, activity=False
+        http,
+        webfinger.webfinger_url(user, host, scheme),
+        accept=ACCEPT_JRD,
+        activity=False,
+        auth=auth,
+        allow_http=allow_http,
+        deadline=deadline,
     )
     try:
         actor_id = webfinger.actor_id_from_jrd(jrd)
     except webfinger.WebFingerError as exc:
         raise InvalidDocument(f"WebFinger for {user}@{host}: {exc}") from exc
-    actor = await fetch_json(http, actor_id)
+    actor = await fetch_json(http, actor_id, auth=auth, allow_http=allow_http, deadline=deadline)
     if actor.get("type") not in ACTOR_TYPES:
         raise InvalidDocument(f"{actor_id} is a {actor.get('type')!r}, not an actor")
     return actor

@@ -27,7 +27,9 @@ from federation import keys
 from federation.clock import Clock
 from federation.errors import FetchError, NotAuthorized
 
-Fetch = Callable[[str], Awaitable[dict[str, Any]]]
+# fetch(url, fresh): the document at url; fresh=True after a failed verification, when a
+# stored copy must not be used (the peer may have rotated its key).
+Fetch = Callable[[str, bool], Awaitable[dict[str, Any]]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +82,7 @@ class KeyCache:
         if key is not None:
             self._keys.move_to_end(key_id)
             return key
-        return await self._fetch_once(key_id)
+        return await self._fetch_once(key_id, fresh=False)
 
     async def refetch(self, key_id: str) -> ActorKey | None:
         """Fetch ``key_id`` again after a failed verification, unless that was done in the
@@ -91,16 +93,16 @@ class KeyCache:
             return None
         self._last_refetch[key_id] = now
         self._keys.pop(key_id, None)
-        return await self._fetch_once(key_id)
+        return await self._fetch_once(key_id, fresh=True)
 
-    async def _fetch_once(self, key_id: str) -> ActorKey:
+    async def _fetch_once(self, key_id: str, *, fresh: bool) -> ActorKey:
         pending = self._in_flight.get(key_id)
         if pending is not None:
             return await asyncio.shield(pending)
         future: asyncio.Future[ActorKey] = asyncio.get_running_loop().create_future()
         self._in_flight[key_id] = future
         try:
-            key = await asyncio.wait_for(self._load(key_id), self._timeout)
+            key = await asyncio.wait_for(self._load(key_id, fresh), self._timeout)
         except TimeoutError:
             error = FetchError(f"fetching key {key_id} took more than {self._timeout:g} s")
             future.set_exception(error)
@@ -118,17 +120,17 @@ class KeyCache:
             if future.done() and not future.cancelled():
                 future.exception()
 
-    async def _load(self, key_id: str) -> ActorKey:
+    async def _load(self, key_id: str, fresh: bool) -> ActorKey:
         self.fetches += 1
         url, _ = urldefrag(key_id)
-        document = await self._fetch(url)
+        document = await self._fetch(url, fresh)
         if "publicKey" in document or "assertionMethod" in document:
             return self._from_actor(key_id, document)
         # A stand-alone key document: believe it only if its owner lists it.
         owner = document.get("owner") or document.get("controller")
         if document.get("id") != key_id or not isinstance(owner, str):
             raise NotAuthorized(f"{url} is neither an actor nor the key {key_id}")
-        actor = await self._fetch(owner)
+        actor = await self._fetch(owner, fresh)
         return self._from_actor(key_id, actor)
 
     def _from_actor(self, key_id: str, actor: dict[str, Any]) -> ActorKey:

@@ -186,9 +186,10 @@ def serve(host: str, port: int, name: str, log_level: str, data_dir: Path) -> No
         proxy_headers=True,
         server_header=False,
         lifespan="on",
-        # Named explicitly so that uvicorn does not probe for optional libraries.
-        loop="asyncio",
-        http="h11",
+        # uvloop and httptools: the fastest loop and HTTP parser uvicorn offers (the
+        # inbox is the hot path). Named explicitly so that uvicorn probes for nothing.
+        loop="uvloop",
+        http="httptools",
         ws="none",
     )
 

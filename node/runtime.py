@@ -1,8 +1,10 @@
-"""What a running node holds: settings, database, HTTP client and clock."""
+"""What a running node holds: settings, database, HTTP client, clock, peers."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import httpx
 
@@ -10,6 +12,9 @@ from federation.clock import Clock
 from node.settings import Settings
 from node.storage.database import Database
 from node.urls import Urls
+
+if TYPE_CHECKING:
+    from node.peers import Peers
 
 
 @dataclass(slots=True)
@@ -19,6 +24,13 @@ class Node:
     http: httpx.AsyncClient
     clock: Clock
     urls: Urls = field(init=False)
+    peers: Peers = field(init=False)
+    # Set when this process stored an activity, so its own inbox worker starts at once
+    # instead of at its next poll.
+    inbox_wakeup: asyncio.Event = field(init=False, default_factory=asyncio.Event)
 
     def __post_init__(self) -> None:
+        from node.peers import Peers
+
         self.urls = Urls(self.settings.base_url)
+        self.peers = Peers(self.settings, self.db, self.http, self.clock)

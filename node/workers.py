@@ -4,13 +4,12 @@ Workers find their work by polling the database, so work queued by any process (
 web app, ``coopnode follow``, another worker) is picked up; the same loops run inside
 ``coopnode serve`` (SQLite: one writing process) or in ``coopnode worker`` processes
 (PostgreSQL, where row locks share the work). Each loop is a :class:`Poller`; features
-register theirs in :data:`POLLERS`.
+register theirs in :func:`default_pollers`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import signal
 from collections.abc import Awaitable, Callable
@@ -30,9 +29,14 @@ class Poller:
     # Runs one round; returns how many items it handled (0: sleep until the next poll).
     run_once: Callable[[Node], Awaitable[int]]
     idle_seconds: float = 1.0
+    # The event this process sets when it queued work for this poller, if any.
+    wakeup: Callable[[Node], asyncio.Event] | None = None
 
 
-POLLERS: tuple[Poller, ...] = ()
+def default_pollers() -> tuple[Poller, ...]:
+    from node.inbox_worker import INBOX_POLLER
+
+    return (INBOX_POLLER,)
 
 
 async def run_poller(node: Node, poller: Poller, stop: asyncio.Event) -> None:
@@ -44,14 +48,29 @@ async def run_poller(node: Node, poller: Poller, stop: asyncio.Event) -> None:
             log.exception("worker %s failed a round", poller.name)
             handled = 0
         if handled == 0:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), poller.idle_seconds)
+            await _idle(node, poller, stop)
 
 
-async def run_workers(settings: Settings, pollers: tuple[Poller, ...] = POLLERS) -> None:
+async def _idle(node: Node, poller: Poller, stop: asyncio.Event) -> None:
+    """Sleep until the next poll, the stop signal, or a wake-up from this process."""
+    waits = [asyncio.ensure_future(stop.wait())]
+    if poller.wakeup is not None:
+        event = poller.wakeup(node)
+        waits.append(asyncio.ensure_future(event.wait()))
+    try:
+        await asyncio.wait(waits, timeout=poller.idle_seconds, return_when="FIRST_COMPLETED")
+    finally:
+        for waiter in waits:
+            waiter.cancel()
+    if poller.wakeup is not None:
+        poller.wakeup(node).clear()
+
+
+async def run_workers(settings: Settings, pollers: tuple[Poller, ...] | None = None) -> None:
     """Run every poller until SIGINT or SIGTERM, then finish the current rounds."""
     from node.web.app import make_http_client
 
+    pollers = default_pollers() if pollers is None else pollers
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
@@ -13,6 +14,7 @@ from starlette.routing import Route
 
 from federation.clock import Clock, SystemClock
 from federation.errors import FederationError
+from federation.netguard import make_guarded_transport
 from node import __version__
 from node.errors import NodeError, SchemaOutdated
 from node.runtime import Node
@@ -20,16 +22,24 @@ from node.services.setup import check_schema
 from node.settings import Settings
 from node.storage.database import Database
 from node.storage.migrate import SchemaState
-from node.web import actors, api, contexts, discovery
+from node.web import actors, api, contexts, discovery, inbox
 from node.web.responses import error
+from node.workers import default_pollers, run_poller
 
 
 def make_http_client(settings: Settings) -> httpx.AsyncClient:
+    """The node's one HTTP client: every connection goes through the address guard,
+    which refuses private, loopback and reserved addresses (loopback is allowed to a
+    local node only). Passing a transport also makes httpx ignore proxy variables,
+    which could otherwise route around the guard."""
     return httpx.AsyncClient(
+        transport=make_guarded_transport(
+            allow_loopback=settings.local,
+            limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
+        ),
         timeout=httpx.Timeout(settings.http_timeout, connect=5.0),
         headers={"User-Agent": f"coopnode/{__version__} (+{settings.base_url})"},
         follow_redirects=False,
-        limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
     )
 
 
@@ -38,11 +48,14 @@ def create_app(
     *,
     http: httpx.AsyncClient | None = None,
     clock: Clock | None = None,
+    run_workers: bool = True,
 ) -> Starlette:
     """A node's app. Nothing is opened until the lifespan starts.
 
     ``http`` and ``clock`` are injected by tests (several nodes wired in one process);
-    by default the node makes its own client and reads the system clock.
+    by default the node makes its own client and reads the system clock. The workers
+    run inside the app's event loop unless ``run_workers`` is false (tests drive them
+    round by round; PostgreSQL deployments may run them as ``coopnode worker``).
     """
 
     @contextlib.asynccontextmanager
@@ -52,10 +65,18 @@ def create_app(
         db = Database(settings.database_url)
         db.writer.start()
         client = http if http is not None else make_http_client(settings)
-        app.state.node = Node(settings=settings, db=db, http=client, clock=clock or SystemClock())
+        node = Node(settings=settings, db=db, http=client, clock=clock or SystemClock())
+        app.state.node = node
+        stop = asyncio.Event()
+        tasks = [
+            asyncio.create_task(run_poller(node, poller, stop), name=f"worker-{poller.name}")
+            for poller in (default_pollers() if run_workers else ())
+        ]
         try:
             yield
         finally:
+            stop.set()
+            await asyncio.gather(*tasks)
             if http is None:
                 await client.aclose()
             db.close()
@@ -67,6 +88,8 @@ def create_app(
             Route("/.well-known/nodeinfo", discovery.nodeinfo_links),
             Route("/nodeinfo/2.1", discovery.nodeinfo_document),
             Route("/actors/{username}", actors.actor),
+            Route("/actors/{username}/inbox", inbox.actor_inbox, methods=["POST"]),
+            Route("/inbox", inbox.shared_inbox, methods=["POST"]),
             Route("/actors/{username}/outbox", actors.outbox),
             Route("/actors/{username}/followers", actors.followers),
             Route("/actors/{username}/following", actors.following),

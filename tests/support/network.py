@@ -9,6 +9,7 @@ socket. All nodes read one injected clock, which tests move instead of sleeping.
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -33,11 +34,15 @@ class HostRouter(httpx.AsyncBaseTransport):
 
     def __init__(self) -> None:
         self.apps: dict[str, httpx.ASGITransport] = {}
+        # Every request that went through, as (method, url): tests assert what a node
+        # fetched (or that it fetched nothing).
+        self.log: list[tuple[str, str]] = []
 
     def add(self, host: str, app: Starlette) -> None:
         self.apps[host] = httpx.ASGITransport(app=app)
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.log.append((request.method, str(request.url)))
         host = request.url.netloc.decode("ascii")
         transport = self.apps.get(host)
         if transport is None:
@@ -47,6 +52,7 @@ class HostRouter(httpx.AsyncBaseTransport):
 
 @dataclass
 class TestNode:
+    __test__ = False  # a helper, not a test class
     settings: Settings
     app: Starlette
     token: str
@@ -100,12 +106,31 @@ class Network:
             token = create_coop(settings, db, self.clock)
         finally:
             db.close()
-        app = create_app(settings, http=self.http, clock=self.clock)
+        app = create_app(settings, http=self.http, clock=self.clock, run_workers=False)
         await self._stack.enter_async_context(app.router.lifespan_context(app))
         self.router.add(domain, app)
         test_node = TestNode(settings=settings, app=app, token=token, http=self.http)
         self.nodes[domain] = test_node
         return test_node
+
+    def add_static(self, domain: str, documents: dict[str, dict[str, Any]]) -> None:
+        """A peer that serves fixed ActivityStreams documents by path: a hostile or odd
+        server whose answers a test controls exactly."""
+
+        async def serve(scope: Any, receive: Any, send: Any) -> None:
+            document = documents.get(scope["path"])
+            status = 200 if document is not None else 404
+            body = json.dumps(document or {"error": "not found"}).encode()
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": status,
+                    "headers": [(b"content-type", b"application/activity+json")],
+                }
+            )
+            await send({"type": "http.response.body", "body": body})
+
+        self.router.apps[domain] = httpx.ASGITransport(app=serve)
 
     async def aclose(self) -> None:
         await self._stack.aclose()

@@ -1,0 +1,81 @@
+"""The inbox worker: one idempotent handler per activity type.
+
+The set of handled types is the :data:`HANDLERS` table, visible in one place. A type
+with no handler is stored and marked ``ignored``; a handler that raises is retried with
+backoff and finally recorded as ``failed`` with its reason (see services.inbox).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+from federation.inbox import actor_id
+from node.runtime import Node
+from node.services import inbox, remote_actors
+from node.services.inbox import InboxItem
+from node.workers import Poller
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[Node, InboxItem], Awaitable[None]]
+
+
+async def handle_delete(node: Node, item: InboxItem) -> None:
+    """An actor deleting itself: forget it and its keys. (Objects come with offers.)"""
+    target = actor_id(item.activity.get("object"))
+    if target == item.actor:
+        node.peers.keys.forget_actor(item.actor)
+        await node.db.write(lambda conn: remote_actors.forget(conn, item.actor))
+
+
+async def handle_update(node: Node, item: InboxItem) -> None:
+    """An actor's new profile or key. The embedded copy is not trusted: fetch it."""
+    target = actor_id(item.activity.get("object"))
+    if target != item.actor:
+        return
+    document = await node.peers.fetch(item.actor)
+    if remote_actors.is_actor_document(document):
+        now = node.clock.now()
+        await node.db.write(lambda conn: remote_actors.store(conn, document, now=now))
+        node.peers.keys.forget_actor(item.actor)
+
+
+HANDLERS: dict[str, Handler] = {
+    "Delete": handle_delete,
+    "Update": handle_update,
+}
+
+
+async def run_once(node: Node, *, limit: int = 100) -> int:
+    """Handle the due activities; returns how many were taken."""
+    now = node.clock.now()
+    items = await node.db.write(lambda conn: inbox.claim(conn, now=now, limit=limit))
+    for item in items:
+        handler = HANDLERS.get(item.type)
+        if handler is None:
+            await _finish(node, item, "ignored")
+            continue
+        try:
+            await handler(node, item)
+        except Exception as exc:
+            log.warning("inbox: %s %s failed: %s", item.type, item.activity_id, exc)
+            await _record_failure(node, item, f"{type(exc).__name__}: {exc}")
+        else:
+            await _finish(node, item, "done")
+    return len(items)
+
+
+async def _finish(node: Node, item: InboxItem, state: str) -> None:
+    now = node.clock.now()
+    await node.db.write(lambda conn: inbox.finish(conn, item.id, state=state, now=now))
+
+
+async def _record_failure(node: Node, item: InboxItem, reason: str) -> None:
+    now = node.clock.now()
+    await node.db.write(lambda conn: inbox.fail(conn, item, reason, now=now))
+
+
+INBOX_POLLER = Poller(
+    name="inbox", run_once=run_once, idle_seconds=1.0, wakeup=lambda node: node.inbox_wakeup
+)

@@ -1,0 +1,65 @@
+"""How the node talks to other servers: every fetch signed by the co-op, and the cache
+of remote actors and their keys."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import httpx
+
+from federation import httpsig, keys
+from federation.clock import Clock
+from federation.fetch import fetch_json
+from federation.keycache import KeyCache
+from node.services import identity, remote_actors
+from node.settings import Settings
+from node.storage.database import Database
+from node.urls import Urls
+
+# A stored actor document is used for keys without a new fetch for this long; a failed
+# verification fetches it again sooner (KeyCache.refetch), which is how rotation works.
+ACTOR_FRESHNESS = timedelta(days=1)
+
+
+class Peers:
+    """The node's signed fetcher and its key cache."""
+
+    def __init__(
+        self, settings: Settings, db: Database, http: httpx.AsyncClient, clock: Clock
+    ) -> None:
+        self.settings = settings
+        self.db = db
+        self.http = http
+        self.clock = clock
+        urls = Urls(settings.base_url)
+        coop = db.read_sync(lambda conn: identity.get_actor(conn, settings.handle))
+        assert coop.rsa_private_pem is not None
+        # Authorized-fetch servers (Mastodon's secure mode, GoToSocial) answer only
+        # signed GETs: every fetch is signed with the co-op's key.
+        self.signer = httpsig.SignatureAuth(
+            key_id=urls.actor_key(settings.handle),
+            private_key=keys.load_own_private_key(coop.rsa_private_pem),
+            clock=clock,
+        )
+        self.keys = KeyCache(self._key_document, clock)
+
+    async def fetch(self, url: str) -> dict[str, Any]:
+        """A signed, guarded GET of an ActivityStreams document."""
+        return await fetch_json(self.http, url, auth=self.signer, allow_http=self.settings.local)
+
+    async def _key_document(self, url: str, fresh: bool) -> dict[str, Any]:
+        if not fresh:
+            found = await self.db.read(lambda conn: remote_actors.find(conn, url))
+            if found is not None and self.clock.now() - found[1] < ACTOR_FRESHNESS:
+                return found[0]
+        document = await self.fetch(url)
+        if remote_actors.is_actor_document(document):
+            now = self.clock.now()
+            await self.db.write(lambda conn: remote_actors.store(conn, document, now=now))
+        return document
+
+    async def known_actor(self, actor: str) -> bool:
+        if self.keys.knows_actor(actor):
+            return True
+        return await self.db.read(lambda conn: remote_actors.exists(conn, actor))

@@ -1,0 +1,63 @@
+"""Actors of other servers, stored as last fetched."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from sqlalchemy import delete, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+
+from node.storage.tables import remote_actors
+
+
+def is_actor_document(document: dict[str, Any]) -> bool:
+    return isinstance(document.get("id"), str) and isinstance(document.get("inbox"), str)
+
+
+def store(conn: Connection, document: dict[str, Any], *, now: datetime) -> None:
+    """Insert or refresh an actor from its (verified, fetched) document."""
+    key = document.get("publicKey")
+    key = key[0] if isinstance(key, list) and key else key
+    endpoints = document.get("endpoints")
+    shared = endpoints.get("sharedInbox") if isinstance(endpoints, dict) else None
+    values = {
+        "uri": document["id"],
+        "host": (urlsplit(document["id"]).hostname or "").lower(),
+        "type": str(document.get("type", ""))[:32],
+        "inbox": document["inbox"],
+        "shared_inbox": shared if isinstance(shared, str) else None,
+        "key_id": key.get("id") if isinstance(key, dict) else None,
+        "public_key_pem": key.get("publicKeyPem") if isinstance(key, dict) else None,
+        "document": json.dumps(document, ensure_ascii=False, separators=(",", ":")),
+        "fetched_at": now,
+    }
+    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    statement = insert(remote_actors).values(**values)
+    conn.execute(
+        statement.on_conflict_do_update(
+            index_elements=["uri"],
+            set_={k: statement.excluded[k] for k in values if k != "uri"},
+        )
+    )
+
+
+def find(conn: Connection, uri: str) -> tuple[dict[str, Any], datetime] | None:
+    row = conn.execute(
+        select(remote_actors.c.document, remote_actors.c.fetched_at).where(
+            remote_actors.c.uri == uri
+        )
+    ).first()
+    return None if row is None else (json.loads(row.document), row.fetched_at)
+
+
+def exists(conn: Connection, uri: str) -> bool:
+    query = select(remote_actors.c.id).where(remote_actors.c.uri == uri)
+    return conn.execute(query).first() is not None
+
+
+def forget(conn: Connection, uri: str) -> bool:
+    return conn.execute(delete(remote_actors).where(remote_actors.c.uri == uri)).rowcount == 1

@@ -1,0 +1,69 @@
+"""``POST /inbox`` and ``POST /actors/{name}/inbox``: verify, store, answer 202.
+
+The reply comes only once the activity is committed, so a 202 is a promise kept even if
+the node stops a moment later; the work it implies is the inbox worker's.
+"""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from federation.errors import PayloadTooLarge
+from federation.inbox import MAX_BODY_BYTES, Dropped, verify_incoming
+from node.services import identity, inbox
+from node.web.responses import error, node_of
+
+
+async def shared_inbox(request: Request) -> Response:
+    return await _receive(request)
+
+
+async def actor_inbox(request: Request) -> Response:
+    node = node_of(request)
+    username = request.path_params["username"]
+    if not await node.db.read(lambda conn: identity.actor_exists(conn, username)):
+        return error(404, "not_found", f"no actor {username!r} here")
+    return await _receive(request)
+
+
+async def _receive(request: Request) -> Response:
+    node = node_of(request)
+    body = await _read_capped(request)
+    # The URL as the peer addressed it (behind a proxy, request.url names the backend).
+    target = node.urls.base + request.url.path
+    if request.url.query:
+        target += "?" + request.url.query
+    now = node.clock.now()
+    result = await verify_incoming(
+        method=request.method,
+        url=target,
+        headers=request.headers,
+        body=body,
+        keys=node.peers.keys,
+        now=now,
+        known_actor=node.peers.known_actor,
+    )
+    if isinstance(result, Dropped):
+        return Response(status_code=202)
+    stored = await node.db.write(
+        lambda conn: inbox.record(conn, result.activity, actor=result.actor, now=now)
+    )
+    if stored:
+        node.inbox_wakeup.set()
+    return Response(status_code=202)
+
+
+async def _read_capped(request: Request) -> bytes:
+    """The body, refused with 413 as soon as it passes the limit (before any parsing)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise PayloadTooLarge(f"the body is over {MAX_BODY_BYTES} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise PayloadTooLarge(f"the body is over {MAX_BODY_BYTES} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
