@@ -48,19 +48,21 @@ def sender_key(data_dir: Path) -> keys.PrivateKey:
     return keys.load_own_private_key(coop.rsa_private_pem)
 
 
-def build_requests(count: int, sender: str, receiver_port: int, key: keys.PrivateKey) -> bytes:
+def build_requests(
+    count: int, sender: str, receiver_port: int, key: keys.PrivateKey, tag: str = "bench"
+) -> bytes:
     now = datetime.now(UTC)
     host = f"127.0.0.1:{receiver_port}"
     out = bytearray()
     for n in range(count):
         activity = {
             "@context": "https://www.w3.org/ns/activitystreams",
-            "id": f"{sender}/activities/bench-{n}",
+            "id": f"{sender}/activities/{tag}-{n}",
             "type": "Create",
             "actor": f"{sender}/actors/coop",
             "to": ["https://www.w3.org/ns/activitystreams#Public"],
             "object": {
-                "id": f"{sender}/notes/bench-{n}",
+                "id": f"{sender}/notes/{tag}-{n}",
                 "type": "Note",
                 "attributedTo": f"{sender}/actors/coop",
                 "content": "<p>Organic apples, 1 kg, 3.50 EUR</p>",
@@ -131,7 +133,7 @@ def main() -> None:
             sender.wait_ready()
             receiver.wait_ready()
             key = sender_key(tmp_path / "sender")
-            warm = build_requests(1, sender.base, receiver.port, key)[4:]
+            warm = build_requests(1, sender.base, receiver.port, key, tag="warm-up")[4:]
             # One request first, so the key fetch is not part of the measurement.
             head, body = warm.split(b"\r\n\r\n", 1)
             lines = head.decode().split("\r\n")[1:]

@@ -146,8 +146,16 @@ def init(
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
 @click.option("--name", default="Local co-op", help="Name of a new local node.")
 @click.option("--log-level", default="info", show_default=True)
+@click.option(
+    "--access-log/--no-access-log",
+    default=False,
+    show_default=True,
+    help="Log every request (the reverse proxy usually does; it costs throughput).",
+)
 @data_dir_option
-def serve(host: str, port: int, name: str, log_level: str, data_dir: Path) -> None:
+def serve(
+    host: str, port: int, name: str, log_level: str, access_log: bool, data_dir: Path
+) -> None:
     """Run the node. A new data directory becomes a local node at http://HOST:PORT."""
     new_node = not (data_dir / CONFIG_FILE).exists()
     if new_node:
@@ -183,6 +191,7 @@ def serve(host: str, port: int, name: str, log_level: str, data_dir: Path) -> No
         host=host,
         port=port,
         log_level=log_level,
+        access_log=access_log,
         proxy_headers=True,
         server_header=False,
         lifespan="on",

@@ -10,6 +10,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 
+from sqlalchemy.engine import Connection
+
 from federation.inbox import actor_id
 from node.runtime import Node
 from node.services import inbox, remote_actors
@@ -51,10 +53,11 @@ async def run_once(node: Node, *, limit: int = 100) -> int:
     """Handle the due activities; returns how many were taken."""
     now = node.clock.now()
     items = await node.db.write(lambda conn: inbox.claim(conn, now=now, limit=limit))
+    outcomes: dict[str, list[int]] = {"done": [], "ignored": []}
     for item in items:
         handler = HANDLERS.get(item.type)
         if handler is None:
-            await _finish(node, item, "ignored")
+            outcomes["ignored"].append(item.id)
             continue
         try:
             await handler(node, item)
@@ -62,13 +65,16 @@ async def run_once(node: Node, *, limit: int = 100) -> int:
             log.warning("inbox: %s %s failed: %s", item.type, item.activity_id, exc)
             await _record_failure(node, item, f"{type(exc).__name__}: {exc}")
         else:
-            await _finish(node, item, "done")
+            outcomes["done"].append(item.id)
+    if items:
+        done_at = node.clock.now()
+
+        def finish_all(conn: Connection) -> None:
+            for state, ids in outcomes.items():
+                inbox.finish(conn, ids, state=state, now=done_at)
+
+        await node.db.write(finish_all)
     return len(items)
-
-
-async def _finish(node: Node, item: InboxItem, state: str) -> None:
-    now = node.clock.now()
-    await node.db.write(lambda conn: inbox.finish(conn, item.id, state=state, now=now))
 
 
 async def _record_failure(node: Node, item: InboxItem, reason: str) -> None:

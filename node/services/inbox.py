@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, bindparam, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
+from sqlalchemy.sql.dml import Insert
 
 from node.storage.tables import inbox_activities
-from node.storage.upsert import insert_ignore
 
 # How long a worker may hold claimed rows before another worker may take them.
 CLAIM_SECONDS = 300
@@ -29,22 +31,53 @@ class InboxItem:
     attempts: int
 
 
-def record(conn: Connection, activity: dict[str, Any], *, actor: str, now: datetime) -> bool:
-    """Store a verified activity; False when its id was already stored (a replay)."""
-    return insert_ignore(
-        conn,
-        inbox_activities,
+def record(
+    conn: Connection,
+    activity: dict[str, Any],
+    *,
+    actor: str,
+    now: datetime,
+    state: str = "pending",
+    body: str | None = None,
+) -> bool:
+    """Store a verified activity; False when its id was already stored (a replay).
+
+    ``body`` is the JSON as the peer sent it (kept verbatim, and cheaper than encoding
+    the parsed activity again); without it the activity is encoded here.
+    """
+    row = conn.execute(
+        _record_statement(conn.dialect.name),
         {
             "activity_id": activity["id"],
             "actor": actor,
             "type": str(activity.get("type"))[:64],
-            "body": json.dumps(activity, ensure_ascii=False, separators=(",", ":")),
-            "state": "pending",
+            "body": body
+            if body is not None
+            else json.dumps(activity, ensure_ascii=False, separators=(",", ":")),
+            "state": state,
             "attempts": 0,
             "received_at": now,
             "next_attempt_at": now,
+            "processed_at": None if state == "pending" else now,
         },
-        conflict="activity_id",
+    ).first()
+    return row is not None
+
+
+@functools.cache
+def _record_statement(dialect: str) -> Insert:
+    """Built once per engine kind: this runs for every activity a peer sends, and building
+    the statement anew cost more than executing it (about 230 of 350 us here)."""
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    columns = [
+        "activity_id", "actor", "type", "body", "state", "attempts",
+        "received_at", "next_attempt_at", "processed_at",
+    ]  # fmt: skip
+    return (
+        insert(inbox_activities)
+        .values({name: bindparam(name, type_=inbox_activities.c[name].type) for name in columns})
+        .on_conflict_do_nothing(index_elements=["activity_id"])
+        .returning(inbox_activities.c.id)
     )
 
 
@@ -86,12 +119,14 @@ def claim(conn: Connection, *, now: datetime, limit: int = 100) -> list[InboxIte
     ]
 
 
-def finish(conn: Connection, item_id: int, *, state: str, now: datetime) -> None:
-    conn.execute(
-        update(inbox_activities)
-        .where(inbox_activities.c.id == item_id)
-        .values(state=state, processed_at=now, claimed_until=None, last_error=None)
-    )
+def finish(conn: Connection, item_ids: list[int], *, state: str, now: datetime) -> None:
+    """Mark handled activities, many at once (one statement, one commit)."""
+    if item_ids:
+        conn.execute(
+            update(inbox_activities)
+            .where(inbox_activities.c.id.in_(item_ids))
+            .values(state=state, processed_at=now, claimed_until=None, last_error=None)
+        )
 
 
 def fail(conn: Connection, item: InboxItem, reason: str, *, now: datetime) -> str:

@@ -6,11 +6,13 @@ the node stops a moment later; the work it implies is the inbox worker's.
 
 from __future__ import annotations
 
+from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import Response
 
 from federation.errors import PayloadTooLarge
 from federation.inbox import MAX_BODY_BYTES, Dropped, verify_incoming
+from node.inbox_worker import HANDLERS
 from node.services import identity, inbox
 from node.web.responses import error, node_of
 
@@ -38,7 +40,7 @@ async def _receive(request: Request) -> Response:
     result = await verify_incoming(
         method=request.method,
         url=target,
-        headers=request.headers,
+        headers=_combined(request.headers),
         body=body,
         keys=node.peers.keys,
         now=now,
@@ -46,12 +48,27 @@ async def _receive(request: Request) -> Response:
     )
     if isinstance(result, Dropped):
         return Response(status_code=202)
+    # Types no handler acts on are kept (for the record and later handlers) but marked
+    # ignored at once, so the worker never has to touch them.
+    state = "pending" if result.activity["type"] in HANDLERS else "ignored"
+    text = body.decode("utf-8")
     stored = await node.db.write(
-        lambda conn: inbox.record(conn, result.activity, actor=result.actor, now=now)
+        lambda conn: inbox.record(
+            conn, result.activity, actor=result.actor, now=now, state=state, body=text
+        )
     )
-    if stored:
+    if stored and state == "pending":
         node.inbox_wakeup.set()
     return Response(status_code=202)
+
+
+def _combined(headers: Headers) -> dict[str, str]:
+    """Header names lower-cased, repeated fields joined with ", " (RFC 9110, 5.3): read
+    once here instead of on every lookup the signature checks make."""
+    combined: dict[str, str] = {}
+    for name, value in headers.items():
+        combined[name] = f"{combined[name]}, {value}" if name in combined else value
+    return combined
 
 
 async def _read_capped(request: Request) -> bytes:

@@ -345,18 +345,34 @@ async def test_a_delete_from_an_unknown_actor_is_202_without_any_fetch(
     assert await stored(alpha) == 0
 
 
-async def test_unknown_types_are_stored_and_ignored_by_the_worker(
+async def test_unknown_types_are_stored_and_ignored_without_the_worker(
     network: Network, pair: tuple[TestNode, TestNode]
 ) -> None:
     alpha, beta = pair
     await post(network, beta, alpha, note_activity(beta, type="Dance"))
+
+    assert await run_once(alpha.node) == 0
+
+    state = await alpha.node.db.read(
+        lambda c: c.execute(select(inbox_activities.c.state)).scalar_one()
+    )
+    assert state == "ignored"
+
+
+async def test_a_handled_type_is_taken_by_the_worker_and_marked_done(
+    network: Network, pair: tuple[TestNode, TestNode]
+) -> None:
+    alpha, beta = pair
+    actor = f"{beta.base}/actors/coop"
+    update = {"id": f"{beta.base}/activities/u1", "type": "Update", "actor": actor, "object": actor}
+    assert (await post(network, beta, alpha, update)).status_code == 202
 
     assert await run_once(alpha.node) == 1
 
     state = await alpha.node.db.read(
         lambda c: c.execute(select(inbox_activities.c.state)).scalar_one()
     )
-    assert state == "ignored"
+    assert state == "done"
 
 
 async def test_an_actor_inbox_for_nobody_is_404(
