@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import func, select
 
@@ -53,6 +54,17 @@ async def post(
     )
 
 
+def signed_request(
+    network: Network, sender: TestNode, receiver: TestNode
+) -> tuple[bytes, httpx.Request]:
+    """A request signed now by ``sender``, kept to be sent (or tampered with) later."""
+    body = json.dumps(note_activity(sender)).encode()
+    request = network.http.build_request(
+        "POST", receiver.base + "/inbox", content=body, headers={"Content-Type": AS2}
+    )
+    return body, next(sender.node.peers.signer.auth_flow(request))
+
+
 async def stored(node: TestNode) -> int:
     query = select(func.count()).select_from(inbox_activities)
     return int(await node.node.db.read(lambda c: c.execute(query).scalar_one()))
@@ -98,11 +110,7 @@ async def test_a_replayed_request_is_accepted_once_and_takes_effect_once(
     network: Network, pair: tuple[TestNode, TestNode]
 ) -> None:
     alpha, beta = pair
-    body = json.dumps(note_activity(beta)).encode()
-    request = network.http.build_request(
-        "POST", alpha.base + "/inbox", content=body, headers={"Content-Type": AS2}
-    )
-    signed = next(beta.node.peers.signer.auth_flow(request))
+    _, signed = signed_request(network, beta, alpha)
 
     first = await network.http.send(signed)
     second = await network.http.send(signed)
@@ -225,11 +233,7 @@ async def test_a_body_changed_after_signing_is_refused(
     network: Network, pair: tuple[TestNode, TestNode]
 ) -> None:
     alpha, beta = pair
-    body = json.dumps(note_activity(beta)).encode()
-    request = network.http.build_request(
-        "POST", alpha.base + "/inbox", content=body, headers={"Content-Type": AS2}
-    )
-    signed = next(beta.node.peers.signer.auth_flow(request))
+    body, signed = signed_request(network, beta, alpha)
     tampered = network.http.build_request(
         "POST",
         alpha.base + "/inbox",
@@ -248,11 +252,7 @@ async def test_a_request_signed_13_hours_ago_is_refused(
     network: Network, pair: tuple[TestNode, TestNode]
 ) -> None:
     alpha, beta = pair
-    body = json.dumps(note_activity(beta)).encode()
-    request = network.http.build_request(
-        "POST", alpha.base + "/inbox", content=body, headers={"Content-Type": AS2}
-    )
-    signed = next(beta.node.peers.signer.auth_flow(request))
+    _, signed = signed_request(network, beta, alpha)
     network.clock.advance(13 * 3600)
 
     response = await network.http.send(signed)
