@@ -27,6 +27,7 @@ import anyio
 import httpx
 
 from federation import mediatypes, netguard, webfinger
+from federation.bodies import read_capped
 from federation.errors import FetchError, InvalidDocument, MalformedInput, RemoteNotFound
 from federation.jsonlimits import parse_object
 
@@ -172,17 +173,12 @@ def _unreachable(shown: str, exc: httpx.HTTPError) -> FetchError:
 
 
 async def _read_capped(response: httpx.Response, shown: str) -> bytes:
-    declared = response.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > MAX_DOCUMENT_BYTES:
-        raise InvalidDocument(f"{shown} declares {declared} bytes, over {MAX_DOCUMENT_BYTES}")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in response.aiter_bytes():
-        size += len(chunk)
-        if size > MAX_DOCUMENT_BYTES:
-            raise InvalidDocument(f"{shown} sent more than {MAX_DOCUMENT_BYTES} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
+    return await read_capped(
+        response.aiter_bytes(),
+        declared=response.headers.get("content-length"),
+        limit=MAX_DOCUMENT_BYTES,
+        too_large=lambda what: InvalidDocument(f"{shown} {what}"),
+    )
 
 
 def _parse(body: bytes, shown: str) -> dict[str, Any]:

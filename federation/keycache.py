@@ -16,7 +16,7 @@ signatures cannot turn into a flood of fetches.
 from __future__ import annotations
 
 import asyncio
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -56,6 +56,8 @@ class KeyCache:
         self._refetch_interval = refetch_interval
         self._max_entries = max_entries
         self._keys: OrderedDict[str, ActorKey] = OrderedDict()
+        # How many cached keys each actor owns: a Delete storm asks this per request.
+        self._owners: Counter[str] = Counter()
         self._in_flight: dict[str, asyncio.Future[ActorKey]] = {}
         self._last_refetch: dict[str, datetime] = {}
         self.fetches = 0
@@ -64,17 +66,26 @@ class KeyCache:
         return self._keys.get(key_id)
 
     def knows_actor(self, actor_id: str) -> bool:
-        return any(k.owner == actor_id for k in self._keys.values())
+        return self._owners[actor_id] > 0
 
     def forget_actor(self, actor_id: str) -> None:
-        for key_id in [k for k, v in self._keys.items() if v.owner == actor_id]:
-            del self._keys[key_id]
+        if self._owners[actor_id] > 0:
+            for key_id in [k for k, v in self._keys.items() if v.owner == actor_id]:
+                self._drop(key_id)
 
     def remember(self, key: ActorKey) -> None:
+        self._drop(key.key_id)
         self._keys[key.key_id] = key
-        self._keys.move_to_end(key.key_id)
+        self._owners[key.owner] += 1
         while len(self._keys) > self._max_entries:
-            self._keys.popitem(last=False)
+            self._drop(next(iter(self._keys)))
+
+    def _drop(self, key_id: str) -> None:
+        key = self._keys.pop(key_id, None)
+        if key is not None:
+            self._owners[key.owner] -= 1
+            if self._owners[key.owner] <= 0:
+                del self._owners[key.owner]
 
     async def get(self, key_id: str) -> ActorKey:
         """The key for ``key_id``, from the cache or fetched (one fetch per key at once)."""
@@ -92,7 +103,7 @@ class KeyCache:
         if last is not None and now - last < self._refetch_interval:
             return None
         self._last_refetch[key_id] = now
-        self._keys.pop(key_id, None)
+        self._drop(key_id)
         return await self._fetch_once(key_id, fresh=True)
 
     async def _fetch_once(self, key_id: str, *, fresh: bool) -> ActorKey:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 from starlette.requests import Request
@@ -12,11 +13,16 @@ from node.web.responses import error
 CONTEXTS_DIR = Path(__file__).resolve().parents[2] / "schemas" / "contexts"
 
 
+@functools.cache
+def _available() -> dict[str, Path]:
+    """The context files, listed once. Requests pick among them by exact name: no path
+    is ever built from user input."""
+    return {p.name: p for p in CONTEXTS_DIR.glob("*.jsonld")}
+
+
 async def context_file(request: Request) -> Response:
     name = request.path_params["name"]
-    # Only the files that are there, by exact name: no path is built from user input.
-    available = {p.name: p for p in CONTEXTS_DIR.glob("*.jsonld")}
-    path = available.get(name)
+    path = _available().get(name)
     if path is None:
         return error(404, "not_found", f"no context {name!r}")
     return FileResponse(

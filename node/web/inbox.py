@@ -10,6 +10,7 @@ from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import Response
 
+from federation.bodies import read_capped
 from federation.errors import PayloadTooLarge
 from federation.inbox import MAX_BODY_BYTES, Dropped, verify_incoming
 from node.inbox_worker import HANDLERS
@@ -73,14 +74,9 @@ def _combined(headers: Headers) -> dict[str, str]:
 
 async def _read_capped(request: Request) -> bytes:
     """The body, refused with 413 as soon as it passes the limit (before any parsing)."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise PayloadTooLarge(f"the body is over {MAX_BODY_BYTES} bytes")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise PayloadTooLarge(f"the body is over {MAX_BODY_BYTES} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
+    return await read_capped(
+        request.stream(),
+        declared=request.headers.get("content-length"),
+        limit=MAX_BODY_BYTES,
+        too_large=lambda what: PayloadTooLarge(f"the body {what}"),
+    )
