@@ -83,6 +83,10 @@ DEFAULT_VALIDITY = EXPIRATION_WINDOW_LIMIT - CLOCK_SKEW_MARGIN
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 _HOST_METHODS = frozenset({"GET", "HEAD"})
 
+# Stateless, so made once: every verification and signature uses them.
+_PKCS1V15 = padding.PKCS1v15()
+_SHA256 = hashes.SHA256()
+
 KeyLookup = Callable[[str], Awaitable[PublicKey]]
 KeyRefetch = Callable[[str], Awaitable[PublicKey | None]]
 
@@ -118,6 +122,13 @@ _QUOTED_PAIR = re.compile(r"\\(.)", re.DOTALL)
 _WHITESPACE = re.compile(r"\s*")
 _INTEGER = re.compile(r"[0-9]+")
 _DECIMAL = re.compile(r"[0-9]+(?:\.[0-9]+)?")  # section 2.1.5 allows subseconds in expires
+# The shape nearly every peer sends: name="value" or name=token pairs separated by commas,
+# no escapes, no line breaks. Such a header is read by two regular expressions; anything
+# else takes the general parser below, which also explains what is wrong.
+_TOKEN_CHARS = r"[0-9A-Za-z!#$%&'*+.^_`|~-]+"  # noqa: S105 (a character class, not a secret)
+_PLAIN_PARAM = rf'{_TOKEN_CHARS}[ \t]*=[ \t]*(?:"[^"\\]*"|{_TOKEN_CHARS})'
+_PLAIN_LIST = re.compile(rf"[ \t]*{_PLAIN_PARAM}(?:[ \t]*,[ \t]*{_PLAIN_PARAM})*[ \t]*")
+_PLAIN_PAIR = re.compile(rf'({_TOKEN_CHARS})[ \t]*=[ \t]*("[^"\\]*"|{_TOKEN_CHARS})')
 _KNOWN_PARAMS = frozenset({"keyid", "algorithm", "headers", "signature", "created", "expires"})
 # Old versions of node-http-signature prefix the value with the scheme name, as in an
 # Authorization header; Mastodon's parser accepts that (``buggy_prefix``).
@@ -162,7 +173,23 @@ def parse_signature_header(value: str) -> SignatureParams:
     )
 
 
+# The exact form Mastodon (and this package) writes, read by one expression.
+_MASTODON_FORM = re.compile(
+    r'keyId="([^"\\]*)",algorithm="([^"\\]*)",headers="([^"\\]*)",signature="([^"\\]*)"'
+)
+
+
 def _auth_params(value: str) -> dict[str, str]:
+    usual = _MASTODON_FORM.fullmatch(value)
+    if usual is not None:
+        key_id, algorithm, headers, signature = usual.groups()
+        return {"keyid": key_id, "algorithm": algorithm, "headers": headers, "signature": signature}
+    if _PLAIN_LIST.fullmatch(value):
+        return _plain_auth_params(value)
+    return _general_auth_params(value)
+
+
+def _general_auth_params(value: str) -> dict[str, str]:
     text = value.strip()
     if text[: len(_SCHEME_PREFIX)].lower() == _SCHEME_PREFIX:
         text = text[len(_SCHEME_PREFIX) :]
@@ -216,6 +243,17 @@ def _auth_params(value: str) -> dict[str, str]:
             if key in params:
                 raise MalformedInput(f"the Signature header has parameter {name!r} twice")
             params[key] = param_value
+
+
+def _plain_auth_params(value: str) -> dict[str, str]:
+    params: dict[str, str] = {}
+    for name, raw in _PLAIN_PAIR.findall(value):
+        key = name.lower()
+        if key in _KNOWN_PARAMS:
+            if key in params:
+                raise MalformedInput(f"the Signature header has parameter {name!r} twice")
+            params[key] = raw[1:-1] if raw.startswith('"') else raw
+    return params
 
 
 def _skip_whitespace(text: str, pos: int) -> int:
@@ -284,7 +322,26 @@ def signing_string(
     return "\n".join(lines)
 
 
+class LoweredHeaders(dict[str, str]):
+    """Header names lower-cased and repeated fields joined with ", " (RFC 9110, 5.3):
+    made once per verification, so that each of the checks is a dictionary lookup."""
+
+
+def lowered_headers(headers: Mapping[str, str]) -> LoweredHeaders:
+    if isinstance(headers, LoweredHeaders):
+        return headers
+    lowered = LoweredHeaders()
+    for key, value in headers.items():
+        name = key.lower()
+        previous = lowered.get(name)
+        lowered[name] = value.strip() if previous is None else f"{previous}, {value.strip()}"
+    return lowered
+
+
 def _header_values(headers: Mapping[str, str], name: str) -> list[str]:
+    if isinstance(headers, LoweredHeaders):
+        value = headers.get(name)
+        return [] if value is None else [value]
     # items() rather than a lookup: a plain dict is case-sensitive, and Starlette's
     # Headers.items() yields every occurrence where its lookup returns only the first.
     return [value for key, value in headers.items() if key.lower() == name]
@@ -314,6 +371,8 @@ def verify_body_digest(headers: Mapping[str, str], body: bytes) -> None:
     """
     digest = _header_values(headers, "digest")
     content_digest = _header_values(headers, "content-digest")
+    if digest == [sha256_digest_header(body)] and not content_digest:
+        return  # exactly what Mastodon sends, and it matches
     if not digest and not content_digest:
         raise NotAuthorized("the request has neither a Digest nor a Content-Digest header")
     if digest:
@@ -379,7 +438,7 @@ def sign_string(text: str, private_key: PrivateKey) -> bytes:
     uses for both rsa-sha256 and hs2019), plain Ed25519 for Ed25519 (RFC 8032)."""
     data = text.encode("utf-8")
     if isinstance(private_key, rsa.RSAPrivateKey):
-        return private_key.sign(data, padding.PKCS1v15(), hashes.SHA256())
+        return private_key.sign(data, _PKCS1V15, _SHA256)
     return private_key.sign(data)
 
 
@@ -458,7 +517,7 @@ def verify_signature(params: SignatureParams, text: str, public_key: PublicKey) 
     data = text.encode("utf-8")
     try:
         if isinstance(public_key, rsa.RSAPublicKey):
-            public_key.verify(params.signature, data, padding.PKCS1v15(), hashes.SHA256())
+            public_key.verify(params.signature, data, _PKCS1V15, _SHA256)
             return True
         if params.algorithm == HS2019:
             public_key.verify(params.signature, data)
@@ -563,6 +622,7 @@ async def verify_request(
     ``refetch`` is given, it is called once (the peer may have rotated its key): a
     different key it returns is tried; ``None`` or the same key means failure.
     """
+    headers = lowered_headers(headers)
     values = _header_values(headers, "signature")
     if not values:
         raise NotAuthorized("the request is not signed: it has no Signature header")
@@ -578,12 +638,13 @@ async def verify_request(
     # Mastodon versions signed the path alone.
     query = query.removeprefix("?")
     targets = [f"{path}?{query}", path] if query else [path]
-    candidates = list(
-        dict.fromkeys(
-            signing_string(method, target, headers, params.headers, params.created, params.expires)
-            for target in targets
+    candidates = []
+    for target in targets:
+        text = signing_string(
+            method, target, headers, params.headers, params.created, params.expires
         )
-    )
+        if text not in candidates:
+            candidates.append(text)
     key = await key_lookup(params.key_id)
     if _any_matches(params, candidates, key):
         return VerifiedSignature(params.key_id, params.algorithm, params.headers)
@@ -636,7 +697,30 @@ def _http_date(moment: datetime) -> str:
     return email.utils.format_datetime(moment.astimezone(UTC), usegmt=True)
 
 
+_MONTHS = {
+    name: number
+    for number, name in enumerate(
+        ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1
+    )
+}
+_IMF_FIXDATE = re.compile(
+    r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), ([0-9]{2}) (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)"
+    r" ([0-9]{4}) ([0-9]{2}):([0-9]{2}):([0-9]{2}) GMT"
+)
+
+
 def _parse_http_date(value: str) -> datetime:
+    # IMF-fixdate, the form every current server sends, is read directly; the obsolete
+    # forms RFC 9110 still asks recipients to accept go through the email parser.
+    fixdate = _IMF_FIXDATE.fullmatch(value)
+    if fixdate is not None:
+        day, month, year, hour, minute, second = fixdate.groups()
+        try:
+            return datetime(
+                int(year), _MONTHS[month], int(day), int(hour), int(minute), int(second), tzinfo=UTC
+            )
+        except ValueError as exc:
+            raise MalformedInput(f"the Date header {value!r} is not an HTTP date: {exc}") from exc
     try:
         parsed = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError, OverflowError) as exc:

@@ -12,6 +12,7 @@ JSON to them and the HTML page to browsers.
 
 from __future__ import annotations
 
+import functools
 import string
 
 __all__ = [
@@ -79,11 +80,14 @@ def prefers_activity_json(accept: str | None) -> bool:
     return as2_named
 
 
+@functools.lru_cache(maxsize=256)
 def is_activity_content_type(content_type: str | None) -> bool:
     """True when a request body's ``Content-Type`` says ActivityStreams.
 
     That is ``application/activity+json`` with any parameters (``charset``), or
     ``application/ld+json`` whose ``profile`` names the ActivityStreams namespace.
+    Remembered for the last few hundred values: peers send the same few over and over,
+    and every inbox request asks.
     """
     ranges = parse_accept(content_type)
     if len(ranges) != 1:

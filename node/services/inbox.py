@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import functools
 import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Dialect, and_, or_, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.dml import Insert
 
+from node.storage.database import Database
+from node.storage.rows import RowInsert
 from node.storage.tables import inbox_activities
 
 # How long a worker may hold claimed rows before another worker may take them.
@@ -31,6 +31,55 @@ class InboxItem:
     attempts: int
 
 
+# The insert that every verified activity goes through: replays are skipped by the
+# unique activity id.
+_RECORD_COLUMNS = [
+    "activity_id",
+    "actor",
+    "type",
+    "body",
+    "state",
+    "attempts",
+    "received_at",
+    "next_attempt_at",
+    "processed_at",
+]
+RECORD = RowInsert(inbox_activities, _RECORD_COLUMNS, unique=["activity_id"])
+
+
+def record_values(
+    activity: dict[str, Any],
+    *,
+    actor: str,
+    now: datetime,
+    state: str = "pending",
+    body: str | None = None,
+) -> dict[str, Any]:
+    """The row for a verified activity. ``body`` is the JSON as the peer sent it (kept
+    verbatim, and cheaper than encoding the parsed activity again); without it the
+    activity is encoded here."""
+    return {
+        "activity_id": activity["id"],
+        "actor": actor,
+        "type": str(activity.get("type"))[:64],
+        "body": body
+        if body is not None
+        else json.dumps(activity, ensure_ascii=False, separators=(",", ":")),
+        "state": state,
+        "attempts": 0,
+        "received_at": now,
+        "next_attempt_at": now,
+        "processed_at": None if state == "pending" else now,
+    }
+
+
+async def store(db: Database, values: dict[str, Any]) -> None:
+    """Store a verified activity (see :func:`record_values`) through the writer's row
+    path, grouped with every other activity arriving at the same time. A replay is
+    silently skipped."""
+    await db.insert(RECORD, values)
+
+
 def record(
     conn: Connection,
     activity: dict[str, Any],
@@ -40,45 +89,23 @@ def record(
     state: str = "pending",
     body: str | None = None,
 ) -> bool:
-    """Store a verified activity; False when its id was already stored (a replay).
-
-    ``body`` is the JSON as the peer sent it (kept verbatim, and cheaper than encoding
-    the parsed activity again); without it the activity is encoded here.
-    """
-    row = conn.execute(
-        _record_statement(conn.dialect.name),
-        {
-            "activity_id": activity["id"],
-            "actor": actor,
-            "type": str(activity.get("type"))[:64],
-            "body": body
-            if body is not None
-            else json.dumps(activity, ensure_ascii=False, separators=(",", ":")),
-            "state": state,
-            "attempts": 0,
-            "received_at": now,
-            "next_attempt_at": now,
-            "processed_at": None if state == "pending" else now,
-        },
-    ).first()
+    """Store a verified activity within a unit of work; False when its id was already
+    stored (a replay)."""
+    values = record_values(activity, actor=actor, now=now, state=state, body=body)
+    row = conn.execute(_returning(conn.dialect), values).first()
     return row is not None
 
 
-@functools.cache
-def _record_statement(dialect: str) -> Insert:
-    """Built once per engine kind: this runs for every activity a peer sends, and building
-    the statement anew cost more than executing it (about 230 of 350 us here)."""
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    columns = [
-        "activity_id", "actor", "type", "body", "state", "attempts",
-        "received_at", "next_attempt_at", "processed_at",
-    ]  # fmt: skip
-    return (
-        insert(inbox_activities)
-        .values({name: bindparam(name, type_=inbox_activities.c[name].type) for name in columns})
-        .on_conflict_do_nothing(index_elements=["activity_id"])
-        .returning(inbox_activities.c.id)
-    )
+_RETURNING: dict[str, Insert] = {}
+
+
+def _returning(dialect: Dialect) -> Insert:
+    # Built once per engine kind: building a statement costs more than running it.
+    statement = _RETURNING.get(dialect.name)
+    if statement is None:
+        statement = RECORD.statement(dialect).returning(inbox_activities.c.id)
+        _RETURNING[dialect.name] = statement
+    return statement
 
 
 def claim(conn: Connection, *, now: datetime, limit: int = 100) -> list[InboxItem]:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-from collections.abc import Callable
-from typing import TypeVar
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine
 from sqlalchemy.engine import Connection
 
 from node.storage.engine import create_engine, is_sqlite
+from node.storage.rows import RowInsert
 from node.storage.writer import Writer
 
 T = TypeVar("T")
@@ -44,6 +45,12 @@ class Database:
 
     async def write(self, fn: Callable[[Connection], T]) -> T:
         return await self.writer.run(fn)
+
+    async def insert(self, row_insert: RowInsert, values: Mapping[str, Any]) -> None:
+        """Insert one row (skipped if its key exists) with every other row of the same
+        insert that waits, in one ``executemany``; return once committed."""
+        prepared = row_insert.prepare(self.engine.dialect)
+        await self.writer.insert(prepared, prepared.params(values))
 
     def write_sync(self, fn: Callable[[Connection], T]) -> T:
         return self.writer.run_sync(fn)

@@ -36,6 +36,8 @@ from typing import Any, TypeVar
 from sqlalchemy import Engine
 from sqlalchemy.engine import Connection
 
+from node.storage.rows import PreparedRow
+
 T = TypeVar("T")
 Unit = Callable[[Connection], T]
 
@@ -52,13 +54,15 @@ class CommitFailed(RuntimeError):
 
 @dataclass(slots=True)
 class _Job:
-    unit: Unit[Any]
+    # Either a unit of work or one row for a prepared insert (see node.storage.rows).
+    unit: Unit[Any] | None
     # Exactly one of the two is set: an asyncio future (with its loop) or a
     # concurrent future for callers outside an event loop.
     loop: asyncio.AbstractEventLoop | None
     future: asyncio.Future[Any] | concurrent.futures.Future[Any]
     result: Any = None
     error: BaseException | None = field(default=None)
+    row: tuple[PreparedRow, tuple[Any, ...]] | None = None
 
 
 _STOP = object()
@@ -71,7 +75,9 @@ class Writer:
         self._engine = engine
         self._max_batch = max_batch
         self._name = name
-        self._queue: queue.SimpleQueue[_Job | object] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[list[_Job] | object] = queue.SimpleQueue()
+        # Jobs of the current iteration of each event loop, not yet handed over.
+        self._gathered: dict[asyncio.AbstractEventLoop, list[_Job]] = {}
         self._thread: threading.Thread | None = None
         self._closed = False
         self._connection: Connection | None = None
@@ -89,23 +95,60 @@ class Writer:
         """Run ``unit`` in the next batch; return its result once it is committed."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
-        self._submit(_Job(unit, loop, future))
+        self._gather(loop, _Job(unit, loop, future))
         return await future
+
+    async def insert(self, prepared: PreparedRow, params: tuple[Any, ...]) -> None:
+        """Insert one row with ``prepared`` in the next batch; return once committed.
+
+        The rows of one insert that wait together go in multi-row statements. A row
+        the database refuses fails alone, as a unit would, with the driver's exception.
+        """
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+        self._gather(loop, _Job(None, loop, future, row=(prepared, params)))
+        await future
 
     def run_sync(self, unit: Unit[T]) -> T:
         """Like :meth:`run`, for callers outside an event loop (the command line)."""
         if threading.current_thread() is self._thread:
             raise RuntimeError("a unit of work cannot wait for another unit of work")
         future: concurrent.futures.Future[T] = concurrent.futures.Future()
-        self._submit(_Job(unit, None, future))
+        self._submit([_Job(unit, None, future)])
         return future.result()
 
-    def _submit(self, job: _Job) -> None:
+    def _gather(self, loop: asyncio.AbstractEventLoop, job: _Job) -> None:
+        """Hand the jobs of one event-loop iteration to the thread together.
+
+        Waking the writer thread costs both threads more than a row costs to write, and
+        each wake-up is also a hand-over of the interpreter lock. Under load one loop
+        iteration serves many requests; their jobs travel as one item, so the thread
+        wakes once for them all.
+        """
+        if self._closed:
+            raise WriterClosed("the database writer is stopped")
+        gathered = self._gathered.get(loop)
+        if gathered is None:
+            self._gathered[loop] = [job]
+            loop.call_soon(self._hand_over, loop)
+        else:
+            gathered.append(job)
+
+    def _hand_over(self, loop: asyncio.AbstractEventLoop) -> None:
+        jobs = self._gathered.pop(loop, [])
+        try:
+            self._submit(jobs)
+        except WriterClosed as exc:
+            for job in jobs:
+                job.error = exc
+            _settle_in_loop(jobs)
+
+    def _submit(self, jobs: list[_Job]) -> None:
         if self._closed:
             raise WriterClosed("the database writer is stopped")
         if self._thread is None:
             self.start()
-        self._queue.put(job)
+        self._queue.put(jobs)
 
     def close(self) -> None:
         """Finish the units already queued, then stop the thread."""
@@ -126,8 +169,8 @@ class Writer:
                 item = self._queue.get()
                 if item is _STOP:
                     return
-                assert isinstance(item, _Job)
-                pending = [item]
+                assert isinstance(item, list)
+                pending = item
                 stop = False
                 while len(pending) < self._max_batch:
                     try:
@@ -137,8 +180,8 @@ class Writer:
                     if item is _STOP:
                         stop = True
                         break
-                    assert isinstance(item, _Job)
-                    pending.append(item)
+                    assert isinstance(item, list)
+                    pending.extend(item)
                 self._run_batch(pending)
                 _settle(pending)
                 pending = []
@@ -152,8 +195,8 @@ class Writer:
                     item = self._queue.get_nowait()
                 except queue.Empty:
                     break
-                if isinstance(item, _Job):
-                    leftovers.append(item)
+                if isinstance(item, list):
+                    leftovers.extend(item)
             for job in leftovers:
                 # An interrupted batch was rolled back: none of its units took effect.
                 job.result = None
@@ -217,8 +260,32 @@ class Writer:
 
 def _run_optimistically(conn: Connection, jobs: list[_Job]) -> _Job | None:
     """Run every unit with no savepoint (the common case: they all succeed); stop at the
-    first failure and return its job. Savepoints cost a round trip each on PostgreSQL."""
+    first failure and return its job. Savepoints cost a round trip each on PostgreSQL.
+
+    Rows go first, in a few multi-row statements per insert; then the units. The jobs of
+    one batch were submitted concurrently, so their order within it means nothing.
+    """
+    groups: dict[PreparedRow, list[_Job]] = {}
     for job in jobs:
+        if job.row is not None:
+            groups.setdefault(job.row[0], []).append(job)
+    if groups:
+        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            for prepared, row_jobs in groups.items():
+                rows = [job.row[1] for job in row_jobs]  # type: ignore[index]
+                try:
+                    for sql, params in prepared.statements(rows):
+                        cursor.execute(sql, params)
+                except Exception as exc:
+                    # Which row failed is unknown: the re-run with savepoints will tell.
+                    row_jobs[0].error = exc
+                    return row_jobs[0]
+        finally:
+            cursor.close()
+    for job in jobs:
+        if job.unit is None:
+            continue
         try:
             job.result = job.unit(conn)
         except Exception as exc:
@@ -234,7 +301,11 @@ def _run_in_savepoint(conn: Connection, job: _Job) -> None:
     try:
         cursor.execute("SAVEPOINT coopnode_unit")
         try:
-            job.result = job.unit(conn)
+            if job.row is not None:
+                cursor.execute(job.row[0].sql(1), job.row[1])
+            else:
+                assert job.unit is not None
+                job.result = job.unit(conn)
         except Exception as exc:
             job.error = exc
             cursor.execute("ROLLBACK TO SAVEPOINT coopnode_unit")

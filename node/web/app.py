@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 
 import httpx
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -23,7 +24,7 @@ from node.settings import Settings
 from node.storage.database import Database
 from node.storage.migrate import SchemaState
 from node.web import actors, api, contexts, discovery, inbox
-from node.web.responses import error
+from node.web.responses import federation_error, node_error
 from node.workers import default_pollers, run_poller
 
 
@@ -100,6 +101,7 @@ def create_app(
             Route("/api/v1/lookup", api.lookup),
         ],
         lifespan=lifespan,
+        middleware=[Middleware(inbox.SharedInboxLane)],
         exception_handlers={
             NodeError: _node_error,
             FederationError: _federation_error,
@@ -111,12 +113,9 @@ def create_app(
 
 async def _node_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, NodeError)
-    response = error(exc.status, exc.code, exc.reason, field=exc.field)
-    if exc.status == 401:
-        response.headers["WWW-Authenticate"] = "Bearer"
-    return response
+    return node_error(exc)
 
 
 async def _federation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, FederationError)
-    return error(exc.status, type(exc).__name__, exc.reason)
+    return federation_error(exc)

@@ -7,7 +7,9 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from federation.errors import FederationError
 from federation.mediatypes import AS2
+from node.errors import NodeError
 from node.runtime import Node
 
 
@@ -31,3 +33,14 @@ def node_of(request: Request) -> Node:
     node = request.app.state.node
     assert isinstance(node, Node)
     return node
+
+
+def node_error(exc: NodeError) -> JSONResponse:
+    response = error(exc.status, exc.code, exc.reason, field=exc.field)
+    if exc.status == 401:
+        response.headers["WWW-Authenticate"] = "Bearer"
+    return response
+
+
+def federation_error(exc: FederationError) -> JSONResponse:
+    return error(exc.status, type(exc).__name__, exc.reason)

@@ -1059,3 +1059,63 @@ async def test_a_refetched_key_that_does_not_match_either_is_a_401(
 
     with pytest.raises(NotAuthorized, match="freshly fetched"):
         await verify(signed(rsa_key), keys, refetch=True)
+
+
+def test_the_quick_readings_of_a_signature_header_agree_with_the_general_parser() -> None:
+    # The usual headers are read by regular expressions; the general parser decides the
+    # rest. Both must give the same parameters or the same refusal.
+    from federation.httpsig import _auth_params, _general_auth_params
+
+    usual = (
+        'keyId="https://peer.example/users/bob#main-key",algorithm="rsa-sha256",'
+        'headers="(request-target) host date digest",signature="c2lnbmF0dXJl"'
+    )
+    rng = random.Random(20270301)
+    variants = [usual, usual.replace(",", ", "), usual.replace('"rsa-sha256"', "rsa-sha256")]
+    variants += [usual[:cut] for cut in range(len(usual))]
+    for _ in range(2000):
+        chars = list(usual)
+        for _ in range(rng.randint(1, 3)):
+            chars[rng.randrange(len(chars))] = rng.choice('",=\\ \t\n;:()AZaz09+/\x00é')
+        variants.append("".join(chars))
+
+    for variant in variants:
+        try:
+            expected: dict[str, str] | type[MalformedInput] = _general_auth_params(variant)
+        except MalformedInput:
+            expected = MalformedInput
+        try:
+            got: dict[str, str] | type[MalformedInput] = _auth_params(variant)
+        except MalformedInput:
+            got = MalformedInput
+        assert got == expected, variant
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "Sun, 05 Jan 2014 21:31:40 GMT",
+        "Mon, 01 Mar 2027 09:00:00 GMT",
+        "Sunday, 06-Nov-94 08:49:37 GMT",  # RFC 850, obsolete but still to be accepted
+        "Sun Nov  6 08:49:37 1994",  # asctime
+        "Sun, 05 Jan 2014 21:31:40 +0000",
+    ],
+)
+def test_http_dates_are_read_as_the_email_parser_reads_them(value: str) -> None:
+    import email.utils
+
+    from federation.httpsig import _parse_http_date
+
+    expected = email.utils.parsedate_to_datetime(value)
+    expected = expected if expected.tzinfo else expected.replace(tzinfo=UTC)
+    assert _parse_http_date(value) == expected
+
+
+@pytest.mark.parametrize(
+    "value", ["Tue, 30 Feb 2027 09:00:00 GMT", "Mon, 01 Mar 2027 25:00:00 GMT", "yesterday"]
+)
+def test_an_impossible_http_date_is_malformed(value: str) -> None:
+    from federation.httpsig import _parse_http_date
+
+    with pytest.raises(MalformedInput, match="Date header"):
+        _parse_http_date(value)

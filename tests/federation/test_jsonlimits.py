@@ -39,3 +39,16 @@ def test_brackets_inside_strings_do_not_count() -> None:
 def test_malformed_bodies_are_refused(body: bytes) -> None:
     with pytest.raises(MalformedInput):
         parse_object(body)
+
+
+def test_many_shallow_objects_are_walked_and_accepted() -> None:
+    # More brackets than the depth limit, so the quick count does not settle it: the walk
+    # does, and a wide document is not a deep one.
+    wide = "[" + ",".join(["{}"] * (MAX_DEPTH * 4)) + "]"
+    assert parse_object(f'{{"items": {wide}}}'.encode())["items"] == [{}] * (MAX_DEPTH * 4)
+
+
+def test_a_str_body_is_measured_like_bytes() -> None:
+    deep = "[" * (MAX_DEPTH + 1) + "]" * (MAX_DEPTH + 1)
+    with pytest.raises(MalformedInput, match="deeper"):
+        parse_object(f'{{"a": {deep}}}')
