@@ -37,6 +37,8 @@ class Verified:
     activity: dict[str, Any]
     actor: str
     key_id: str
+    # The body as text, exactly as the peer sent it (for storage: no re-encoding).
+    text: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +86,12 @@ async def verify_incoming(
         raise UnsupportedMediaType(
             f"send ActivityStreams JSON ({mediatypes.AS2}), not {content_type or 'nothing'}"
         )
-    activity = parse_object(body)
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        # RFC 8259, section 8.1: JSON exchanged between systems is UTF-8.
+        raise MalformedInput(f"the body is not UTF-8: {exc.reason} at byte {exc.start}") from None
+    activity = parse_object(text)
     activity_id = activity.get("id")
     actor = actor_id(activity.get("actor"))
     if not isinstance(activity_id, str) or not activity_id.startswith(("https://", "http://")):
@@ -104,7 +111,7 @@ async def verify_incoming(
         raise NotAuthorized(f"the request is signed by {owner} but the activity's actor is {actor}")
     if host_of(activity_id) != host_of(actor):
         raise MalformedInput(f"the activity {activity_id} is not on its actor's host")
-    return Verified(activity=activity, actor=actor, key_id=verified_key)
+    return Verified(activity=activity, actor=actor, key_id=verified_key, text=text)
 
 
 async def _verify_signature(

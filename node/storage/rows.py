@@ -36,6 +36,9 @@ class PreparedRow:
 
     names: tuple[str, ...]
     processors: tuple[Callable[[Any], Any] | None, ...]
+    # For each column, the first column of the same type: one value bound to several
+    # columns of a type (the same timestamp, often) is converted once.
+    kinds: tuple[int, ...]
     head: str
     placeholder: str
     tail: str
@@ -46,10 +49,18 @@ class PreparedRow:
         """The driver's parameters for one row, converted as the column types say (a
         timestamp becomes SQLite's text form, for instance). Runs in the caller, so
         that the writer thread only hands rows to the driver."""
-        return tuple(
-            values[name] if process is None else process(values[name])
-            for name, process in zip(self.names, self.processors, strict=True)
-        )
+        bound: list[Any] = []
+        converted: dict[tuple[int, int], Any] = {}
+        for name, process, kind in zip(self.names, self.processors, self.kinds, strict=True):
+            value = values[name]
+            if process is not None and value is not None:
+                key = (id(value), kind)
+                if key in converted:
+                    value = converted[key]
+                else:
+                    value = converted[key] = process(value)
+            bound.append(value)
+        return tuple(bound)
 
     def sql(self, rows: int) -> str:
         """The statement text for ``rows`` rows."""
@@ -115,11 +126,13 @@ class RowInsert:
         max_rows = MAX_ROWS_PER_STATEMENT
         while max_rows * len(self.columns) > _MAX_VARIABLES:
             max_rows //= 2
+        types = [repr(self.table.c[name].type) for name in self.columns]
         return PreparedRow(
             names=self.columns,
             processors=tuple(
                 self.table.c[name].type.bind_processor(dialect) for name in self.columns
             ),
+            kinds=tuple(types.index(type_) for type_ in types),
             head=f"INSERT INTO {quote(self.table.name)} ({columns}) VALUES",
             placeholder="(" + ", ".join([marker] * len(self.columns)) + ")",
             tail=f"ON CONFLICT ({unique}) DO NOTHING",

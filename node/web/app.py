@@ -8,10 +8,10 @@ from collections.abc import AsyncIterator
 
 import httpx
 from starlette.applications import Starlette
-from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from federation.clock import Clock, SystemClock
 from federation.errors import FederationError
@@ -82,7 +82,7 @@ def create_app(
                 await client.aclose()
             db.close()
 
-    app = Starlette(
+    app = NodeApp(
         routes=[
             Route("/.well-known/webfinger", discovery.webfinger_endpoint),
             Route("/.well-known/host-meta", discovery.host_meta),
@@ -101,7 +101,6 @@ def create_app(
             Route("/api/v1/lookup", api.lookup),
         ],
         lifespan=lifespan,
-        middleware=[Middleware(inbox.SharedInboxLane)],
         exception_handlers={
             NodeError: _node_error,
             FederationError: _federation_error,
@@ -109,6 +108,18 @@ def create_app(
     )
     app.state.settings = settings
     return app
+
+
+class NodeApp(Starlette):
+    """The node's Starlette app, with the shared inbox served ahead of the middleware
+    and router: peers' deliveries are the requests that come by the thousand."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] == "/inbox" and scope["method"] == "POST":
+            scope["app"] = self
+            await inbox.shared_inbox_lane(self.state.node, scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
 
 
 async def _node_error(request: Request, exc: Exception) -> Response:

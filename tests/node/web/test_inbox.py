@@ -428,3 +428,27 @@ async def test_the_production_client_refuses_loopback_unless_the_node_is_local(
     async with make_http_client(public) as http:
         with pytest.raises(httpx.ConnectError, match=r"forbidden address 127\.0\.0\.1"):
             await http.get("http://127.0.0.1:9/")
+
+
+async def test_a_body_that_is_not_utf8_is_a_400_not_a_crash(
+    network: Network, pair: tuple[TestNode, TestNode]
+) -> None:
+    # json.loads would read UTF-16 happily; JSON between systems is UTF-8 (RFC 8259).
+    alpha, beta = pair
+    body = json.dumps(note_activity(beta)).encode("utf-16")
+
+    response = await post(network, beta, alpha, body)
+
+    assert response.status_code == 400
+    assert "UTF-8" in response.json()["reason"]
+    assert await stored(alpha) == 0
+
+
+async def test_the_shared_inbox_answers_other_methods_through_the_router(
+    network: Network, pair: tuple[TestNode, TestNode]
+) -> None:
+    alpha, _ = pair
+
+    response = await network.http.get(alpha.base + "/inbox")
+
+    assert response.status_code == 405
