@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Dialect, and_, or_, select, update
+from sqlalchemy import Dialect, Select, and_, or_, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.dml import Insert
 
@@ -108,12 +108,12 @@ def _returning(dialect: Dialect) -> Insert:
     return statement
 
 
-def claim(conn: Connection, *, now: datetime, limit: int = 100) -> list[InboxItem]:
-    """Take up to ``limit`` due activities for this worker (PostgreSQL: skip locked rows)."""
-    due = (
+def due_query(*, now: datetime, limit: int) -> Select[Any]:
+    """The pending rows whose time has come, oldest first, not claimed by a live worker."""
+    return (
         select(inbox_activities)
         .where(
-            inbox_activities.c.state == "pending",
+            inbox_activities.c.state == "pending",  # what the due-rows index covers
             inbox_activities.c.next_attempt_at <= now,
             or_(
                 inbox_activities.c.claimed_until.is_(None),
@@ -123,6 +123,11 @@ def claim(conn: Connection, *, now: datetime, limit: int = 100) -> list[InboxIte
         .order_by(inbox_activities.c.next_attempt_at, inbox_activities.c.id)
         .limit(limit)
     )
+
+
+def claim(conn: Connection, *, now: datetime, limit: int = 100) -> list[InboxItem]:
+    """Take up to ``limit`` due activities for this worker (PostgreSQL: skip locked rows)."""
+    due = due_query(now=now, limit=limit)
     if conn.dialect.name == "postgresql":
         due = due.with_for_update(skip_locked=True)
     rows = conn.execute(due).all()

@@ -20,6 +20,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 
 from node.storage.types import UtcDateTime
@@ -116,6 +117,10 @@ inbox_activities = Table(
     Column("last_error", Text, nullable=True),
 )
 
+# Only the rows the worker still has to take (see migration 0003).
 Index(
-    "ix_inbox_activities_state_next", inbox_activities.c.state, inbox_activities.c.next_attempt_at
+    "ix_inbox_activities_due",
+    inbox_activities.c.next_attempt_at,
+    sqlite_where=text("state = 'pending'"),
+    postgresql_where=text("state = 'pending'"),
 )

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.engine import Connection
 
 from node.services import inbox
 from node.services.setup import migrate_database
@@ -89,3 +90,28 @@ def test_failures_back_off_then_are_recorded_with_their_reason(db: Database) -> 
     )
     assert last_error == "boom"
     assert db.write_sync(lambda c: inbox.claim(c, now=now + timedelta(days=30))) == []
+
+
+def test_claims_read_the_index_of_pending_rows(db: Database) -> None:
+    # Handled rows stay for the record; the claim must not scan them. The plan is asked
+    # for the query as it runs, with bound parameters.
+    query = inbox.due_query(now=NOW, limit=100)
+
+    def plan(conn: Connection) -> str:
+        compiled = query.compile(dialect=conn.dialect)
+        to_text = inbox_activities.c.next_attempt_at.type.bind_processor(conn.dialect)
+        values = {
+            name: to_text(value) if to_text and isinstance(value, datetime) else value
+            for name, value in compiled.params.items()
+        }
+        if compiled.positional:
+            params: object = tuple(values[name] for name in compiled.positiontup or ())
+            explain = "EXPLAIN QUERY PLAN "
+        else:
+            params = values
+            explain = "EXPLAIN "
+            conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
+        rows = conn.exec_driver_sql(explain + compiled.string, params)  # type: ignore[arg-type]
+        return " ".join(str(row) for row in rows)
+
+    assert "ix_inbox_activities_due" in db.read_sync(plan)
