@@ -39,7 +39,14 @@ from tests.support.processes import free_port, start_serve  # noqa: E402
 
 
 def sender_key(data_dir: Path) -> keys.PrivateKey:
-    db = Database(load_settings(data_dir).database_url, readers=1)
+    # The sender keeps its own SQLite file: COOPNODE_DATABASE_URL names the receiver's.
+    saved = os.environ.pop("COOPNODE_DATABASE_URL", None)
+    try:
+        url = load_settings(data_dir).database_url
+    finally:
+        if saved is not None:
+            os.environ["COOPNODE_DATABASE_URL"] = saved
+    db = Database(url, readers=1)
     try:
         coop = db.read_sync(lambda conn: identity.get_actor(conn, "coop"))
     finally:
