@@ -25,7 +25,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from federation import httpsig, mediatypes, rfc9421
-from federation.errors import MalformedInput, NotAuthorized, UnsupportedMediaType
+from federation.errors import MalformedInput, NotAuthorized, Refused, UnsupportedMediaType
 from federation.jsonlimits import parse_object
 from federation.keycache import KeyCache
 
@@ -80,6 +80,7 @@ async def verify_incoming(
     keys: KeyCache,
     now: datetime,
     known_actor: Callable[[str], Awaitable[bool]],
+    refusal: Callable[[str], str | None] | None = None,
 ) -> Verified | Dropped:
     content_type = headers.get("content-type")
     if not mediatypes.is_activity_content_type(content_type):
@@ -101,10 +102,12 @@ async def verify_incoming(
     if actor is None or not actor.startswith(("https://", "http://")):
         raise MalformedInput("the activity needs an actor that is an http(s) URL")
 
+    if refusal is not None and (reason := refusal(host_of(actor))) is not None:
+        raise Refused(reason)
     if activity["type"] == "Delete" and not await known_actor(actor):
         return Dropped(reason="a Delete from an actor this node never knew")
 
-    verified_key = await _verify_signature(method, url, headers, body, keys, now)
+    verified_key = await _verify_signature(method, url, headers, body, keys, now, refusal)
     signer = keys.cached(verified_key)
     owner = signer.owner if signer is not None else None
     if owner != actor:
@@ -121,8 +124,12 @@ async def _verify_signature(
     body: bytes,
     keys: KeyCache,
     now: datetime,
+    refusal: Callable[[str], str | None] | None,
 ) -> str:
     async def lookup(key_id: str) -> Any:
+        # A key on a refused domain is never fetched.
+        if refusal is not None and (reason := refusal(host_of(key_id))) is not None:
+            raise Refused(reason)
         return (await keys.get(key_id)).public_key
 
     async def refetch(key_id: str) -> Any:

@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from sqlalchemy.engine import Connection
 
 from federation.inbox import actor_id
+from node import federating
 from node.runtime import Node
 from node.services import inbox, remote_actors
 from node.services.inbox import InboxItem
@@ -46,6 +47,10 @@ async def handle_update(node: Node, item: InboxItem) -> None:
 HANDLERS: dict[str, Handler] = {
     "Delete": handle_delete,
     "Update": handle_update,
+    "Follow": federating.on_follow,
+    "Accept": federating.on_accept_or_reject,
+    "Reject": federating.on_accept_or_reject,
+    "Undo": federating.on_undo,
 }
 
 

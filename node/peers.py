@@ -8,11 +8,14 @@ from typing import Any
 
 import httpx
 
-from federation import httpsig, keys
+from federation import httpsig, keys, webfinger
 from federation.clock import Clock
-from federation.fetch import fetch_json
+from federation.errors import InvalidDocument, Refused
+from federation.fetch import fetch_json, resolve_handle
+from federation.inbox import host_of
 from federation.keycache import KeyCache
-from node.services import identity, remote_actors
+from node.services import domains, identity, remote_actors
+from node.services.domains import DomainPolicy
 from node.settings import Settings
 from node.storage.database import Database
 from node.urls import Urls
@@ -35,6 +38,7 @@ class Peers:
         urls = Urls(settings.base_url)
         coop = db.read_sync(lambda conn: identity.get_actor(conn, settings.handle))
         assert coop.rsa_private_pem is not None
+        self.coop_id = coop.actor.id
         # Authorized-fetch servers (Mastodon's secure mode, GoToSocial) answer only
         # signed GETs: every fetch is signed with the co-op's key.
         self.signer = httpsig.SignatureAuth(
@@ -43,10 +47,41 @@ class Peers:
             clock=clock,
         )
         self.keys = KeyCache(self._key_document, clock)
+        # The admin's domain decisions, reloaded every few seconds (DOMAINS_POLLER).
+        allow_list = settings.federation == "allowlist"
+        self.policy: DomainPolicy = db.read_sync(
+            lambda conn: domains.load_policy(conn, allow_list_mode=allow_list)
+        )
 
     async def fetch(self, url: str) -> dict[str, Any]:
-        """A signed, guarded GET of an ActivityStreams document."""
+        """A signed, guarded GET of an ActivityStreams document. A domain the policy
+        refuses is never fetched."""
+        refusal = self.policy.refusal(host_of(url))
+        if refusal is not None:
+            raise Refused(refusal)
         return await fetch_json(self.http, url, auth=self.signer, allow_http=self.settings.local)
+
+    async def actor(self, uri: str) -> dict[str, Any]:
+        """An actor's document: the stored copy while fresh, else fetched (and stored)."""
+        document = await self._key_document(uri, fresh=False)
+        if not remote_actors.is_actor_document(document) or document.get("id") != uri:
+            raise InvalidDocument(f"{uri} is not an actor")
+        return document
+
+    async def resolve(self, target: str) -> dict[str, Any]:
+        """The actor behind a handle (``user@host``, ``@user@host``, ``acct:``) or a URL."""
+        if target.startswith(("https://", "http://")):
+            return await self.actor(target)
+        _, host = webfinger.parse_acct(target, strict=False)
+        refusal = self.policy.refusal(host_of(f"https://{host}/"))
+        if refusal is not None:
+            raise Refused(refusal)
+        document = await resolve_handle(
+            self.http, target, scheme=self.settings.scheme, auth=self.signer
+        )
+        now = self.clock.now()
+        await self.db.write(lambda conn: remote_actors.store(conn, document, now=now))
+        return document
 
     async def _key_document(self, url: str, fresh: bool) -> dict[str, Any]:
         if not fresh:

@@ -28,6 +28,8 @@ class Node:
     # Set when this process stored an activity, so its own inbox worker starts at once
     # instead of at its next poll.
     inbox_wakeup: asyncio.Event = field(init=False, default_factory=asyncio.Event)
+    # Set when this process queued deliveries, for the same reason.
+    delivery_wakeup: asyncio.Event = field(init=False, default_factory=asyncio.Event)
 
     def __post_init__(self) -> None:
         from node.peers import Peers

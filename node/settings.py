@@ -43,6 +43,14 @@ class Settings:
     database_url: str = ""
     # Where delivery and fetches identify themselves and how long they may take.
     http_timeout: float = 10.0
+    # Incoming follows: "auto" accepts them, "approve" holds them for the admin, "listed"
+    # accepts those from allowed domains (`coopnode domains allow`) and refuses the rest.
+    follow_policy: str = "auto"
+    # "open" federates with anyone not blocked; "allowlist" only with allowed domains.
+    federation: str = "open"
+    # Whether the followers and following collections list their members publicly
+    # (their sizes are always public).
+    public_collections: bool = True
 
     @property
     def scheme(self) -> str:
@@ -58,7 +66,20 @@ class Settings:
 
 
 _ENV_PREFIX = "COOPNODE_"
-_FILE_KEYS = {"domain", "name", "handle", "summary", "local", "database_url", "http_timeout"}
+_FILE_KEYS = {
+    "domain",
+    "name",
+    "handle",
+    "summary",
+    "local",
+    "database_url",
+    "http_timeout",
+    "follow_policy",
+    "federation",
+    "public_collections",
+}
+_BOOLEANS = {"local", "public_collections"}
+_CHOICES = {"follow_policy": ("auto", "approve", "listed"), "federation": ("open", "allowlist")}
 
 
 def validate_domain(domain: str) -> str:
@@ -110,9 +131,9 @@ def _from_environ(environ: Mapping[str, str]) -> dict[str, Any]:
         raw = environ.get(_ENV_PREFIX + key.upper())
         if raw is None:
             continue
-        if key == "local":
+        if key in _BOOLEANS:
             if raw.lower() not in {"1", "0", "true", "false", "yes", "no"}:
-                raise SettingsError(f"{_ENV_PREFIX}LOCAL={raw!r}: use true or false")
+                raise SettingsError(f"{_ENV_PREFIX}{key.upper()}={raw!r}: use true or false")
             values[key] = raw.lower() in {"1", "true", "yes"}
         elif key == "http_timeout":
             try:
@@ -136,7 +157,15 @@ def _build(data_dir: Path, values: Mapping[str, Any]) -> Settings:
         local=bool(values.get("local", False)),
         database_url=str(values.get("database_url") or ""),
         http_timeout=float(values.get("http_timeout", 10.0)),
+        follow_policy=str(values.get("follow_policy", "auto")),
+        federation=str(values.get("federation", "open")),
+        public_collections=bool(values.get("public_collections", True)),
     )
+    for key, choices in _CHOICES.items():
+        if getattr(settings, key) not in choices:
+            raise SettingsError(
+                f"{key} = {getattr(settings, key)!r}: use one of {', '.join(choices)}"
+            )
     if not settings.name:
         raise SettingsError("the co-op's name is empty")
     if not settings.database_url:

@@ -46,6 +46,9 @@ class Urls:
     def profile(self, username: str) -> str:
         return f"{self.base}/@{username}"
 
+    def activity(self, key: str) -> str:
+        return f"{self.base}/activities/{key}"
+
     def shared_inbox(self) -> str:
         return f"{self.base}/inbox"
 

@@ -34,9 +34,10 @@ class Poller:
 
 
 def default_pollers() -> tuple[Poller, ...]:
+    from node.delivery_worker import DELIVERY_POLLER, DOMAINS_POLLER
     from node.inbox_worker import INBOX_POLLER
 
-    return (INBOX_POLLER,)
+    return (INBOX_POLLER, DELIVERY_POLLER, DOMAINS_POLLER)
 
 
 async def run_poller(node: Node, poller: Poller, stop: asyncio.Event) -> None:

@@ -124,3 +124,103 @@ Index(
     sqlite_where=text("state = 'pending'"),
     postgresql_where=text("state = 'pending'"),
 )
+
+# Remote actors that follow a local actor. A Follow held for the admin is "pending";
+# only "accepted" followers receive anything. Rejected and undone follows are deleted.
+followers = Table(
+    "followers",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("actor_id", Integer, ForeignKey("actors.id", ondelete="CASCADE"), nullable=False),
+    Column("follower", String(2048), nullable=False),
+    Column("host", String(255), nullable=False),
+    # The Follow's id: Accept, Reject and Undo are matched by it.
+    Column("follow_id", String(2048), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("inbox", String(2048), nullable=False),
+    Column("shared_inbox", String(2048), nullable=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("accepted_at", UtcDateTime, nullable=True),
+    UniqueConstraint("actor_id", "follower", name="uq_followers_actor_id_follower"),
+)
+
+# Remote actors a local actor follows: "pending" until their Accept, then "accepted";
+# a Reject marks it "rejected" (kept, so the admin sees it).
+following = Table(
+    "following",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("actor_id", Integer, ForeignKey("actors.id", ondelete="CASCADE"), nullable=False),
+    Column("followed", String(2048), nullable=False),
+    Column("host", String(255), nullable=False),
+    Column("follow_id", String(2048), nullable=False, unique=True),
+    Column("state", String(16), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("accepted_at", UtcDateTime, nullable=True),
+    UniqueConstraint("actor_id", "followed", name="uq_following_actor_id_followed"),
+)
+
+# Activities this node published, kept at their ids and for delivery.
+outbox_activities = Table(
+    "outbox_activities",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("activity_id", String(2048), nullable=False, unique=True),
+    Column("actor_id", Integer, ForeignKey("actors.id", ondelete="CASCADE"), nullable=False),
+    Column("type", String(64), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("public", Integer, nullable=False, default=0),
+    Column("created_at", UtcDateTime, nullable=False),
+)
+
+# One row per activity and target inbox, written in the transaction that published the
+# activity. States: pending (due at next_attempt_at), delivered, failed (given up, see
+# last_error) and dropped (the domain was blocked before it went out).
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column(
+        "activity_pk",
+        Integer,
+        ForeignKey("outbox_activities.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("inbox", String(2048), nullable=False),
+    Column("host", String(255), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("next_attempt_at", UtcDateTime, nullable=False),
+    Column("claimed_until", UtcDateTime, nullable=True),
+    Column("finished_at", UtcDateTime, nullable=True),
+    Column("last_status", Integer, nullable=True),
+    Column("last_error", Text, nullable=True),
+    UniqueConstraint("activity_pk", "inbox", name="uq_deliveries_activity_pk_inbox"),
+)
+
+Index(
+    "ix_deliveries_due",
+    deliveries.c.next_attempt_at,
+    sqlite_where=text("state = 'pending'"),
+    postgresql_where=text("state = 'pending'"),
+)
+Index("ix_deliveries_host", deliveries.c.host)
+
+# What the node knows and decides about other servers: the admin's policy (blocked, or
+# allowed for allow-list mode) and delivery health (a domain that keeps failing is
+# marked unavailable until it answers or sends us a signed request).
+domains = Table(
+    "domains",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("host", String(255), nullable=False, unique=True),
+    # "blocked", "allowed" or "" (no decision).
+    Column("policy", String(16), nullable=False, default=""),
+    Column("reason", Text, nullable=False, default=""),
+    Column("failing_since", UtcDateTime, nullable=True),
+    Column("unavailable", Integer, nullable=False, default=0),
+    Column("last_error", Text, nullable=True),
+    Column("last_success_at", UtcDateTime, nullable=True),
+    Column("updated_at", UtcDateTime, nullable=False),
+)

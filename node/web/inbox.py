@@ -12,7 +12,10 @@ takes; errors are answered exactly as the app's exception handlers would.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import replace
+from datetime import datetime
 
+from sqlalchemy.engine import Connection
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
@@ -20,11 +23,11 @@ from starlette.types import Receive, Scope, Send
 from federation.bodies import read_capped
 from federation.errors import FederationError, PayloadTooLarge
 from federation.httpsig import LoweredHeaders
-from federation.inbox import MAX_BODY_BYTES, Dropped, verify_incoming
+from federation.inbox import MAX_BODY_BYTES, Dropped, host_of, verify_incoming
 from node.errors import NodeError
 from node.inbox_worker import HANDLERS
 from node.runtime import Node
-from node.services import identity, inbox
+from node.services import domains, identity, inbox, outbox
 from node.web.responses import error, federation_error, node_error, node_of
 
 
@@ -86,9 +89,13 @@ async def receive_activity(node: Node, scope: Scope, receive: Receive) -> None:
         keys=node.peers.keys,
         now=now,
         known_actor=node.peers.known_actor,
+        refusal=node.peers.policy.refusal,
     )
     if isinstance(result, Dropped):
         return
+    host = host_of(result.actor)
+    if host in node.peers.policy.unavailable:
+        await _back_online(node, host, now)
     # Types no handler acts on are kept (for the record and later handlers) but marked
     # ignored at once, so the worker never has to touch them.
     state = "pending" if result.activity["type"] in HANDLERS else "ignored"
@@ -98,6 +105,20 @@ async def receive_activity(node: Node, scope: Scope, receive: Receive) -> None:
     await inbox.store(node.db, values)
     if state == "pending":  # a replay wakes the worker for nothing, which costs one query
         node.inbox_wakeup.set()
+
+
+async def _back_online(node: Node, host: str, now: datetime) -> None:
+    """A domain marked unavailable signed a request to us: it is back, and what we
+    postponed for it is due now."""
+
+    def unit(conn: Connection) -> None:
+        domains.record_success(conn, host, now=now)
+        outbox.release_host(conn, host, now=now)
+
+    await node.db.write(unit)
+    policy = node.peers.policy
+    node.peers.policy = replace(policy, unavailable=policy.unavailable - {host})
+    node.delivery_wakeup.set()
 
 
 def _combined(raw: list[tuple[bytes, bytes]]) -> LoweredHeaders:

@@ -91,13 +91,17 @@ class Network:
         self.http = httpx.AsyncClient(transport=self.router, follow_redirects=False)
         self._stack = contextlib.AsyncExitStack()
 
-    async def add(self, domain: str, *, name: str | None = None, handle: str = "coop") -> TestNode:
+    async def add(
+        self, domain: str, *, name: str | None = None, handle: str = "coop", **options: Any
+    ) -> TestNode:
+        """A node at ``domain``; ``options`` are further settings (``follow_policy``...)."""
         settings = Settings(
             data_dir=self.root / domain,
             domain=domain,
             name=name or f"Co-op {domain}",
             handle=handle,
             database_url=self.database_url(domain),
+            **options,
         )
         settings.data_dir.mkdir(parents=True)
         migrate_database(settings.database_url)
@@ -112,6 +116,23 @@ class Network:
         test_node = TestNode(settings=settings, app=app, token=token, http=self.http)
         self.nodes[domain] = test_node
         return test_node
+
+    async def settle(self, rounds: int = 20) -> int:
+        """Run every node's inbox and delivery workers until none has work left (the
+        clock does not move: retries scheduled for later stay queued). Returns how many
+        items were handled."""
+        from node import delivery_worker, inbox_worker
+
+        handled = 0
+        for _ in range(rounds):
+            done = 0
+            for test_node in list(self.nodes.values()):
+                done += await inbox_worker.run_once(test_node.node)
+                done += await delivery_worker.run_once(test_node.node)
+            handled += done
+            if done == 0:
+                return handled
+        raise AssertionError(f"the network did not settle in {rounds} rounds")
 
     def add_static(self, domain: str, documents: dict[str, dict[str, Any]]) -> None:
         """A peer that serves fixed ActivityStreams documents by path: a hostile or odd

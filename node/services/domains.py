@@ -1,0 +1,136 @@
+"""Other servers: the admin's decisions about them, and how our deliveries to them fare.
+
+A decision covers a domain and its subdomains, as on Mastodon: blocking
+``spam.example`` blocks ``relay.spam.example`` too. In allow-list mode (a closed network
+of co-ops) only allowed domains may talk to the node at all.
+
+Every inbox request asks whether its sender is refused, so the decisions are read into
+a :class:`DomainPolicy` snapshot held in memory and reloaded every few seconds (the
+command line, in another process, changes them in the database).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+
+from node.storage.tables import domains
+
+BLOCKED = "blocked"
+ALLOWED = "allowed"
+
+# A domain whose deliveries have all failed for this long is marked unavailable: its
+# deliveries are then tried only every UNAVAILABLE_PROBE until one succeeds or the
+# domain sends us a signed request.
+UNAVAILABLE_AFTER = timedelta(days=1)
+UNAVAILABLE_PROBE = timedelta(hours=6)
+
+
+@dataclass(frozen=True, slots=True)
+class DomainPolicy:
+    blocked: frozenset[str] = frozenset()
+    allowed: frozenset[str] = frozenset()
+    allow_list_mode: bool = False
+    # Domains marked unavailable by delivery: a signed request from one clears it.
+    unavailable: frozenset[str] = frozenset()
+
+    def allows(self, host: str) -> bool:
+        """Whether the admin listed ``host`` (or a domain above it) as allowed."""
+        return any(d in self.allowed for d in _suffixes(host.lower().rstrip(".")))
+
+    def refusal(self, host: str) -> str | None:
+        """Why ``host`` may not talk to us (nor we to it), or None if it may."""
+        host = host.lower().rstrip(".")
+        for domain in _suffixes(host):
+            if domain in self.blocked:
+                return f"{host} is blocked by this node" + (
+                    f" (as part of {domain})" if domain != host else ""
+                )
+        if self.allow_list_mode and not self.allows(host):
+            return f"this node federates only with the domains its admin lists; {host} is not one"
+        return None
+
+
+def _suffixes(host: str) -> list[str]:
+    labels = host.split(".")
+    return [".".join(labels[i:]) for i in range(len(labels))]
+
+
+def normalise(host: str) -> str:
+    host = host.strip().lower().rstrip(".")
+    if "://" in host:
+        host = host.split("://", 1)[1]
+    host = host.split("/", 1)[0]
+    if not host or any(c.isspace() for c in host):
+        raise ValueError(f"{host!r} is not a domain")
+    return host
+
+
+def load_policy(conn: Connection, *, allow_list_mode: bool) -> DomainPolicy:
+    rows = conn.execute(
+        select(domains.c.host, domains.c.policy, domains.c.unavailable).where(
+            or_(domains.c.policy != "", domains.c.unavailable == 1)
+        )
+    ).all()
+    return DomainPolicy(
+        blocked=frozenset(r.host for r in rows if r.policy == BLOCKED),
+        allowed=frozenset(r.host for r in rows if r.policy == ALLOWED),
+        allow_list_mode=allow_list_mode,
+        unavailable=frozenset(r.host for r in rows if r.unavailable),
+    )
+
+
+def set_policy(conn: Connection, host: str, policy: str, *, reason: str, now: datetime) -> None:
+    """Block, allow, or (policy "") clear the decision for ``host``."""
+    if policy not in (BLOCKED, ALLOWED, ""):
+        raise ValueError(f"unknown domain policy {policy!r}")
+    _upsert(conn, normalise(host), now, {"policy": policy, "reason": reason})
+
+
+def list_domains(conn: Connection) -> list[dict[str, Any]]:
+    rows = conn.execute(select(domains).order_by(domains.c.host)).all()
+    return [dict(r._mapping) for r in rows]
+
+
+def record_success(conn: Connection, host: str, *, now: datetime) -> None:
+    """A delivery went through, or the domain sent us a signed request: it is back."""
+    conn.execute(
+        update(domains)
+        .where(domains.c.host == host)
+        .values(failing_since=None, unavailable=0, last_error=None, last_success_at=now)
+    )
+
+
+def record_failure(conn: Connection, host: str, error: str, *, now: datetime) -> bool:
+    """A delivery to ``host`` failed; True if the domain is (now) unavailable."""
+    row = conn.execute(
+        select(domains.c.failing_since, domains.c.unavailable).where(domains.c.host == host)
+    ).first()
+    failing_since = now if row is None or row.failing_since is None else row.failing_since
+    unavailable = now - failing_since >= UNAVAILABLE_AFTER
+    _upsert(
+        conn,
+        host,
+        now,
+        {"failing_since": failing_since, "unavailable": int(unavailable), "last_error": error},
+    )
+    return unavailable
+
+
+def unavailable_hosts(conn: Connection) -> set[str]:
+    return set(conn.execute(select(domains.c.host).where(domains.c.unavailable == 1)).scalars())
+
+
+def _upsert(conn: Connection, host: str, now: datetime, values: dict[str, Any]) -> None:
+    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    row = {"host": host, "policy": "", "reason": "", "unavailable": 0, "updated_at": now}
+    row.update(values)
+    statement = insert(domains).values(row)
+    conn.execute(
+        statement.on_conflict_do_update(index_elements=["host"], set_={**values, "updated_at": now})
+    )

@@ -1,0 +1,232 @@
+"""The transactional outbox: a published activity and its deliveries, written together.
+
+:func:`publish` runs inside the unit of work that makes the change the activity
+announces (a follow accepted, an offer published), so nothing is announced without being
+saved, nor saved without being queued. The delivery worker then takes due rows in
+batches (:func:`claim`); a claim expires, so rows held by a worker that died are taken
+again by another, and the receiver's de-duplication by activity id makes a resend
+harmless.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, insert, or_, select, update
+from sqlalchemy.engine import Connection
+
+from federation.inbox import host_of
+from node.services.domains import DomainPolicy
+from node.storage.tables import deliveries, outbox_activities
+
+# How long a worker may hold claimed deliveries before another worker may take them:
+# longer than a batch of sends can take (each send has a deadline well under it).
+CLAIM_SECONDS = 300
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    id: int
+    inbox: str
+    host: str
+    attempts: int
+    activity_id: str
+    actor_id: int
+    body: str
+
+
+def publish(
+    conn: Connection,
+    activity: dict[str, Any],
+    *,
+    actor_id: int,
+    inboxes: Iterable[str],
+    now: datetime,
+    policy: DomainPolicy | None = None,
+    public: bool = False,
+) -> int:
+    """Store ``activity`` and one delivery per distinct inbox; returns how many were queued.
+
+    Inboxes on domains the policy refuses are not queued at all.
+    """
+    activity_pk = conn.execute(
+        insert(outbox_activities)
+        .values(
+            activity_id=activity["id"],
+            actor_id=actor_id,
+            type=str(activity.get("type", ""))[:64],
+            body=json.dumps(activity, ensure_ascii=False, separators=(",", ":")),
+            public=int(public),
+            created_at=now,
+        )
+        .returning(outbox_activities.c.id)
+    ).scalar_one()
+    rows = []
+    for inbox in dict.fromkeys(inboxes):
+        host = host_of(inbox)
+        if not host or (policy is not None and policy.refusal(host) is not None):
+            continue
+        rows.append(
+            {
+                "activity_pk": activity_pk,
+                "inbox": inbox,
+                "host": host,
+                "state": "pending",
+                "attempts": 0,
+                "created_at": now,
+                "next_attempt_at": now,
+            }
+        )
+    if rows:
+        conn.execute(insert(deliveries), rows)
+    return len(rows)
+
+
+def find_activity(conn: Connection, activity_id: str) -> dict[str, Any] | None:
+    body = conn.execute(
+        select(outbox_activities.c.body).where(outbox_activities.c.activity_id == activity_id)
+    ).scalar_one_or_none()
+    return None if body is None else dict(json.loads(body))
+
+
+def claim(conn: Connection, *, now: datetime, limit: int = 500) -> list[Delivery]:
+    """Take up to ``limit`` due deliveries (PostgreSQL: skipping rows other workers hold)."""
+    due = (
+        select(
+            deliveries.c.id,
+            deliveries.c.inbox,
+            deliveries.c.host,
+            deliveries.c.attempts,
+            outbox_activities.c.activity_id,
+            outbox_activities.c.actor_id,
+            outbox_activities.c.body,
+        )
+        .join(outbox_activities, outbox_activities.c.id == deliveries.c.activity_pk)
+        .where(
+            deliveries.c.state == "pending",
+            deliveries.c.next_attempt_at <= now,
+            or_(deliveries.c.claimed_until.is_(None), deliveries.c.claimed_until < now),
+        )
+        .order_by(deliveries.c.next_attempt_at, deliveries.c.id)
+        .limit(limit)
+    )
+    if conn.dialect.name == "postgresql":
+        due = due.with_for_update(of=deliveries, skip_locked=True)
+    rows = conn.execute(due).all()
+    if rows:
+        conn.execute(
+            update(deliveries)
+            .where(deliveries.c.id.in_([r.id for r in rows]))
+            .values(claimed_until=now + timedelta(seconds=CLAIM_SECONDS))
+        )
+    return [
+        Delivery(
+            id=r.id,
+            inbox=r.inbox,
+            host=r.host,
+            attempts=r.attempts,
+            activity_id=r.activity_id,
+            actor_id=r.actor_id,
+            body=r.body,
+        )
+        for r in rows
+    ]
+
+
+def finish(
+    conn: Connection,
+    ids: list[int],
+    *,
+    state: str,
+    now: datetime,
+    status: int | None = None,
+    error: str | None = None,
+) -> None:
+    """Mark deliveries delivered, failed (given up) or dropped, many at once."""
+    if ids:
+        conn.execute(
+            update(deliveries)
+            .where(deliveries.c.id.in_(ids))
+            .values(
+                state=state,
+                attempts=deliveries.c.attempts + 1,
+                finished_at=now,
+                claimed_until=None,
+                last_status=status,
+                last_error=error[:2000] if error else None,
+            )
+        )
+
+
+def retry(
+    conn: Connection,
+    delivery_id: int,
+    *,
+    at: datetime,
+    status: int | None,
+    error: str,
+) -> None:
+    conn.execute(
+        update(deliveries)
+        .where(deliveries.c.id == delivery_id)
+        .values(
+            attempts=deliveries.c.attempts + 1,
+            next_attempt_at=at,
+            claimed_until=None,
+            last_status=status,
+            last_error=error[:2000],
+        )
+    )
+
+
+def postpone_host(conn: Connection, host: str, *, until: datetime) -> None:
+    """Push a host's due deliveries back (an unavailable domain is probed, not hammered)."""
+    conn.execute(
+        update(deliveries)
+        .where(
+            deliveries.c.host == host,
+            deliveries.c.state == "pending",
+            deliveries.c.next_attempt_at < until,
+        )
+        .values(next_attempt_at=until, claimed_until=None)
+    )
+
+
+def release_host(conn: Connection, host: str, *, now: datetime) -> None:
+    """A domain is back: its postponed deliveries are due now."""
+    conn.execute(
+        update(deliveries)
+        .where(
+            deliveries.c.host == host,
+            deliveries.c.state == "pending",
+            deliveries.c.next_attempt_at > now,
+        )
+        .values(next_attempt_at=now)
+    )
+
+
+def queue_summary(conn: Connection) -> dict[str, int]:
+    rows = conn.execute(select(deliveries.c.state, func.count()).group_by(deliveries.c.state)).all()
+    return {state: int(count) for state, count in rows}
+
+
+def failing_hosts(conn: Connection, *, limit: int = 50) -> list[dict[str, Any]]:
+    """Hosts with deliveries still pending after failures, worst first, with the reason."""
+    query = (
+        select(
+            deliveries.c.host,
+            func.count().label("pending"),
+            func.max(deliveries.c.attempts).label("attempts"),
+            func.max(deliveries.c.last_error).label("last_error"),
+            func.min(deliveries.c.next_attempt_at).label("next_attempt_at"),
+        )
+        .where(deliveries.c.state == "pending", deliveries.c.attempts > 0)
+        .group_by(deliveries.c.host)
+        .order_by(func.count().desc())
+        .limit(limit)
+    )
+    return [dict(r._mapping) for r in conn.execute(query)]

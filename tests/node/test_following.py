@@ -1,0 +1,199 @@
+"""Following between co-ops, end to end through real apps, signatures and the outbox."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from node import federating
+from node.errors import NotFound
+from node.services import follows
+from node.storage.tables import deliveries
+from tests.support.network import Network, TestNode
+
+
+async def followers_of(node: TestNode, state: str | None = follows.ACCEPTED) -> list[str]:
+    coop_id = node.node.peers.coop_id
+    rows = await node.node.db.read(
+        lambda c: follows.list_followers(c, actor_id=coop_id, state=state)
+    )
+    return [r.follower for r in rows]
+
+
+async def following_of(node: TestNode, state: str | None = None) -> list[tuple[str, str]]:
+    coop_id = node.node.peers.coop_id
+    rows = await node.node.db.read(
+        lambda c: follows.list_following(c, actor_id=coop_id, state=state)
+    )
+    return [(r.followed, r.state) for r in rows]
+
+
+def coop(node: TestNode) -> str:
+    return f"{node.base}/actors/coop"
+
+
+async def delivery_states(node: TestNode) -> list[str]:
+    query = select(deliveries.c.state).order_by(deliveries.c.id)
+    return list(await node.node.db.read(lambda c: c.execute(query).scalars().all()))
+
+
+async def test_a_follow_is_accepted_automatically_and_both_sides_agree(network: Network) -> None:
+    alpha = await network.add("alpha.test")
+    beta = await network.add("beta.test")
+
+    result = await federating.follow(alpha.node, "coop@beta.test")
+    assert result.sent
+    assert await following_of(alpha) == [(coop(beta), "pending")]
+
+    await network.settle()
+
+    assert await following_of(alpha) == [(coop(beta), "accepted")]
+    assert await followers_of(beta) == [coop(alpha)]
+    assert await delivery_states(alpha) == ["delivered"]  # the Follow
+    assert await delivery_states(beta) == ["delivered"]  # the Accept
+
+
+async def test_following_twice_sends_one_follow(network: Network) -> None:
+    alpha = await network.add("alpha.test")
+    await network.add("beta.test")
+
+    first = await federating.follow(alpha.node, "coop@beta.test")
+    second = await federating.follow(alpha.node, "https://beta.test/actors/coop")
+
+    assert not second.sent
+    assert second.follow_id == first.follow_id
+    assert len(await delivery_states(alpha)) == 1
+
+
+async def test_an_admin_who_approves_follows_holds_them_until_approved(network: Network) -> None:
+    alpha = await network.add("alpha.test")
+    beta = await network.add("beta.test", follow_policy="approve")
+    await federating.follow(alpha.node, "coop@beta.test")
+    await network.settle()
+
+    assert await followers_of(beta, state=follows.PENDING) == [coop(alpha)]
+    assert await followers_of(beta) == []
+    assert await following_of(alpha) == [(coop(beta), "pending")]
+
+    await federating.answer_follower(beta.node, coop(alpha), accept=True)
+    await network.settle()
+
+    assert await followers_of(beta) == [coop(alpha)]
+    assert await following_of(alpha) == [(coop(beta), "accepted")]
+
+
+async def test_a_refused_follower_is_told_and_removed(network: Network) -> None:
+    alpha = await network.add("alpha.test")
+    beta = await network.add("beta.test", follow_policy="approve")
+    await federating.follow(alpha.node, "coop@beta.test")
+    await network.settle()
+
+    await federating.answer_follower(beta.node, coop(alpha), accept=False)
+    await network.settle()
+
+    assert await followers_of(beta, state=None) == []
+    assert await following_of(alpha) == [(coop(beta), "rejected")]
+
+
+async def test_listed_mode_accepts_allowed_domains_and_rejects_the_rest(network: Network) -> None:
+    from node.delivery_worker import refresh_domains
+    from node.services import domains
+
+    alpha = await network.add("alpha.test")
+    gamma = await network.add("gamma.test")
+    beta = await network.add("beta.test", follow_policy="listed")
+    now = network.clock.now()
+    await beta.node.db.write(
+        lambda c: domains.set_policy(c, "alpha.test", domains.ALLOWED, reason="", now=now)
+    )
+    await refresh_domains(beta.node)
+
+    await federating.follow(alpha.node, "coop@beta.test")
+    await federating.follow(gamma.node, "coop@beta.test")
+    await network.settle()
+
+    assert await followers_of(beta, state=None) == [coop(alpha)]
+    assert await following_of(alpha) == [(coop(beta), "accepted")]
+    assert await following_of(gamma) == [(coop(beta), "rejected")]
+
+
+async def test_unfollowing_sends_an_undo_that_removes_the_follower(network: Network) -> None:
+    alpha = await network.add("alpha.test")
+    beta = await network.add("beta.test")
+    await federating.follow(alpha.node, "coop@beta.test")
+    await network.settle()
+
+    await federating.unfollow(alpha.node, "coop@beta.test")
+    await network.settle()
+
+    assert await following_of(alpha) == []
+    assert await followers_of(beta, state=None) == []
+
+
+async def test_unfollowing_someone_not_followed_is_an_error(network: Network) -> None:
+    alpha = await network.add("alpha.test")
+    await network.add("beta.test")
+
+    with pytest.raises(NotFound):
+        await federating.unfollow(alpha.node, "coop@beta.test")
+
+
+async def test_an_accept_from_someone_else_settles_nothing(network: Network) -> None:
+    from tests.node.web.test_inbox import post
+
+    alpha = await network.add("alpha.test")
+    beta = await network.add("beta.test")
+    mallory = await network.add("mallory.test")
+    result = await federating.follow(alpha.node, "coop@beta.test")
+    # Deliver nothing yet: mallory answers in beta's place.
+    forged = {
+        "id": f"{mallory.base}/activities/forged-accept",
+        "type": "Accept",
+        "actor": coop(mallory),
+        "object": {"id": result.follow_id, "type": "Follow", "actor": coop(alpha)},
+    }
+    assert (await post(network, mallory, alpha, forged)).status_code == 202
+    from node import inbox_worker
+
+    await inbox_worker.run_once(alpha.node)
+
+    assert await following_of(alpha) == [(coop(beta), "pending")]
+
+
+async def test_an_undo_by_someone_else_removes_no_follower(network: Network) -> None:
+    from tests.node.web.test_inbox import post
+
+    alpha = await network.add("alpha.test")
+    beta = await network.add("beta.test")
+    mallory = await network.add("mallory.test")
+    result = await federating.follow(alpha.node, "coop@beta.test")
+    await network.settle()
+    undo: dict[str, Any] = {
+        "id": f"{mallory.base}/activities/forged-undo",
+        "type": "Undo",
+        "actor": coop(mallory),
+        "object": {"id": result.follow_id, "type": "Follow", "actor": coop(alpha)},
+    }
+    assert (await post(network, mallory, beta, undo)).status_code == 202
+    await network.settle()
+
+    assert await followers_of(beta) == [coop(alpha)]
+
+
+async def test_only_accepted_followers_are_delivered_to(network: Network) -> None:
+    alpha = await network.add("alpha.test")
+    beta = await network.add("beta.test", follow_policy="approve")
+    gamma = await network.add("gamma.test")
+    await federating.follow(alpha.node, "coop@beta.test")
+    await federating.follow(gamma.node, "coop@beta.test")
+    await network.settle()
+    await federating.answer_follower(beta.node, coop(gamma), accept=True)
+    await network.settle()
+
+    coop_id = beta.node.peers.coop_id
+    inboxes = await beta.node.db.read(lambda c: follows.follower_inboxes(c, actor_id=coop_id))
+
+    # gamma's shared inbox only: alpha is still pending.
+    assert inboxes == ["https://gamma.test/inbox"]
