@@ -324,6 +324,265 @@ def lookup(handle: str, data_dir: Path) -> None:
     click.echo(json.dumps(summary, indent=2, ensure_ascii=False))
 
 
+def _with_node(settings: Settings, work: Callable[[Any], Any]) -> Any:
+    """Run ``work(node)`` against a node built as ``serve`` builds it (database, signed
+    HTTP client, domain policy), with federation and node errors shown plainly."""
+    from federation.errors import FederationError
+    from federation.webfinger import WebFingerError
+    from node.runtime import Node
+    from node.storage.database import Database
+    from node.web.app import make_http_client
+
+    _check_schema(settings)
+
+    async def run() -> Any:
+        db = Database(settings.database_url, readers=1)
+        try:
+            async with make_http_client(settings) as http:
+                node = Node(settings=settings, db=db, http=http, clock=SystemClock())
+                return await work(node)
+        finally:
+            db.close()
+
+    try:
+        return asyncio.run(run())
+    except (FederationError, WebFingerError, NodeError) as exc:
+        raise click.ClickException(getattr(exc, "reason", None) or str(exc)) from None
+
+
+@main.command()
+@click.argument("target")
+@click.option(
+    "--wait",
+    type=float,
+    default=15.0,
+    show_default=True,
+    help="Seconds to wait for the answer (0: do not wait).",
+)
+@data_dir_option
+def follow(target: str, wait: float, data_dir: Path) -> None:
+    """Follow another co-op (or any actor) by handle (coop@host) or actor URL."""
+    import time
+
+    from node import federating
+    from node.services import follows
+
+    settings = _settings(data_dir)
+    result = _with_node(settings, lambda node: federating.follow(node, target))
+    if not result.sent:
+        click.echo(f"Already following {result.followed} (or asked to).")
+    else:
+        click.echo(f"Follow sent to {result.followed}.")
+    deadline = time.monotonic() + wait
+    state = follows.PENDING
+    while wait > 0:
+        rows = _read(settings, lambda conn: _following_state(conn, settings, result.followed))
+        state = rows or follows.PENDING
+        if state != follows.PENDING or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    if state == follows.ACCEPTED:
+        click.echo(f"{result.followed} accepted: its offers and proposals will reach this co-op.")
+    elif state == follows.REJECTED:
+        click.echo(f"{result.followed} refused the follow.")
+    else:
+        click.echo(
+            "Waiting for their answer: it arrives while `coopnode serve` runs "
+            "(see `coopnode following`)."
+        )
+
+
+def _following_state(conn: Any, settings: Settings, followed: str) -> str | None:
+    from node.services import follows, identity
+
+    actor_id = identity.find_actor_id(conn, settings.handle)
+    assert actor_id is not None
+    for row in follows.list_following(conn, actor_id=actor_id, state=None, limit=10_000):
+        if row.followed == followed:
+            return row.state
+    return None
+
+
+@main.command()
+@click.argument("target")
+@data_dir_option
+def unfollow(target: str, data_dir: Path) -> None:
+    """Stop following an actor (handle or URL); it is sent an Undo."""
+    from node import federating
+
+    settings = _settings(data_dir)
+    followed = _with_node(settings, lambda node: federating.unfollow(node, target))
+    click.echo(f"No longer following {followed}.")
+
+
+@main.command("following")
+@data_dir_option
+def following_list(data_dir: Path) -> None:
+    """List whom the co-op follows, with the state of each follow."""
+    from node.services import follows, identity
+
+    settings = _settings(data_dir)
+
+    def rows(conn: Any) -> list[Any]:
+        actor_id = identity.find_actor_id(conn, settings.handle)
+        assert actor_id is not None
+        return follows.list_following(conn, actor_id=actor_id, state=None, limit=100_000)
+
+    for row in _read(settings, rows):
+        click.echo(f"{row.state}\t{row.created_at:%Y-%m-%d %H:%M}\t{row.followed}")
+
+
+@main.group()
+def followers() -> None:
+    """Who follows the co-op; approve or refuse those waiting."""
+
+
+@followers.command("list")
+@click.option("--pending", is_flag=True, help="Only the follows waiting for approval.")
+@data_dir_option
+def followers_list(pending: bool, data_dir: Path) -> None:
+    """List followers (accepted and pending)."""
+    from node.services import follows, identity
+
+    settings = _settings(data_dir)
+
+    def rows(conn: Any) -> list[Any]:
+        actor_id = identity.find_actor_id(conn, settings.handle)
+        assert actor_id is not None
+        state = follows.PENDING if pending else None
+        return follows.list_followers(conn, actor_id=actor_id, state=state, limit=100_000)
+
+    for row in _read(settings, rows):
+        click.echo(f"{row.state}\t{row.created_at:%Y-%m-%d %H:%M}\t{row.follower}")
+
+
+@followers.command("approve")
+@click.argument("actor")
+@data_dir_option
+def followers_approve(actor: str, data_dir: Path) -> None:
+    """Accept a pending follower (by actor URL)."""
+    from node import federating
+
+    settings = _settings(data_dir)
+    _with_node(settings, lambda node: federating.answer_follower(node, actor, accept=True))
+    click.echo(f"{actor} is now a follower; an Accept is on its way.")
+
+
+@followers.command("refuse")
+@click.argument("actor")
+@data_dir_option
+def followers_refuse(actor: str, data_dir: Path) -> None:
+    """Refuse a pending follower, or remove an accepted one (by actor URL)."""
+    from node import federating
+
+    settings = _settings(data_dir)
+    _with_node(settings, lambda node: federating.answer_follower(node, actor, accept=False))
+    click.echo(f"{actor} does not follow the co-op; a Reject is on its way.")
+
+
+@main.group()
+def domains() -> None:
+    """Other servers: block them, or allow them (for allow-list mode)."""
+
+
+def _set_domain(data_dir: Path, host: str, policy: str, reason: str) -> str:
+    from node.services import domains as domain_service
+
+    settings = _settings(data_dir)
+    _check_schema(settings)
+    try:
+        host = domain_service.normalise(host)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    now = SystemClock().now()
+    _write(
+        settings,
+        lambda conn: domain_service.set_policy(conn, host, policy, reason=reason, now=now),
+    )
+    return host
+
+
+@domains.command("block")
+@click.argument("host")
+@click.option("--reason", default="", help="Why, for the record.")
+@data_dir_option
+def domains_block(host: str, reason: str, data_dir: Path) -> None:
+    """Block a domain and its subdomains: refused at the inbox, never fetched, never
+    delivered to."""
+    host = _set_domain(data_dir, host, "blocked", reason)
+    click.echo(f"{host} is blocked (within a few seconds on a running node).")
+
+
+@domains.command("allow")
+@click.argument("host")
+@click.option("--reason", default="", help="Why, for the record.")
+@data_dir_option
+def domains_allow(host: str, reason: str, data_dir: Path) -> None:
+    """Allow a domain (what allow-list mode and the "listed" follow policy accept)."""
+    host = _set_domain(data_dir, host, "allowed", reason)
+    click.echo(f"{host} is allowed.")
+
+
+@domains.command("clear")
+@click.argument("host")
+@data_dir_option
+def domains_clear(host: str, data_dir: Path) -> None:
+    """Remove the block or allowance of a domain."""
+    host = _set_domain(data_dir, host, "", "")
+    click.echo(f"{host} is neither blocked nor allowed.")
+
+
+@domains.command("list")
+@data_dir_option
+def domains_list(data_dir: Path) -> None:
+    """List the domains the node decided about or had trouble delivering to."""
+    from node.services import domains as domain_service
+
+    settings = _settings(data_dir)
+    for row in _read(settings, domain_service.list_domains):
+        health = (
+            "unavailable" if row["unavailable"] else ("failing" if row["failing_since"] else "")
+        )
+        click.echo(
+            "\t".join(
+                [
+                    row["host"],
+                    row["policy"] or "-",
+                    health or "-",
+                    row["reason"] or row["last_error"] or "",
+                ]
+            )
+        )
+
+
+@main.command()
+@data_dir_option
+def deliveries(data_dir: Path) -> None:
+    """The delivery queue, and the peers failing delivery with their reasons."""
+    from node.services import domains as domain_service
+    from node.services import outbox
+
+    settings = _settings(data_dir)
+    summary = _read(settings, outbox.queue_summary)
+    click.echo(
+        "Queue: "
+        + ", ".join(
+            f"{summary.get(s, 0)} {s}" for s in ("pending", "delivered", "failed", "dropped")
+        )
+    )
+    failing = _read(settings, outbox.failing_hosts)
+    if failing:
+        click.echo("Failing peers:")
+    for row in failing:
+        click.echo(
+            f"  {row['host']}: {row['pending']} waiting, {row['attempts']} attempts, "
+            f"next {row['next_attempt_at']:%Y-%m-%d %H:%M} UTC: {row['last_error']}"
+        )
+    unavailable = sorted(_read(settings, domain_service.unavailable_hosts))
+    if unavailable:
+        click.echo("Unavailable (probed every few hours): " + ", ".join(unavailable))
+
+
 T = TypeVar("T")
 
 

@@ -109,15 +109,38 @@ def actor_document(urls: Urls, actor: ActorWithKeys) -> dict[str, Any]:
     return document
 
 
-def ordered_collection(collection_id: str, total: int) -> dict[str, Any]:
-    """An ordered collection's summary page (its items come in later paged responses)."""
-    return {
+def ordered_collection(collection_id: str, total: int, *, paged: bool = False) -> dict[str, Any]:
+    """An ordered collection: its size, and a link to its first page when its items are
+    listed (``paged``); with no items and no pages, an empty list."""
+    document: dict[str, Any] = {
         "@context": AS_CONTEXT_URL,
         "id": collection_id,
         "type": "OrderedCollection",
         "totalItems": total,
-        "orderedItems": [],
     }
+    if paged:
+        document["first"] = f"{collection_id}?page=1"
+    else:
+        document["orderedItems"] = []
+    return document
+
+
+def collection_page(
+    collection_id: str, page: int, items: list[Any], *, has_next: bool
+) -> dict[str, Any]:
+    """Page ``page`` (from 1) of an ordered collection, newest first."""
+    document: dict[str, Any] = {
+        "@context": AS_CONTEXT_URL,
+        "id": f"{collection_id}?page={page}",
+        "type": "OrderedCollectionPage",
+        "partOf": collection_id,
+        "orderedItems": items,
+    }
+    if page > 1:
+        document["prev"] = f"{collection_id}?page={page - 1}"
+    if has_next:
+        document["next"] = f"{collection_id}?page={page + 1}"
+    return document
 
 
 def _iso(moment: Any) -> str:

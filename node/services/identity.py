@@ -114,9 +114,12 @@ def get_actor(conn: Connection, username: str) -> ActorWithKeys:
 
 
 def actor_exists(conn: Connection, username: str) -> bool:
-    return (
-        conn.execute(select(actors.c.id).where(actors.c.username == username)).first() is not None
-    )
+    return find_actor_id(conn, username) is not None
+
+
+def find_actor_id(conn: Connection, username: str) -> int | None:
+    found = conn.execute(select(actors.c.id).where(actors.c.username == username)).scalar()
+    return None if found is None else int(found)
 
 
 def update_profile(

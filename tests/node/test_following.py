@@ -197,3 +197,43 @@ async def test_only_accepted_followers_are_delivered_to(network: Network) -> Non
 
     # gamma's shared inbox only: alpha is still pending.
     assert inboxes == ["https://gamma.test/inbox"]
+
+
+async def test_the_collections_count_and_list_followers_and_following(network: Network) -> None:
+    from tests.node.web.test_inbox import AS2
+
+    alpha = await network.add("alpha.test")
+    beta = await network.add("beta.test")
+    gamma = await network.add("gamma.test")
+    for follower in (alpha, gamma):
+        await federating.follow(follower.node, "coop@beta.test")
+    await network.settle()
+
+    summary = (await beta.get("/actors/coop/followers", headers={"Accept": AS2})).json()
+    page = (await beta.get("/actors/coop/followers?page=1", headers={"Accept": AS2})).json()
+    following = (await alpha.get("/actors/coop/following?page=1", headers={"Accept": AS2})).json()
+
+    assert summary["totalItems"] == 2
+    assert summary["first"] == "https://beta.test/actors/coop/followers?page=1"
+    assert page["type"] == "OrderedCollectionPage"
+    assert sorted(page["orderedItems"]) == [coop(alpha), coop(gamma)]
+    assert "next" not in page
+    assert following["orderedItems"] == [coop(beta)]
+    bad = await beta.get("/actors/coop/followers?page=0", headers={"Accept": AS2})
+    assert bad.status_code == 400
+
+
+async def test_hidden_collections_show_only_their_size(network: Network) -> None:
+    from tests.node.web.test_inbox import AS2
+
+    alpha = await network.add("alpha.test")
+    beta = await network.add("beta.test", public_collections=False)
+    await federating.follow(alpha.node, "coop@beta.test")
+    await network.settle()
+
+    summary = (await beta.get("/actors/coop/followers", headers={"Accept": AS2})).json()
+    page = (await beta.get("/actors/coop/followers?page=1", headers={"Accept": AS2})).json()
+
+    assert summary["totalItems"] == 1
+    assert "first" not in summary
+    assert page == summary
