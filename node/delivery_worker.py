@@ -78,14 +78,18 @@ async def _post(node: Node, delivery: Delivery) -> _Result:
         # Members' actors sign their own activities once they exist.
         raise NotImplementedError("only the co-op's activities are delivered so far")
     try:
-        # Streamed and never read: a peer's answer body is not ours to buffer.
-        async with node.http.stream(
-            "POST",
-            delivery.inbox,
-            content=delivery.body.encode("utf-8"),
-            headers={"Content-Type": AS2},
-            auth=node.peers.signer,
-        ) as response:
+        # One deadline for the whole exchange: httpx's timeouts apply to each read, so
+        # a peer dripping its answer a byte at a time would otherwise hold the send.
+        async with (
+            asyncio.timeout(node.settings.http_timeout),
+            node.http.stream(
+                "POST",
+                delivery.inbox,
+                content=delivery.body.encode("utf-8"),
+                headers={"Content-Type": AS2},
+                auth=node.peers.signer,
+            ) as response,
+        ):
             status = response.status_code
             verdict = classify(
                 status,
@@ -93,6 +97,9 @@ async def _post(node: Node, delivery: Delivery) -> _Result:
                 now=node.clock.now(),
             )
             return _Result(delivery, verdict, status=status)
+    except TimeoutError:
+        error = f"no answer within {node.settings.http_timeout:g} s"
+        return _Result(delivery, classify(None, error=error, now=node.clock.now()))
     except httpx.HTTPError as exc:
         if isinstance(exc.__cause__, ForbiddenAddress):
             reason = f"the inbox is on a forbidden address: {exc}"
