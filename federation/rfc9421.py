@@ -2,18 +2,21 @@
 
 From the pure parts to the whole:
 
-- a strict reader and writer for the RFC 8941 structured fields that ``Signature-Input``,
-  ``Signature`` and ``Content-Digest`` (RFC 9530) are made of;
 - :func:`parse_signature_input`, :func:`parse_signature` and :func:`select_signature`;
 - :func:`signature_base` over a :class:`RequestView` (RFC 9421 §2.5);
 - :func:`verify_signature` and :func:`create_signature` for ``rsa-v1_5-sha256``,
   ``rsa-pss-sha512`` and ``ed25519`` (§3.3);
-- :func:`check_policy`: what an ActivityPub inbox demands beyond the RFC;
+- :func:`check_policy`: what an ActivityPub inbox demands beyond the RFC, including a
+  ``Content-Digest`` (RFC 9530) that matches the body;
 - :func:`verify_request` and :func:`sign_request`, which the inbox and delivery call.
 
 A request signed this way carries a ``Signature-Input`` header; one without it may
 still carry a draft-cavage ``Signature`` header, which is another module's business
 (RFC 9421 Appendix A: detect by ``Signature-Input``).
+
+The structured fields (RFC 8941) that ``Signature-Input`` and ``Signature`` are made of
+are read and written by :mod:`federation.sfv`; ``Content-Digest`` values are made and
+read by :mod:`federation.digests`, which the draft-cavage module shares.
 
 Errors: :class:`MalformedInput` (400) for fields that cannot be parsed and components
 that cannot be derived from the request; :class:`NotAuthorized` (401) for a signature
@@ -23,24 +26,40 @@ that is missing, stale, short of the policy or wrong.
 from __future__ import annotations
 
 import base64
-import binascii
-import hashlib
 import re
 import string
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from decimal import ROUND_HALF_EVEN, Decimal
-from typing import Final, NoReturn, TypeAlias
+from typing import Final, TypeAlias
 from urllib.parse import SplitResult, unquote_plus, urlsplit
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
 
+from federation.digests import (
+    DIGEST_ALGORITHMS,
+    content_digest,
+    find_mismatch,
+    parse_content_digest,
+)
 from federation.errors import MalformedInput, NotAuthorized
 from federation.keys import PrivateKey, PublicKey
+from federation.sfv import (
+    BareItem,
+    InnerList,
+    Item,
+    Params,
+    Token,
+    parse_dictionary,
+    serialize_item,
+    serialize_params,
+    serialize_string,
+)
 
+# InnerList, Item, Token, parse_dictionary, DIGEST_ALGORITHMS and content_digest belong to
+# federation.sfv and federation.digests; they stay importable from here for existing callers.
 __all__ = [
     "ALGORITHMS",
     "CLOCK_SKEW_MARGIN",
@@ -82,18 +101,11 @@ RSA_PSS_SHA512: Final = "rsa-pss-sha512"
 ED25519: Final = "ed25519"
 ALGORITHMS: Final = frozenset({RSA_V1_5_SHA256, RSA_PSS_SHA512, ED25519})
 
-# RFC 9530 §5: the two digests that are not deprecated. Others (md5, sha, ...) are
-# ignored when present, as §3 allows, and never enough on their own.
-DIGEST_ALGORITHMS: Final = {"sha-256": hashlib.sha256, "sha-512": hashlib.sha512}
-
 # The window Mastodon applies to signed requests (CLOCK_SKEW_MARGIN and
 # EXPIRATION_WINDOW_LIMIT in its signature verification), so that a peer's clock a
 # little ahead, or a delivery held in a queue, is still accepted.
 CLOCK_SKEW_MARGIN: Final = timedelta(hours=1)
 EXPIRATION_WINDOW_LIMIT: Final = timedelta(hours=12)
-
-# Far more than a signature with every component and a 16384-bit RSA key needs.
-_MAX_FIELD_CHARS = 16 * 1024
 
 # What sign_request covers by default, with "content-digest" added for a body.
 DEFAULT_COMPONENTS: Final = ("@method", "@target-uri")
@@ -101,256 +113,6 @@ DEFAULT_COMPONENTS: Final = ("@method", "@target-uri")
 KeyLookup: TypeAlias = Callable[[str], Awaitable[PublicKey]]
 KeyRefetch: TypeAlias = Callable[[str], Awaitable[PublicKey | None]]
 Headers: TypeAlias = Mapping[str, str] | Sequence[tuple[str, str]]
-
-
-# --- Structured fields (RFC 8941), strictly --------------------------------------
-# The subset needed here, read strictly: anything RFC 8941 would reject is refused,
-# and so are duplicate dictionary keys and parameters (RFC 8941 keeps the last one;
-# RFC 9421 §4 wants labels unique, and a repeated key is more likely an attack than
-# a mistake worth repairing).
-
-
-class Token(str):
-    """An RFC 8941 Token (a bare word), as opposed to a quoted String."""
-
-    __slots__ = ()
-
-
-BareItem: TypeAlias = bool | int | Decimal | str | bytes
-Params: TypeAlias = tuple[tuple[str, BareItem], ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Item:
-    value: BareItem
-    params: Params = ()
-
-
-@dataclass(frozen=True, slots=True)
-class InnerList:
-    items: tuple[Item, ...]
-    params: Params = ()
-
-
-_KEY_FIRST = frozenset(string.ascii_lowercase + "*")
-_KEY_CHARS = frozenset(string.ascii_lowercase + string.digits + "_-.*")
-_TCHAR = frozenset(string.ascii_letters + string.digits + "!#$%&'*+-.^_`|~")
-_TOKEN_CHARS = _TCHAR | {":", "/"}
-_BASE64_CHARS = frozenset(string.ascii_letters + string.digits + "+/=")
-
-
-def parse_dictionary(value: str, field: str) -> dict[str, Item | InnerList]:
-    """Parse an RFC 8941 Dictionary; ``field`` names the header in error messages."""
-    if len(value) > _MAX_FIELD_CHARS:
-        raise MalformedInput(f"{field} is {len(value)} characters long, over {_MAX_FIELD_CHARS}")
-    return _Parser(value, field).dictionary()
-
-
-class _Parser:
-    def __init__(self, text: str, field: str) -> None:
-        self.text = text
-        self.pos = 0
-        self.field = field
-
-    def fail(self, problem: str) -> NoReturn:
-        raise MalformedInput(
-            f"{self.field} is not a valid structured field (RFC 8941): {problem} "
-            f"at character {self.pos}"
-        )
-
-    def peek(self) -> str:
-        """The next character, or "" at the end (beware: "" is in every string)."""
-        return self.text[self.pos] if self.pos < len(self.text) else ""
-
-    def at(self, chars: Iterable[str]) -> bool:
-        char = self.peek()
-        return bool(char) and char in chars
-
-    def skip(self, chars: str) -> None:
-        while self.pos < len(self.text) and self.text[self.pos] in chars:
-            self.pos += 1
-
-    def dictionary(self) -> dict[str, Item | InnerList]:
-        if not self.text.isascii():
-            self.fail("non-ASCII character")
-        members: dict[str, Item | InnerList] = {}
-        self.skip(" ")
-        while self.pos < len(self.text):
-            key = self.key()
-            if key in members:
-                self.fail(f"key {key!r} appears twice")
-            if self.peek() == "=":
-                self.pos += 1
-                members[key] = self.inner_list() if self.peek() == "(" else self.item()
-            else:
-                members[key] = Item(True, self.params())
-            self.skip(" \t")
-            if self.pos == len(self.text):
-                break
-            if self.peek() != ",":
-                self.fail(f"expected ',' after member {key!r}")
-            self.pos += 1
-            self.skip(" \t")
-            if self.pos == len(self.text):
-                self.fail("trailing comma")
-        return members
-
-    def inner_list(self) -> InnerList:
-        self.pos += 1
-        items: list[Item] = []
-        while self.pos < len(self.text):
-            self.skip(" ")
-            if self.peek() == ")":
-                self.pos += 1
-                return InnerList(tuple(items), self.params())
-            items.append(self.item())
-            if not self.at(" )"):
-                self.fail("expected a space or ')' in an inner list")
-        self.fail("inner list is not closed")
-
-    def item(self) -> Item:
-        return Item(self.bare_item(), self.params())
-
-    def params(self) -> Params:
-        params: list[tuple[str, BareItem]] = []
-        while self.peek() == ";":
-            self.pos += 1
-            self.skip(" ")
-            key = self.key()
-            value: BareItem = True
-            if self.peek() == "=":
-                self.pos += 1
-                value = self.bare_item()
-            if any(existing == key for existing, _ in params):
-                self.fail(f"parameter {key!r} appears twice")
-            params.append((key, value))
-        return tuple(params)
-
-    def key(self) -> str:
-        start = self.pos
-        if not self.at(_KEY_FIRST):
-            self.fail("expected a key (lower-case letters, digits, '_-.*')")
-        self.skip("".join(_KEY_CHARS))
-        return self.text[start : self.pos]
-
-    def bare_item(self) -> BareItem:
-        char = self.peek()
-        if self.at("-" + string.digits):
-            return self.number()
-        if char == '"':
-            return self.string()
-        if char == ":":
-            return self.byte_sequence()
-        if char == "?":
-            return self.boolean()
-        if self.at(string.ascii_letters + "*"):
-            start = self.pos
-            self.skip("".join(_TOKEN_CHARS))
-            return Token(self.text[start : self.pos])
-        self.fail("expected an item")
-
-    def number(self) -> int | Decimal:
-        sign = ""
-        if self.peek() == "-":
-            sign = "-"
-            self.pos += 1
-        if not self.at(string.digits):
-            self.fail("expected a digit")
-        start = self.pos
-        self.skip(string.digits + ".")
-        number = self.text[start : self.pos]
-        if "." not in number:
-            if len(number) > 15:
-                self.fail("integer has more than 15 digits")
-            return int(sign + number)
-        whole, _, fraction = number.partition(".")
-        if "." in fraction or len(whole) > 12 or not 1 <= len(fraction) <= 3:
-            self.fail("malformed decimal")
-        return Decimal(sign + number)
-
-    def string(self) -> str:
-        self.pos += 1
-        chars: list[str] = []
-        while self.pos < len(self.text):
-            char = self.text[self.pos]
-            self.pos += 1
-            if char == "\\":
-                if not self.at('"\\'):
-                    self.fail("only a quote or a backslash may be escaped in a string")
-                chars.append(self.peek())
-                self.pos += 1
-            elif char == '"':
-                return "".join(chars)
-            elif not " " <= char <= "~":
-                self.fail("control character in a string")
-            else:
-                chars.append(char)
-        self.fail("string is not closed")
-
-    def byte_sequence(self) -> bytes:
-        self.pos += 1
-        end = self.text.find(":", self.pos)
-        if end < 0:
-            self.fail("byte sequence is not closed")
-        encoded = self.text[self.pos : end]
-        if not set(encoded) <= _BASE64_CHARS:
-            self.fail("byte sequence is not base64")
-        self.pos = end + 1
-        try:
-            # RFC 8941 §3.3.5: parsers should not fail when the padding is left out.
-            return base64.b64decode(encoded + "=" * (-len(encoded) % 4), validate=True)
-        except binascii.Error:
-            self.fail("byte sequence is not base64")
-
-    def boolean(self) -> bool:
-        self.pos += 1
-        if not self.at("01"):
-            self.fail("expected ?0 or ?1")
-        self.pos += 1
-        return self.text[self.pos - 1] == "1"
-
-
-def _serialize_bare(value: BareItem) -> str:
-    if isinstance(value, bool):
-        return "?1" if value else "?0"
-    if isinstance(value, int):
-        if abs(value) > 999_999_999_999_999:
-            raise ValueError(f"integer {value} is out of range for a structured field")
-        return str(value)
-    if isinstance(value, Decimal):
-        whole, _, fraction = format(
-            value.quantize(Decimal("0.001"), ROUND_HALF_EVEN), "f"
-        ).partition(".")
-        if len(whole.lstrip("-")) > 12:
-            raise ValueError(f"decimal {value} is out of range for a structured field")
-        return f"{whole}.{fraction.rstrip('0') or '0'}"
-    if isinstance(value, Token):
-        if (
-            not value
-            or value[0] not in string.ascii_letters + "*"
-            or not set(value) <= _TOKEN_CHARS
-        ):
-            raise ValueError(f"{value!r} is not a valid token")
-        return str(value)
-    if isinstance(value, str):
-        return _serialize_string(value)
-    return ":" + base64.b64encode(value).decode("ascii") + ":"
-
-
-def _serialize_string(value: str) -> str:
-    if not all(" " <= char <= "~" for char in value):
-        raise ValueError(f"{value!r} has characters a structured field string cannot hold")
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def _serialize_params(params: Params) -> str:
-    return "".join(
-        f";{key}" if value is True else f";{key}={_serialize_bare(value)}" for key, value in params
-    )
-
-
-def _serialize_item(item: Item) -> str:
-    return _serialize_bare(item.value) + _serialize_params(item.params)
 
 
 # --- Signature-Input and Signature (RFC 9421 §2.3, §4) -----------------------------
@@ -376,7 +138,7 @@ class Component:
 
     def __str__(self) -> str:
         """The identifier as the signature base and ``Signature-Input`` write it."""
-        return _serialize_string(self.name) + _serialize_params(self.params)
+        return serialize_string(self.name) + serialize_params(self.params)
 
     def _identity(self) -> tuple[str, frozenset[tuple[str, BareItem]]]:
         # §2: parameter order is kept but does not make two identifiers different.
@@ -497,7 +259,7 @@ class SignatureInput:
 def signature_params_value(components: Iterable[Component], params: SignatureParams) -> str:
     """The ``@signature-params`` value (§2.3): an inner list of the component
     identifiers followed by the signature parameters."""
-    return "(" + " ".join(str(c) for c in components) + ")" + _serialize_params(params.items)
+    return "(" + " ".join(str(c) for c in components) + ")" + serialize_params(params.items)
 
 
 def parse_signature_input(value: str) -> dict[str, SignatureInput]:
@@ -513,7 +275,7 @@ def parse_signature_input(value: str) -> dict[str, SignatureInput]:
         for item in member.items:
             if not isinstance(item.value, str) or isinstance(item.value, Token):
                 raise MalformedInput(
-                    f"Signature-Input: {label} lists {_serialize_item(item)}, but component "
+                    f"Signature-Input: {label} lists {serialize_item(item)}, but component "
                     'names must be quoted strings, such as "@method"'
                 )
             components.append(Component(item.value, item.params))
@@ -815,31 +577,18 @@ def create_signature(base: bytes, key: PrivateKey, algorithm: str) -> bytes:
 # --- Content-Digest (RFC 9530) ----------------------------------------------------
 
 
-def content_digest(body: bytes, algorithm: str = "sha-256") -> str:
-    """A ``Content-Digest`` value for ``body``, such as ``sha-256=:...:``."""
-    digest = DIGEST_ALGORITHMS[algorithm](body).digest()
-    return f"{algorithm}=:{base64.b64encode(digest).decode('ascii')}:"
-
-
 def verify_content_digest(value: str, body: bytes) -> None:
     """Check a ``Content-Digest`` value against the body received: every sha-256 and
     sha-512 digest in it must match, and there must be at least one."""
-    members = parse_dictionary(value, "Content-Digest")
-    checked = False
-    for algorithm, member in members.items():
-        function = DIGEST_ALGORITHMS.get(algorithm)
-        if function is None:
-            continue
-        if not isinstance(member, Item) or not isinstance(member.value, bytes):
-            raise MalformedInput(f"Content-Digest: {algorithm} must be a byte sequence")
-        if member.value != function(body).digest():
-            raise NotAuthorized(
-                f"Content-Digest {algorithm} does not match the {len(body)}-byte body "
-                "received: was the body changed after it was digested?"
-            )
-        checked = True
-    if not checked:
-        found = ", ".join(members) or "nothing"
+    entries = parse_content_digest(value)
+    mismatch = find_mismatch(entries, body)
+    if mismatch is not None:
+        raise NotAuthorized(
+            f"Content-Digest {mismatch.algorithm} does not match the {len(body)}-byte body "
+            "received: was the body changed after it was digested?"
+        )
+    if all(digest is None for _, digest in entries):
+        found = ", ".join(algorithm for algorithm, _ in entries) or "nothing"
         raise NotAuthorized(f"Content-Digest has no sha-256 or sha-512 digest (found {found})")
 
 
