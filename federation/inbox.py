@@ -102,8 +102,8 @@ async def verify_incoming(
     if actor is None or not actor.startswith(("https://", "http://")):
         raise MalformedInput("the activity needs an actor that is an http(s) URL")
 
-    if refusal is not None and (reason := refusal(host_of(actor))) is not None:
-        raise Refused(reason)
+    if refusal is not None:
+        _check_origins(activity, actor, refusal)
     if activity["type"] == "Delete" and not await known_actor(actor):
         return Dropped(reason="a Delete from an actor this node never knew")
 
@@ -115,6 +115,20 @@ async def verify_incoming(
     if host_of(activity_id) != host_of(actor):
         raise MalformedInput(f"the activity {activity_id} is not on its actor's host")
     return Verified(activity=activity, actor=actor, key_id=verified_key, text=text)
+
+
+def _check_origins(
+    activity: dict[str, Any], actor: str, refusal: Callable[[str], str | None]
+) -> None:
+    """Refuse an activity from a refused domain, or one that boosts (Announce) an object
+    of a refused domain: relaying a blocked server's content is taking it in."""
+    reason = refusal(host_of(actor))
+    if reason is None and activity.get("type") == "Announce":
+        shared = actor_id(activity.get("object"))
+        if shared is not None:
+            reason = refusal(host_of(shared))
+    if reason is not None:
+        raise Refused(reason)
 
 
 async def _verify_signature(

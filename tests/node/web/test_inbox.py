@@ -452,3 +452,56 @@ async def test_the_shared_inbox_answers_other_methods_through_the_router(
     response = await network.http.get(alpha.base + "/inbox")
 
     assert response.status_code == 405
+
+
+async def test_a_blocked_domain_is_refused_before_any_key_fetch(
+    network: Network, pair: tuple[TestNode, TestNode]
+) -> None:
+    from node.delivery_worker import refresh_domains
+    from node.services import domains
+
+    alpha, beta = pair
+    now = network.clock.now()
+    await alpha.node.db.write(
+        lambda c: domains.set_policy(c, "beta.test", domains.BLOCKED, reason="spam", now=now)
+    )
+    await refresh_domains(alpha.node)
+
+    response = await post(network, beta, alpha, note_activity(beta))
+
+    assert response.status_code == 403
+    assert "blocked" in response.json()["reason"]
+    assert [entry for entry in network.router.log if entry[0] == "GET"] == []
+    assert await stored(alpha) == 0
+
+
+async def test_an_announce_of_a_blocked_domains_object_is_refused(
+    network: Network, pair: tuple[TestNode, TestNode]
+) -> None:
+    from node.delivery_worker import refresh_domains
+    from node.services import domains
+
+    alpha, beta = pair
+    now = network.clock.now()
+    await alpha.node.db.write(
+        lambda c: domains.set_policy(c, "spam.test", domains.BLOCKED, reason="", now=now)
+    )
+    await refresh_domains(alpha.node)
+    boost = note_activity(beta, 7, type="Announce", object="https://relay.spam.test/notes/1")
+
+    response = await post(network, beta, alpha, boost)
+
+    assert response.status_code == 403
+    assert "spam.test" in response.json()["reason"]
+    assert await stored(alpha) == 0
+
+
+async def test_allow_list_mode_refuses_every_domain_not_listed(network: Network) -> None:
+    alpha = await network.add("alpha.test", federation="allowlist")
+    beta = await network.add("beta.test")
+
+    response = await post(network, beta, alpha, note_activity(beta))
+
+    assert response.status_code == 403
+    assert "lists" in response.json()["reason"]
+    assert [entry for entry in network.router.log if entry[0] == "GET"] == []
