@@ -25,7 +25,7 @@ import base64
 import binascii
 import email.utils
 import re
-from collections.abc import Awaitable, Callable, Generator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Generator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -336,11 +336,13 @@ class LoweredHeaders(dict[str, str]):
     made once per verification, so that each of the checks is a dictionary lookup."""
 
 
-def lowered_headers(headers: Mapping[str, str]) -> LoweredHeaders:
+def lowered_headers(headers: Mapping[str, str] | Iterable[tuple[str, str]]) -> LoweredHeaders:
+    """``headers`` (a mapping, or name and value pairs with repeats) made lookup-ready."""
     if isinstance(headers, LoweredHeaders):
         return headers
     lowered = LoweredHeaders()
-    for key, value in headers.items():
+    pairs = headers.items() if isinstance(headers, Mapping) else headers
+    for key, value in pairs:
         name = key.lower()
         previous = lowered.get(name)
         lowered[name] = value.strip() if previous is None else f"{previous}, {value.strip()}"

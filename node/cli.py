@@ -393,14 +393,18 @@ def follow(target: str, wait: float, data_dir: Path) -> None:
 
 
 def _following_state(conn: Any, settings: Settings, followed: str) -> str | None:
-    from node.services import follows, identity
+    from node.services import follows
+
+    return follows.following_state(conn, actor_id=_coop_id(conn, settings), followed=followed)
+
+
+def _coop_id(conn: Any, settings: Settings) -> int:
+    from node.services import identity
 
     actor_id = identity.find_actor_id(conn, settings.handle)
-    assert actor_id is not None
-    for row in follows.list_following(conn, actor_id=actor_id, state=None, limit=10_000):
-        if row.followed == followed:
-            return row.state
-    return None
+    if actor_id is None:
+        raise click.ClickException(f"this database has no co-op @{settings.handle}")
+    return actor_id
 
 
 @main.command()
@@ -419,13 +423,12 @@ def unfollow(target: str, data_dir: Path) -> None:
 @data_dir_option
 def following_list(data_dir: Path) -> None:
     """List whom the co-op follows, with the state of each follow."""
-    from node.services import follows, identity
+    from node.services import follows
 
     settings = _settings(data_dir)
 
     def rows(conn: Any) -> list[Any]:
-        actor_id = identity.find_actor_id(conn, settings.handle)
-        assert actor_id is not None
+        actor_id = _coop_id(conn, settings)
         return follows.list_following(conn, actor_id=actor_id, state=None, limit=100_000)
 
     for row in _read(settings, rows):
@@ -442,13 +445,12 @@ def followers() -> None:
 @data_dir_option
 def followers_list(pending: bool, data_dir: Path) -> None:
     """List followers (accepted and pending)."""
-    from node.services import follows, identity
+    from node.services import follows
 
     settings = _settings(data_dir)
 
     def rows(conn: Any) -> list[Any]:
-        actor_id = identity.find_actor_id(conn, settings.handle)
-        assert actor_id is not None
+        actor_id = _coop_id(conn, settings)
         state = follows.PENDING if pending else None
         return follows.list_followers(conn, actor_id=actor_id, state=state, limit=100_000)
 

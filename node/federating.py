@@ -13,7 +13,6 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
-from federation.errors import Refused
 from federation.inbox import actor_id, host_of
 from node import activities
 from node.errors import Conflict, NotFound
@@ -32,17 +31,12 @@ class FollowResult:
     sent: bool
 
 
-def _refuse_host(node: Node, uri: str) -> None:
-    refusal = node.peers.policy.refusal(host_of(uri))
-    if refusal is not None:
-        raise Refused(refusal)
-
-
 async def follow(node: Node, target: str) -> FollowResult:
     """Follow the actor behind a handle or URL: a pending follow and a Follow sent."""
     document = await node.peers.resolve(target)
     followed = str(document["id"])
-    _refuse_host(node, followed)
+    # The actor may live elsewhere than the handle's domain (WebFinger may point away).
+    node.peers.ensure_allowed(followed)
     if followed == node.urls.actor(node.settings.handle):
         raise Conflict("a co-op cannot follow itself")
     activity = activities.follow(node.urls, node.settings.handle, followed)

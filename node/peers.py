@@ -56,10 +56,14 @@ class Peers:
     async def fetch(self, url: str) -> dict[str, Any]:
         """A signed, guarded GET of an ActivityStreams document. A domain the policy
         refuses is never fetched."""
+        self.ensure_allowed(url)
+        return await fetch_json(self.http, url, auth=self.signer, allow_http=self.settings.local)
+
+    def ensure_allowed(self, url: str) -> None:
+        """Raise :class:`Refused` for a URL on a domain the admin's policy refuses."""
         refusal = self.policy.refusal(host_of(url))
         if refusal is not None:
             raise Refused(refusal)
-        return await fetch_json(self.http, url, auth=self.signer, allow_http=self.settings.local)
 
     async def actor(self, uri: str) -> dict[str, Any]:
         """An actor's document: the stored copy while fresh, else fetched (and stored)."""
@@ -73,9 +77,7 @@ class Peers:
         if target.startswith(("https://", "http://")):
             return await self.actor(target)
         _, host = webfinger.parse_acct(target, strict=False)
-        refusal = self.policy.refusal(host_of(f"https://{host}/"))
-        if refusal is not None:
-            raise Refused(refusal)
+        self.ensure_allowed(f"https://{host}/")
         document = await resolve_handle(
             self.http, target, scheme=self.settings.scheme, auth=self.signer
         )

@@ -211,6 +211,14 @@ def settle_following(
     return result.rowcount == 1
 
 
+def following_state(conn: Connection, *, actor_id: int, followed: str) -> str | None:
+    return conn.execute(
+        select(following.c.state).where(
+            following.c.actor_id == actor_id, following.c.followed == followed
+        )
+    ).scalar_one_or_none()
+
+
 def stop_following(conn: Connection, *, actor_id: int, followed: str) -> str | None:
     """Forget a follow; returns its Follow id (for the Undo), or None if there was none."""
     follow_id = conn.execute(

@@ -22,7 +22,7 @@ from starlette.types import Receive, Scope, Send
 
 from federation.bodies import read_capped
 from federation.errors import FederationError, PayloadTooLarge
-from federation.httpsig import LoweredHeaders
+from federation.httpsig import lowered_headers
 from federation.inbox import MAX_BODY_BYTES, Dropped, host_of, verify_incoming
 from node.errors import NodeError
 from node.inbox_worker import HANDLERS
@@ -69,7 +69,10 @@ _EMPTY_BODY = [(b"content-length", b"0")]
 async def receive_activity(node: Node, scope: Scope, receive: Receive) -> None:
     """Verify and store the activity a peer POSTs; return once it is committed (the
     caller answers 202), or raise the error to answer."""
-    headers = _combined(scope["headers"])
+    # ASGI gives names lower-cased, values as bytes; repeats are joined as RFC 9110 says.
+    headers = lowered_headers(
+        (n.decode("latin-1"), v.decode("latin-1")) for n, v in scope["headers"]
+    )
     body = await read_capped(
         _chunks(receive),
         declared=headers.get("content-length"),
@@ -119,18 +122,6 @@ async def _back_online(node: Node, host: str, now: datetime) -> None:
     policy = node.peers.policy
     node.peers.policy = replace(policy, unavailable=policy.unavailable - {host})
     node.delivery_wakeup.set()
-
-
-def _combined(raw: list[tuple[bytes, bytes]]) -> LoweredHeaders:
-    """Header names lower-cased (ASGI gives them so), repeated fields joined with ", "
-    (RFC 9110, 5.3): read once here instead of on every lookup the checks make."""
-    combined = LoweredHeaders()
-    for raw_name, raw_value in raw:
-        name = raw_name.decode("latin-1")
-        value = raw_value.decode("latin-1").strip()
-        previous = combined.get(name)
-        combined[name] = value if previous is None else f"{previous}, {value}"
-    return combined
 
 
 async def _chunks(receive: Receive) -> AsyncIterator[bytes]:

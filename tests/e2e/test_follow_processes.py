@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -11,19 +10,6 @@ import pytest
 from tests.support.processes import ServeProcess, run_coopnode, start_serve
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture
-def two_nodes(tmp_path: Path) -> Iterator[tuple[ServeProcess, ServeProcess]]:
-    a = start_serve(tmp_path / "a")
-    b = start_serve(tmp_path / "b")
-    try:
-        a.wait_ready()
-        b.wait_ready()
-        yield a, b
-    finally:
-        a.stop()
-        b.stop()
 
 
 def test_coopnode_follow_waits_for_the_accept(two_nodes: tuple[ServeProcess, ServeProcess]) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -12,19 +11,6 @@ import pytest
 from tests.support.processes import ServeProcess, run_coopnode, start_serve
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture
-def two_nodes(tmp_path: Path) -> Iterator[tuple[ServeProcess, ServeProcess]]:
-    a = start_serve(tmp_path / "a")
-    b = start_serve(tmp_path / "b")
-    try:
-        a.wait_ready()
-        b.wait_ready()
-        yield a, b
-    finally:
-        a.stop()
-        b.stop()
 
 
 def admin_token(node: ServeProcess) -> str:

@@ -201,14 +201,8 @@ async def test_blocked_domains_are_not_queued_and_queued_ones_are_dropped(
     add_peer(network, "peer.test", peer)
     add_peer(network, "spam.test", peer)
     await queue(alpha, "https://peer.test/inbox", n=1)
-    now = network.clock.now()
-    await alpha.node.db.write(
-        lambda c: domains.set_policy(c, "peer.test", domains.BLOCKED, reason="abuse", now=now)
-    )
-    await alpha.node.db.write(
-        lambda c: domains.set_policy(c, "spam.test", domains.BLOCKED, reason="abuse", now=now)
-    )
-    await delivery_worker.refresh_domains(alpha.node)
+    await alpha.decide_domain("peer.test", "blocked")
+    await alpha.decide_domain("spam.test", "blocked")
     await queue(alpha, "https://spam.test/inbox", n=2)
 
     await delivery_worker.run_once(alpha.node)

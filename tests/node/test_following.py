@@ -98,17 +98,10 @@ async def test_a_refused_follower_is_told_and_removed(network: Network) -> None:
 
 
 async def test_listed_mode_accepts_allowed_domains_and_rejects_the_rest(network: Network) -> None:
-    from node.delivery_worker import refresh_domains
-    from node.services import domains
-
     alpha = await network.add("alpha.test")
     gamma = await network.add("gamma.test")
     beta = await network.add("beta.test", follow_policy="listed")
-    now = network.clock.now()
-    await beta.node.db.write(
-        lambda c: domains.set_policy(c, "alpha.test", domains.ALLOWED, reason="", now=now)
-    )
-    await refresh_domains(beta.node)
+    await beta.decide_domain("alpha.test", "allowed")
 
     await federating.follow(alpha.node, "coop@beta.test")
     await federating.follow(gamma.node, "coop@beta.test")

@@ -78,6 +78,15 @@ class TestNode:
     async def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         return await self.http.request(method, self.base + path, **kwargs)
 
+    async def decide_domain(self, host: str, policy: str) -> None:
+        """Block or allow ``host`` as the admin would, effective at once."""
+        from node.delivery_worker import refresh_domains
+        from node.services import domains
+
+        now = self.node.clock.now()
+        await self.node.db.write(lambda c: domains.set_policy(c, host, policy, reason="", now=now))
+        await refresh_domains(self.node)
+
 
 @dataclass
 class Network:

@@ -457,15 +457,8 @@ async def test_the_shared_inbox_answers_other_methods_through_the_router(
 async def test_a_blocked_domain_is_refused_before_any_key_fetch(
     network: Network, pair: tuple[TestNode, TestNode]
 ) -> None:
-    from node.delivery_worker import refresh_domains
-    from node.services import domains
-
     alpha, beta = pair
-    now = network.clock.now()
-    await alpha.node.db.write(
-        lambda c: domains.set_policy(c, "beta.test", domains.BLOCKED, reason="spam", now=now)
-    )
-    await refresh_domains(alpha.node)
+    await alpha.decide_domain("beta.test", "blocked")
 
     response = await post(network, beta, alpha, note_activity(beta))
 
@@ -478,15 +471,8 @@ async def test_a_blocked_domain_is_refused_before_any_key_fetch(
 async def test_an_announce_of_a_blocked_domains_object_is_refused(
     network: Network, pair: tuple[TestNode, TestNode]
 ) -> None:
-    from node.delivery_worker import refresh_domains
-    from node.services import domains
-
     alpha, beta = pair
-    now = network.clock.now()
-    await alpha.node.db.write(
-        lambda c: domains.set_policy(c, "spam.test", domains.BLOCKED, reason="", now=now)
-    )
-    await refresh_domains(alpha.node)
+    await alpha.decide_domain("spam.test", "blocked")
     boost = note_activity(beta, 7, type="Announce", object="https://relay.spam.test/notes/1")
 
     response = await post(network, beta, alpha, boost)
