@@ -179,6 +179,10 @@ def main() -> None:
         f"({figures['count']} requests, {args.connections} connections, "
         f"statuses {figures['statuses']}, {persisted} stored)"
     )
+    print(
+        f"         load generator CPU {figures['generator_cpu_seconds']:.1f} s "
+        f"of {figures['seconds']:.1f} s wall"
+    )
 
 
 if __name__ == "__main__":
