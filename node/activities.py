@@ -10,6 +10,7 @@ import uuid
 from typing import Any
 
 from federation.jsonld import AS_CONTEXT_URL
+from node.documents import PUBLIC
 from node.urls import Urls
 
 
@@ -51,4 +52,23 @@ def undo_follow(urls: Urls, username: str, *, follow_id: str, target: str) -> di
         "type": "Undo",
         "actor": actor,
         "object": {"id": follow_id, "type": "Follow", "actor": actor, "object": target},
+    }
+
+
+def update_actor(urls: Urls, document: dict[str, Any]) -> dict[str, Any]:
+    """``Update`` of one of our actors, carrying its whole new document, to the public.
+
+    The activity takes the document's context (its terms, ``publicKey`` and the rest,
+    are used in the embedded copy); receivers that trust nobody refetch the actor.
+    """
+    embedded = {k: v for k, v in document.items() if k != "@context"}
+    actor = str(document["id"])
+    return {
+        "@context": document["@context"],
+        "id": new_id(urls),
+        "type": "Update",
+        "actor": actor,
+        "to": [PUBLIC],
+        "cc": [str(document["followers"])],
+        "object": embedded,
     }

@@ -419,6 +419,27 @@ def unfollow(target: str, data_dir: Path) -> None:
     click.echo(f"No longer following {followed}.")
 
 
+@main.command()
+@click.option("--name", default=None, help="The co-op's new name.")
+@click.option("--summary", default=None, help="The co-op's new description.")
+@data_dir_option
+def profile(name: str | None, summary: str | None, data_dir: Path) -> None:
+    """Show the co-op's profile, or change it and send the change to every follower."""
+    from node import federating
+    from node.services import identity
+
+    settings = _settings(data_dir)
+    if name is not None and not name.strip():
+        _fail("the name cannot be empty")
+    if name is not None or summary is not None:
+        queued = _with_node(
+            settings, lambda node: federating.update_profile(node, name=name, summary=summary)
+        )
+        click.echo(f"Profile updated; sent to {queued} inbox{'es' if queued != 1 else ''}.")
+    coop = _read(settings, lambda conn: identity.get_actor(conn, settings.handle)).actor
+    click.echo(f"{coop.name}\n{coop.summary}" if coop.summary else coop.name)
+
+
 @main.command("following")
 @data_dir_option
 def following_list(data_dir: Path) -> None:

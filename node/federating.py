@@ -14,10 +14,10 @@ from typing import Any
 from sqlalchemy.engine import Connection
 
 from federation.inbox import actor_id, host_of
-from node import activities
+from node import activities, documents
 from node.errors import Conflict, NotFound
 from node.runtime import Node
-from node.services import follows, outbox
+from node.services import follows, identity, outbox
 from node.services.inbox import InboxItem
 
 log = logging.getLogger(__name__)
@@ -117,6 +117,30 @@ async def answer_follower(node: Node, follower: str, *, accept: bool) -> None:
 
     await node.db.write(unit)
     node.delivery_wakeup.set()
+
+
+async def update_profile(node: Node, *, name: str | None, summary: str | None) -> int:
+    """Change the co-op's name or summary and send the new actor to every follower
+    (``Update``), so that their servers show it; returns how many inboxes were queued."""
+    coop_id, handle, now = node.peers.coop_id, node.settings.handle, node.clock.now()
+    policy = node.peers.policy
+
+    def unit(conn: Connection) -> int:
+        identity.update_profile(conn, handle, now=now, name=name, summary=summary)
+        document = documents.actor_document(node.urls, identity.get_actor(conn, handle))
+        return outbox.publish(
+            conn,
+            activities.update_actor(node.urls, document),
+            actor_id=coop_id,
+            inboxes=follows.follower_inboxes(conn, actor_id=coop_id),
+            now=now,
+            policy=policy,
+            public=True,
+        )
+
+    queued = await node.db.write(unit)
+    node.delivery_wakeup.set()
+    return queued
 
 
 # --- handlers of the inbox worker ----------------------------------------------------

@@ -14,7 +14,7 @@ from starlette.responses import JSONResponse, Response
 from federation.errors import FederationError
 from federation.fetch import resolve_handle
 from federation.webfinger import WebFingerError
-from node import __version__
+from node import __version__, federating
 from node.errors import BadRequest, Forbidden, Invalid, NotAuthenticated
 from node.services import identity, tokens
 from node.services.tokens import TokenInfo
@@ -80,11 +80,7 @@ async def update_profile(request: Request) -> Response:
     if name is not None and not name:
         raise Invalid("the name cannot be empty", field="name")
     summary = _text(data, "summary", max_length=5000, required=False)
-    now = node.clock.now()
-    handle = node.settings.handle
-    await node.db.write(
-        lambda conn: identity.update_profile(conn, handle, now=now, name=name, summary=summary)
-    )
+    await federating.update_profile(node, name=name, summary=summary)
     return await node_info(request)
 
 

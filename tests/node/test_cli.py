@@ -209,3 +209,18 @@ def test_an_empty_database_is_refused_until_migrate_creates_the_coop(tmp_path: P
     code, output = run("migrate", "--data-dir", str(data))
     assert "up to date" in output
     assert "Admin API token" not in output
+
+
+def test_profile_shows_and_changes_the_coops_name(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    assert run("init", "--domain", "a.example", "--name", "A", "--data-dir", str(data))[0] == 0
+
+    changed = run("profile", "--name", "Marché", "--summary", "Fair trade", "--data-dir", str(data))
+    shown = run("profile", "--data-dir", str(data))
+    empty = run("profile", "--name", " ", "--data-dir", str(data))
+
+    assert changed == (0, "Profile updated; sent to 0 inboxes.\nMarché\nFair trade\n")
+    assert shown == (0, "Marché\nFair trade\n")
+    assert empty[0] == 1
+    assert "cannot be empty" in empty[1]
+    assert run("profile", "--data-dir", str(data))[1] == "Marché\nFair trade\n"

@@ -9,8 +9,8 @@ from sqlalchemy import select
 
 from node import federating
 from node.errors import NotFound
-from node.services import follows
-from node.storage.tables import deliveries
+from node.services import follows, remote_actors
+from node.storage.tables import deliveries, inbox_activities
 from tests.support.network import Network, TestNode
 
 
@@ -230,3 +230,34 @@ async def test_hidden_collections_show_only_their_size(network: Network) -> None
     assert summary["totalItems"] == 1
     assert "first" not in summary
     assert page == summary
+
+
+async def test_a_profile_change_reaches_every_follower_once_as_an_update(
+    network: Network,
+) -> None:
+    alpha = await network.add("alpha.test")
+    beta = await network.add("beta.test")
+    gamma = await network.add("gamma.test")
+    await federating.follow(beta.node, "coop@alpha.test")
+    await federating.follow(gamma.node, "coop@alpha.test")
+    await network.settle()
+    network.clock.advance(60)
+
+    response = await alpha.request(
+        "PATCH", "/api/v1/profile", headers=alpha.auth, json={"name": "Marché équitable"}
+    )
+    await network.settle()
+
+    assert response.status_code == 200, response.text
+    for follower in (beta, gamma):
+        seen = await follower.node.db.read(lambda c: remote_actors.find(c, coop(alpha)))
+        assert seen is not None
+        assert seen[0]["name"] == "Marché équitable"
+        updates = await follower.node.db.read(
+            lambda c: c.execute(
+                select(inbox_activities.c.state).where(inbox_activities.c.type == "Update")
+            ).all()
+        )
+        assert [u.state for u in updates] == ["done"]
+    # Two followers, two deliveries of the Update; the Follows' Accepts came before.
+    assert (await delivery_states(alpha)).count("delivered") == 4
