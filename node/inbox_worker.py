@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 
 from sqlalchemy.engine import Connection
 
-from federation.inbox import actor_id
+from federation.inbox import actor_id, host_of
 from node import federating
 from node.runtime import Node
 from node.services import inbox, remote_actors
@@ -58,8 +58,12 @@ async def run_once(node: Node, *, limit: int = 100) -> int:
     """Handle the due activities; returns how many were taken."""
     now = node.clock.now()
     items = await node.db.write(lambda conn: inbox.claim(conn, now=now, limit=limit))
-    outcomes: dict[str, list[int]] = {"done": [], "ignored": []}
+    outcomes: dict[str, list[int]] = {"done": [], "ignored": [], "dropped": []}
     for item in items:
+        if node.peers.policy.refusal(host_of(item.actor)) is not None:
+            # Accepted before the admin blocked its domain: its content is not wanted.
+            outcomes["dropped"].append(item.id)
+            continue
         handler = HANDLERS.get(item.type)
         if handler is None:
             outcomes["ignored"].append(item.id)

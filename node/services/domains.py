@@ -15,11 +15,19 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import Table, delete, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
-from node.storage.tables import domains
+from federation.inbox import host_of
+from node.storage.tables import (
+    deliveries,
+    domains,
+    followers,
+    following,
+    inbox_activities,
+    remote_actors,
+)
 
 BLOCKED = "blocked"
 ALLOWED = "allowed"
@@ -85,11 +93,63 @@ def load_policy(conn: Connection, *, allow_list_mode: bool) -> DomainPolicy:
     )
 
 
-def set_policy(conn: Connection, host: str, policy: str, *, reason: str, now: datetime) -> None:
-    """Block, allow, or (policy "") clear the decision for ``host``."""
+def set_policy(
+    conn: Connection, host: str, policy: str, *, reason: str, now: datetime
+) -> dict[str, int]:
+    """Block, allow, or (policy "") clear the decision for ``host``. Blocking also severs
+    the domain (see :func:`sever`), whose counts are returned."""
     if policy not in (BLOCKED, ALLOWED, ""):
         raise ValueError(f"unknown domain policy {policy!r}")
     _upsert(conn, normalise(host), now, {"policy": policy, "reason": reason})
+    return sever(conn, host, now=now) if policy == BLOCKED else {}
+
+
+def sever(conn: Connection, host: str, *, now: datetime) -> dict[str, int]:
+    """Cut a newly blocked domain (and its subdomains) off: its followers and the follows
+    of it are removed, its queued activities and our deliveries to it dropped, its cached
+    actors forgotten. Nothing is sent to it: it may no longer hear from us at all.
+    Returns how many of each were affected, for the admin."""
+    blocked = DomainPolicy(blocked=frozenset({normalise(host)}))
+
+    def matching(table: Table, *where: Any, host_column: str = "host") -> list[int]:
+        rows = conn.execute(select(table.c.id, table.c[host_column]).where(*where)).all()
+        return [r[0] for r in rows if blocked.refusal(host_of(r[1]) or r[1]) is not None]
+
+    def chunks(ids: list[int]) -> list[list[int]]:
+        return [ids[i : i + 500] for i in range(0, len(ids), 500)]
+
+    counts: dict[str, int] = {}
+    for name, table in (
+        ("followers", followers),
+        ("following", following),
+        ("actors", remote_actors),
+    ):
+        ids = matching(table)
+        for chunk in chunks(ids):
+            conn.execute(delete(table).where(table.c.id.in_(chunk)))
+        counts[name] = len(ids)
+    pending = matching(deliveries, deliveries.c.state == "pending")
+    for chunk in chunks(pending):
+        conn.execute(
+            update(deliveries)
+            .where(deliveries.c.id.in_(chunk))
+            .values(state="dropped", finished_at=now, claimed_until=None, last_error="blocked")
+        )
+    counts["deliveries"] = len(pending)
+    queued = matching(inbox_activities, inbox_activities.c.state == "pending", host_column="actor")
+    for chunk in chunks(queued):
+        conn.execute(
+            update(inbox_activities)
+            .where(inbox_activities.c.id.in_(chunk))
+            .values(
+                state="dropped",
+                processed_at=now,
+                claimed_until=None,
+                last_error="the sender's domain was blocked",
+            )
+        )
+    counts["activities"] = len(queued)
+    return counts
 
 
 def list_domains(conn: Connection) -> list[dict[str, Any]]:

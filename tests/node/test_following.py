@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from node import federating
+from node import delivery_worker, federating, inbox_worker
 from node.errors import NotFound
-from node.services import follows, remote_actors
+from node.services import domains, follows, remote_actors
 from node.storage.tables import deliveries, inbox_activities
 from tests.support.network import Network, TestNode
 
@@ -261,3 +261,57 @@ async def test_a_profile_change_reaches_every_follower_once_as_an_update(
         assert [u.state for u in updates] == ["done"]
     # Two followers, two deliveries of the Update; the Follows' Accepts came before.
     assert (await delivery_states(alpha)).count("delivered") == 4
+
+
+async def test_blocking_a_domain_severs_it_and_drops_what_was_queued(network: Network) -> None:
+    alpha = await network.add("alpha.test")
+    beta = await network.add("beta.test")
+    await federating.follow(alpha.node, "coop@beta.test")
+    await federating.follow(beta.node, "coop@alpha.test")
+    await network.settle()
+    # alpha's Update reaches beta's inbox but is not handled yet; beta's own Update to
+    # alpha is queued but not sent.
+    await federating.update_profile(alpha.node, name="Alpha renamed", summary=None)
+    await delivery_worker.run_once(alpha.node)
+    await federating.update_profile(beta.node, name="Beta renamed", summary=None)
+
+    sent_before = len(network.router.log)
+    await beta.decide_domain("alpha.test", "blocked")
+    await network.settle()
+
+    assert await followers_of(beta, state=None) == []
+    assert await following_of(beta) == []
+    assert await beta.node.db.read(lambda c: remote_actors.find(c, coop(alpha))) is None
+    assert (await delivery_states(beta))[-1] == "dropped"
+    updates = await beta.node.db.read(
+        lambda c: c.execute(
+            select(inbox_activities.c.state).where(inbox_activities.c.type == "Update")
+        ).all()
+    )
+    assert [u.state for u in updates] == ["dropped"]
+    # Nothing went out to the blocked domain after the block.
+    after = network.router.log[sent_before:]
+    assert [e for e in after if e[0] == "POST" and "alpha.test" in e[1]] == []
+
+
+async def test_an_activity_accepted_before_the_node_saw_a_block_is_not_handled(
+    network: Network,
+) -> None:
+    alpha = await network.add("alpha.test")
+    beta = await network.add("beta.test")
+    await federating.follow(alpha.node, "coop@beta.test")
+    # The admin blocks alpha.test from the command line; the running node reloads its
+    # policy every few seconds, and alpha's Follow comes in between.
+    now = beta.node.clock.now()
+    await beta.node.db.write(
+        lambda c: domains.set_policy(c, "alpha.test", "blocked", reason="", now=now)
+    )
+    await delivery_worker.run_once(alpha.node)
+    await delivery_worker.refresh_domains(beta.node)
+    await inbox_worker.run_once(beta.node)
+
+    assert await followers_of(beta, state=None) == []
+    states = await beta.node.db.read(
+        lambda c: c.execute(select(inbox_activities.c.state)).scalars().all()
+    )
+    assert states == ["dropped"]
