@@ -10,7 +10,9 @@ compares the two).
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
     Column,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -224,3 +226,56 @@ domains = Table(
     Column("last_success_at", UtcDateTime, nullable=True),
     Column("updated_at", UtcDateTime, nullable=False),
 )
+
+# The catalogue: the co-op's own offers and those of the co-ops it follows, one row per
+# offer (a FEP-0837 Proposal) at its id. Withdrawn offers stay, marked so; an offer
+# past its end_time is expired without being touched. Prices are exact: the amount
+# times 10,000 as an integer (four decimals), in ``currency`` (an ISO 4217 code, or the
+# currency's URI when a peer names one we do not know). ``search_text`` holds the folded
+# words the offer is found by (see node/catalogue/text.py); SQLite indexes it with FTS5
+# (the offers_fts table) and PostgreSQL with a GIN index, both made by the migration.
+offers = Table(
+    "offers",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("uri", String(2048), nullable=False, unique=True),
+    Column("actor", String(2048), nullable=False),
+    Column("host", String(255), nullable=False),
+    Column("local", Integer, nullable=False, default=0),
+    Column("status", String(16), nullable=False),
+    Column("title", String(512), nullable=False),
+    Column("currency", String(255), nullable=True),
+    Column("price_e4", BigInteger, nullable=True),
+    Column("unit", String(64), nullable=True),
+    Column("place", String(512), nullable=True),
+    Column("latitude", Float, nullable=True),
+    Column("longitude", Float, nullable=True),
+    Column("end_time", UtcDateTime, nullable=True),
+    Column("published", UtcDateTime, nullable=False),
+    Column("updated", UtcDateTime, nullable=False),
+    Column("received_at", UtcDateTime, nullable=False),
+    Column("search_text", Text, nullable=False),
+    Column("document", Text, nullable=False),
+    # What the co-op's own offers were made from (the member's Markdown and choices).
+    Column("source", Text, nullable=True),
+)
+Index("ix_offers_actor", offers.c.actor)
+Index("ix_offers_published", offers.c.published, offers.c.id)
+Index("ix_offers_price", offers.c.currency, offers.c.price_e4)
+Index("ix_offers_latitude", offers.c.latitude)
+
+offer_categories = Table(
+    "offer_categories",
+    metadata,
+    Column("offer_id", Integer, ForeignKey("offers.id", ondelete="CASCADE"), primary_key=True),
+    Column("slug", String(64), primary_key=True),
+)
+Index("ix_offer_categories_slug", offer_categories.c.slug)
+
+offer_claims = Table(
+    "offer_claims",
+    metadata,
+    Column("offer_id", Integer, ForeignKey("offers.id", ondelete="CASCADE"), primary_key=True),
+    Column("claim", String(64), primary_key=True),
+)
+Index("ix_offer_claims_claim", offer_claims.c.claim)

@@ -11,6 +11,11 @@ from node.storage.engine import create_null_pool_engine
 from node.storage.tables import metadata
 
 
+def _declared_in_metadata(name: str | None, type_: str, _parents: object) -> bool:
+    # The full-text indexes are engine-specific and made by the migration alone.
+    return not (name or "").startswith(("offers_fts", "ix_offers_search"))
+
+
 def test_the_head_revision_constant_matches_alembic() -> None:
     assert migrate.alembic_head() == migrate.HEAD_REVISION
 
@@ -22,7 +27,8 @@ def test_migrations_create_the_declared_schema(database_url: str) -> None:
         migrate.upgrade(engine)
         assert migrate.schema_state(engine) is migrate.SchemaState.CURRENT
         with engine.connect() as conn:
-            differences = compare_metadata(MigrationContext.configure(conn), metadata)
+            context = MigrationContext.configure(conn, opts={"include_name": _declared_in_metadata})
+            differences = compare_metadata(context, metadata)
         assert differences == []
     finally:
         engine.dispose()

@@ -1,0 +1,143 @@
+"""Writing the catalogue: an offer stored or replaced at its id, withdrawn, or removed
+with the co-op that published it."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.engine import Connection
+
+from federation.inbox import host_of
+from node.catalogue.text import search_text
+from node.errors import Forbidden
+from node.storage.tables import offer_categories, offer_claims, offers
+
+ACTIVE = "active"
+WITHDRAWN = "withdrawn"
+# Exact prices: the amount times 10**PRICE_SCALE, as an integer.
+PRICE_SCALE = 4
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One offer as the catalogue keeps it, whoever published it."""
+
+    uri: str
+    actor: str
+    title: str
+    published: datetime
+    updated: datetime
+    document: dict[str, Any]
+    status: str = ACTIVE
+    local: bool = False
+    # Everything the offer is found by: titles and descriptions in every language
+    # (plain text), the labels of its categories in every language, claims, place.
+    texts: Sequence[str] = ()
+    categories: Sequence[str] = ()
+    claims: Sequence[str] = ()
+    currency: str | None = None
+    price: Decimal | None = None
+    unit: str | None = None
+    place: str | None = None
+    latitude: float | None = None
+    longitude: float | None = None
+    end_time: datetime | None = None
+    source: dict[str, Any] | None = field(default=None)
+
+
+def scaled_price(amount: Decimal) -> int:
+    """``Decimal("3.50")`` → 35000; more than four decimals is refused, not rounded."""
+    scaled = amount.scaleb(PRICE_SCALE)
+    if scaled != scaled.to_integral_value():
+        raise ValueError(f"{amount} has more than {PRICE_SCALE} decimals")
+    return int(scaled)
+
+
+def unscaled_price(value: int) -> Decimal:
+    return Decimal(value).scaleb(-PRICE_SCALE).normalize()
+
+
+def _row(entry: Entry, now: datetime) -> dict[str, Any]:
+    return {
+        "uri": entry.uri,
+        "actor": entry.actor,
+        "host": host_of(entry.actor),
+        "local": int(entry.local),
+        "status": entry.status,
+        "title": entry.title[:512],
+        "currency": entry.currency,
+        "price_e4": None if entry.price is None else scaled_price(entry.price),
+        "unit": entry.unit,
+        "place": entry.place,
+        "latitude": entry.latitude,
+        "longitude": entry.longitude,
+        "end_time": entry.end_time,
+        "published": entry.published,
+        "updated": entry.updated,
+        "received_at": now,
+        "search_text": search_text([entry.title, *entry.texts, entry.place]),
+        "document": json.dumps(entry.document, ensure_ascii=False, separators=(",", ":")),
+        "source": None if entry.source is None else json.dumps(entry.source, ensure_ascii=False),
+    }
+
+
+def put(conn: Connection, entry: Entry, *, now: datetime) -> int:
+    """Store ``entry``, or replace the offer at its id; returns the offer's row id.
+
+    Only the co-op that published an offer may replace it: an entry naming another
+    actor for a stored id is refused (the inbox checks origins first; this holds
+    whatever the path).
+    """
+    values = _row(entry, now)
+    stored = conn.execute(
+        select(offers.c.id, offers.c.actor).where(offers.c.uri == entry.uri)
+    ).first()
+    if stored is None:
+        inserted = conn.execute(insert(offers).values(values).returning(offers.c.id))
+        offer_id = int(inserted.scalar_one())
+    else:
+        if stored.actor != entry.actor:
+            raise Forbidden(f"{entry.uri} belongs to {stored.actor}, not {entry.actor}")
+        offer_id = int(stored.id)
+        conn.execute(update(offers).where(offers.c.id == offer_id).values(values))
+        conn.execute(delete(offer_categories).where(offer_categories.c.offer_id == offer_id))
+        conn.execute(delete(offer_claims).where(offer_claims.c.offer_id == offer_id))
+    _link(conn, offer_categories, "slug", offer_id, entry.categories)
+    _link(conn, offer_claims, "claim", offer_id, entry.claims)
+    return offer_id
+
+
+def _link(conn: Connection, table: Any, column: str, offer_id: int, values: Iterable[str]) -> None:
+    rows = [{"offer_id": offer_id, column: v[:64]} for v in dict.fromkeys(values)]
+    if rows:
+        conn.execute(insert(table), rows)
+
+
+def withdraw(conn: Connection, uri: str, *, actor: str, now: datetime) -> bool:
+    """Mark the offer withdrawn (it stays, as a tombstone would); False if ``actor``
+    has no offer at ``uri``."""
+    result = conn.execute(
+        update(offers)
+        .where(offers.c.uri == uri, offers.c.actor == actor)
+        .values(status=WITHDRAWN, updated=now, received_at=now)
+    )
+    return bool(result.rowcount)
+
+
+def remove_actor(conn: Connection, actor: str) -> int:
+    """Forget every offer of ``actor`` (the co-op is no longer followed); returns how
+    many."""
+    return int(conn.execute(delete(offers).where(offers.c.actor == actor)).rowcount)
+
+
+def count(conn: Connection, *, actor: str | None = None) -> int:
+    query = select(func.count()).select_from(offers)
+    if actor is not None:
+        query = query.where(offers.c.actor == actor)
+    return int(conn.execute(query).scalar_one())
