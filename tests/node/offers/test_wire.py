@@ -30,7 +30,8 @@ from node.offers import (
     to_proposal,
 )
 from node.offers.model import Price
-from node.offers.remote import OFFER_SCHEMA_FILE, normalise, validate
+from node.offers.normalise import normalise
+from node.offers.remote import OFFER_SCHEMA_FILE, validate
 
 DATA = Path(__file__).parents[2] / "data" / "offers"
 NOW = datetime(2025, 5, 1, 12, 0, tzinfo=UTC)
