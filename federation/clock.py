@@ -3,8 +3,10 @@
 Signature windows, delivery backoff, vote windows and offer expiry all take a
 ``Clock`` instead of calling ``datetime.now()``: production passes a
 ``SystemClock``, tests pass a ``ManualClock`` and move it instead of sleeping
-(ARCHITECTURE.md, "Time"). Every datetime a clock hands out is timezone-aware
-and in UTC, so comparisons never mix naive and aware values.
+(ARCHITECTURE.md, "Time"). Whole processes are moved with an ``OffsetClock``:
+the wall clock plus a fixed offset, for drills such as "the peer comes back two
+hours later". Every datetime a clock hands out is timezone-aware and in UTC, so
+comparisons never mix naive and aware values.
 """
 
 from __future__ import annotations
@@ -13,7 +15,10 @@ import math
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
-__all__ = ["Clock", "ManualClock", "SystemClock"]
+__all__ = ["MAX_OFFSET", "Clock", "ManualClock", "OffsetClock", "SystemClock"]
+
+# How far an OffsetClock may move: far beyond any drill, well within datetime's range.
+MAX_OFFSET = timedelta(days=36_525)
 
 
 class Clock(Protocol):
@@ -32,6 +37,39 @@ class SystemClock:
 
     def __repr__(self) -> str:
         return "SystemClock()"
+
+
+class OffsetClock:
+    """The real wall clock moved by a fixed offset, forward or back.
+
+    It runs as the wall clock does, so a process using it behaves as it would at that
+    other time: retries come due, windows close, signatures are dated accordingly.
+    """
+
+    def __init__(self, offset_seconds: float | timedelta) -> None:
+        seconds = (
+            offset_seconds.total_seconds()
+            if isinstance(offset_seconds, timedelta)
+            else float(offset_seconds)
+        )
+        if not math.isfinite(seconds) or abs(seconds) > MAX_OFFSET.total_seconds():
+            raise ValueError(
+                f"cannot offset a clock by {seconds!r} seconds "
+                f"(at most {MAX_OFFSET.days} days either way)"
+            )
+        self._offset = (
+            offset_seconds if isinstance(offset_seconds, timedelta) else timedelta(seconds=seconds)
+        )
+
+    @property
+    def offset(self) -> timedelta:
+        return self._offset
+
+    def now(self) -> datetime:
+        return datetime.now(UTC) + self._offset
+
+    def __repr__(self) -> str:
+        return f"OffsetClock({self._offset.total_seconds()!r})"
 
 
 class ManualClock:

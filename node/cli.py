@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 import click
 
-from federation.clock import SystemClock
+from federation.clock import Clock
 from node.errors import NodeError
 from node.settings import (
     CONFIG_FILE,
@@ -61,6 +61,16 @@ def _settings(data_dir: Path) -> Settings:
         raise click.ClickException(str(exc)) from None
 
 
+def _clock() -> Clock:
+    """The clock of this command: the system clock, or moved by COOPNODE_CLOCK_OFFSET."""
+    from node.clock import node_clock
+
+    try:
+        return node_clock()
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
 def _check_schema(settings: Settings) -> None:
     """Refuse to run on a database that is empty, outdated or from a newer coopnode."""
     from sqlalchemy.engine import make_url
@@ -94,7 +104,7 @@ def _ensure_coop(settings: Settings) -> None:
     try:
         if db.read_sync(lambda conn: identity.actor_exists(conn, settings.handle)):
             return
-        token = create_coop(settings, db, SystemClock())
+        token = create_coop(settings, db, _clock())
     finally:
         db.close()
     click.echo(f"Created the co-op {settings.name!r} as @{settings.handle}@{settings.domain}.")
@@ -157,6 +167,7 @@ def serve(
     host: str, port: int, name: str, log_level: str, access_log: bool, data_dir: Path
 ) -> None:
     """Run the node. A new data directory becomes a local node at http://HOST:PORT."""
+    clock = _clock()
     new_node = not (data_dir / CONFIG_FILE).exists()
     if new_node:
         if host in WILDCARD_HOSTS:
@@ -187,7 +198,7 @@ def serve(
         f"coopnode: {settings.name} (@{settings.handle}@{settings.domain}) on http://{host}:{port}/"
     )
     uvicorn.run(
-        create_app(settings),
+        create_app(settings, clock=clock),
         host=host,
         port=port,
         log_level=log_level,
@@ -221,7 +232,7 @@ def worker(data_dir: Path) -> None:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    asyncio.run(run_workers(settings))
+    asyncio.run(run_workers(settings, clock=_clock()))
 
 
 @main.command()
@@ -262,7 +273,7 @@ def tokens_create(name: str, data_dir: Path) -> None:
     settings = _settings(data_dir)
     _check_schema(settings)
     token = token_service.new_token()
-    now = SystemClock().now()
+    now = _clock().now()
     _write(
         settings,
         lambda conn: token_service.store_token(conn, token, name=name, role="admin", now=now),
@@ -292,7 +303,7 @@ def tokens_revoke(token_id: int, data_dir: Path) -> None:
     from node.services import tokens as token_service
 
     settings = _settings(data_dir)
-    now = SystemClock().now()
+    now = _clock().now()
     if not _write(settings, lambda conn: token_service.revoke_token(conn, token_id, now=now)):
         _fail(f"no active token {token_id}")
     click.echo(f"Token {token_id} revoked.")
@@ -339,7 +350,7 @@ def _with_node(settings: Settings, work: Callable[[Any], Any]) -> Any:
         db = Database(settings.database_url, readers=1)
         try:
             async with make_http_client(settings) as http:
-                node = Node(settings=settings, db=db, http=http, clock=SystemClock())
+                node = Node(settings=settings, db=db, http=http, clock=_clock())
                 return await work(node)
         finally:
             db.close()
@@ -508,7 +519,7 @@ def domains() -> None:
     """Other servers: block them, or allow them (for allow-list mode)."""
 
 
-def _set_domain(data_dir: Path, host: str, policy: str, reason: str) -> str:
+def _set_domain(data_dir: Path, host: str, policy: str, reason: str) -> tuple[str, dict[str, int]]:
     from node.services import domains as domain_service
 
     settings = _settings(data_dir)
@@ -517,12 +528,12 @@ def _set_domain(data_dir: Path, host: str, policy: str, reason: str) -> str:
         host = domain_service.normalise(host)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
-    now = SystemClock().now()
-    _write(
+    now = _clock().now()
+
+    return host, _write(
         settings,
         lambda conn: domain_service.set_policy(conn, host, policy, reason=reason, now=now),
     )
-    return host
 
 
 @domains.command("block")
@@ -531,9 +542,13 @@ def _set_domain(data_dir: Path, host: str, policy: str, reason: str) -> str:
 @data_dir_option
 def domains_block(host: str, reason: str, data_dir: Path) -> None:
     """Block a domain and its subdomains: refused at the inbox, never fetched, never
-    delivered to."""
-    host = _set_domain(data_dir, host, "blocked", reason)
+    delivered to; its followers, the follows of it and anything queued from or to it
+    are removed."""
+    host, severed = _set_domain(data_dir, host, "blocked", reason)
     click.echo(f"{host} is blocked (within a few seconds on a running node).")
+    removed = [f"{n} {what}" for what, n in severed.items() if n]
+    if removed:
+        click.echo("Removed or dropped: " + ", ".join(removed) + ".")
 
 
 @domains.command("allow")
@@ -542,7 +557,7 @@ def domains_block(host: str, reason: str, data_dir: Path) -> None:
 @data_dir_option
 def domains_allow(host: str, reason: str, data_dir: Path) -> None:
     """Allow a domain (what allow-list mode and the "listed" follow policy accept)."""
-    host = _set_domain(data_dir, host, "allowed", reason)
+    host, _ = _set_domain(data_dir, host, "allowed", reason)
     click.echo(f"{host} is allowed.")
 
 
@@ -551,7 +566,7 @@ def domains_allow(host: str, reason: str, data_dir: Path) -> None:
 @data_dir_option
 def domains_clear(host: str, data_dir: Path) -> None:
     """Remove the block or allowance of a domain."""
-    host = _set_domain(data_dir, host, "", "")
+    host, _ = _set_domain(data_dir, host, "", "")
     click.echo(f"{host} is neither blocked nor allowed.")
 
 

@@ -15,7 +15,7 @@ import signal
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from federation.clock import SystemClock
+from federation.clock import Clock
 from node.runtime import Node
 from node.settings import Settings
 from node.storage.database import Database
@@ -67,9 +67,14 @@ async def _idle(node: Node, poller: Poller, stop: asyncio.Event) -> None:
         poller.wakeup(node).clear()
 
 
-async def run_workers(settings: Settings, pollers: tuple[Poller, ...] | None = None) -> None:
+async def run_workers(
+    settings: Settings, pollers: tuple[Poller, ...] | None = None, *, clock: Clock | None = None
+) -> None:
     """Run every poller until SIGINT or SIGTERM, then finish the current rounds."""
+    from node.clock import node_clock
     from node.web.app import make_http_client
+
+    clock = clock if clock is not None else node_clock()
 
     pollers = default_pollers() if pollers is None else pollers
     stop = asyncio.Event()
@@ -79,7 +84,7 @@ async def run_workers(settings: Settings, pollers: tuple[Poller, ...] | None = N
     db = Database(settings.database_url)
     db.writer.start()
     async with make_http_client(settings) as http:
-        node = Node(settings=settings, db=db, http=http, clock=SystemClock())
+        node = Node(settings=settings, db=db, http=http, clock=clock)
         log.info("coopnode worker: %d loops", len(pollers))
         try:
             await asyncio.gather(*(run_poller(node, p, stop) for p in pollers), stop.wait())

@@ -13,10 +13,11 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from federation.clock import Clock, SystemClock
+from federation.clock import Clock
 from federation.errors import FederationError
 from federation.netguard import make_guarded_transport
 from node import __version__
+from node.clock import node_clock
 from node.errors import NodeError, SchemaOutdated
 from node.runtime import Node
 from node.services.setup import check_schema
@@ -54,10 +55,12 @@ def create_app(
     """A node's app. Nothing is opened until the lifespan starts.
 
     ``http`` and ``clock`` are injected by tests (several nodes wired in one process);
-    by default the node makes its own client and reads the system clock. The workers
-    run inside the app's event loop unless ``run_workers`` is false (tests drive them
-    round by round; PostgreSQL deployments may run them as ``coopnode worker``).
+    by default the node makes its own client and reads the system clock, moved by
+    ``COOPNODE_CLOCK_OFFSET`` if set (read here, so that a bad value stops the start).
+    The workers run inside the app's event loop unless ``run_workers`` is false (tests
+    drive them round by round; PostgreSQL deployments may run them as ``coopnode worker``).
     """
+    node_time = clock if clock is not None else node_clock()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -66,7 +69,7 @@ def create_app(
         db = Database(settings.database_url)
         db.writer.start()
         client = http if http is not None else make_http_client(settings)
-        node = Node(settings=settings, db=db, http=client, clock=clock or SystemClock())
+        node = Node(settings=settings, db=db, http=client, clock=node_time)
         app.state.node = node
         stop = asyncio.Event()
         tasks = [

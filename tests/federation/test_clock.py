@@ -2,7 +2,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from federation.clock import Clock, ManualClock, SystemClock
+from federation.clock import MAX_OFFSET, Clock, ManualClock, OffsetClock, SystemClock
 
 START = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -16,8 +16,8 @@ def test_system_clock_tells_aware_utc_time() -> None:
     assert before <= now <= after
 
 
-def test_both_clocks_satisfy_the_protocol() -> None:
-    clocks: list[Clock] = [SystemClock(), ManualClock(START)]
+def test_every_clock_satisfies_the_protocol() -> None:
+    clocks: list[Clock] = [SystemClock(), ManualClock(START), OffsetClock(3600)]
     assert all(clock.now().utcoffset() == timedelta(0) for clock in clocks)
 
 
@@ -86,3 +86,62 @@ def test_naive_datetimes_are_rejected() -> None:
     with pytest.raises(ValueError, match="timezone-aware"):
         clock.set(naive)
     assert clock.now() == START
+
+
+@pytest.mark.parametrize(
+    ("offset", "expected"),
+    [
+        (7200, timedelta(hours=2)),
+        (1.5, timedelta(seconds=1.5)),
+        (-90, timedelta(seconds=-90)),
+        (timedelta(days=3), timedelta(days=3)),
+        (0, timedelta(0)),
+    ],
+)
+def test_offset_clock_runs_as_the_wall_clock_moved_by_its_offset(
+    offset: float | timedelta, expected: timedelta
+) -> None:
+    clock = OffsetClock(offset)
+
+    before = datetime.now(UTC)
+    now = clock.now()
+    after = datetime.now(UTC)
+
+    assert clock.offset == expected
+    assert now.tzinfo is UTC
+    assert before + expected <= now <= after + expected
+
+
+def test_offset_clock_keeps_running() -> None:
+    clock = OffsetClock(-3600)
+    first = clock.now()
+    second = clock.now()
+
+    assert first <= second
+    assert second < datetime.now(UTC)
+
+
+@pytest.mark.parametrize(
+    "offset",
+    [
+        float("nan"),
+        float("inf"),
+        float("-inf"),
+        MAX_OFFSET.total_seconds() + 1,
+        -MAX_OFFSET.total_seconds() - 1,
+        MAX_OFFSET + timedelta(seconds=1),
+    ],
+)
+def test_offset_clock_refuses_offsets_it_cannot_keep(offset: float | timedelta) -> None:
+    with pytest.raises(ValueError, match="cannot offset a clock"):
+        OffsetClock(offset)
+
+
+def test_offset_clock_accepts_the_largest_offsets() -> None:
+    assert OffsetClock(MAX_OFFSET).now() > datetime.now(UTC) + MAX_OFFSET - timedelta(days=1)
+    assert OffsetClock(-MAX_OFFSET).now() < datetime.now(UTC) - MAX_OFFSET + timedelta(days=1)
+
+
+def test_offset_clock_shows_its_offset() -> None:
+    assert repr(OffsetClock(7200)) == "OffsetClock(7200.0)"
+    assert repr(OffsetClock(timedelta(minutes=-1.5))) == "OffsetClock(-90.0)"

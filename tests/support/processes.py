@@ -75,13 +75,21 @@ class ServeProcess:
         return self.process.returncode
 
 
-def start_serve(data_dir: Path, port: int | None = None, *extra: str) -> ServeProcess:
+def process_env(env: dict[str, str] | None = None) -> dict[str, str]:
+    """This process's environment with ``env`` on top (``COOPNODE_CLOCK_OFFSET``, say)."""
+    return {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+
+
+def start_serve(
+    data_dir: Path, port: int | None = None, *extra: str, env: dict[str, str] | None = None
+) -> ServeProcess:
+    """Start ``coopnode serve`` on ``port`` (a free one if None); ``env`` adds to or
+    overrides the environment (``{"COOPNODE_CLOCK_OFFSET": "7200"}`` moves its clock)."""
     port = port or free_port()
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     process = subprocess.Popen(
         [*coopnode_command(), "serve", "--port", str(port), "--data-dir", str(data_dir), *extra],
         cwd=ROOT,
-        env=env,
+        env=process_env(env),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -97,7 +105,15 @@ def start_serve(data_dir: Path, port: int | None = None, *extra: str) -> ServePr
     return served
 
 
-def run_coopnode(*args: str) -> subprocess.CompletedProcess[str]:
+def run_coopnode(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """Run one ``coopnode`` command to its end; ``env`` as for :func:`start_serve`."""
     return subprocess.run(
-        [*coopnode_command(), *args], cwd=ROOT, capture_output=True, text=True, timeout=60
+        [*coopnode_command(), *args],
+        cwd=ROOT,
+        env=process_env(env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )

@@ -1,0 +1,219 @@
+"""A peer whose inbox answers as scripted, run as its own process, for delivery fault tests.
+
+It is a minimal ActivityPub server: WebFinger for ``HANDLE@HOST:PORT``, an actor
+document with a real RSA key, and an inbox that answers every ``POST`` the same way:
+``202``, ``410``, ``429`` (with ``Retry-After`` if given), ``500``, or ``hang`` (reads
+the request and answers nothing until the sender hangs up). It counts what it received;
+``GET /stats`` answers the figures as JSON, so a test can say "one attempt, no retry".
+Bind it to its own loopback address (``--host 127.0.3.1``) and a node sees it as a host
+of its own, with its own delivery health.
+
+    python -m tests.support.scripted_peer --port 8801 --answer 429 --retry-after 120
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from federation import keys
+
+ANSWERS = ("202", "410", "429", "500", "hang")
+AS2 = "application/activity+json"
+
+
+@dataclass
+class Record:
+    posts: int = 0
+    signed: int = 0
+    # activity id -> times received
+    activities: dict[str, int] = field(default_factory=dict)
+    types: dict[str, str] = field(default_factory=dict)
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "posts": self.posts,
+            "signed": self.signed,
+            "activities": dict(self.activities),
+            "types": dict(self.types),
+        }
+
+
+def create_app(*, base: str, handle: str, answer: str, retry_after: str | None = None) -> Starlette:
+    if answer not in ANSWERS:
+        raise ValueError(f"answer {answer!r}: use one of {', '.join(ANSWERS)}")
+    authority = base.split("://", 1)[1]
+    actor_id = f"{base}/actors/{handle}"
+    public_pem = keys.public_pem(keys.load_own_private_key(keys.generate_rsa_private_pem()))
+    actor = {
+        "@context": ["https://www.w3.org/ns/activitystreams", "https://w3id.org/security/v1"],
+        "id": actor_id,
+        "type": "Service",
+        "preferredUsername": handle,
+        "name": f"Scripted peer answering {answer}",
+        "inbox": f"{base}/inbox",
+        "outbox": f"{actor_id}/outbox",
+        "followers": f"{actor_id}/followers",
+        "following": f"{actor_id}/following",
+        "publicKey": {"id": f"{actor_id}#main-key", "owner": actor_id, "publicKeyPem": public_pem},
+    }
+    record = Record()
+
+    async def webfinger(request: Request) -> Response:
+        if request.query_params.get("resource") != f"acct:{handle}@{authority}":
+            return Response(status_code=404)
+        jrd = {
+            "subject": f"acct:{handle}@{authority}",
+            "links": [{"rel": "self", "type": AS2, "href": actor_id}],
+        }
+        return JSONResponse(jrd, media_type="application/jrd+json")
+
+    async def actor_document(request: Request) -> Response:
+        return Response(json.dumps(actor), media_type=AS2)
+
+    async def inbox(request: Request) -> Response:
+        body = await request.body()
+        record.posts += 1
+        record.signed += "signature" in request.headers
+        try:
+            activity = json.loads(body)
+            activity_id = str(activity["id"])
+        except (ValueError, KeyError, TypeError):
+            activity_id, activity = "(unreadable)", {}
+        record.activities[activity_id] = record.activities.get(activity_id, 0) + 1
+        record.types[activity_id] = str(activity.get("type"))
+        if answer == "hang":
+            # Nothing is sent until the sender gives up and disconnects.
+            while (await request.receive())["type"] != "http.disconnect":
+                pass
+            return Response(status_code=504)  # to no one: the sender has gone
+        headers = {"Retry-After": retry_after} if answer == "429" and retry_after else None
+        return Response(status_code=int(answer), headers=headers)
+
+    async def stats(request: Request) -> Response:
+        return JSONResponse(record.stats())
+
+    return Starlette(
+        routes=[
+            Route("/.well-known/webfinger", webfinger),
+            Route(f"/actors/{handle}", actor_document),
+            Route("/inbox", inbox, methods=["POST"]),
+            Route("/stats", stats),
+        ]
+    )
+
+
+@dataclass
+class ScriptedPeerProcess:
+    """A peer started by :func:`start_scripted_peer`."""
+
+    host: str
+    port: int
+    handle: str
+    process: subprocess.Popen[str]
+
+    @property
+    def base(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def acct(self) -> str:
+        return f"acct:{self.handle}@{self.host}:{self.port}"
+
+    @property
+    def actor_id(self) -> str:
+        return f"{self.base}/actors/{self.handle}"
+
+    def stats(self) -> dict[str, Any]:
+        return dict(httpx.get(f"{self.base}/stats", timeout=5).json())
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+
+
+def start_scripted_peer(
+    answer: str,
+    *,
+    port: int,
+    host: str = "127.0.0.1",
+    retry_after: int | None = None,
+    handle: str = "peer",
+    timeout: float = 15.0,
+) -> ScriptedPeerProcess:
+    """Start the peer as a process and wait until it answers."""
+    command = [sys.executable, "-m", "tests.support.scripted_peer"]
+    command += ["--host", host, "--port", str(port), "--answer", answer, "--handle", handle]
+    if retry_after is not None:
+        command += ["--retry-after", str(retry_after)]
+    process = subprocess.Popen(
+        command,
+        cwd=Path(__file__).resolve().parents[2],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    peer = ScriptedPeerProcess(host=host, port=port, handle=handle, process=process)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            output = process.stdout.read() if process.stdout is not None else ""
+            raise RuntimeError(f"the scripted peer exited early:\n{output}")
+        try:
+            peer.stats()
+        except httpx.HTTPError:
+            time.sleep(0.02)
+        else:
+            return peer
+    peer.stop()
+    raise TimeoutError(f"the scripted peer did not answer in {timeout} s")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default="127.0.0.1", help="a loopback address to listen on")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--answer", choices=ANSWERS, required=True)
+    parser.add_argument("--retry-after", help="the Retry-After value of a 429 answer")
+    parser.add_argument("--handle", default="peer")
+    args = parser.parse_args()
+    import uvicorn
+
+    app = create_app(
+        base=f"http://{args.host}:{args.port}",
+        handle=args.handle,
+        answer=args.answer,
+        retry_after=args.retry_after,
+    )
+    uvicorn.run(
+        app,
+        host=args.host,
+        port=args.port,
+        log_level="warning",
+        access_log=False,
+        lifespan="off",
+        # A request still hanging must not hold the shutdown for long.
+        timeout_graceful_shutdown=1,
+    )
+
+
+if __name__ == "__main__":
+    main()
