@@ -59,6 +59,21 @@ def scaled_price(amount: Decimal) -> int:
     return int(scaled)
 
 
+# Beyond this a price does not fit the column: kept in the document, not searchable by
+# price (a peer may count in tiny units, as Mitra does in piconeros).
+MAX_SCALED_PRICE = 2**63 - 1
+
+
+def _searchable_price(amount: Decimal | None) -> int | None:
+    if amount is None or not amount.is_finite() or amount < 0:
+        return None
+    try:
+        scaled = scaled_price(amount)
+    except ValueError:
+        return None
+    return scaled if scaled <= MAX_SCALED_PRICE else None
+
+
 def unscaled_price(value: int) -> Decimal:
     return Decimal(value).scaleb(-PRICE_SCALE).normalize()
 
@@ -72,7 +87,7 @@ def _row(entry: Entry, now: datetime) -> dict[str, Any]:
         "status": entry.status,
         "title": entry.title[:512],
         "currency": entry.currency,
-        "price_e4": None if entry.price is None else scaled_price(entry.price),
+        "price_e4": _searchable_price(entry.price),
         "unit": entry.unit,
         "place": entry.place,
         "latitude": entry.latitude,
@@ -111,6 +126,40 @@ def put(conn: Connection, entry: Entry, *, now: datetime) -> int:
     _link(conn, offer_categories, "slug", offer_id, entry.categories)
     _link(conn, offer_claims, "claim", offer_id, entry.claims)
     return offer_id
+
+
+def put_many(conn: Connection, entries: Sequence[Entry], *, now: datetime) -> int:
+    """Store many entries at once (a backfill's page, say): new offers in multi-row
+    statements, known ones replaced one by one as :func:`put` does. Returns how many
+    were new."""
+    uris = [e.uri for e in entries]
+    known = set(conn.execute(select(offers.c.uri).where(offers.c.uri.in_(uris))).scalars())
+    fresh = [e for e in dict((e.uri, e) for e in entries).values() if e.uri not in known]
+    for entry in entries:
+        if entry.uri in known:
+            put(conn, entry, now=now)
+    if not fresh:
+        return 0
+    inserted = conn.execute(
+        insert(offers).returning(offers.c.id, offers.c.uri, sort_by_parameter_order=True),
+        [_row(e, now) for e in fresh],
+    ).all()
+    ids = {row.uri: int(row.id) for row in inserted}
+    categories = [
+        {"offer_id": ids[e.uri], "slug": slug[:64]}
+        for e in fresh
+        for slug in dict.fromkeys(e.categories)
+    ]
+    claims = [
+        {"offer_id": ids[e.uri], "claim": claim[:64]}
+        for e in fresh
+        for claim in dict.fromkeys(e.claims)
+    ]
+    if categories:
+        conn.execute(insert(offer_categories), categories)
+    if claims:
+        conn.execute(insert(offer_claims), claims)
+    return len(fresh)
 
 
 def _link(conn: Connection, table: Any, column: str, offer_id: int, values: Iterable[str]) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from node.catalogue import search as catalogue
-from node.catalogue.store import Entry, put, remove_actor, withdraw
+from node.catalogue.store import Entry, put, put_many, remove_actor, withdraw
 from node.catalogue.text import fold, search_text, words
 from node.errors import Forbidden, Invalid
 from node.storage import migrate
@@ -300,3 +300,40 @@ def test_both_engines_answer_alike(tmp_path: Any, request: pytest.FixtureRequest
     finally:
         lite.close()
         pg.close()
+
+
+def test_many_entries_are_stored_at_once_and_known_ones_replaced(db: Database) -> None:
+    fresh = [
+        Entry(
+            uri=f"https://far.example/offers/{n}",
+            actor="https://far.example/actors/coop",
+            title=f"Confiture numéro {n}",
+            published=NOW - timedelta(minutes=n),
+            updated=NOW,
+            document={},
+            categories=["jam", "preserves"],
+            claims=["local"],
+        )
+        for n in range(300)
+    ]
+    known = entry(CORPUS[0])
+    renamed = Entry(**{**{f: getattr(known, f) for f in known.__slots__}, "title": "Quinces"})
+
+    added = db.write_sync(lambda c: put_many(c, [*fresh, renamed], now=NOW))
+
+    assert added == 300
+    assert len(find(db, category="jam", limit="100")) == 100
+    assert find(db, q="confiture numero 299", claim="local") == ["299"]
+    assert find(db, q="quinces") == ["apples"]
+
+
+def test_a_price_too_large_or_too_fine_is_kept_but_not_searchable_by_price(db: Database) -> None:
+    base = entry(CORPUS[0])
+    fields = {f: getattr(base, f) for f in base.__slots__}
+    huge = Entry(**{**fields, "uri": "https://market.example/offers/x", "price": Decimal("1e20")})
+    fine = Entry(**{**fields, "uri": "https://market.example/offers/y", "price": Decimal("1e-9")})
+
+    db.write_sync(lambda c: put_many(c, [huge, fine], now=NOW))
+
+    assert sorted(find(db, q="organic apples")) == ["apples", "x", "y"]
+    assert find(db, q="organic apples", currency="EUR", min_price="0") == ["apples"]
