@@ -198,6 +198,9 @@ deliveries = Table(
     Column("finished_at", UtcDateTime, nullable=True),
     Column("last_status", Integer, nullable=True),
     Column("last_error", Text, nullable=True),
+    # Deliveries sharing a key go out one at a time, oldest first (a Follow and its Undo,
+    # the Create, Updates and Delete of one object): peers see them in order.
+    Column("ordering_key", String(2048), nullable=True),
     UniqueConstraint("activity_pk", "inbox", name="uq_deliveries_activity_pk_inbox"),
 )
 
@@ -208,6 +211,13 @@ Index(
     postgresql_where=text("state = 'pending'"),
 )
 Index("ix_deliveries_host", deliveries.c.host)
+Index(
+    "ix_deliveries_ordering_key",
+    deliveries.c.ordering_key,
+    deliveries.c.id,
+    sqlite_where=text("state = 'pending' AND ordering_key IS NOT NULL"),
+    postgresql_where=text("state = 'pending' AND ordering_key IS NOT NULL"),
+)
 
 # What the node knows and decides about other servers: the admin's policy (blocked, or
 # allowed for allow-list mode) and delivery health (a domain that keeps failing is
@@ -279,3 +289,39 @@ offer_claims = Table(
     Column("claim", String(64), primary_key=True),
 )
 Index("ix_offer_claims_claim", offer_claims.c.claim)
+
+# Files members upload (offer photos), stored on disk under DATA_DIR/media by ``key``.
+media = Table(
+    "media",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("key", String(64), nullable=False, unique=True),
+    Column("actor_id", Integer, ForeignKey("actors.id", ondelete="CASCADE"), nullable=False),
+    Column("media_type", String(64), nullable=False),
+    Column("size", Integer, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("width", Integer, nullable=True),
+    Column("height", Integer, nullable=True),
+    Column("description", Text, nullable=False, default=""),
+    Column("created_at", UtcDateTime, nullable=False),
+)
+
+# Importing a newly followed co-op's existing offers, page by page: where the walk is,
+# so that an interrupted one resumes. States: running, done, failed.
+backfills = Table(
+    "backfills",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("actor_id", Integer, ForeignKey("actors.id", ondelete="CASCADE"), nullable=False),
+    Column("followed", String(2048), nullable=False),
+    Column("collection", String(2048), nullable=False),
+    Column("next_page", String(2048), nullable=True),
+    Column("pages", Integer, nullable=False, default=0),
+    Column("imported", Integer, nullable=False, default=0),
+    Column("total", Integer, nullable=True),
+    Column("state", String(16), nullable=False),
+    Column("last_error", Text, nullable=True),
+    Column("started_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    UniqueConstraint("actor_id", "followed", name="uq_backfills_actor_id_followed"),
+)
