@@ -72,3 +72,22 @@ def update_actor(urls: Urls, document: dict[str, Any]) -> dict[str, Any]:
         "cc": [str(document["followers"])],
         "object": embedded,
     }
+
+
+def about_object(
+    urls: Urls, kind: str, document: dict[str, Any], *, actor: str, followers: str
+) -> dict[str, Any]:
+    """``Create``, ``Update`` or ``Delete`` of one of our public objects, to the public
+    and the actor's followers. The activity takes the object's context."""
+    if kind not in ("Create", "Update", "Delete"):
+        raise ValueError(f"an object is created, updated or deleted, not {kind}d")
+    embedded = {k: v for k, v in document.items() if k != "@context"}
+    return {
+        "@context": document.get("@context", AS_CONTEXT_URL),
+        "id": new_id(urls),
+        "type": kind,
+        "actor": actor,
+        "to": [PUBLIC],
+        "cc": [followers],
+        "object": embedded,
+    }

@@ -6,6 +6,7 @@ NodeError
 ├── Forbidden         403
 ├── NotFound          404
 ├── Conflict          409
+├── TooLarge          413
 ├── Invalid           422  (names the field)
 └── SchemaOutdated         the database needs `coopnode migrate` (not an HTTP error)
 """
@@ -46,6 +47,11 @@ class NotFound(NodeError):
 class Conflict(NodeError):
     status = 409
     code = "conflict"
+
+
+class TooLarge(NodeError):
+    status = 413
+    code = "too_large"
 
 
 class Invalid(NodeError):

@@ -15,6 +15,7 @@ from sqlalchemy.engine import Connection
 
 from federation.inbox import actor_id, host_of
 from node import activities, documents
+from node.catalogue import store as catalogue
 from node.errors import Conflict, NotFound
 from node.runtime import Node
 from node.services import follows, identity, outbox
@@ -78,6 +79,8 @@ async def unfollow(node: Node, target: str) -> str:
         follow_id = follows.stop_following(conn, actor_id=coop_id, followed=followed)
         if follow_id is None:
             raise NotFound(f"this co-op does not follow {followed}")
+        # Its offers were in the catalogue because we followed it.
+        catalogue.remove_actor(conn, followed)
         undo = activities.undo_follow(
             node.urls, node.settings.handle, follow_id=follow_id, target=followed
         )

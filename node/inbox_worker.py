@@ -12,8 +12,10 @@ from collections.abc import Awaitable, Callable
 
 from sqlalchemy.engine import Connection
 
+from federation.errors import MalformedInput, NotAuthorized, Refused
 from federation.inbox import actor_id, host_of
-from node import federating
+from node import federating, offering
+from node.errors import Forbidden
 from node.runtime import Node
 from node.services import inbox, remote_actors
 from node.services.inbox import InboxItem
@@ -21,21 +23,28 @@ from node.workers import Poller
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[Node, InboxItem], Awaitable[None]]
+Handler = Callable[[Node, InboxItem], Awaitable[object]]
+# Handler errors that no retry can mend: a malformed or refused object, or one whose
+# sender is not its origin.
+_REFUSED = (offering.NotTheOrigin, MalformedInput, Refused, NotAuthorized, Forbidden)
 
 
 async def handle_delete(node: Node, item: InboxItem) -> None:
-    """An actor deleting itself: forget it and its keys. (Objects come with offers.)"""
+    """An actor deleting itself: forget it and its keys; or a Delete of an offer."""
     target = actor_id(item.activity.get("object"))
     if target == item.actor:
         node.peers.keys.forget_actor(item.actor)
         await node.db.write(lambda conn: remote_actors.forget(conn, item.actor))
+        return
+    await offering.on_delete(node, item)
 
 
 async def handle_update(node: Node, item: InboxItem) -> None:
-    """An actor's new profile or key. The embedded copy is not trusted: fetch it."""
+    """An actor's new profile or key (the embedded copy is not trusted: it is fetched),
+    or a changed offer."""
     target = actor_id(item.activity.get("object"))
     if target != item.actor:
+        await offering.on_create_or_update(node, item)
         return
     document = await node.peers.fetch(item.actor)
     if remote_actors.is_actor_document(document):
@@ -45,6 +54,7 @@ async def handle_update(node: Node, item: InboxItem) -> None:
 
 
 HANDLERS: dict[str, Handler] = {
+    "Create": offering.on_create_or_update,
     "Delete": handle_delete,
     "Update": handle_update,
     "Follow": federating.on_follow,
@@ -70,6 +80,10 @@ async def run_once(node: Node, *, limit: int = 100) -> int:
             continue
         try:
             await handler(node, item)
+        except _REFUSED as exc:
+            # Trying again cannot help: the activity is wrong, not the moment.
+            log.info("inbox: %s %s refused: %s", item.type, item.activity_id, exc)
+            await _record_refusal(node, item, f"refused: {exc}")
         except Exception as exc:
             log.warning("inbox: %s %s failed: %s", item.type, item.activity_id, exc)
             await _record_failure(node, item, f"{type(exc).__name__}: {exc}")
@@ -84,6 +98,11 @@ async def run_once(node: Node, *, limit: int = 100) -> int:
 
         await node.db.write(finish_all)
     return len(items)
+
+
+async def _record_refusal(node: Node, item: InboxItem, reason: str) -> None:
+    now = node.clock.now()
+    await node.db.write(lambda conn: inbox.refuse(conn, item, reason, now=now))
 
 
 async def _record_failure(node: Node, item: InboxItem, reason: str) -> None:

@@ -37,6 +37,16 @@ class Urls:
     def offers(self, username: str) -> str:
         return f"{self.actor(username)}/offers"
 
+    def offer(self, key: str) -> str:
+        return f"{self.base}/offers/{key}"
+
+    def offer_note(self, key: str) -> str:
+        """The readable post that goes with an offer, for servers without our vocabulary."""
+        return f"{self.offer(key)}/note"
+
+    def tag(self, slug: str) -> str:
+        return f"{self.base}/tags/{slug}"
+
     def proposals(self, username: str) -> str:
         return f"{self.actor(username)}/proposals"
 
@@ -54,3 +64,6 @@ class Urls:
 
     def context(self, file_name: str) -> str:
         return f"{self.base}/ns/{file_name}"
+
+    def media(self, key: str, extension: str) -> str:
+        return f"{self.base}/media/{key}.{extension}"

@@ -26,6 +26,7 @@ from node.storage.tables import (
     followers,
     following,
     inbox_activities,
+    offers,
     remote_actors,
 )
 
@@ -107,7 +108,7 @@ def set_policy(
 def sever(conn: Connection, host: str, *, now: datetime) -> dict[str, int]:
     """Cut a newly blocked domain (and its subdomains) off: its followers and the follows
     of it are removed, its queued activities and our deliveries to it dropped, its cached
-    actors forgotten. Nothing is sent to it: it may no longer hear from us at all.
+    actors and its offers forgotten. Nothing is sent to it: it may no longer hear from us at all.
     Returns how many of each were affected, for the admin."""
     blocked = DomainPolicy(blocked=frozenset({normalise(host)}))
 
@@ -149,6 +150,10 @@ def sever(conn: Connection, host: str, *, now: datetime) -> dict[str, int]:
             )
         )
     counts["activities"] = len(queued)
+    stale_offers = matching(offers, offers.c.local == 0)
+    for chunk in chunks(stale_offers):
+        conn.execute(delete(offers).where(offers.c.id.in_(chunk)))
+    counts["offers"] = len(stale_offers)
     return counts
 
 

@@ -161,6 +161,21 @@ def finish(conn: Connection, item_ids: list[int], *, state: str, now: datetime) 
         )
 
 
+def refuse(conn: Connection, item: InboxItem, reason: str, *, now: datetime) -> None:
+    """Record an activity that no retry can make acceptable: ``failed`` at once."""
+    conn.execute(
+        update(inbox_activities)
+        .where(inbox_activities.c.id == item.id)
+        .values(
+            state="failed",
+            attempts=item.attempts + 1,
+            processed_at=now,
+            claimed_until=None,
+            last_error=reason[:2000],
+        )
+    )
+
+
 def fail(conn: Connection, item: InboxItem, reason: str, *, now: datetime) -> str:
     """Record a handler failure: retry later, or give up after the last delay."""
     attempts = item.attempts + 1

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, insert, or_, select, update
+from sqlalchemy import and_, exists, func, insert, or_, select, update
 from sqlalchemy.engine import Connection
 
 from federation.inbox import host_of
@@ -48,10 +48,13 @@ def publish(
     now: datetime,
     policy: DomainPolicy | None = None,
     public: bool = False,
+    ordering_key: str | None = None,
 ) -> int:
     """Store ``activity`` and one delivery per distinct inbox; returns how many were queued.
 
-    Inboxes on domains the policy refuses are not queued at all.
+    Inboxes on domains the policy refuses are not queued at all. Deliveries with the
+    same ``ordering_key`` (an object's id, say) reach each inbox one at a time, in the
+    order they were published.
     """
     activity_pk = conn.execute(
         insert(outbox_activities)
@@ -79,6 +82,7 @@ def publish(
                 "attempts": 0,
                 "created_at": now,
                 "next_attempt_at": now,
+                "ordering_key": ordering_key,
             }
         )
     if rows:
@@ -91,6 +95,15 @@ def find_activity(conn: Connection, activity_id: str) -> dict[str, Any] | None:
         select(outbox_activities.c.body).where(outbox_activities.c.activity_id == activity_id)
     ).scalar_one_or_none()
     return None if body is None else dict(json.loads(body))
+
+
+_before = deliveries.alias("earlier")
+_EARLIER = and_(
+    _before.c.ordering_key == deliveries.c.ordering_key,
+    _before.c.state == "pending",
+    _before.c.id < deliveries.c.id,
+    _before.c.inbox == deliveries.c.inbox,
+)
 
 
 def claim(conn: Connection, *, now: datetime, limit: int = 500) -> list[Delivery]:
@@ -110,6 +123,9 @@ def claim(conn: Connection, *, now: datetime, limit: int = 500) -> list[Delivery
             deliveries.c.state == "pending",
             deliveries.c.next_attempt_at <= now,
             or_(deliveries.c.claimed_until.is_(None), deliveries.c.claimed_until < now),
+            # In order: not while an older delivery of the same key to the same inbox
+            # waits (claimed, backing off or due).
+            or_(deliveries.c.ordering_key.is_(None), ~exists().where(_EARLIER)),
         )
         .order_by(deliveries.c.next_attempt_at, deliveries.c.id)
         .limit(limit)
@@ -170,17 +186,30 @@ def retry(
     status: int | None,
     error: str,
 ) -> None:
-    conn.execute(
-        update(deliveries)
-        .where(deliveries.c.id == delivery_id)
-        .values(
-            attempts=deliveries.c.attempts + 1,
-            next_attempt_at=at,
-            claimed_until=None,
-            last_status=status,
-            last_error=error[:2000],
+    retry_many(conn, [delivery_id], at=at, status=status, error=error)
+
+
+def retry_many(
+    conn: Connection,
+    ids: list[int],
+    *,
+    at: datetime,
+    status: int | None,
+    error: str,
+) -> None:
+    """Schedule deliveries that failed alike for another attempt at ``at``, many at once."""
+    if ids:
+        conn.execute(
+            update(deliveries)
+            .where(deliveries.c.id.in_(ids))
+            .values(
+                attempts=deliveries.c.attempts + 1,
+                next_attempt_at=at,
+                claimed_until=None,
+                last_status=status,
+                last_error=error[:2000],
+            )
         )
-    )
 
 
 def postpone_host(conn: Connection, host: str, *, until: datetime) -> None:

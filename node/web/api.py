@@ -11,11 +11,12 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from federation.bodies import read_capped
 from federation.errors import FederationError
 from federation.fetch import resolve_handle
 from federation.webfinger import WebFingerError
 from node import __version__, federating
-from node.errors import BadRequest, Forbidden, Invalid, NotAuthenticated
+from node.errors import BadRequest, Forbidden, Invalid, NotAuthenticated, TooLarge
 from node.services import identity, tokens
 from node.services.tokens import TokenInfo
 from node.web.responses import error, node_of
@@ -40,9 +41,13 @@ async def authenticate(request: Request, role: str = "admin") -> TokenInfo:
 async def json_body(request: Request) -> dict[str, Any]:
     if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
         raise BadRequest("send a JSON body with Content-Type: application/json")
-    body = await request.body()
-    if len(body) > MAX_JSON_BODY:
-        raise BadRequest(f"the body is over {MAX_JSON_BODY} bytes")
+    # Read with a cap, so that a huge body is refused before it fills the memory.
+    body = await read_capped(
+        request.stream(),
+        declared=request.headers.get("content-length"),
+        limit=MAX_JSON_BODY,
+        too_large=lambda what: TooLarge(f"the body {what}"),
+    )
     try:
         data = json.loads(body)
     except ValueError as exc:

@@ -24,7 +24,7 @@ from node.services.setup import check_schema
 from node.settings import Settings
 from node.storage.database import Database
 from node.storage.migrate import SchemaState
-from node.web import actors, api, contexts, discovery, inbox
+from node.web import actors, api, contexts, discovery, inbox, offers
 from node.web.responses import federation_error, node_error
 from node.workers import default_pollers, run_poller
 
@@ -102,6 +102,14 @@ def create_app(
             Route("/api/v1/node", api.node_info),
             Route("/api/v1/profile", api.update_profile, methods=["PATCH"]),
             Route("/api/v1/lookup", api.lookup),
+            Route("/offers/{key}", offers.offer_object),
+            Route("/offers/{key}/note", offers.offer_note),
+            Route("/actors/{username}/offers", offers.offers_collection),
+            Route("/api/v1/offers", offers.create, methods=["POST"]),
+            Route("/api/v1/offers/{key}", offers.show, methods=["GET"]),
+            Route("/api/v1/offers/{key}", offers.update, methods=["PATCH"]),
+            Route("/api/v1/offers/{key}", offers.withdraw, methods=["DELETE"]),
+            Route("/api/v1/catalogue", offers.search),
         ],
         lifespan=lifespan,
         exception_handlers={

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from node.services import tokens
@@ -116,7 +118,6 @@ async def test_an_invalid_profile_is_refused_with_the_field_and_changes_nothing(
         (b"{not json", "application/json"),
         (b"[1, 2]", "application/json"),
         (b'{"name": "x"}', "text/plain"),
-        (b'{"name": "' + b"x" * 70_000 + b'"}', "application/json"),
     ],
 )
 async def test_a_malformed_body_is_a_400(
@@ -133,3 +134,29 @@ async def test_a_malformed_body_is_a_400(
 
     assert response.status_code == 400
     assert response.json()["reason"]
+
+
+async def test_an_oversized_body_is_a_413_before_it_is_read(network: Network) -> None:
+    coop = await network.add("alpha.test")
+
+    async def endless() -> Any:
+        for _ in range(100):
+            yield b"x" * 10_000
+
+    declared = await coop.request(
+        "PATCH",
+        "/api/v1/profile",
+        headers={**coop.auth, "Content-Type": "application/json"},
+        content=b'{"name": "' + b"x" * 70_000 + b'"}',
+    )
+    streamed = await coop.request(
+        "PATCH",
+        "/api/v1/profile",
+        headers={**coop.auth, "Content-Type": "application/json"},
+        content=endless(),
+    )
+
+    assert declared.status_code == 413
+    assert "declares 70012 bytes" in declared.json()["reason"]
+    assert streamed.status_code == 413
+    assert "sent more than 65536 bytes" in streamed.json()["reason"]

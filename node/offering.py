@@ -1,0 +1,312 @@
+"""Offers between co-ops: publishing ours, and taking in those of the co-ops we follow.
+
+Publishing writes the offer to the catalogue and its activities to the outbox in one
+unit of work: ``Create``, ``Update`` or ``Delete`` of the FEP-0837 ``Proposal`` to every
+follower, and of the readable ``Note`` companion to followers whose servers do not say
+(FEP-844e ``implements``) that they read our vocabulary. Every activity about one object
+shares an ordering key, so peers receive them in the order they were made.
+
+Taking in: an offer is stored only from a co-op this node follows, only by its origin
+(the object's id on the sending actor's host, attributed to that actor), and validated
+as FEP-0837 before it reaches the catalogue.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.engine import Connection
+
+from federation.inbox import actor_id, host_of
+from federation.jsonld import AS_CONTEXT_URL
+from node import activities
+from node.catalogue import store as catalogue
+from node.catalogue.entries import local_entry, remote_entry
+from node.documents import IMPLEMENTS, PUBLIC
+from node.errors import NotFound
+from node.offers import (
+    Offer,
+    RemoteOfferError,
+    apply_update,
+    from_proposal,
+    offer_to_input,
+    parse_offer_input,
+    to_note,
+    to_proposal,
+)
+from node.runtime import Node
+from node.services import follows, outbox
+from node.services.inbox import InboxItem
+from node.storage.tables import followers, offers, remote_actors
+
+log = logging.getLogger(__name__)
+
+VOCABULARY = str(IMPLEMENTS[0]["href"])
+
+
+class NotTheOrigin(Exception):
+    """An offer sent by an actor that did not publish it: refused, nothing changes."""
+
+
+# --- our offers -----------------------------------------------------------------------
+
+
+def key_of(node: Node, uri: str) -> str | None:
+    prefix = node.urls.offer("")
+    return uri[len(prefix) :] if uri.startswith(prefix) and "/" not in uri[len(prefix) :] else None
+
+
+def _documents(
+    node: Node, offer: Offer, key: str, published: datetime, updated: datetime | None
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    handle = node.settings.handle
+    common: dict[str, Any] = {
+        "actor": node.urls.actor(handle),
+        "published": published,
+        "updated": updated,
+        "followers": node.urls.followers(handle),
+        "hashtag_href": node.urls.tag,
+    }
+    uri = node.urls.offer(key)
+    proposal = to_proposal(offer, id=uri, **common)
+    note = to_note(offer, id=node.urls.offer_note(key), proposal_id=uri, **common)
+    return proposal, note
+
+
+def _audiences(conn: Connection, coop_id: int) -> tuple[list[str], list[str]]:
+    """Inboxes for the Proposal (every follower) and for the Note (followers whose
+    server does not declare our vocabulary), each collapsed to shared inboxes."""
+    rows = conn.execute(
+        select(followers.c.inbox, followers.c.shared_inbox, remote_actors.c.document)
+        .select_from(
+            followers.outerjoin(remote_actors, remote_actors.c.uri == followers.c.follower)
+        )
+        .where(followers.c.actor_id == coop_id, followers.c.state == follows.ACCEPTED)
+    ).all()
+    everyone: dict[str, None] = {}
+    readers: dict[str, None] = {}
+    for row in rows:
+        inbox = row.shared_inbox or row.inbox
+        everyone[inbox] = None
+        if row.document is None or VOCABULARY not in row.document:
+            readers[inbox] = None
+    return list(everyone), list(readers)
+
+
+def _publish_pair(
+    node: Node,
+    conn: Connection,
+    kind: str,
+    proposal: dict[str, Any],
+    note: dict[str, Any],
+    now: datetime,
+) -> None:
+    coop_id = node.peers.coop_id
+    everyone, readers = _audiences(conn, coop_id)
+    for document, inboxes in ((proposal, everyone), (note, readers)):
+        activity = activities.about_object(
+            node.urls,
+            kind,
+            document,
+            actor=node.urls.actor(node.settings.handle),
+            followers=node.urls.followers(node.settings.handle),
+        )
+        outbox.publish(
+            conn,
+            activity,
+            actor_id=coop_id,
+            inboxes=inboxes,
+            now=now,
+            policy=node.peers.policy,
+            public=True,
+            ordering_key=str(document["id"]),
+        )
+
+
+async def create_offer(node: Node, data: Any) -> dict[str, Any]:
+    """Publish a new offer from the JSON API's input; returns its stored form."""
+    now = node.clock.now()
+    offer = parse_offer_input(data, now=now)
+    key = uuid.uuid4().hex
+    proposal, note = _documents(node, offer, key, now, None)
+    source = offer_to_input(offer)
+
+    def unit(conn: Connection) -> None:
+        entry = local_entry(
+            offer,
+            uri=proposal["id"],
+            actor=proposal["attributedTo"],
+            document=proposal,
+            source=source,
+            published=now,
+            updated=now,
+        )
+        catalogue.put(conn, entry, now=now)
+        _publish_pair(node, conn, "Create", proposal, note, now)
+
+    await node.db.write(unit)
+    node.delivery_wakeup.set()
+    return {"id": key, "uri": proposal["id"], "offer": source, "proposal": proposal}
+
+
+def _load_local(conn: Connection, node: Node, key: str) -> tuple[Offer, datetime]:
+    row = conn.execute(
+        select(offers.c.source, offers.c.published, offers.c.updated, offers.c.status).where(
+            offers.c.uri == node.urls.offer(key), offers.c.local == 1
+        )
+    ).first()
+    if row is None or row.source is None:
+        raise NotFound(f"this co-op has no offer {key!r}")
+    # Read back as it was validated, at the time it was last changed.
+    offer = parse_offer_input(json.loads(row.source), now=row.updated)
+    return offer, row.published
+
+
+async def update_offer(node: Node, key: str, data: Any) -> dict[str, Any]:
+    """Change an offer (stock, price, expiry...); followers get an ``Update``."""
+    now = node.clock.now()
+
+    def unit(conn: Connection) -> dict[str, Any]:
+        offer, published = _load_local(conn, node, key)
+        if offer.withdrawn:
+            raise NotFound(f"the offer {key!r} was withdrawn")
+        changed = apply_update(offer, data, now=now)
+        proposal, note = _documents(node, changed, key, published, now)
+        source = offer_to_input(changed)
+        entry = local_entry(
+            changed,
+            uri=proposal["id"],
+            actor=proposal["attributedTo"],
+            document=proposal,
+            source=source,
+            published=published,
+            updated=now,
+        )
+        catalogue.put(conn, entry, now=now)
+        _publish_pair(node, conn, "Update", proposal, note, now)
+        return {"id": key, "uri": proposal["id"], "offer": source, "proposal": proposal}
+
+    result = await node.db.write(unit)
+    node.delivery_wakeup.set()
+    return result
+
+
+def parse_time(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def tombstone(uri: str, former: str, deleted: datetime) -> dict[str, Any]:
+    return {
+        "@context": AS_CONTEXT_URL,
+        "id": uri,
+        "type": "Tombstone",
+        "formerType": former,
+        "deleted": deleted.isoformat().replace("+00:00", "Z"),
+    }
+
+
+async def withdraw_offer(node: Node, key: str) -> None:
+    """Withdraw an offer: it stays at its id as a ``Tombstone``; followers get a
+    ``Delete``."""
+    now = node.clock.now()
+    uri = node.urls.offer(key)
+    actor = node.urls.actor(node.settings.handle)
+
+    def unit(conn: Connection) -> None:
+        offer, _ = _load_local(conn, node, key)
+        if offer.withdrawn:
+            return  # already gone: nothing to say again
+        if not catalogue.withdraw(conn, uri, actor=actor, now=now):
+            raise NotFound(f"this co-op has no offer {key!r}")
+        source = {**offer_to_input(offer), "status": "withdrawn"}
+        conn.execute(
+            offers.update()
+            .where(offers.c.uri == uri)
+            .values(source=json.dumps(source, ensure_ascii=False))
+        )
+        _publish_pair(
+            node,
+            conn,
+            "Delete",
+            tombstone(uri, "Proposal", now),
+            tombstone(node.urls.offer_note(key), "Note", now),
+            now,
+        )
+
+    await node.db.write(unit)
+    node.delivery_wakeup.set()
+
+
+# --- peers' offers --------------------------------------------------------------------
+
+
+def _is_offer(document: Any) -> bool:
+    return isinstance(document, dict) and (
+        document.get("type") == "Proposal" or "publishes" in document
+    )
+
+
+async def _object_of(node: Node, item: InboxItem) -> dict[str, Any] | None:
+    """The activity's object as its origin serves it: the embedded copy when it is on
+    the sender's host (the signature vouches for it), else fetched by its id."""
+    embedded = item.activity.get("object")
+    object_id = actor_id(embedded)
+    if object_id is None:
+        return None
+    if host_of(object_id) != host_of(item.actor):
+        raise NotTheOrigin(f"{item.actor} sent {object_id}, which its host does not serve")
+    if isinstance(embedded, dict) and len(embedded) > 1:
+        return embedded
+    return await node.peers.fetch(object_id)
+
+
+async def _follows(node: Node, actor: str) -> bool:
+    coop_id = node.peers.coop_id
+    state = await node.db.read(
+        lambda conn: follows.following_state(conn, actor_id=coop_id, followed=actor)
+    )
+    return state == follows.ACCEPTED
+
+
+async def on_create_or_update(node: Node, item: InboxItem) -> None:
+    """A followed co-op's offer, new or changed: into the catalogue."""
+    embedded = item.activity.get("object")
+    if isinstance(embedded, dict) and len(embedded) > 1 and not _is_offer(embedded):
+        return  # a post, a reply, a vote: not for the catalogue
+    if not await _follows(node, item.actor):
+        return  # only the co-ops this node follows fill its catalogue
+    document = await _object_of(node, item)
+    if not _is_offer(document):
+        return
+    assert document is not None
+    try:
+        remote = from_proposal(document)
+    except RemoteOfferError as exc:
+        log.info("inbox: %s sent an offer we cannot read: %s", item.actor, exc)
+        raise
+    if remote.attributed_to != item.actor:
+        raise NotTheOrigin(f"{remote.id} is attributed to {remote.attributed_to}, not the sender")
+    now = node.clock.now()
+    entry = remote_entry(remote, document=document, now=now)
+    await node.db.write(lambda conn: catalogue.put(conn, entry, now=now))
+
+
+async def on_delete(node: Node, item: InboxItem) -> bool:
+    """A Delete of an offer: withdrawn in the catalogue. False if it was not one."""
+    target = actor_id(item.activity.get("object"))
+    if target is None or target == item.actor:
+        return False
+    now = node.clock.now()
+    return await node.db.write(
+        lambda conn: catalogue.withdraw(conn, target, actor=item.actor, now=now)
+    )
+
+
+def offer_is_public(document: dict[str, Any]) -> bool:
+    audience = document.get("to", [])
+    return PUBLIC in (audience if isinstance(audience, list) else [audience])

@@ -1,0 +1,188 @@
+"""Offers on the web: each at its id (a ``Proposal``, or a ``Tombstone`` once withdrawn),
+its readable ``Note``, the co-op's ``offers`` collection, and the JSON API to publish
+offers and search the catalogue."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.engine import Connection
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from node import documents, offering
+from node.catalogue import search as catalogue
+from node.catalogue.store import WITHDRAWN
+from node.offers import parse_offer_input, to_note
+from node.storage.tables import offers
+from node.web.api import authenticate, json_body
+from node.web.responses import activity, error, node_of
+
+PAGE_SIZE = 100
+
+
+def _row(conn: Connection, uri: str) -> Any:
+    return conn.execute(
+        select(offers.c.document, offers.c.source, offers.c.status, offers.c.updated).where(
+            offers.c.uri == uri, offers.c.local == 1
+        )
+    ).first()
+
+
+async def offer_object(request: Request) -> Response:
+    node = node_of(request)
+    key = request.path_params["key"]
+    uri = node.urls.offer(key)
+    row = await node.db.read(lambda conn: _row(conn, uri))
+    if row is None:
+        return error(404, "not_found", f"no offer {key!r} here")
+    if row.status == WITHDRAWN:
+        return activity(offering.tombstone(uri, "Proposal", row.updated), status=410)
+    return activity(json.loads(row.document))
+
+
+async def offer_note(request: Request) -> Response:
+    node = node_of(request)
+    key = request.path_params["key"]
+    uri = node.urls.offer(key)
+    row = await node.db.read(lambda conn: _row(conn, uri))
+    if row is None or row.source is None:
+        return error(404, "not_found", f"no offer {key!r} here")
+    note_id = node.urls.offer_note(key)
+    if row.status == WITHDRAWN:
+        return activity(offering.tombstone(note_id, "Note", row.updated), status=410)
+    proposal = json.loads(row.document)
+    offer = parse_offer_input(json.loads(row.source), now=row.updated)
+    handle = node.settings.handle
+    note = to_note(
+        offer,
+        id=note_id,
+        proposal_id=uri,
+        actor=node.urls.actor(handle),
+        published=offering.parse_time(proposal["published"]),
+        updated=row.updated,
+        followers=node.urls.followers(handle),
+        hashtag_href=node.urls.tag,
+    )
+    return activity(note)
+
+
+async def offers_collection(request: Request) -> Response:
+    """The co-op's offers, newest first, a page of whole ``Proposal`` objects at a time
+    (a newly following co-op imports them from the pages). Pages are cut by position
+    (``?before=N``), so that offers published or withdrawn during a walk shift nothing."""
+    node = node_of(request)
+    username = request.path_params["username"]
+    if username != node.settings.handle:
+        return error(404, "not_found", f"no offers of {username!r} here")
+    collection_id = node.urls.offers(username)
+    actor = node.urls.actor(username)
+    listed = (offers.c.actor == actor, offers.c.local == 1, offers.c.status != WITHDRAWN)
+    params = request.query_params
+    if "page" not in params and "before" not in params:
+        total = await node.db.read(
+            lambda conn: conn.execute(select(func.count()).where(*listed)).scalar_one()
+        )
+        document = documents.ordered_collection(collection_id, int(total), paged=True)
+        document["first"] = f"{collection_id}?page=true"
+        return activity(document)
+    before = params.get("before")
+    if before is not None and not before.isdigit():
+        return error(400, "bad_request", "before must be a whole number")
+    query = select(offers.c.id, offers.c.document).where(*listed)
+    if before is not None:
+        query = query.where(offers.c.id < int(before))
+    query = query.order_by(offers.c.id.desc()).limit(PAGE_SIZE + 1)
+    rows = await node.db.read(lambda conn: conn.execute(query).all())
+    items = []
+    for row in rows[:PAGE_SIZE]:
+        item = json.loads(row.document)
+        item.pop("@context", None)
+        items.append(item)
+    page_id = f"{collection_id}?before={before}" if before else f"{collection_id}?page=true"
+    page: dict[str, Any] = {
+        "@context": documents.ACTOR_CONTEXT[0],
+        "id": page_id,
+        "type": "OrderedCollectionPage",
+        "partOf": collection_id,
+        "orderedItems": items,
+    }
+    if len(rows) > PAGE_SIZE:
+        page["next"] = f"{collection_id}?before={rows[PAGE_SIZE - 1].id}"
+    return activity(page)
+
+
+# --- the JSON API ---------------------------------------------------------------------
+
+
+async def create(request: Request) -> Response:
+    await authenticate(request)
+    node = node_of(request)
+    result = await offering.create_offer(node, await json_body(request))
+    return JSONResponse(result, status_code=201)
+
+
+async def update(request: Request) -> Response:
+    await authenticate(request)
+    node = node_of(request)
+    result = await offering.update_offer(node, request.path_params["key"], await json_body(request))
+    return JSONResponse(result)
+
+
+async def withdraw(request: Request) -> Response:
+    await authenticate(request)
+    node = node_of(request)
+    await offering.withdraw_offer(node, request.path_params["key"])
+    return Response(status_code=204)
+
+
+async def show(request: Request) -> Response:
+    await authenticate(request)
+    node = node_of(request)
+    key = request.path_params["key"]
+    row = await node.db.read(lambda conn: _row(conn, node.urls.offer(key)))
+    if row is None:
+        return error(404, "not_found", f"no offer {key!r} here")
+    return JSONResponse(
+        {
+            "id": key,
+            "uri": node.urls.offer(key),
+            "offer": json.loads(row.source) if row.source else None,
+            "proposal": json.loads(row.document),
+        }
+    )
+
+
+async def search(request: Request) -> Response:
+    await authenticate(request)
+    node = node_of(request)
+    params: dict[str, Any] = {}
+    for name, value in request.query_params.multi_items():
+        params.setdefault(name, []).append(value)
+    query = catalogue.parse_query(params)
+    now = node.clock.now()
+    page = await node.db.read(lambda conn: catalogue.search(conn, query, now=now))
+    return JSONResponse(
+        {
+            "items": [hit_json(hit) for hit in page.hits],
+            "next": page.next_cursor,
+        }
+    )
+
+
+def hit_json(hit: catalogue.Hit) -> dict[str, Any]:
+    return {
+        "uri": hit.uri,
+        "coop": hit.actor,
+        "title": hit.title,
+        "status": hit.status,
+        "price": None
+        if hit.price is None
+        else {"amount": str(hit.price), "currency": hit.currency, "unit": hit.unit},
+        "place": hit.place,
+        "distance_km": None if hit.distance_km is None else round(hit.distance_km, 3),
+        "published": hit.published.isoformat(),
+        "end_time": None if hit.end_time is None else hit.end_time.isoformat(),
+    }

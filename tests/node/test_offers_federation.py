@@ -1,0 +1,166 @@
+"""Offers between co-ops, end to end through real apps, signatures and the outbox: B
+publishes, changes and withdraws an offer; A, which follows B, sees each step in its
+catalogue; C, which does not own the offer, cannot change it."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlalchemy import select
+
+from node import federating
+from node.storage.tables import inbox_activities
+from tests.support.network import Network, TestNode
+
+
+def apples(**changes: Any) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "title": {"en": "Organic apples, 1 kg", "fr": "Pommes bio"},
+        "description": {"en": "Picked **this morning** in Lyon. <script>alert(1)</script>"},
+        "categories": ["apples"],
+        "price": {"amount": "3.50", "currency": "EUR"},
+        "unit": "kg",
+        "quantity": {"available": "40", "minimum": "1"},
+        "location": {"name": "Lyon", "latitude": 45.764, "longitude": 4.8357},
+        "end_time": "2027-06-30T18:00:00+02:00",
+        "claims": ["fair_trade", "organic"],
+    }
+    data.update(changes)
+    return data
+
+
+async def search(node: TestNode, **params: str) -> list[dict[str, Any]]:
+    response = await node.get("/api/v1/catalogue", params=params, headers=node.auth)
+    assert response.status_code == 200, response.text
+    return list(response.json()["items"])
+
+
+async def publish(node: TestNode, data: dict[str, Any]) -> dict[str, Any]:
+    response = await node.request("POST", "/api/v1/offers", json=data, headers=node.auth)
+    assert response.status_code == 201, response.text
+    return dict(response.json())
+
+
+async def test_a_followed_coops_offer_reaches_the_catalogue_through_each_step(
+    network: Network,
+) -> None:
+    alpha = await network.add("alpha.test")
+    beta = await network.add("beta.test")
+    await federating.follow(alpha.node, "coop@beta.test")
+    await network.settle()
+
+    created = await publish(beta, apples())
+    await network.settle()
+    found = await search(alpha, q="pommes")
+    assert [f["uri"] for f in found] == [created["uri"]]
+    assert found[0]["coop"] == f"{beta.base}/actors/coop"
+    assert found[0]["price"] == {"amount": "3.5", "currency": "EUR", "unit": "kg"}
+    assert [f["uri"] for f in await search(alpha, q="apples", claim="organic")] == [created["uri"]]
+    # The script never reached the stored HTML.
+    assert "<script" not in created["proposal"]["content"]
+
+    changed = await beta.request(
+        "PATCH",
+        f"/api/v1/offers/{created['id']}",
+        json={"quantity": {"available": "12"}, "price": {"amount": "3.20"}},
+        headers=beta.auth,
+    )
+    assert changed.status_code == 200, changed.text
+    await network.settle()
+    found = await search(alpha, q="pommes")
+    assert found[0]["price"]["amount"] == "3.2"
+
+    gone = await beta.request("DELETE", f"/api/v1/offers/{created['id']}", headers=beta.auth)
+    assert gone.status_code == 204
+    await network.settle()
+    assert await search(alpha, q="pommes") == []
+    assert [f["status"] for f in await search(alpha, q="pommes", status="withdrawn")] == [
+        "withdrawn"
+    ]
+    tomb = await beta.get(
+        f"/offers/{created['id']}", headers={"Accept": "application/activity+json"}
+    )
+    assert tomb.status_code == 410
+    assert tomb.json()["type"] == "Tombstone"
+
+
+async def test_a_coop_not_followed_fills_no_catalogue(network: Network) -> None:
+    alpha = await network.add("alpha.test")
+    beta = await network.add("beta.test")
+    await federating.follow(beta.node, "coop@alpha.test")  # beta follows alpha, not back
+    await network.settle()
+
+    await publish(beta, apples())
+    await network.settle()
+
+    assert await search(alpha, q="pommes") == []
+
+
+async def test_another_coop_cannot_update_an_offer_it_does_not_own(network: Network) -> None:
+    alpha = await network.add("alpha.test")
+    beta = await network.add("beta.test")
+    gamma = await network.add("gamma.test")
+    await federating.follow(alpha.node, "coop@beta.test")
+    await federating.follow(alpha.node, "coop@gamma.test")
+    await network.settle()
+    created = await publish(beta, apples())
+    await network.settle()
+
+    spoof = {
+        **created["proposal"],
+        "attributedTo": f"{gamma.base}/actors/coop",
+        "name": "Rotten apples",
+        "nameMap": {"en": "Rotten apples"},
+    }
+    activity = {
+        "@context": "https://www.w3.org/ns/activitystreams",
+        "id": f"{gamma.base}/activities/spoof",
+        "type": "Update",
+        "actor": f"{gamma.base}/actors/coop",
+        "object": spoof,
+    }
+    response = await network.http.post(
+        f"{alpha.base}/inbox",
+        content=json.dumps(activity).encode(),
+        headers={"Content-Type": "application/activity+json"},
+        auth=gamma.node.peers.signer,
+    )
+    await network.settle()
+
+    assert response.status_code == 202
+    found = await search(alpha, q="apples")
+    assert [f["title"] for f in found] == ["Organic apples, 1 kg"]
+    rows = await alpha.node.db.read(
+        lambda c: c.execute(
+            select(inbox_activities.c.state, inbox_activities.c.last_error).where(
+                inbox_activities.c.activity_id == activity["id"]
+            )
+        ).all()
+    )
+    assert rows[0].state == "failed"
+    assert "refused" in rows[0].last_error
+
+
+async def test_invalid_offers_are_refused_with_the_field(network: Network) -> None:
+    beta = await network.add("beta.test")
+
+    for data, field in [
+        (apples(price={"amount": "-1", "currency": "EUR"}), "price.amount"),
+        (apples(categories=["apples"] * 1_000), "categories"),
+        (apples(unknown="x"), "unknown"),
+    ]:
+        response = await beta.request("POST", "/api/v1/offers", json=data, headers=beta.auth)
+        assert response.status_code == 422, response.text
+        assert response.json()["field"] == field
+
+    # A 10,000-item list does not even fit the size a JSON body may have.
+    huge = await beta.request(
+        "POST", "/api/v1/offers", json=apples(categories=["apples"] * 10_000), headers=beta.auth
+    )
+    assert huge.status_code == 413
+    assert "over 65536" in huge.json()["reason"]
+    collection = await beta.get(
+        "/actors/coop/offers", headers={"Accept": "application/activity+json"}
+    )
+    assert collection.json()["totalItems"] == 0
