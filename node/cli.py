@@ -358,7 +358,9 @@ def _with_node(settings: Settings, work: Callable[[Any], Any]) -> Any:
     try:
         return asyncio.run(run())
     except (FederationError, WebFingerError, NodeError) as exc:
-        raise click.ClickException(getattr(exc, "reason", None) or str(exc)) from None
+        reason = getattr(exc, "reason", None) or str(exc)
+        field = getattr(exc, "field", None)
+        raise click.ClickException(f"{field}: {reason}" if field else reason) from None
 
 
 @main.command()
@@ -394,6 +396,7 @@ def follow(target: str, wait: float, data_dir: Path) -> None:
         time.sleep(0.5)
     if state == follows.ACCEPTED:
         click.echo(f"{result.followed} accepted: its offers and proposals will reach this co-op.")
+        _show_backfill(settings, result.followed, deadline + 300)
     elif state == follows.REJECTED:
         click.echo(f"{result.followed} refused the follow.")
     else:
@@ -401,6 +404,49 @@ def follow(target: str, wait: float, data_dir: Path) -> None:
             "Waiting for their answer: it arrives while `coopnode serve` runs "
             "(see `coopnode following`)."
         )
+
+
+def _show_backfill(settings: Settings, followed: str, deadline: float) -> None:
+    """A progress bar over the import of the followed co-op's existing offers."""
+    import time
+
+    from node import backfill
+
+    def walk() -> dict[str, Any] | None:
+        return _read(
+            settings,
+            lambda conn: backfill.progress(
+                conn, actor_id=_coop_id(conn, settings), followed=followed
+            ),
+        )
+
+    started = time.monotonic()
+    found = walk()
+    while found is None and time.monotonic() - started < 5:
+        time.sleep(0.3)  # the running node starts the walk when the Accept arrives
+        found = walk()
+    if found is None:
+        return  # it publishes no offers (not a co-op, or an older coopnode)
+    total = found["total"]
+    with click.progressbar(
+        length=total or 0, label="Importing its offers", show_pos=True, width=30
+    ) as bar:
+        shown = 0
+        while True:
+            found = walk() or found
+            if total is None and found["total"]:
+                total = bar.length = found["total"]
+            bar.update(found["imported"] - shown)
+            shown = found["imported"]
+            if found["state"] != backfill.RUNNING or time.monotonic() > deadline:
+                break
+            time.sleep(0.3)
+    if found["state"] == backfill.DONE:
+        click.echo(f"{found['imported']} offers imported.")
+    elif found["state"] == backfill.FAILED:
+        click.echo(f"The import stopped: {found['last_error']}", err=True)
+    else:
+        click.echo(f"{found['imported']} offers so far; the import goes on in the background.")
 
 
 def _following_state(conn: Any, settings: Settings, followed: str) -> str | None:
@@ -449,6 +495,126 @@ def profile(name: str | None, summary: str | None, data_dir: Path) -> None:
         click.echo(f"Profile updated; sent to {queued} inbox{'es' if queued != 1 else ''}.")
     coop = _read(settings, lambda conn: identity.get_actor(conn, settings.handle)).actor
     click.echo(f"{coop.name}\n{coop.summary}" if coop.summary else coop.name)
+
+
+@main.group()
+def offers() -> None:
+    """The co-op's offers: publish, change, withdraw (JSON as the API takes it)."""
+
+
+def _json_file(path: str) -> Any:
+    import json
+
+    text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise click.ClickException(f"{path} is not JSON: {exc}") from None
+
+
+@offers.command("create")
+@click.argument("file")
+@data_dir_option
+def offers_create(file: str, data_dir: Path) -> None:
+    """Publish the offer described in FILE (JSON; - reads standard input)."""
+    from node import offering
+
+    settings = _settings(data_dir)
+    data = _json_file(file)
+    result = _with_node(settings, lambda node: offering.create_offer(node, data))
+    click.echo(f"{result['id']}\t{result['uri']}")
+
+
+@offers.command("update")
+@click.argument("key")
+@click.argument("file")
+@data_dir_option
+def offers_update(key: str, file: str, data_dir: Path) -> None:
+    """Change offer KEY with the fields in FILE (JSON; - reads standard input)."""
+    from node import offering
+
+    settings = _settings(data_dir)
+    data = _json_file(file)
+    result = _with_node(settings, lambda node: offering.update_offer(node, key, data))
+    click.echo(f"Updated {result['uri']}.")
+
+
+@offers.command("withdraw")
+@click.argument("key")
+@data_dir_option
+def offers_withdraw(key: str, data_dir: Path) -> None:
+    """Withdraw offer KEY; followers are told (Delete), a Tombstone stays at its id."""
+    from node import offering
+
+    settings = _settings(data_dir)
+    _with_node(settings, lambda node: offering.withdraw_offer(node, key))
+    click.echo(f"Withdrew {key}.")
+
+
+@offers.command("list")
+@data_dir_option
+def offers_list(data_dir: Path) -> None:
+    """The co-op's own offers, newest first: key, status, title."""
+    from sqlalchemy import select
+
+    from node.storage.tables import offers as offers_table
+    from node.urls import Urls
+
+    settings = _settings(data_dir)
+    prefix = Urls(settings.base_url).offer("")
+    query = (
+        select(offers_table.c.uri, offers_table.c.status, offers_table.c.title)
+        .where(offers_table.c.local == 1)
+        .order_by(offers_table.c.id.desc())
+    )
+    for row in _read(settings, lambda conn: conn.execute(query).all()):
+        click.echo(f"{row.uri.removeprefix(prefix)}\t{row.status}\t{row.title}")
+
+
+@main.group()
+def catalogue() -> None:
+    """The catalogue of every offer this node knows (its own and its followed co-ops')."""
+
+
+@catalogue.command("search")
+@click.argument("words", nargs=-1)
+@click.option("--category", multiple=True, help="A category slug (any of those given).")
+@click.option("--claim", multiple=True, help="A claim such as organic (all of those given).")
+@click.option("--coop", help="Only this co-op's offers (its actor URL).")
+@click.option("--currency", help="ISO 4217 code, needed for a price range or price sort.")
+@click.option("--min-price")
+@click.option("--max-price")
+@click.option("--near", help="latitude,longitude")
+@click.option("--within-km")
+@click.option("--status", default="active", show_default=True)
+@click.option("--sort", help="relevance, recent, price or distance")
+@click.option("--limit", default="20", show_default=True)
+@data_dir_option
+def catalogue_search(words: tuple[str, ...], data_dir: Path, **options: Any) -> None:
+    """Search offers: words in any language, with filters; one line per offer."""
+    from node.catalogue import search as catalogue_search_module
+    from node.clock import node_clock
+
+    settings = _settings(data_dir)
+    params = {k: v for k, v in options.items() if v not in (None, ())}
+    if words:
+        params["q"] = " ".join(words)
+    try:
+        query = catalogue_search_module.parse_query(
+            {k: list(v) if isinstance(v, tuple) else v for k, v in params.items()}
+        )
+    except NodeError as exc:
+        raise click.ClickException(f"{exc.field}: {exc.reason}") from None
+    now = node_clock().now()
+    page = _read(settings, lambda conn: catalogue_search_module.search(conn, query, now=now))
+    for hit in page.hits:
+        price = "" if hit.price is None else f"{hit.price} {hit.currency}/{hit.unit}"
+        where = hit.place or ""
+        if hit.distance_km is not None:
+            where += f" ({hit.distance_km:.1f} km)"
+        click.echo("\t".join([hit.title, price, where, hit.status, hit.uri]))
+    if not page.hits:
+        click.echo("No offer matches.", err=True)
 
 
 @main.command("following")
@@ -591,6 +757,43 @@ def domains_list(data_dir: Path) -> None:
                 ]
             )
         )
+
+
+@main.group("media")
+def media_group() -> None:
+    """Images for offers, stored and served by the node."""
+
+
+@media_group.command("upload")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--description", default="", help="What the image shows (alt text).")
+@data_dir_option
+def media_upload(file: Path, description: str, data_dir: Path) -> None:
+    """Store a JPEG, PNG, WebP or GIF image; print its id and URL."""
+    from node.services import media as media_service
+
+    settings = _settings(data_dir)
+    limit = settings.media_max_bytes
+    size = file.stat().st_size
+    if size > limit:
+        _fail(media_service.too_large_reason(f"{file} is {size} bytes", limit))
+    with file.open("rb") as fh:
+        data = fh.read(limit + 1)  # a file growing meanwhile is still refused
+
+    async def store(node: Any) -> Any:
+        item = await media_service.store(
+            node.db,
+            settings.data_dir,
+            data,
+            actor_id=node.peers.coop_id,
+            now=node.clock.now(),
+            description=description,
+            max_bytes=limit,
+        )
+        return item, node.urls.media(item.key, item.extension)
+
+    item, url = _with_node(settings, store)
+    click.echo(f"{item.key}\t{url}")
 
 
 @main.command()

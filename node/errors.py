@@ -7,6 +7,7 @@ NodeError
 ├── NotFound          404
 ├── Conflict          409
 ├── TooLarge          413
+├── UnsupportedMedia  415
 ├── Invalid           422  (names the field)
 └── SchemaOutdated         the database needs `coopnode migrate` (not an HTTP error)
 """
@@ -52,6 +53,14 @@ class Conflict(NodeError):
 class TooLarge(NodeError):
     status = 413
     code = "too_large"
+
+
+class UnsupportedMedia(NodeError):
+    """Content in a format the resource does not take (an upload that is not an
+    image, whatever it was declared as): the request is well formed, its content not."""
+
+    status = 415
+    code = "unsupported_media_type"
 
 
 class Invalid(NodeError):

@@ -226,6 +226,10 @@ async def on_accept_or_reject(node: Node, item: InboxItem) -> None:
     )
     if not settled:
         log.info("%s of %s by %s matches no follow of ours", item.type, follow_id, item.actor)
+    elif state == follows.ACCEPTED:
+        from node import backfill
+
+        await backfill.on_accepted(node, item.actor)
 
 
 async def on_undo(node: Node, item: InboxItem) -> None:

@@ -30,6 +30,8 @@ class Node:
     inbox_wakeup: asyncio.Event = field(init=False, default_factory=asyncio.Event)
     # Set when this process queued deliveries, for the same reason.
     delivery_wakeup: asyncio.Event = field(init=False, default_factory=asyncio.Event)
+    # Set when a followed co-op accepted us and its offers are to be imported.
+    backfill_wakeup: asyncio.Event = field(init=False, default_factory=asyncio.Event)
 
     def __post_init__(self) -> None:
         from node.peers import Peers

@@ -20,6 +20,9 @@ from typing import Any
 CONFIG_FILE = "coopnode.toml"
 DEFAULT_DATA_DIR = Path("coopnode-data")
 DATABASE_FILE = "coopnode.sqlite3"
+DEFAULT_MEDIA_MAX_BYTES = 10 * 1024 * 1024
+# An upload is held in memory while it is checked: the limit may not grow without bound.
+MEDIA_MAX_BYTES_CEILING = 100 * 1024 * 1024
 
 # A host name (or IPv4 address) with an optional port: what ids and handles are built on.
 _LABEL = r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
@@ -51,6 +54,8 @@ class Settings:
     # Whether the followers and following collections list their members publicly
     # (their sizes are always public).
     public_collections: bool = True
+    # The largest image a member may upload, in bytes (refused with 413 above it).
+    media_max_bytes: int = DEFAULT_MEDIA_MAX_BYTES
 
     @property
     def scheme(self) -> str:
@@ -77,6 +82,7 @@ _FILE_KEYS = {
     "follow_policy",
     "federation",
     "public_collections",
+    "media_max_bytes",
 }
 _BOOLEANS = {"local", "public_collections"}
 _CHOICES = {"follow_policy": ("auto", "approve", "listed"), "federation": ("open", "allowlist")}
@@ -140,6 +146,12 @@ def _from_environ(environ: Mapping[str, str]) -> dict[str, Any]:
                 values[key] = float(raw)
             except ValueError as exc:
                 raise SettingsError(f"{_ENV_PREFIX}HTTP_TIMEOUT={raw!r}: not a number") from exc
+        elif key == "media_max_bytes":
+            if not raw.strip().isdigit():
+                raise SettingsError(
+                    f"{_ENV_PREFIX}MEDIA_MAX_BYTES={raw!r}: give a whole number of bytes"
+                )
+            values[key] = int(raw)
         else:
             values[key] = raw
     return values
@@ -160,6 +172,7 @@ def _build(data_dir: Path, values: Mapping[str, Any]) -> Settings:
         follow_policy=str(values.get("follow_policy", "auto")),
         federation=str(values.get("federation", "open")),
         public_collections=bool(values.get("public_collections", True)),
+        media_max_bytes=_media_max_bytes(values.get("media_max_bytes", DEFAULT_MEDIA_MAX_BYTES)),
     )
     for key, choices in _CHOICES.items():
         if getattr(settings, key) not in choices:
@@ -173,6 +186,16 @@ def _build(data_dir: Path, values: Mapping[str, Any]) -> Settings:
             settings, database_url=f"sqlite:///{(data_dir / DATABASE_FILE).resolve()}"
         )
     return settings
+
+
+def _media_max_bytes(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise SettingsError(f"media_max_bytes = {value!r}: give a whole number of bytes")
+    if not 0 < value <= MEDIA_MAX_BYTES_CEILING:
+        raise SettingsError(
+            f"media_max_bytes = {value}: use between 1 and {MEDIA_MAX_BYTES_CEILING} bytes"
+        )
+    return value
 
 
 def write_config(settings: Settings) -> Path:

@@ -24,7 +24,7 @@ from node.services.setup import check_schema
 from node.settings import Settings
 from node.storage.database import Database
 from node.storage.migrate import SchemaState
-from node.web import actors, api, contexts, discovery, inbox, offers
+from node.web import actors, api, contexts, discovery, inbox, media, offers
 from node.web.responses import federation_error, node_error
 from node.workers import default_pollers, run_poller
 
@@ -110,6 +110,8 @@ def create_app(
             Route("/api/v1/offers/{key}", offers.update, methods=["PATCH"]),
             Route("/api/v1/offers/{key}", offers.withdraw, methods=["DELETE"]),
             Route("/api/v1/catalogue", offers.search),
+            Route("/api/v1/media", media.upload, methods=["POST"]),
+            Route("/media/{name}", media.serve_file),
         ],
         lifespan=lifespan,
         exception_handlers={

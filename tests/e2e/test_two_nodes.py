@@ -2,21 +2,14 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.support.processes import ServeProcess, run_coopnode, start_serve
+from tests.support.processes import ServeProcess, admin_token, run_coopnode, start_serve
 
 pytestmark = pytest.mark.e2e
-
-
-def admin_token(node: ServeProcess) -> str:
-    match = re.search(r"Admin API token \(shown once, keep it safe\): (cn_\S+)", node.read_output())
-    assert match, node.read_output()
-    return match.group(1)
 
 
 def test_a_new_data_dir_becomes_a_local_node_at_its_address(

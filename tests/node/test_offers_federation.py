@@ -9,7 +9,8 @@ from typing import Any
 
 from sqlalchemy import select
 
-from node import federating
+from node import backfill, delivery_worker, federating, inbox_worker, offering
+from node.catalogue import store
 from node.storage.tables import inbox_activities
 from tests.support.network import Network, TestNode
 
@@ -164,3 +165,53 @@ async def test_invalid_offers_are_refused_with_the_field(network: Network) -> No
         "/actors/coop/offers", headers={"Accept": "application/activity+json"}
     )
     assert collection.json()["totalItems"] == 0
+
+
+async def test_a_new_follower_imports_every_existing_offer(network: Network) -> None:
+    alpha = await network.add("alpha.test")
+    beta = await network.add("beta.test")
+    for n in range(500):
+        await offering.create_offer(
+            beta.node, apples(title={"en": f"Apples, crate {n}"}, end_time=None)
+        )
+    beta_coop = f"{beta.base}/actors/coop"
+
+    await federating.follow(alpha.node, "coop@beta.test")
+    await network.settle(rounds=40)
+
+    walk = await alpha.node.db.read(
+        lambda c: backfill.progress(c, actor_id=alpha.node.peers.coop_id, followed=beta_coop)
+    )
+    assert walk is not None
+    assert (walk["state"], walk["imported"], walk["total"], walk["pages"]) == ("done", 500, 500, 5)
+    found = await search(alpha, q="crate", coop=beta_coop, limit="100")
+    assert len(found) == 100
+    count = await alpha.node.db.read(lambda c: store.count(c, actor=beta_coop))
+    assert count == 500
+
+
+async def test_an_interrupted_backfill_resumes_where_it_was(network: Network) -> None:
+    alpha = await network.add("alpha.test")
+    beta = await network.add("beta.test")
+    for n in range(250):
+        await offering.create_offer(beta.node, apples(title={"en": f"Pears {n}"}, end_time=None))
+    beta_coop = f"{beta.base}/actors/coop"
+    await federating.follow(alpha.node, "coop@beta.test")
+    # The Follow, its Accept, and one page of the walk; then the node "stops".
+    for _ in range(3):
+        await delivery_worker.run_once(alpha.node)
+        await inbox_worker.run_once(beta.node)
+        await delivery_worker.run_once(beta.node)
+        await inbox_worker.run_once(alpha.node)
+    await backfill.run_once(alpha.node)
+    network.router.log.clear()
+
+    await network.settle()
+
+    walk = await alpha.node.db.read(
+        lambda c: backfill.progress(c, actor_id=alpha.node.peers.coop_id, followed=beta_coop)
+    )
+    assert walk is not None
+    assert (walk["state"], walk["imported"], walk["pages"]) == ("done", 250, 3)
+    pages = [url for method, url in network.router.log if "/offers?" in url]
+    assert len(pages) == 2  # the first page was not fetched again

@@ -117,3 +117,12 @@ def run_coopnode(
         text=True,
         timeout=timeout,
     )
+
+
+def admin_token(node: ServeProcess) -> str:
+    """The admin token a new local node prints once when it starts."""
+    import re
+
+    match = re.search(r"Admin API token \(shown once, keep it safe\): (cn_\S+)", node.read_output())
+    assert match, node.read_output()
+    return match.group(1)

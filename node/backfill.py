@@ -1,0 +1,221 @@
+"""Importing a newly followed co-op's existing offers.
+
+Offers reach followers as they are published; those published before the follow do
+not. When a co-op accepts our follow, a backfill walks its ``offers`` collection page
+by page (signed GETs through the safe fetcher) and stores every offer the catalogue
+does not have yet. Each page is committed with the walk's position, so a node stopped
+mid-walk resumes where it was. A walk is bounded (pages and offers), and only offers
+of the followed co-op itself, from its own host, are taken.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.engine import Connection
+
+from federation.errors import FederationError
+from federation.inbox import actor_id, host_of
+from node.catalogue import store as catalogue
+from node.catalogue.entries import remote_entry
+from node.offers import RemoteOfferError, from_proposal
+from node.runtime import Node
+from node.services import follows
+from node.storage.tables import backfills
+from node.workers import Poller
+
+log = logging.getLogger(__name__)
+
+RUNNING = "running"
+DONE = "done"
+FAILED = "failed"
+# Bounds on one walk: enough for a large co-op, not a way to fill our disk.
+MAX_PAGES = 1_000
+MAX_OFFERS = 100_000
+# Fetch failures in a row before a walk is given up (it may be started again).
+MAX_FAILURES = 5
+
+
+def start(
+    conn: Connection, *, actor_id: int, followed: str, collection: str, now: datetime
+) -> None:
+    """Begin (or begin again) the walk of ``followed``'s offers at ``collection``."""
+    values = {
+        "collection": collection,
+        "next_page": None,
+        "pages": 0,
+        "imported": 0,
+        "total": None,
+        "state": RUNNING,
+        "last_error": None,
+        "started_at": now,
+        "updated_at": now,
+    }
+    found = conn.execute(
+        select(backfills.c.id).where(
+            backfills.c.actor_id == actor_id, backfills.c.followed == followed
+        )
+    ).scalar()
+    if found is None:
+        conn.execute(insert(backfills).values(actor_id=actor_id, followed=followed, **values))
+    else:
+        conn.execute(update(backfills).where(backfills.c.id == found).values(**values))
+
+
+def progress(conn: Connection, *, actor_id: int, followed: str) -> dict[str, Any] | None:
+    row = conn.execute(
+        select(backfills).where(backfills.c.actor_id == actor_id, backfills.c.followed == followed)
+    ).first()
+    return None if row is None else dict(row._mapping)
+
+
+async def on_accepted(node: Node, followed: str) -> None:
+    """Our follow of ``followed`` was accepted: start walking its offers, if it has any."""
+    try:
+        document = await node.peers.actor(followed)
+    except FederationError as exc:
+        log.info("backfill: no actor document for %s: %s", followed, exc)
+        return
+    collection = document.get("offers")
+    if not isinstance(collection, str) or host_of(collection) != host_of(followed):
+        return  # not a co-op that publishes offers (a Mastodon account, say)
+    coop_id, now = node.peers.coop_id, node.clock.now()
+    await node.db.write(
+        lambda conn: start(
+            conn, actor_id=coop_id, followed=followed, collection=collection, now=now
+        )
+    )
+    node.backfill_wakeup.set()
+
+
+async def run_once(node: Node) -> int:
+    """Take one page of each running walk; returns how many pages were taken."""
+    coop_id = node.peers.coop_id
+    walks = await node.db.read(
+        lambda conn: conn.execute(
+            select(backfills).where(backfills.c.actor_id == coop_id, backfills.c.state == RUNNING)
+        ).all()
+    )
+    taken = 0
+    for walk in walks:
+        taken += await _step(node, walk)
+    return taken
+
+
+async def _step(node: Node, walk: Any) -> int:
+    now = node.clock.now()
+    coop_id = node.peers.coop_id
+    state = await node.db.read(
+        lambda conn: follows.following_state(conn, actor_id=coop_id, followed=walk.followed)
+    )
+    if state != follows.ACCEPTED:
+        await _finish(node, walk.id, FAILED, "no longer following", now)
+        return 0
+    try:
+        if walk.next_page is None and walk.pages == 0:
+            collection = await node.peers.fetch(walk.collection)
+            total = collection.get("totalItems")
+            first = collection.get("first")
+            page = first if isinstance(first, dict) else None
+            page_url = actor_id(first)
+            if page is None and page_url is None:
+                page = collection  # a collection with its items inline
+            if page is None:
+                assert page_url is not None
+                _check_same_host(page_url, walk.followed)
+                page = await node.peers.fetch(page_url)
+            await _import(node, walk, page, total if isinstance(total, int) else None)
+        elif walk.next_page is not None:
+            _check_same_host(walk.next_page, walk.followed)
+            page = await node.peers.fetch(walk.next_page)
+            await _import(node, walk, page, walk.total)
+        else:
+            await _finish(node, walk.id, DONE, None, now)
+            return 0
+    except (FederationError, ValueError) as exc:
+        failures = 1 + int((walk.last_error or "").startswith("failure "))
+        log.info("backfill of %s: %s", walk.followed, exc)
+        reason = f"failure {failures}: {exc}"[:2000]
+        state_after = FAILED if failures >= MAX_FAILURES else RUNNING
+        await node.db.write(
+            lambda conn: conn.execute(
+                update(backfills)
+                .where(backfills.c.id == walk.id)
+                .values(state=state_after, last_error=reason, updated_at=now)
+            )
+        )
+        return 0
+    return 1
+
+
+def _check_same_host(url: str, followed: str) -> None:
+    if host_of(url) != host_of(followed):
+        raise ValueError(f"the page {url} is not on {host_of(followed)}")
+
+
+async def _import(node: Node, walk: Any, page: dict[str, Any], total: int | None) -> None:
+    items = page.get("orderedItems", page.get("items", []))
+    if not isinstance(items, list):
+        items = []
+    now = node.clock.now()
+    entries = []
+    skipped = 0
+    for item in items[:500]:
+        if not isinstance(item, dict) or host_of(str(item.get("id", ""))) != host_of(walk.followed):
+            skipped += 1  # a bare link, or an offer of another server: not taken on trust
+            continue
+        try:
+            remote = from_proposal(item)
+        except RemoteOfferError:
+            skipped += 1
+            continue
+        if remote.attributed_to != walk.followed:
+            skipped += 1
+            continue
+        entries.append(remote_entry(remote, document=item, now=now))
+    following = page.get("next")
+    next_page = following if isinstance(following, str) else None
+    pages = walk.pages + 1
+    imported = walk.imported + len(entries)
+    done = next_page is None or pages >= MAX_PAGES or imported >= MAX_OFFERS
+
+    def unit(conn: Connection) -> None:
+        catalogue.put_many(conn, entries, now=now)
+        conn.execute(
+            update(backfills)
+            .where(backfills.c.id == walk.id)
+            .values(
+                next_page=None if done else next_page,
+                pages=pages,
+                imported=imported,
+                total=total,
+                state=DONE if done else RUNNING,
+                last_error=None if not skipped else f"{skipped} items skipped",
+                updated_at=now,
+            )
+        )
+
+    await node.db.write(unit)
+    walk_state = {"pages": pages, "imported": imported, "next_page": next_page}
+    log.debug("backfill of %s: %s", walk.followed, walk_state)
+
+
+async def _finish(node: Node, walk_id: int, state: str, error: str | None, now: datetime) -> None:
+    await node.db.write(
+        lambda conn: conn.execute(
+            update(backfills)
+            .where(backfills.c.id == walk_id)
+            .values(state=state, last_error=error, updated_at=now)
+        )
+    )
+
+
+BACKFILL_POLLER = Poller(
+    name="backfill",
+    run_once=run_once,
+    idle_seconds=2.0,
+    wakeup=lambda node: node.backfill_wakeup,
+)
