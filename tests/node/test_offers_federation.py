@@ -11,7 +11,8 @@ from sqlalchemy import select
 
 from node import backfill, delivery_worker, federating, inbox_worker, offering
 from node.catalogue import store
-from node.storage.tables import inbox_activities
+from node.services import follows, outbox, remote_actors
+from node.storage.tables import deliveries, inbox_activities, outbox_activities
 from tests.support.network import Network, TestNode
 
 
@@ -215,3 +216,98 @@ async def test_an_interrupted_backfill_resumes_where_it_was(network: Network) ->
     assert (walk["state"], walk["imported"], walk["pages"]) == ("done", 250, 3)
     pages = [url for method, url in network.router.log if "/offers?" in url]
     assert len(pages) == 2  # the first page was not fetched again
+
+
+async def test_servers_without_our_vocabulary_also_get_a_readable_note(
+    network: Network,
+) -> None:
+    alpha = await network.add("alpha.test")  # a coopnode: declares the vocabulary
+    beta = await network.add("beta.test")
+    await federating.follow(alpha.node, "coop@beta.test")
+    await network.settle()
+    toot = {
+        "id": "https://toot.test/users/ana",
+        "type": "Person",
+        "inbox": "https://toot.test/users/ana/inbox",
+        "endpoints": {"sharedInbox": "https://toot.test/inbox"},
+    }
+    now = beta.node.clock.now()
+    coop_id = beta.node.peers.coop_id
+
+    def mastodon_follower(conn: Any) -> None:
+        remote_actors.store(conn, toot, now=now)
+        follows.add_follower(
+            conn,
+            actor_id=coop_id,
+            follower=toot["id"],
+            follow_id="https://toot.test/follows/1",
+            inbox=toot["inbox"],
+            shared_inbox="https://toot.test/inbox",
+            state=follows.ACCEPTED,
+            now=now,
+        )
+
+    await beta.node.db.write(mastodon_follower)
+
+    created = await publish(beta, apples())
+
+    query = (
+        select(deliveries.c.inbox, outbox_activities.c.body)
+        .join(outbox_activities, outbox_activities.c.id == deliveries.c.activity_pk)
+        .where(outbox_activities.c.type == "Create")
+    )
+    rows = await beta.node.db.read(lambda c: c.execute(query).all())
+    sent = sorted((r.inbox, json.loads(r.body)["object"]["type"]) for r in rows)
+    assert sent == [
+        (f"{alpha.base}/inbox", "Proposal"),
+        ("https://toot.test/inbox", "Note"),
+        ("https://toot.test/inbox", "Proposal"),
+    ]
+    note = next(json.loads(r.body)["object"] for r in rows if "Note" in r.body)
+    assert created["uri"] in note["content"]  # a link Mastodon shows
+    assert f"{beta.base}/tags/apples" in note["content"]  # the category as a hashtag
+
+
+async def test_activities_about_one_offer_reach_an_inbox_in_order(network: Network) -> None:
+    beta = await network.add("beta.test")
+    now = beta.node.clock.now()
+    coop_id = beta.node.peers.coop_id
+    inbox = "https://slow.test/inbox"
+
+    def queue(conn: Any) -> None:
+        for n, kind in enumerate(["Create", "Update", "Delete"]):
+            activity = {"id": f"https://beta.test/activities/{n}", "type": kind}
+            outbox.publish(
+                conn,
+                activity,
+                actor_id=coop_id,
+                inboxes=[inbox, "https://other.test/inbox"],
+                now=now,
+                ordering_key="https://beta.test/offers/1",
+            )
+
+    await beta.node.db.write(queue)
+
+    def claimed() -> list[tuple[str, str]]:
+        batch = beta.node.db.write_sync(lambda c: outbox.claim(c, now=now))
+        return sorted((d.inbox, d.activity_id.rsplit("/", 1)[1]) for d in batch)
+
+    # One per inbox at a time, the oldest first; the next only once it is settled.
+    first = claimed()
+    assert first == [("https://other.test/inbox", "0"), ("https://slow.test/inbox", "0")]
+    assert claimed() == []  # both still claimed: nothing overtakes them
+    batch_ids = await beta.node.db.read(
+        lambda c: c.execute(
+            select(deliveries.c.id, deliveries.c.inbox).order_by(deliveries.c.id)
+        ).all()
+    )
+    slow_first = next(r.id for r in batch_ids if r.inbox == inbox)
+    other_first = next(r.id for r in batch_ids if r.inbox != inbox)
+    await beta.node.db.write(
+        lambda c: outbox.retry(c, slow_first, at=now, status=500, error="HTTP 500")
+    )
+    await beta.node.db.write(
+        lambda c: outbox.finish(c, [other_first], state="delivered", now=now, status=202)
+    )
+    # The slow inbox gets its Create again before anything else; the other moves on.
+    assert claimed() == [("https://other.test/inbox", "1"), ("https://slow.test/inbox", "0")]
