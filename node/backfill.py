@@ -10,6 +10,7 @@ of the followed co-op itself, from its own host, are taken.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import datetime
 from typing import Any
@@ -37,6 +38,8 @@ MAX_PAGES = 1_000
 MAX_OFFERS = 100_000
 # Fetch failures in a row before a walk is given up (it may be started again).
 MAX_FAILURES = 5
+# Pages one walk takes before the loop turns to the others.
+PAGES_PER_ROUND = 20
 
 
 def start(
@@ -127,14 +130,46 @@ async def _step(node: Node, walk: Any) -> int:
                 assert page_url is not None
                 _check_same_host(page_url, walk.followed)
                 page = await node.peers.fetch(page_url)
-            await _import(node, walk, page, total if isinstance(total, int) else None)
+            total = total if isinstance(total, int) else None
         elif walk.next_page is not None:
             _check_same_host(walk.next_page, walk.followed)
             page = await node.peers.fetch(walk.next_page)
-            await _import(node, walk, page, walk.total)
+            total = walk.total
         else:
             await _finish(node, walk.id, DONE, None, now)
             return 0
+        pages, imported, taken = walk.pages, walk.imported, 0
+        while True:
+            entries, skipped, next_page = _read_page(node, walk.followed, page)
+            pages += 1
+            imported += len(entries)
+            done = next_page is None or pages >= MAX_PAGES or imported >= MAX_OFFERS
+            # The next page is fetched while this one is written.
+            prefetch = None
+            if not done and taken + 1 < PAGES_PER_ROUND:
+                assert next_page is not None
+                _check_same_host(next_page, walk.followed)
+                prefetch = asyncio.ensure_future(node.peers.fetch(next_page))
+            try:
+                await _commit(
+                    node,
+                    walk.id,
+                    entries,
+                    next_page=None if done else next_page,
+                    pages=pages,
+                    imported=imported,
+                    total=total,
+                    state=DONE if done else RUNNING,
+                    note=f"{skipped} items skipped" if skipped else None,
+                )
+            except BaseException:
+                if prefetch is not None:
+                    prefetch.cancel()
+                raise
+            taken += 1
+            if prefetch is None:
+                return taken
+            page = await prefetch
     except (FederationError, ValueError) as exc:
         failures = 1 + int((walk.last_error or "").startswith("failure "))
         log.info("backfill of %s: %s", walk.followed, exc)
@@ -156,7 +191,10 @@ def _check_same_host(url: str, followed: str) -> None:
         raise ValueError(f"the page {url} is not on {host_of(followed)}")
 
 
-async def _import(node: Node, walk: Any, page: dict[str, Any], total: int | None) -> None:
+def _read_page(
+    node: Node, followed: str, page: dict[str, Any]
+) -> tuple[list[catalogue.Entry], int, str | None]:
+    """The offers of a page worth storing, how many items were not, and the next page."""
     items = page.get("orderedItems", page.get("items", []))
     if not isinstance(items, list):
         items = []
@@ -164,7 +202,7 @@ async def _import(node: Node, walk: Any, page: dict[str, Any], total: int | None
     entries = []
     skipped = 0
     for item in items[:500]:
-        if not isinstance(item, dict) or host_of(str(item.get("id", ""))) != host_of(walk.followed):
+        if not isinstance(item, dict) or host_of(str(item.get("id", ""))) != host_of(followed):
             skipped += 1  # a bare link, or an offer of another server: not taken on trust
             continue
         try:
@@ -172,35 +210,29 @@ async def _import(node: Node, walk: Any, page: dict[str, Any], total: int | None
         except RemoteOfferError:
             skipped += 1
             continue
-        if remote.attributed_to != walk.followed:
+        if remote.attributed_to != followed:
             skipped += 1
             continue
         entries.append(remote_entry(remote, document=item, now=now))
     following = page.get("next")
-    next_page = following if isinstance(following, str) else None
-    pages = walk.pages + 1
-    imported = walk.imported + len(entries)
-    done = next_page is None or pages >= MAX_PAGES or imported >= MAX_OFFERS
+    return entries, skipped, following if isinstance(following, str) else None
+
+
+async def _commit(
+    node: Node, walk_id: int, entries: list[catalogue.Entry], *, note: str | None, **values: Any
+) -> None:
+    """Store a page's offers with the walk's new position, in one unit of work."""
+    now = node.clock.now()
 
     def unit(conn: Connection) -> None:
         catalogue.put_many(conn, entries, now=now)
         conn.execute(
             update(backfills)
-            .where(backfills.c.id == walk.id)
-            .values(
-                next_page=None if done else next_page,
-                pages=pages,
-                imported=imported,
-                total=total,
-                state=DONE if done else RUNNING,
-                last_error=None if not skipped else f"{skipped} items skipped",
-                updated_at=now,
-            )
+            .where(backfills.c.id == walk_id)
+            .values(last_error=note, updated_at=now, **values)
         )
 
     await node.db.write(unit)
-    walk_state = {"pages": pages, "imported": imported, "next_page": next_page}
-    log.debug("backfill of %s: %s", walk.followed, walk_state)
 
 
 async def _finish(node: Node, walk_id: int, state: str, error: str | None, now: datetime) -> None:

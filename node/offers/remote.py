@@ -16,7 +16,7 @@ from __future__ import annotations
 import functools
 import itertools
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -127,8 +127,34 @@ def _validator() -> Validator:
     return Draft202012Validator(schema)
 
 
+@functools.cache
+def _fast_check() -> Callable[[Any], Any]:
+    """The same schema compiled to Python by fastjsonschema: about fifty times faster
+    than jsonschema on a valid offer, which matters when a backfill brings thousands.
+    It says only yes or no; a no is explained by jsonschema (:func:`validate`). The
+    schema uses no keyword that draft 7 lacks, so it is compiled as draft 7 (which
+    fastjsonschema knows); a test holds the two validators to the same answers."""
+    import fastjsonschema
+
+    schema = json.loads(OFFER_SCHEMA_FILE.read_text(encoding="utf-8"))
+    schema["$schema"] = "http://json-schema.org/draft-07/schema#"
+    return fastjsonschema.compile(schema)
+
+
+def is_valid_fast(normalised: Mapping[str, Any]) -> bool:
+    import fastjsonschema
+
+    try:
+        _fast_check()(normalised)
+    except fastjsonschema.JsonSchemaException:
+        return False
+    return True
+
+
 def validate(normalised: Mapping[str, Any]) -> None:
     """Check a normalised offer against ``schemas/offer.schema.json``."""
+    if is_valid_fast(normalised):
+        return
     from jsonschema.exceptions import best_match
 
     # A hostile document can fail in thousands of places; the first few are enough to
