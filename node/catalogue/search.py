@@ -42,7 +42,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.selectable import Join
 
 from node.catalogue.store import ACTIVE, WITHDRAWN, scaled_price, unscaled_price
-from node.catalogue.text import query_words
+from node.catalogue.text import cell_words, filter_word, query_words
 from node.errors import Invalid
 from node.storage.tables import offer_categories, offer_claims, offers
 
@@ -281,6 +281,35 @@ def _status_filter(status: str, now: datetime) -> ColumnElement[bool] | None:
     return None
 
 
+def _tsquery(prefixes: tuple[str, ...], exact: list[str], groups: list[list[str]]) -> str:
+    terms = [f"{w}:*" if len(w) > 1 else w for w in prefixes] + exact
+    for group in groups:
+        if group:
+            terms.append("(" + " | ".join(group) + ")")
+    return " & ".join(terms)
+
+
+def _box(query: Query) -> tuple[float, float, float, float] | None:
+    """South, north, west, east of the circle ``within_km`` of ``near``, or None when
+    it wraps a pole or the antimeridian (then only SQL filters)."""
+    if query.near is None or query.within_km is None:
+        return None
+    lat, lon = query.near
+    span = query.within_km / 111.0 + 0.01
+    cos_lat = math.cos(math.radians(lat))
+    if cos_lat <= 0.01 or span / cos_lat >= 180:
+        return None
+    lon_span = span / cos_lat
+    if lon - lon_span < -180 or lon + lon_span > 180 or abs(lat) + span >= 90:
+        return None
+    return lat - span, lat + span, lon - lon_span, lon + lon_span
+
+
+def _cells(query: Query) -> list[str]:
+    box = _box(query)
+    return (cell_words(*box) or []) if box is not None else []
+
+
 def search(conn: Connection, query: Query, *, now: datetime) -> Page:
     dialect = conn.dialect.name
     distance = _distance(*query.near) if query.near is not None else None
@@ -302,8 +331,20 @@ def search(conn: Connection, query: Query, *, now: datetime) -> Page:
     statement: Select[Any] = select(*columns)
     rank: Any = None
     if query.words:
+        # Each word as the start of a word (a lone letter as a whole word: "l" of "l'huile"
+        # should not match every word in l); the filters as whole words (see text.py).
+        exact = [filter_word("claim", c) for c in query.claims]
+        if query.coop is not None:
+            exact.append(filter_word("coop", query.coop))
+        any_of = [filter_word("category", c) for c in query.categories]
+        cells = _cells(query)
         if dialect == "sqlite":
-            match = " AND ".join(f'"{w}"*' for w in query.words)
+            terms = [f'"{w}"*' if len(w) > 1 else f'"{w}"' for w in query.words]
+            terms += [f'"{w}"' for w in exact]
+            for group in (any_of, cells):
+                if group:
+                    terms.append("(" + " OR ".join(f'"{w}"' for w in group) + ")")
+            match = " AND ".join(terms)
             fts = (
                 select(
                     literal_column("rowid").label("offer_id"),
@@ -320,7 +361,7 @@ def search(conn: Connection, query: Query, *, now: datetime) -> Page:
         else:
             tsquery = func.to_tsquery(
                 literal_column("'simple'"),
-                bindparam("tsquery", " & ".join(f"{w}:*" for w in query.words)),
+                bindparam("tsquery", _tsquery(query.words, exact, [any_of, cells])),
             )
             vector = func.to_tsvector(literal_column("'simple'"), offers.c.search_text)
             statement = statement.where(vector.op("@@")(tsquery))
@@ -349,14 +390,11 @@ def search(conn: Connection, query: Query, *, now: datetime) -> Page:
     if query.max_price is not None:
         conditions.append(offers.c.price_e4 <= scaled_price(query.max_price))
     if query.near is not None and (distance is not None) and query.within_km is not None:
-        lat, lon = query.near
-        span = query.within_km / 111.0 + 0.01
-        conditions.append(offers.c.latitude.between(lat - span, lat + span))
-        cos_lat = math.cos(math.radians(lat))
-        if cos_lat > 0.01 and span / cos_lat < 180:
-            lon_span = span / cos_lat
-            if lon - lon_span >= -180 and lon + lon_span <= 180:
-                conditions.append(offers.c.longitude.between(lon - lon_span, lon + lon_span))
+        box = _box(query)
+        if box is not None:
+            south, north, west, east = box
+            conditions.append(offers.c.latitude.between(south, north))
+            conditions.append(offers.c.longitude.between(west, east))
         conditions.append(distance <= query.within_km)
     if query.sort == "distance":
         conditions.append(offers.c.latitude.is_not(None))

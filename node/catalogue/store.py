@@ -14,7 +14,7 @@ from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.engine import Connection
 
 from federation.inbox import host_of
-from node.catalogue.text import search_text
+from node.catalogue.text import cell_word, filter_word, search_text
 from node.errors import Forbidden
 from node.storage.tables import offer_categories, offer_claims, offers
 
@@ -96,7 +96,19 @@ def _row(entry: Entry, now: datetime) -> dict[str, Any]:
         "published": entry.published,
         "updated": entry.updated,
         "received_at": now,
-        "search_text": search_text([entry.title, *entry.texts, entry.place]),
+        "search_text": search_text(
+            [
+                entry.title,
+                *entry.texts,
+                entry.place,
+                *(filter_word("category", c) for c in entry.categories),
+                *(filter_word("claim", c) for c in entry.claims),
+                filter_word("coop", entry.actor),
+                None
+                if entry.latitude is None or entry.longitude is None
+                else cell_word(entry.latitude, entry.longitude),
+            ]
+        ),
         "document": json.dumps(entry.document, ensure_ascii=False, separators=(",", ":")),
         "source": None if entry.source is None else json.dumps(entry.source, ensure_ascii=False),
     }

@@ -52,3 +52,45 @@ def query_words(query: str) -> list[str]:
     """The words of a member's query; each matches any word it begins ("pomme" finds
     "pommes")."""
     return list(dict.fromkeys(words(query)))[:MAX_QUERY_WORDS]
+
+
+# Filters indexed as words: a search with words and a category, claim or co-op then
+# narrows in the text index itself instead of checking each matching offer. The prefix
+# keeps them apart from anything a member types (they cannot hurt if typed: they only
+# match what the filter would). SQL still applies the filters exactly.
+_FILTER_PREFIX = {"category": "zzc", "claim": "zzk", "coop": "zzo"}
+# Places, as the cell of a half-degree grid they fall in (about 55 by 40 km in France):
+# a search near a point names the few cells its circle touches.
+CELL_DEGREES = 0.5
+MAX_CELLS = 48
+
+
+def filter_word(kind: str, value: str) -> str:
+    if kind == "coop":
+        import hashlib
+
+        return _FILTER_PREFIX[kind] + hashlib.sha256(value.encode()).hexdigest()[:16]
+    return _FILTER_PREFIX[kind] + "".join(words(value))
+
+
+def _cell_index(latitude: float, longitude: float) -> tuple[int, int]:
+    return (int((latitude + 90) // CELL_DEGREES), int((longitude + 180) // CELL_DEGREES))
+
+
+def cell_word(latitude: float, longitude: float) -> str:
+    row, column = _cell_index(latitude, longitude)
+    return f"zzg{row}x{column}"
+
+
+def cell_words(south: float, north: float, west: float, east: float) -> list[str] | None:
+    """The cells of the box, or None when there are too many to be worth naming."""
+    first_row, first_column = _cell_index(max(south, -90.0), max(west, -180.0))
+    last_row, last_column = _cell_index(min(north, 89.999), min(east, 179.999))
+    count = (last_row - first_row + 1) * (last_column - first_column + 1)
+    if count > MAX_CELLS:
+        return None
+    return [
+        f"zzg{row}x{column}"
+        for row in range(first_row, last_row + 1)
+        for column in range(first_column, last_column + 1)
+    ]

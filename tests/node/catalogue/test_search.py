@@ -337,3 +337,9 @@ def test_a_price_too_large_or_too_fine_is_kept_but_not_searchable_by_price(db: D
 
     assert sorted(find(db, q="organic apples")) == ["apples", "x", "y"]
     assert find(db, q="organic apples", currency="EUR", min_price="0") == ["apples"]
+
+
+def test_a_lone_letter_matches_only_itself(db: Database) -> None:
+    assert find(db, q="z") == []
+    assert find(db, q="l huile") == []
+    assert find(db, q="d auge") == ["cider"]  # "Pays d'Auge"
