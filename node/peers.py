@@ -14,6 +14,7 @@ from federation.errors import InvalidDocument, Refused
 from federation.fetch import fetch_json, resolve_handle
 from federation.inbox import host_of
 from federation.keycache import KeyCache
+from federation.poster import InboxSigner
 from node.services import domains, identity, remote_actors
 from node.services.domains import DomainPolicy
 from node.settings import Settings
@@ -41,11 +42,11 @@ class Peers:
         self.coop_id = coop.actor.id
         # Authorized-fetch servers (Mastodon's secure mode, GoToSocial) answer only
         # signed GETs: every fetch is signed with the co-op's key.
-        self.signer = httpsig.SignatureAuth(
-            key_id=urls.actor_key(settings.handle),
-            private_key=keys.load_own_private_key(coop.rsa_private_pem),
-            clock=clock,
-        )
+        key_id = urls.actor_key(settings.handle)
+        private_key = keys.load_own_private_key(coop.rsa_private_pem)
+        self.signer = httpsig.SignatureAuth(key_id=key_id, private_key=private_key, clock=clock)
+        # The same key signs the co-op's deliveries (see node.delivery_worker).
+        self.inbox_signer = InboxSigner(key_id=key_id, private_key=private_key, clock=clock)
         self.keys = KeyCache(self._key_document, clock)
         # The admin's domain decisions, reloaded every few seconds (DOMAINS_POLLER).
         allow_list = settings.federation == "allowlist"

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import httpx
 
 from federation.clock import Clock
+from federation.poster import Poster, poster_for
 from node.settings import Settings
 from node.storage.database import Database
 from node.urls import Urls
@@ -24,6 +25,9 @@ class Node:
     http: httpx.AsyncClient
     clock: Clock
     urls: Urls = field(init=False)
+    # Signed POSTs of activities (the delivery worker's path): by default the fastest
+    # client that keeps ``http``'s address guard (federation.poster.poster_for).
+    poster: Poster = field(init=False)
     peers: Peers = field(init=False)
     # Set when this process stored an activity, so its own inbox worker starts at once
     # instead of at its next poll.
@@ -37,4 +41,5 @@ class Node:
         from node.peers import Peers
 
         self.urls = Urls(self.settings.base_url)
+        self.poster = poster_for(self.http)
         self.peers = Peers(self.settings, self.db, self.http, self.clock)

@@ -217,16 +217,19 @@ async def test_blocked_domains_are_not_queued_and_queued_ones_are_dropped(
 async def test_an_inbox_on_a_private_address_is_given_up_not_contacted(
     network: Network, host: str
 ) -> None:
+    from federation.poster import AiohttpPoster, poster_for
     from node.settings import Settings
     from node.web.app import make_http_client
 
     alpha = await network.add("alpha.test")
     settings = Settings(data_dir=network.root, domain="alpha.test", name="x")
     async with make_http_client(settings) as guarded:
-        alpha.node.http = guarded
+        # The node's guarded client, as production builds it, delivers through aiohttp.
+        alpha.node.poster, network_poster = poster_for(guarded), alpha.node.poster
+        assert isinstance(alpha.node.poster, AiohttpPoster)
         await queue(alpha, f"http://{host}:9/inbox")
         await delivery_worker.run_once(alpha.node)
-    alpha.node.http = network.http
+    alpha.node.poster = network_poster
 
     row = (await rows(alpha))[f"http://{host}:9/inbox"]
     assert row["state"] == "failed"

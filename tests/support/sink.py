@@ -2,11 +2,11 @@
 
 It listens on one port of many loopback addresses (``127.0.1.1``, ``127.0.1.2``, ...),
 so that a node sees each address as a separate host, and answers every ``POST`` with
-202. For each inbox (the ``Host`` header and path) it counts the requests and the
-distinct activity ids received, so a test can say "every inbox got the activity, none
-twice". ``GET /_sink/stats`` answers those figures as JSON. Parsing is httptools' (the
-parser uvicorn uses) on a bare asyncio protocol: the sink must cost little next to the
-sender under test, on the same cores.
+202 (``--delay-ms`` later, if given: a slow peer). For each inbox (the ``Host`` header
+and path) it counts the requests and the distinct activity ids received, so a test can
+say "every inbox got the activity, none twice". ``GET /_sink/stats`` answers those
+figures as JSON. Parsing is httptools' (the parser uvicorn uses) on a bare asyncio
+protocol: the sink must cost little next to the sender under test, on the same cores.
 
     python -m tests.support.sink --port 8800 --hosts 50
 """
@@ -54,11 +54,13 @@ class Record:
 
 
 _ACCEPTED = b"HTTP/1.1 202 Accepted\r\ncontent-length: 0\r\n\r\n"
+_ACCEPTED_CLOSING = b"HTTP/1.1 202 Accepted\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
 
 
 class _Connection(asyncio.Protocol):
-    def __init__(self, record: Record) -> None:
+    def __init__(self, record: Record, delay: float = 0.0) -> None:
         self.record = record
+        self.delay = delay
         self.parser = httptools.HttpRequestParser(self)
         self.transport: Any = None
         self._reset()
@@ -122,21 +124,43 @@ class _Connection(asyncio.Protocol):
         else:
             inbox = f"{self.host.decode('latin-1')}{self.url.decode('latin-1')}"
             record.received[inbox][activity_id] += 1
-        self.transport.write(_ACCEPTED)
+        # A client that asks for "Connection: close" gets it, as from any server.
+        keep_alive = self.parser.should_keep_alive()
+        if self.delay:
+            # Received (and counted) now, answered later: one request at a time per
+            # connection, so the answer cannot overtake another.
+            asyncio.get_running_loop().call_later(self.delay, self._answer_late, keep_alive)
+        else:
+            self._answer(keep_alive)
+
+    def _answer(self, keep_alive: bool) -> None:
+        if keep_alive:
+            self.transport.write(_ACCEPTED)
+        else:
+            self.transport.write(_ACCEPTED_CLOSING)
+            self.transport.close()
+
+    def _answer_late(self, keep_alive: bool) -> None:
+        if not self.transport.is_closing():
+            self._answer(keep_alive)
 
 
 def addresses(count: int) -> list[str]:
     """``count`` loopback addresses, 127.0.1.1 onwards (each a distinct host to a node)."""
     if not 1 <= count <= 250 * 250:
         raise ValueError("between 1 and 62,500 addresses")
-    return [f"127.0.{1 + n // 250}.{1 + n % 250}" for n in range(count)]
+    return [_address(n) for n in range(count)]
 
 
-async def serve(port: int, hosts: int) -> None:
+def _address(n: int) -> str:
+    return f"127.0.{1 + n // 250}.{1 + n % 250}"
+
+
+async def serve(port: int, hosts: int, delay_ms: float = 0.0) -> None:
     record = Record()
     loop = asyncio.get_running_loop()
     server = await loop.create_server(
-        lambda: _Connection(record), host=addresses(hosts), port=port, backlog=1024
+        lambda: _Connection(record, delay_ms / 1000), host=addresses(hosts), port=port, backlog=1024
     )
     stop = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -155,7 +179,7 @@ class SinkProcess:
     process: subprocess.Popen[str]
 
     def inbox(self, n: int) -> str:
-        host = addresses(self.hosts)[n % self.hosts]
+        host = _address(n % self.hosts)
         return f"http://{host}:{self.port}/inbox/{n}"
 
     def stats(self) -> dict[str, Any]:
@@ -174,10 +198,13 @@ class SinkProcess:
                 self.process.wait(5)
 
 
-def start_sink(port: int, hosts: int = 1) -> SinkProcess:
+def start_sink(port: int, hosts: int = 1, delay_ms: float = 0.0) -> SinkProcess:
     """Start the sink as a process and wait until it listens."""
+    options = ["--port", str(port), "--hosts", str(hosts)]
+    if delay_ms:
+        options += ["--delay-ms", str(delay_ms)]
     process = subprocess.Popen(
-        [sys.executable, "-m", "tests.support.sink", "--port", str(port), "--hosts", str(hosts)],
+        [sys.executable, "-m", "tests.support.sink", *options],
         cwd=Path(__file__).resolve().parents[2],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -195,10 +222,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--hosts", type=int, default=1, help="how many loopback addresses")
+    parser.add_argument(
+        "--delay-ms", type=float, default=0.0, help="answer each POST this much later"
+    )
     args = parser.parse_args()
     import uvloop
 
-    uvloop.run(serve(args.port, args.hosts))
+    uvloop.run(serve(args.port, args.hosts, args.delay_ms))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,464 @@
+"""Signed POSTs to inboxes: the delivery path of the node's one HTTP client.
+
+Delivering an activity is the hottest outgoing path: one activity to a co-op's
+followers is one signed POST per inbox, thousands at a time. Fetches (GETs) go through
+the node's ``httpx.AsyncClient``; deliveries go through a :class:`Poster`, which sends
+with aiohttp's client when the node's client is the guarded one of
+:func:`federation.netguard.make_guarded_transport` (bench/delivery.py: about twice
+httpx's throughput on this path, and a third of its CPU apart from signing), and through
+the httpx client itself otherwise (the tests' in-process network). :func:`poster_for`
+chooses.
+
+- :class:`InboxSigner` signs a POST exactly as :func:`federation.httpsig.sign_request`
+  does (the same Host, Date, Digest and Signature headers), with what does not change
+  from one delivery to the next prepared once: the key, the key id, the Date of the
+  current second; a body and its digest are a :class:`Payload`, made once per activity.
+  The RSA signature is most of a delivery's CPU, and cryptography releases the GIL
+  while it signs: :meth:`InboxSigner.sign_many` signs on threads of their own, so that
+  a sender can sign the next requests on other cores while it sends the last ones.
+- ``async with poster.session() as session`` opens a pool of connections for one round
+  of deliveries; ``await session.post(signed)`` sends a :class:`SignedPost` and returns
+  an :class:`Answer` (status and ``Retry-After``) or raises :class:`PostFailed` when no
+  answer came. Redirects are never followed: a server that redirects an inbox POST
+  gets its 3xx classified, not the body resent elsewhere.
+
+aiohttp keeps the address guard of :mod:`federation.netguard`: its resolver is the
+guard's (a name whose addresses are all forbidden is refused, allowed addresses only
+are connected to); an address written in the URL, in any form a resolver reads, is
+judged before anything else; and every socket is checked against the guard with the
+address it is about to connect to, whatever produced it. Proxy variables are ignored,
+as with the httpx client.
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import concurrent.futures
+import contextlib
+import email.utils
+import errno
+import functools
+import ipaddress
+import os
+import socket
+import ssl
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import aiohttp
+import httpcore
+import httpx
+from aiohttp.abc import AbstractResolver, ResolveResult
+from cryptography.hazmat.primitives.asymmetric import rsa
+from yarl import URL
+
+from federation.clock import Clock
+from federation.digests import sha256_digest_header
+from federation.httpsig import HS2019, RSA_SHA256, format_signature_header, sign_string
+from federation.keys import PrivateKey
+from federation.netguard import ForbiddenAddress, GuardedBackend, parse_host_literal
+
+__all__ = [
+    "SIGNING_THREADS",
+    "AiohttpPoster",
+    "Answer",
+    "HttpxPoster",
+    "InboxSigner",
+    "Payload",
+    "PostFailed",
+    "PostSession",
+    "Poster",
+    "SignedPost",
+    "poster_for",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """What an inbox answered: its status and its ``Retry-After``, if any."""
+
+    status: int
+    retry_after: str | None = None
+
+
+class PostFailed(Exception):
+    """No answer came: refused or reset connection, TLS failure, unreadable response.
+
+    ``forbidden`` is set when the guard refused the inbox's address: no connection was
+    attempted, and none ever will be while the inbox stays where it is.
+    """
+
+    def __init__(self, message: str, forbidden: ForbiddenAddress | None = None) -> None:
+        super().__init__(message)
+        self.forbidden = forbidden
+
+
+@dataclass(frozen=True, slots=True)
+class SignedPost:
+    """A POST ready to go: the URL exactly as it will be sent, every header, the body."""
+
+    url: URL
+    headers: dict[str, str]
+    content: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Payload:
+    """A body to POST, with its ``Digest`` header value: made once per activity."""
+
+    content: bytes
+    content_type: str
+    digest: str
+
+    @classmethod
+    def of(cls, content: bytes, content_type: str) -> Payload:
+        return cls(content, content_type, sha256_digest_header(content))
+
+
+class InboxSigner:
+    """Signs POSTs as ``key_id``: draft-cavage over ``(request-target) host date digest``,
+    as Mastodon signs them and as :func:`federation.httpsig.sign_request` would."""
+
+    def __init__(self, key_id: str, private_key: PrivateKey, clock: Clock) -> None:
+        self.key_id = key_id
+        self._private_key = private_key
+        self._algorithm = RSA_SHA256 if isinstance(private_key, rsa.RSAPrivateKey) else HS2019
+        self._clock = clock
+        # (Unix second, its HTTP date), replaced whole: read and written from two threads.
+        self._date = (-1, "")
+
+    def sign(self, inbox: str, payload: Payload) -> SignedPost:
+        """``payload`` POSTed to ``inbox``, signed; :class:`PostFailed` for an inbox
+        that is no http(s) URL."""
+        url = _target(inbox)
+        headers = self.headers(url, payload.digest)
+        headers["Content-Type"] = payload.content_type
+        return SignedPost(url, headers, payload.content)
+
+    async def sign_many(
+        self, posts: Sequence[tuple[str, Payload]]
+    ) -> list[SignedPost | PostFailed]:
+        """:meth:`sign` for each ``(inbox, payload)``, on a signing thread (see
+        :data:`SIGNING_THREADS`); a failure is returned in its place."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(_signing_threads(), self._sign_all, list(posts))
+
+    def _sign_all(self, posts: list[tuple[str, Payload]]) -> list[SignedPost | PostFailed]:
+        signed: list[SignedPost | PostFailed] = []
+        for inbox, payload in posts:
+            try:
+                signed.append(self.sign(inbox, payload))
+            except PostFailed as exc:
+                signed.append(exc)
+        return signed
+
+    def headers(self, url: URL, digest: str) -> dict[str, str]:
+        """Host, Date, Digest and Signature for a POST to ``url`` of a body whose
+        Digest header value is ``digest``."""
+        host = url.host_port_subcomponent
+        if host is None:
+            raise ValueError(f"{url} is not an absolute URL")
+        date = self._http_date(self._clock.now())
+        text = (
+            f"(request-target): post {url.raw_path_qs}\nhost: {host}\ndate: {date}\n"
+            f"digest: {digest}"
+        )
+        signature = format_signature_header(
+            self.key_id,
+            self._algorithm,
+            ("(request-target)", "host", "date", "digest"),
+            sign_string(text, self._private_key),
+        )
+        return {"Host": host, "Date": date, "Digest": digest, "Signature": signature}
+
+    def _http_date(self, now: datetime) -> str:
+        second = int(now.timestamp())
+        cached_second, date = self._date
+        if second != cached_second:
+            moment = datetime.fromtimestamp(second, UTC)
+            date = email.utils.format_datetime(moment, usegmt=True)
+            self._date = (second, date)
+        return date
+
+    def __repr__(self) -> str:
+        return f"InboxSigner({self.key_id!r})"
+
+
+class PostSession(abc.ABC):
+    """Connections for one round of deliveries, closed with the round."""
+
+    @abc.abstractmethod
+    async def post(self, signed: SignedPost, *, keep_alive: bool = True) -> Answer:
+        """Send ``signed``.
+
+        ``keep_alive=False`` says no other POST to this host is waiting: the request
+        asks the server to close the connection after its answer, rather than keeping
+        it idle (one activity to followers on a thousand servers must not leave a
+        thousand idle sockets). Cancellation (the caller's deadline) passes through;
+        every other failure is :class:`PostFailed`.
+        """
+
+
+class Poster(abc.ABC):
+    """Sends signed POSTs; see the module's description."""
+
+    @abc.abstractmethod
+    def session(self) -> contextlib.AbstractAsyncContextManager[PostSession]:
+        """A pool of connections, open for the ``async with`` block."""
+
+
+def _target(inbox: str) -> URL:
+    try:
+        url = URL(inbox)
+    except (ValueError, TypeError) as exc:
+        raise PostFailed(f"invalid inbox URL {inbox!r}: {exc}") from exc
+    if url.scheme not in ("http", "https") or not url.host:
+        raise PostFailed(f"invalid inbox URL {inbox!r}: not an http(s) URL")
+    return url
+
+
+def _headers(signed: SignedPost, keep_alive: bool) -> dict[str, str]:
+    # "Connection: close" has the server close the connection after its answer (RFC 9112,
+    # 9.6), and the client then drops it rather than keeping it in the pool.
+    return signed.headers if keep_alive else {**signed.headers, "Connection": "close"}
+
+
+# Threads that sign: each can keep a core busy (an RSA-2048 signature takes from about
+# 0.3 ms to 1 ms of CPU, depending on the processor), and a sender has the rest to do.
+SIGNING_THREADS = max(1, min(4, os.cpu_count() or 1))
+
+
+@functools.cache
+def _signing_threads() -> concurrent.futures.ThreadPoolExecutor:
+    """The process's signing threads, made on first use."""
+    return concurrent.futures.ThreadPoolExecutor(SIGNING_THREADS, thread_name_prefix="signing")
+
+
+# --- through an httpx client -----------------------------------------------------------
+
+
+class HttpxPoster(Poster):
+    """POSTs through an ``httpx.AsyncClient`` as it is: its transport, its guard (if any),
+    its pool. The tests' in-process network uses this one."""
+
+    def __init__(self, client: httpx.AsyncClient) -> None:
+        self.client = client
+
+    @contextlib.asynccontextmanager
+    async def session(self) -> AsyncIterator[PostSession]:
+        yield _HttpxSession(self.client)
+
+    def __repr__(self) -> str:
+        return "HttpxPoster()"
+
+
+class _HttpxSession(PostSession):
+    def __init__(self, client: httpx.AsyncClient) -> None:
+        self._client = client
+
+    async def post(self, signed: SignedPost, *, keep_alive: bool = True) -> Answer:
+        try:
+            async with self._client.stream(
+                "POST",
+                str(signed.url),
+                content=signed.content,
+                headers=_headers(signed, keep_alive),
+            ) as response:
+                return Answer(response.status_code, response.headers.get("retry-after"))
+        except httpx.HTTPError as exc:
+            forbidden = exc.__cause__ if isinstance(exc.__cause__, ForbiddenAddress) else None
+            raise PostFailed(str(exc) or type(exc).__name__, forbidden) from exc
+
+
+# --- through aiohttp -------------------------------------------------------------------
+
+
+class _Refused(OSError):
+    """The guard's refusal, as the OSError that aiohttp expects from resolving and
+    connecting (it wraps it in a ClientConnectorError, keeping it as the cause)."""
+
+    def __init__(self, forbidden: ForbiddenAddress) -> None:
+        super().__init__(errno.EACCES, str(forbidden))
+        self.forbidden = forbidden
+
+
+class _GuardedResolver(AbstractResolver):
+    """aiohttp's resolver, answering the guard's allowed addresses only."""
+
+    def __init__(self, guard: GuardedBackend) -> None:
+        self._guard = guard
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        try:
+            addresses = await self._guard.allowed_addresses(host, port)
+        except ForbiddenAddress as exc:
+            raise _Refused(exc) from exc
+        except httpcore.ConnectError as exc:
+            raise OSError(errno.EHOSTUNREACH, str(exc)) from exc
+        results: list[ResolveResult] = []
+        for address in addresses:
+            found = socket.AF_INET6 if address.version == 6 else socket.AF_INET
+            if family in (socket.AF_UNSPEC, found):
+                results.append(
+                    {
+                        "hostname": host,
+                        "host": str(address),
+                        "port": port,
+                        "family": found,
+                        "proto": 0,
+                        "flags": socket.AI_NUMERICHOST,
+                    }
+                )
+        if not results:
+            raise OSError(errno.EHOSTUNREACH, f"{host} has no address of family {family!r}")
+        return results
+
+    async def close(self) -> None:
+        return None
+
+
+class AiohttpPoster(Poster):
+    """POSTs with aiohttp's client, through ``guard``'s rules (see the module's
+    description); ``ssl_context`` verifies peers (None: aiohttp's default, the system's
+    certificates)."""
+
+    def __init__(
+        self,
+        *,
+        guard: GuardedBackend,
+        ssl_context: ssl.SSLContext | None = None,
+        user_agent: str | None = None,
+        connect_timeout: float | None = 5.0,
+    ) -> None:
+        self.guard = guard
+        self._ssl: ssl.SSLContext | bool = ssl_context if ssl_context is not None else True
+        self._headers = {"User-Agent": user_agent} if user_agent else {}
+        self._timeout = aiohttp.ClientTimeout(total=None, sock_connect=connect_timeout)
+
+    @contextlib.asynccontextmanager
+    async def session(self) -> AsyncIterator[PostSession]:
+        connector = aiohttp.TCPConnector(
+            limit=0,  # the caller limits requests in flight, per host and in all
+            ssl=self._ssl,
+            resolver=_GuardedResolver(self.guard),
+            socket_factory=self._socket,
+        )
+        async with aiohttp.ClientSession(
+            connector=connector,
+            headers=self._headers,
+            timeout=self._timeout,
+            cookie_jar=aiohttp.DummyCookieJar(),
+            auto_decompress=False,
+            trust_env=False,
+        ) as client:
+            yield _AiohttpSession(client, self.guard)
+
+    def _socket(self, addr_info: Any) -> socket.socket:
+        """Every socket, just before it connects: the address it connects to is checked
+        here, whatever produced it (the guard's resolver, or a literal address)."""
+        family, type_, proto, _, sockaddr = addr_info
+        address = ipaddress.ip_address(sockaddr[0])
+        reason = self.guard.refusal(address)
+        if reason is not None:
+            raise _Refused(ForbiddenAddress(str(address), address, reason))
+        return socket.socket(family, type_, proto)
+
+    def __repr__(self) -> str:
+        return f"AiohttpPoster(allow_loopback={self.guard.allow_loopback})"
+
+
+class _AiohttpSession(PostSession):
+    def __init__(self, client: aiohttp.ClientSession, guard: GuardedBackend) -> None:
+        self._client = client
+        self._guard = guard
+        # host -> the refusal of its literal address (None: a name, or allowed)
+        self._literals: dict[str, PostFailed | None] = {}
+
+    async def post(self, signed: SignedPost, *, keep_alive: bool = True) -> Answer:
+        self._check_literal(signed.url)
+        try:
+            async with self._client.post(
+                signed.url,
+                data=signed.content,
+                headers=_headers(signed, keep_alive),
+                allow_redirects=False,
+            ) as response:
+                answer = Answer(response.status, response.headers.get("Retry-After"))
+                if not keep_alive:
+                    response.close()
+                return answer
+        except aiohttp.ClientError as exc:
+            raise PostFailed(_message(exc), _forbidden(exc)) from exc
+
+    def _check_literal(self, url: URL) -> None:
+        # An address written in any of the forms a resolver reads (2130706433, 127.1)
+        # is judged here, as the httpx guard judges it; the socket check covers the rest.
+        host = url.raw_host or ""
+        if host not in self._literals:
+            self._literals[host] = self._literal_refusal(host)
+        refusal = self._literals[host]
+        if refusal is not None:
+            raise PostFailed(str(refusal), refusal.forbidden)
+
+    def _literal_refusal(self, host: str) -> PostFailed | None:
+        try:
+            literal = parse_host_literal(host)
+        except ValueError as exc:
+            return PostFailed(f"invalid host {host!r}: {exc}")
+        reason = None if literal is None else self._guard.refusal(literal)
+        if literal is None or reason is None:
+            return None
+        forbidden = ForbiddenAddress(host, literal, reason)
+        return PostFailed(str(forbidden), forbidden)
+
+
+def _forbidden(exc: BaseException) -> ForbiddenAddress | None:
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, _Refused):
+            return seen.forbidden
+        seen = seen.__cause__
+    return None
+
+
+def _message(exc: aiohttp.ClientError) -> str:
+    forbidden = _forbidden(exc)
+    if forbidden is not None:
+        return str(forbidden)
+    return str(exc) or type(exc).__name__
+
+
+# --- choosing ----------------------------------------------------------------------------
+
+
+def poster_for(client: httpx.AsyncClient) -> Poster:
+    """The poster for a node whose HTTP client is ``client``.
+
+    A client built on :func:`federation.netguard.make_guarded_transport` gets an
+    :class:`AiohttpPoster` with the same guard (loopback allowed or not, resolver), TLS
+    context, User-Agent and connect timeout. Any other client (the tests' in-process
+    network, or a guarded client whose internals an httpx release has moved) is used
+    as it is, through :class:`HttpxPoster`: slower, never less guarded.
+    """
+    transport = getattr(client, "_transport", None)
+    pool = getattr(transport, "_pool", None)
+    guard = getattr(pool, "_network_backend", None)
+    ssl_context = getattr(pool, "_ssl_context", None)
+    if (
+        type(transport) is not httpx.AsyncHTTPTransport
+        or not isinstance(guard, GuardedBackend)
+        or not isinstance(ssl_context, ssl.SSLContext)
+        or getattr(client, "_mounts", None)
+    ):
+        return HttpxPoster(client)
+    return AiohttpPoster(
+        guard=guard,
+        ssl_context=ssl_context,
+        user_agent=client.headers.get("User-Agent"),
+        connect_timeout=client.timeout.connect,
+    )
