@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from sqlalchemy.engine import Connection
 
@@ -51,6 +52,18 @@ async def handle_update(node: Node, item: InboxItem) -> None:
         now = node.clock.now()
         await node.db.write(lambda conn: remote_actors.store(conn, document, now=now))
         node.peers.keys.forget_actor(item.actor)
+
+
+def wants(activity: dict[str, Any]) -> bool:
+    """Whether a verified activity gives the worker anything to do: its type has a
+    handler, and (a cheap look, at receipt) it is not plainly something that handler
+    ignores. Everything else is stored as ``ignored`` at once and never claimed."""
+    kind = activity.get("type")
+    if kind not in HANDLERS:
+        return False
+    if kind == "Create":
+        return offering.may_be_offer(activity.get("object"))
+    return True
 
 
 HANDLERS: dict[str, Handler] = {

@@ -245,6 +245,14 @@ async def withdraw_offer(node: Node, key: str) -> None:
 # --- peers' offers --------------------------------------------------------------------
 
 
+def may_be_offer(value: Any) -> bool:
+    """An activity's object that could be an offer: one embedded as such, or a bare
+    reference (known only once fetched)."""
+    if isinstance(value, str):
+        return True
+    return isinstance(value, dict) and (len(value) <= 1 or _is_offer(value))
+
+
 def _is_offer(document: Any) -> bool:
     return isinstance(document, dict) and (
         document.get("type") == "Proposal" or "publishes" in document
@@ -275,8 +283,7 @@ async def _follows(node: Node, actor: str) -> bool:
 
 async def on_create_or_update(node: Node, item: InboxItem) -> None:
     """A followed co-op's offer, new or changed: into the catalogue."""
-    embedded = item.activity.get("object")
-    if isinstance(embedded, dict) and len(embedded) > 1 and not _is_offer(embedded):
+    if not may_be_offer(item.activity.get("object")):
         return  # a post, a reply, a vote: not for the catalogue
     if not await _follows(node, item.actor):
         return  # only the co-ops this node follows fill its catalogue

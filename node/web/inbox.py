@@ -25,7 +25,7 @@ from federation.errors import FederationError, PayloadTooLarge
 from federation.httpsig import lowered_headers
 from federation.inbox import MAX_BODY_BYTES, Dropped, host_of, verify_incoming
 from node.errors import NodeError
-from node.inbox_worker import HANDLERS
+from node.inbox_worker import wants
 from node.runtime import Node
 from node.services import domains, identity, inbox, outbox
 from node.web.responses import error, federation_error, node_error, node_of
@@ -99,9 +99,9 @@ async def receive_activity(node: Node, scope: Scope, receive: Receive) -> None:
     host = host_of(result.actor)
     if host in node.peers.policy.unavailable:
         await _back_online(node, host, now)
-    # Types no handler acts on are kept (for the record and later handlers) but marked
+    # What no handler acts on is kept (for the record and later handlers) but marked
     # ignored at once, so the worker never has to touch them.
-    state = "pending" if result.activity["type"] in HANDLERS else "ignored"
+    state = "pending" if wants(result.activity) else "ignored"
     values = inbox.record_values(
         result.activity, actor=result.actor, now=now, state=state, body=result.text
     )

@@ -491,3 +491,21 @@ async def test_allow_list_mode_refuses_every_domain_not_listed(network: Network)
     assert response.status_code == 403
     assert "lists" in response.json()["reason"]
     assert [entry for entry in network.router.log if entry[0] == "GET"] == []
+
+
+async def test_a_post_is_kept_as_ignored_and_an_offer_waits_for_the_worker(
+    network: Network, pair: tuple[TestNode, TestNode]
+) -> None:
+    alpha, beta = pair
+    offer = note_activity(beta, 2)
+    offer["object"] = {**offer["object"], "type": "Proposal", "publishes": {}}
+    by_reference = note_activity(beta, 3, object=f"{beta.base}/offers/elsewhere")
+
+    for activity in (note_activity(beta, 1), offer, by_reference):
+        assert (await post(network, beta, alpha, activity)).status_code == 202
+
+    query = select(inbox_activities.c.activity_id, inbox_activities.c.state).order_by(
+        inbox_activities.c.id
+    )
+    rows = await alpha.node.db.read(lambda c: c.execute(query).all())
+    assert [r.state for r in rows] == ["ignored", "pending", "pending"]
