@@ -370,14 +370,16 @@ def search(conn: Connection, query: Query, *, now: datetime) -> Page:
     status = _status_filter(query.status, now)
     if status is not None:
         conditions.append(status)
-    if query.categories:
+    # With words, categories and claims are matched by the text index (their reserved
+    # words are exact); without, by their tables.
+    if query.categories and not query.words:
         conditions.append(
             exists().where(
                 offer_categories.c.offer_id == offers.c.id,
                 offer_categories.c.slug.in_(query.categories),
             )
         )
-    for claim in query.claims:
+    for claim in () if query.words else query.claims:
         conditions.append(
             exists().where(offer_claims.c.offer_id == offers.c.id, offer_claims.c.claim == claim)
         )
