@@ -128,30 +128,44 @@ def _publish_pair(
         )
 
 
+def _store_and_publish(
+    node: Node,
+    conn: Connection,
+    kind: str,
+    offer: Offer,
+    key: str,
+    *,
+    published: datetime,
+    now: datetime,
+) -> dict[str, Any]:
+    """Write our offer to the catalogue and announce it (``Create`` or ``Update``), in
+    the caller's unit of work; returns what the API answers."""
+    proposal, note = _documents(node, offer, key, published, None if kind == "Create" else now)
+    source = offer_to_input(offer)
+    entry = local_entry(
+        offer,
+        uri=proposal["id"],
+        actor=proposal["attributedTo"],
+        document=proposal,
+        source=source,
+        published=published,
+        updated=now,
+    )
+    catalogue.put(conn, entry, now=now)
+    _publish_pair(node, conn, kind, proposal, note, now)
+    return {"id": key, "uri": proposal["id"], "offer": source, "proposal": proposal}
+
+
 async def create_offer(node: Node, data: Any) -> dict[str, Any]:
     """Publish a new offer from the JSON API's input; returns its stored form."""
     now = node.clock.now()
     offer = parse_offer_input(data, now=now)
     key = uuid.uuid4().hex
-    proposal, note = _documents(node, offer, key, now, None)
-    source = offer_to_input(offer)
-
-    def unit(conn: Connection) -> None:
-        entry = local_entry(
-            offer,
-            uri=proposal["id"],
-            actor=proposal["attributedTo"],
-            document=proposal,
-            source=source,
-            published=now,
-            updated=now,
-        )
-        catalogue.put(conn, entry, now=now)
-        _publish_pair(node, conn, "Create", proposal, note, now)
-
-    await node.db.write(unit)
+    result = await node.db.write(
+        lambda conn: _store_and_publish(node, conn, "Create", offer, key, published=now, now=now)
+    )
     node.delivery_wakeup.set()
-    return {"id": key, "uri": proposal["id"], "offer": source, "proposal": proposal}
+    return result
 
 
 def _load_local(conn: Connection, node: Node, key: str) -> tuple[Offer, datetime]:
@@ -176,20 +190,7 @@ async def update_offer(node: Node, key: str, data: Any) -> dict[str, Any]:
         if offer.withdrawn:
             raise NotFound(f"the offer {key!r} was withdrawn")
         changed = apply_update(offer, data, now=now)
-        proposal, note = _documents(node, changed, key, published, now)
-        source = offer_to_input(changed)
-        entry = local_entry(
-            changed,
-            uri=proposal["id"],
-            actor=proposal["attributedTo"],
-            document=proposal,
-            source=source,
-            published=published,
-            updated=now,
-        )
-        catalogue.put(conn, entry, now=now)
-        _publish_pair(node, conn, "Update", proposal, note, now)
-        return {"id": key, "uri": proposal["id"], "offer": source, "proposal": proposal}
+        return _store_and_publish(node, conn, "Update", changed, key, published=published, now=now)
 
     result = await node.db.write(unit)
     node.delivery_wakeup.set()

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import signal
 import subprocess
 import sys
 import time
@@ -141,13 +140,9 @@ class ScriptedPeerProcess:
         return dict(httpx.get(f"{self.base}/stats", timeout=5).json())
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
+        from tests.support.processes import stop_process
+
+        stop_process(self.process)
 
 
 def start_scripted_peer(

@@ -189,13 +189,9 @@ class SinkProcess:
         return dict(httpx.get(url, timeout=10).json())
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
+        from tests.support.processes import stop_process
+
+        stop_process(self.process)
 
 
 def start_sink(port: int, hosts: int = 1, delay_ms: float = 0.0) -> SinkProcess:
