@@ -5,6 +5,7 @@ catalogue; C, which does not own the offer, cannot change it."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -316,3 +317,40 @@ async def test_activities_about_one_offer_reach_an_inbox_in_order(network: Netwo
     )
     # The slow inbox gets its Create again before anything else; the other moves on.
     assert claimed() == [("https://other.test/inbox", "1"), ("https://slow.test/inbox", "0")]
+
+
+async def test_a_mitra_shaped_offer_arrives_through_the_inbox(network: Network) -> None:
+    alpha = await network.add("alpha.test")
+    beta = await network.add("beta.test")
+    await federating.follow(alpha.node, "coop@beta.test")
+    await network.settle()
+    mitra = (Path(__file__).parents[1] / "data" / "offers" / "mitra_proposal.json").read_text()
+    proposal = json.loads(
+        mitra.replace("https://mitra.example/users/lena", f"{beta.base}/actors/coop")
+    )
+    activity = {
+        "@context": proposal["@context"],
+        "id": f"{beta.base}/activities/mitra-1",
+        "type": "Create",
+        "actor": f"{beta.base}/actors/coop",
+        "object": proposal,
+    }
+
+    response = await network.http.post(
+        f"{alpha.base}/inbox",
+        content=json.dumps(activity).encode(),
+        headers={"Content-Type": "application/activity+json"},
+        auth=beta.node.peers.signer,
+    )
+    await network.settle()
+
+    assert response.status_code == 202
+    found = await search(alpha, q="subscription", coop=f"{beta.base}/actors/coop")
+    assert [f["uri"] for f in found] == [proposal["id"]]
+    # Its currency (a CAIP-19 asset, piconeros) is no ISO 4217 code: kept as the peer
+    # named it.
+    assert found[0]["price"] == {
+        "amount": "11574",
+        "currency": "caip:19:monero:418015bb9ae982a1975da7d79277c270/slip44:128",
+        "unit": found[0]["price"]["unit"],
+    }
