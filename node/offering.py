@@ -28,7 +28,7 @@ from node import activities
 from node.catalogue import store as catalogue
 from node.catalogue.entries import local_entry, remote_entry
 from node.documents import IMPLEMENTS, PUBLIC
-from node.errors import NotFound
+from node.errors import Invalid, NotFound
 from node.offers import (
     Offer,
     RemoteOfferError,
@@ -40,7 +40,7 @@ from node.offers import (
     to_proposal,
 )
 from node.runtime import Node
-from node.services import follows, outbox
+from node.services import follows, media, outbox
 from node.services.inbox import InboxItem
 from node.storage.tables import followers, offers, remote_actors
 
@@ -156,9 +156,36 @@ def _store_and_publish(
     return {"id": key, "uri": proposal["id"], "offer": source, "proposal": proposal}
 
 
+def _with_uploads(conn: Connection, node: Node, data: Any) -> Any:
+    """The input with each image named by ``media_id`` (an upload to this node) filled
+    in from the upload itself: its URL, type and size are the node's, not the member's
+    say. An id with no upload is refused, naming the image."""
+    if not isinstance(data, dict) or not isinstance(data.get("images"), list):
+        return data
+    images = []
+    for n, image in enumerate(data["images"]):
+        if isinstance(image, dict) and isinstance(image.get("media_id"), str):
+            found = media.find(conn, image["media_id"])
+            if found is None:
+                raise Invalid(
+                    "no upload with this id on this node (POST /api/v1/media first)",
+                    field=f"images[{n}].media_id",
+                )
+            image = {
+                "description": found.description,
+                **image,
+                "url": node.urls.media(found.key, found.extension),
+                "media_type": found.media_type,
+                "size": found.size,
+            }
+        images.append(image)
+    return {**data, "images": images}
+
+
 async def create_offer(node: Node, data: Any) -> dict[str, Any]:
     """Publish a new offer from the JSON API's input; returns its stored form."""
     now = node.clock.now()
+    data = await node.db.read(lambda conn: _with_uploads(conn, node, data))
     offer = parse_offer_input(data, now=now)
     key = uuid.uuid4().hex
     result = await node.db.write(
@@ -189,7 +216,7 @@ async def update_offer(node: Node, key: str, data: Any) -> dict[str, Any]:
         offer, published = _load_local(conn, node, key)
         if offer.withdrawn:
             raise NotFound(f"the offer {key!r} was withdrawn")
-        changed = apply_update(offer, data, now=now)
+        changed = apply_update(offer, _with_uploads(conn, node, data), now=now)
         return _store_and_publish(node, conn, "Update", changed, key, published=published, now=now)
 
     result = await node.db.write(unit)

@@ -354,3 +354,34 @@ async def test_a_mitra_shaped_offer_arrives_through_the_inbox(network: Network) 
         "currency": "caip:19:monero:418015bb9ae982a1975da7d79277c270/slip44:128",
         "unit": found[0]["price"]["unit"],
     }
+
+
+async def test_an_offer_shows_a_photo_uploaded_to_the_node(network: Network) -> None:
+    from tests.node.web.test_media import png
+
+    beta = await network.add("beta.test")
+    upload = await beta.request(
+        "POST",
+        "/api/v1/media?description=A%20crate%20of%20apples",
+        content=png(),
+        headers={**beta.auth, "Content-Type": "image/png"},
+    )
+    assert upload.status_code == 201, upload.text
+    key = upload.json()["id"]
+
+    created = await publish(beta, apples(images=[{"media_id": key}]))
+    unknown = await beta.request(
+        "POST",
+        "/api/v1/offers",
+        json=apples(images=[{"media_id": "x" * 22}]),
+        headers=beta.auth,
+    )
+
+    attachment = created["proposal"]["attachment"][0]
+    assert attachment["url"] == upload.json()["url"]
+    assert attachment["mediaType"] == "image/png"
+    assert attachment["name"] == "A crate of apples"
+    served = await beta.get(attachment["url"].removeprefix(beta.base))
+    assert served.content == png()
+    assert unknown.status_code == 422
+    assert unknown.json()["field"] == "images[0].media_id"
