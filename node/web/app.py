@@ -110,6 +110,7 @@ def create_app(
             Route("/api/v1/offers/{key}", offers.update, methods=["PATCH"]),
             Route("/api/v1/offers/{key}", offers.withdraw, methods=["DELETE"]),
             Route("/api/v1/catalogue", offers.search),
+            Route("/tags/{slug}", offers.tag),
             Route("/api/v1/media", media.upload, methods=["POST"]),
             Route("/media/{name}", media.serve_file),
         ],

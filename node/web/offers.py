@@ -186,3 +186,37 @@ def hit_json(hit: catalogue.Hit) -> dict[str, Any]:
         "published": hit.published.isoformat(),
         "end_time": None if hit.end_time is None else hit.end_time.isoformat(),
     }
+
+
+async def tag(request: Request) -> Response:
+    """``/tags/SLUG``, where the hashtags of our offers link: the co-op's offers in that
+    category, newest first, as a collection of their ids."""
+    from node.offers import categories
+    from node.storage.tables import offer_categories
+
+    node = node_of(request)
+    slug = request.path_params["slug"]
+    if categories.get(slug) is None:
+        return error(404, "not_found", f"no category {slug!r}")
+    query = (
+        select(offers.c.uri)
+        .join(offer_categories, offer_categories.c.offer_id == offers.c.id)
+        .where(
+            offer_categories.c.slug == slug,
+            offers.c.local == 1,
+            offers.c.status != WITHDRAWN,
+        )
+        .order_by(offers.c.id.desc())
+        .limit(PAGE_SIZE)
+    )
+    uris = await node.db.read(lambda conn: list(conn.execute(query).scalars()))
+    return activity(
+        {
+            "@context": documents.ACTOR_CONTEXT[0],
+            "id": node.urls.tag(slug),
+            "type": "OrderedCollection",
+            "name": f"#{slug}",
+            "totalItems": len(uris),
+            "orderedItems": uris,
+        }
+    )

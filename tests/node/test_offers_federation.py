@@ -272,6 +272,9 @@ async def test_servers_without_our_vocabulary_also_get_a_readable_note(
     note = next(json.loads(r.body)["object"] for r in rows if "Note" in r.body)
     assert created["uri"] in note["content"]  # a link Mastodon shows
     assert f"{beta.base}/tags/apples" in note["content"]  # the category as a hashtag
+    tagged = await beta.get("/tags/apples", headers={"Accept": "application/activity+json"})
+    assert tagged.json()["orderedItems"] == [created["uri"]]
+    assert (await beta.get("/tags/no-such-thing")).status_code == 404
 
 
 async def test_activities_about_one_offer_reach_an_inbox_in_order(network: Network) -> None:
