@@ -21,7 +21,7 @@ from sqlalchemy.engine import Connection
 
 from federation.inbox import host_of
 from node.services.domains import DomainPolicy
-from node.storage.tables import deliveries, outbox_activities
+from node.storage.tables import deliveries, domains, outbox_activities
 
 # How long a worker may hold claimed deliveries before another worker may take them:
 # longer than a batch of sends can take (each send has a deadline well under it).
@@ -243,19 +243,45 @@ def queue_summary(conn: Connection) -> dict[str, int]:
     return {state: int(count) for state, count in rows}
 
 
+# Answers that say the peer is there, only busy or not yet trusting us: waiting to retry
+# is not failing (the delivery worker does not count them against the domain either).
+_NOT_FAILURES = (401, 429)
+
+
 def failing_hosts(conn: Connection, *, limit: int = 50) -> list[dict[str, Any]]:
-    """Hosts with deliveries still pending after failures, worst first, with the reason."""
-    query = (
+    """Hosts with deliveries still pending after failures, worst first, with the latest
+    reason (a peer that only asked us to slow down is not listed)."""
+    failed = and_(
+        deliveries.c.state == "pending",
+        deliveries.c.attempts > 0,
+        or_(deliveries.c.last_status.is_(None), deliveries.c.last_status.not_in(_NOT_FAILURES)),
+    )
+    grouped = (
         select(
             deliveries.c.host,
             func.count().label("pending"),
             func.max(deliveries.c.attempts).label("attempts"),
-            func.max(deliveries.c.last_error).label("last_error"),
             func.min(deliveries.c.next_attempt_at).label("next_attempt_at"),
         )
-        .where(deliveries.c.state == "pending", deliveries.c.attempts > 0)
+        .where(failed)
         .group_by(deliveries.c.host)
         .order_by(func.count().desc())
         .limit(limit)
+        .subquery("failing")
+    )
+    # The domain's record has the reason of its latest failed attempt; failing rows of a
+    # host the worker has not yet recorded give their newest reason.
+    recorded = (
+        select(domains.c.last_error).where(domains.c.host == grouped.c.host).scalar_subquery()
+    )
+    newest_row = (
+        select(deliveries.c.last_error)
+        .where(failed, deliveries.c.host == grouped.c.host)
+        .order_by(deliveries.c.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    query = select(grouped, func.coalesce(recorded, newest_row).label("last_error")).order_by(
+        grouped.c.pending.desc()
     )
     return [dict(r._mapping) for r in conn.execute(query)]
