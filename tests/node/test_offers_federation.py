@@ -51,13 +51,19 @@ async def test_a_followed_coops_offer_reaches_the_catalogue_through_each_step(
 ) -> None:
     alpha = await network.add("alpha.test")
     beta = await network.add("beta.test")
+    gamma = await network.add("gamma.test")
     await federating.follow(alpha.node, "coop@beta.test")
+    await federating.follow(alpha.node, "coop@gamma.test")
     await network.settle()
 
     created = await publish(beta, apples())
+    honey = await publish(
+        gamma, apples(title={"fr": "Miel de lavande"}, categories=["honey"], claims=[])
+    )
     await network.settle()
     found = await search(alpha, q="pommes")
     assert [f["uri"] for f in found] == [created["uri"]]
+    assert [f["uri"] for f in await search(alpha, q="miel")] == [honey["uri"]]
     assert found[0]["coop"] == f"{beta.base}/actors/coop"
     assert found[0]["price"] == {"amount": "3.5", "currency": "EUR", "unit": "kg"}
     assert [f["uri"] for f in await search(alpha, q="apples", claim="organic")] == [created["uri"]]
@@ -79,6 +85,7 @@ async def test_a_followed_coops_offer_reaches_the_catalogue_through_each_step(
     assert gone.status_code == 204
     await network.settle()
     assert await search(alpha, q="pommes") == []
+    assert [f["uri"] for f in await search(alpha, q="miel")] == [honey["uri"]]
     assert [f["status"] for f in await search(alpha, q="pommes", status="withdrawn")] == [
         "withdrawn"
     ]
