@@ -623,6 +623,191 @@ def catalogue_search(words: tuple[str, ...], data_dir: Path, **options: Any) -> 
         click.echo("No offer matches.", err=True)
 
 
+@main.group()
+def members() -> None:
+    """The co-op's members: add, link, confirm, change, remove; colleges and tokens."""
+
+
+def _show_member(member: Any) -> None:
+    state = f"left {member.left_at:%Y-%m-%d}" if member.left_at else member.state
+    college = member.college or "-"
+    where = "local" if member.local else "remote"
+    click.echo(
+        f"{member.id}\t{member.handle}\t{member.role}\t{college}\t"
+        f"{member.joined_at:%Y-%m-%d}\t{where}\t{state}"
+    )
+
+
+@members.command("add")
+@click.argument("username")
+@click.option("--name", default=None, help="The name people see (the username by default).")
+@click.option("--role", default="member", show_default=True, help="admin, member or observer.")
+@click.option("--college", default=None, help="The member's college, if the co-op has some.")
+@click.option("--joined", default=None, help="When membership began (2026-01-15; today).")
+@click.option("--password", is_flag=True, help="Ask for a password to log in with.")
+@data_dir_option
+def members_add(
+    username: str,
+    name: str | None,
+    role: str,
+    college: str | None,
+    joined: str | None,
+    password: bool,
+    data_dir: Path,
+) -> None:
+    """Add a local member, with a Person actor on this node."""
+    from node.web.members import add_member
+
+    settings = _settings(data_dir)
+    data: dict[str, Any] = {"username": username, "role": role}
+    for key, value in (("name", name), ("college", college), ("joined_at", joined)):
+        if value is not None:
+            data[key] = value
+    if password:
+        data["password"] = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    member, _ = _with_node(settings, lambda node: add_member(node, data))
+    _show_member(member)
+
+
+@members.command("link")
+@click.argument("target")
+@click.option("--role", default="member", show_default=True, help="admin, member or observer.")
+@click.option("--college", default=None, help="The member's college, if the co-op has some.")
+@click.option("--joined", default=None, help="When membership began (2026-01-15; today).")
+@data_dir_option
+def members_link(
+    target: str, role: str, college: str | None, joined: str | None, data_dir: Path
+) -> None:
+    """Link a member whose account is elsewhere (user@host or actor URL): recorded as
+    pending, with the account shown, until `coopnode members confirm`."""
+    import json
+
+    from node.web.members import add_member
+
+    settings = _settings(data_dir)
+    data: dict[str, Any] = {"remote": target, "role": role}
+    for key, value in (("college", college), ("joined_at", joined)):
+        if value is not None:
+            data[key] = value
+    member, actor = _with_node(settings, lambda node: add_member(node, data))
+    click.echo(json.dumps(actor, indent=2, ensure_ascii=False))
+    _show_member(member)
+    click.echo(f"Check the account above, then: coopnode members confirm {member.id}")
+
+
+@members.command("confirm")
+@click.argument("member_id", type=int)
+@data_dir_option
+def members_confirm(member_id: int, data_dir: Path) -> None:
+    """Confirm a pending remote member."""
+    from node.services import members as service
+
+    settings = _settings(data_dir)
+    _show_member(_member_write(settings, lambda conn: service.confirm(conn, member_id)))
+
+
+@members.command("list")
+@click.option("--all", "everyone", is_flag=True, help="Include former members.")
+@data_dir_option
+def members_list(everyone: bool, data_dir: Path) -> None:
+    """List members: number, handle, role, college, start date, local or remote, state."""
+    from node.services import members as service
+
+    settings = _settings(data_dir)
+    found = _read(settings, lambda conn: service.list_members(conn, current_only=not everyone))
+    for member in found:
+        _show_member(member)
+    if not found:
+        click.echo("No members yet.", err=True)
+
+
+@members.command("change")
+@click.argument("member_id", type=int)
+@click.option("--role", default=None, help="admin, member or observer.")
+@click.option("--college", default=None, help="Another college.")
+@data_dir_option
+def members_change(member_id: int, role: str | None, college: str | None, data_dir: Path) -> None:
+    """Change a member's role or college (a new role revokes the member's tokens)."""
+    from node.services import members as service
+
+    settings = _settings(data_dir)
+    now = _clock().now()
+    _show_member(
+        _member_write(
+            settings,
+            lambda conn: service.change(conn, member_id, now=now, role=role, college=college),
+        )
+    )
+
+
+@members.command("remove")
+@click.argument("member_id", type=int)
+@data_dir_option
+def members_remove(member_id: int, data_dir: Path) -> None:
+    """End a membership today (kept in the history) and revoke the member's tokens."""
+    from node.services import members as service
+
+    settings = _settings(data_dir)
+    now = _clock().now()
+    _show_member(_member_write(settings, lambda conn: service.remove(conn, member_id, now=now)))
+
+
+@members.command("token")
+@click.argument("member_id", type=int)
+@data_dir_option
+def members_token(member_id: int, data_dir: Path) -> None:
+    """Create an API token acting as the member, with the member's role; print it once."""
+    from node.services import members as service
+
+    settings = _settings(data_dir)
+    now = _clock().now()
+    click.echo(
+        _member_write(
+            settings,
+            lambda conn: service.issue_token(
+                conn, service.get_member(conn, member_id), name="issued by the admin", now=now
+            ),
+        )
+    )
+
+
+@members.command("colleges")
+@click.argument("weights", nargs=-1)
+@data_dir_option
+def members_colleges(weights: tuple[str, ...], data_dir: Path) -> None:
+    """Show the colleges, or set them: NAME=PERCENT ... (summing to 100)."""
+    from node.services import members as service
+
+    settings = _settings(data_dir)
+    if weights:
+        wanted = []
+        for item in weights:
+            name, sep, weight = item.partition("=")
+            if not sep or not name.strip():
+                _fail(f"{item!r}: write NAME=PERCENT, e.g. workers=50")
+            try:
+                wanted.append(
+                    service.College(name=name.strip(), weight_bp=service.parse_weight(weight))
+                )
+            except NodeError as exc:
+                _fail(f"{item}: {exc.reason}")
+        now = _clock().now()
+        _member_write(settings, lambda conn: service.set_colleges(conn, wanted, now=now))
+    for college in _read(settings, service.list_colleges):
+        click.echo(f"{college.name}\t{service.percent(college.weight_bp)} %")
+
+
+def _member_write(settings: Settings, unit: Callable[[Any], T]) -> T:
+    """A write whose refusal (a NodeError) is shown as the command's error."""
+    _check_schema(settings)
+    try:
+        return _write(settings, unit)
+    except NodeError as exc:
+        raise click.ClickException(
+            f"{exc.field}: {exc.reason}" if exc.field else exc.reason
+        ) from None
+
+
 @main.command("following")
 @data_dir_option
 def following_list(data_dir: Path) -> None:

@@ -54,6 +54,11 @@ class Settings:
     # Whether the followers and following collections list their members publicly
     # (their sizes are always public).
     public_collections: bool = True
+    # Whether the members collection lists the co-op's members (its size is always public).
+    public_roster: bool = True
+    # The domains of partner nodes that see the members list when it is not public:
+    # their signed requests are answered with it.
+    roster_partners: tuple[str, ...] = ()
     # The largest image a member may upload, in bytes (refused with 413 above it).
     media_max_bytes: int = DEFAULT_MEDIA_MAX_BYTES
 
@@ -82,9 +87,11 @@ _FILE_KEYS = {
     "follow_policy",
     "federation",
     "public_collections",
+    "public_roster",
+    "roster_partners",
     "media_max_bytes",
 }
-_BOOLEANS = {"local", "public_collections"}
+_BOOLEANS = {"local", "public_collections", "public_roster"}
 _CHOICES = {"follow_policy": ("auto", "approve", "listed"), "federation": ("open", "allowlist")}
 
 
@@ -172,6 +179,8 @@ def _build(data_dir: Path, values: Mapping[str, Any]) -> Settings:
         follow_policy=str(values.get("follow_policy", "auto")),
         federation=str(values.get("federation", "open")),
         public_collections=bool(values.get("public_collections", True)),
+        public_roster=bool(values.get("public_roster", True)),
+        roster_partners=_domains("roster_partners", values.get("roster_partners", ())),
         media_max_bytes=_media_max_bytes(values.get("media_max_bytes", DEFAULT_MEDIA_MAX_BYTES)),
     )
     for key, choices in _CHOICES.items():
@@ -186,6 +195,15 @@ def _build(data_dir: Path, values: Mapping[str, Any]) -> Settings:
             settings, database_url=f"sqlite:///{(data_dir / DATABASE_FILE).resolve()}"
         )
     return settings
+
+
+def _domains(key: str, value: Any) -> tuple[str, ...]:
+    """A list of domains: a TOML array, or a comma-separated string (the environment)."""
+    if isinstance(value, str):
+        value = [part for part in value.split(",") if part.strip()]
+    if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+        raise SettingsError(f"{key} = {value!r}: give a list of domains")
+    return tuple(validate_domain(v) for v in value)
 
 
 def _media_max_bytes(value: Any) -> int:

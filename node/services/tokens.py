@@ -13,7 +13,14 @@ from sqlalchemy.engine import Connection
 from node.storage.tables import api_tokens
 
 TOKEN_PREFIX = "cn_"  # noqa: S105 (a prefix, not a secret)
-ROLES = ("admin",)
+# From most to least allowed: an admin administers; a member publishes offers, opens
+# proposals and votes; an observer may read what members read but not act or vote.
+ROLES = ("admin", "member", "observer")
+
+
+def allows(role: str, needed: str) -> bool:
+    """Whether a token of ``role`` may do what needs ``needed``."""
+    return ROLES.index(role) <= ROLES.index(needed)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +82,16 @@ def find_token(conn: Connection, token: str) -> TokenInfo | None:
 def list_tokens(conn: Connection) -> list[TokenInfo]:
     rows = conn.execute(select(api_tokens).order_by(api_tokens.c.id)).all()
     return [_info(row._mapping) for row in rows]
+
+
+def revoke_actor_tokens(conn: Connection, actor_id: int, *, now: datetime) -> int:
+    """Revoke every live token of a member's actor (when the member leaves)."""
+    result = conn.execute(
+        update(api_tokens)
+        .where(api_tokens.c.actor_id == actor_id, api_tokens.c.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
+    return int(result.rowcount)
 
 
 def revoke_token(conn: Connection, token_id: int, *, now: datetime) -> bool:

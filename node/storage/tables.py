@@ -325,3 +325,38 @@ backfills = Table(
     Column("updated_at", UtcDateTime, nullable=False),
     UniqueConstraint("actor_id", "followed", name="uq_backfills_actor_id_followed"),
 )
+
+# The co-op's stakeholder categories (colleges) and their weights in votes, in basis
+# points (10,000 = 100 %): when a co-op has colleges, their weights sum to 10,000.
+colleges = Table(
+    "colleges",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(64), nullable=False, unique=True),
+    Column("weight_bp", Integer, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+)
+
+# The co-op's members. A local member has a Person actor here (actor_id); a remote one
+# keeps an account elsewhere and is known by its actor URI, "pending" until the admin
+# confirms the resolved actor. A member who leaves keeps the row, with left_at set, so
+# that past votes can still be checked against the roster of their time.
+members = Table(
+    "members",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("actor_id", Integer, ForeignKey("actors.id", ondelete="SET NULL"), nullable=True),
+    Column("actor_uri", String(2048), nullable=False, unique=True),
+    Column("handle", String(320), nullable=False),
+    Column("local", Integer, nullable=False, default=0),
+    # admin, member or observer (sees, does not vote)
+    Column("role", String(16), nullable=False),
+    Column("college", String(64), nullable=True),
+    Column("joined_at", UtcDateTime, nullable=False),
+    Column("left_at", UtcDateTime, nullable=True),
+    # pending (a remote link awaiting the admin) or confirmed
+    Column("state", String(16), nullable=False),
+    Column("password_hash", String(255), nullable=True),
+    Column("created_at", UtcDateTime, nullable=False),
+)
+Index("ix_members_joined_at", members.c.joined_at, members.c.id)

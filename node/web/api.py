@@ -33,7 +33,7 @@ async def authenticate(request: Request, role: str = "admin") -> TokenInfo:
     info = await node.db.read(lambda conn: tokens.find_token(conn, token.strip()))
     if info is None:
         raise NotAuthenticated("unknown or revoked token")
-    if info.role != role and info.role != "admin":
+    if info.role not in tokens.ROLES or not tokens.allows(info.role, role):
         raise Forbidden(f"this route needs the {role} role")
     return info
 

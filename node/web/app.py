@@ -24,7 +24,7 @@ from node.services.setup import check_schema
 from node.settings import Settings
 from node.storage.database import Database
 from node.storage.migrate import SchemaState
-from node.web import actors, api, contexts, discovery, inbox, media, offers
+from node.web import actors, api, contexts, discovery, inbox, media, members, offers
 from node.web.responses import federation_error, node_error
 from node.workers import default_pollers, run_poller
 
@@ -113,6 +113,16 @@ def create_app(
             Route("/tags/{slug}", offers.tag),
             Route("/api/v1/media", media.upload, methods=["POST"]),
             Route("/media/{name}", media.serve_file),
+            Route("/actors/{username}/members", members.roster),
+            Route("/api/v1/members", members.list_members, methods=["GET"]),
+            Route("/api/v1/members", members.create, methods=["POST"]),
+            Route("/api/v1/members/{member_id}", members.show, methods=["GET"]),
+            Route("/api/v1/members/{member_id}", members.change, methods=["PATCH"]),
+            Route("/api/v1/members/{member_id}", members.remove, methods=["DELETE"]),
+            Route("/api/v1/members/{member_id}/confirm", members.confirm, methods=["POST"]),
+            Route("/api/v1/members/{member_id}/tokens", members.create_token, methods=["POST"]),
+            Route("/api/v1/colleges", members.colleges, methods=["GET", "PUT"]),
+            Route("/api/v1/login", members.login, methods=["POST"]),
         ],
         lifespan=lifespan,
         exception_handlers={

@@ -118,21 +118,21 @@ async def offers_collection(request: Request) -> Response:
 
 
 async def create(request: Request) -> Response:
-    await authenticate(request)
+    await authenticate(request, role="member")
     node = node_of(request)
     result = await offering.create_offer(node, await json_body(request))
     return JSONResponse(result, status_code=201)
 
 
 async def update(request: Request) -> Response:
-    await authenticate(request)
+    await authenticate(request, role="member")
     node = node_of(request)
     result = await offering.update_offer(node, request.path_params["key"], await json_body(request))
     return JSONResponse(result)
 
 
 async def withdraw(request: Request) -> Response:
-    await authenticate(request)
+    await authenticate(request, role="member")
     node = node_of(request)
     await offering.withdraw_offer(node, request.path_params["key"])
     return Response(status_code=204)

@@ -1,0 +1,334 @@
+"""Members through the JSON API (the admin records them; members log in), and the
+roster as the co-op's ``members`` collection."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from federation import httpsig, keys
+from federation.jsonld import AS_CONTEXT_URL, COOP_CONTEXT_URL
+from node import documents
+from node.errors import Invalid
+from node.services import members as service
+from node.web.api import authenticate, json_body
+from node.web.responses import activity, error, node_of
+
+if TYPE_CHECKING:
+    from node.runtime import Node
+
+PAGE_SIZE = 50
+_ADD_FIELDS = {"username", "name", "password", "remote", "role", "college", "joined_at"}
+
+
+# --- what the API and the command line share ---------------------------------------
+
+
+async def add_member(node: Node, data: dict[str, Any]) -> tuple[service.Member, dict[str, Any]]:
+    """Add a local member (``username``) or link a remote one (``remote``: a handle or
+    actor URL, left pending until confirmed). Returns the member and, for a remote one,
+    what the admin should look at before confirming."""
+    unknown = set(data) - _ADD_FIELDS
+    if unknown:
+        raise Invalid(f"unknown field {sorted(unknown)[0]!r}", field=sorted(unknown)[0])
+    role = _string(data, "role") or "member"
+    college = _string(data, "college")
+    now = node.clock.now()
+    joined_at = _moment(data.get("joined_at"), default=now)
+    remote = _string(data, "remote")
+    username = _string(data, "username")
+    if (remote is None) == (username is None):
+        raise Invalid("give either username (a local member) or remote", field="username")
+    if remote is not None:
+        for key in ("password", "name"):
+            if key in data:
+                raise Invalid(f"{key} is for local members only", field=key)
+        service.check_role(role)
+        await node.db.read(lambda conn: service.check_college(conn, college))
+        actor_uri, handle = await service.resolve_remote(node, remote)
+        actor = await node.peers.actor(actor_uri)
+        member = await node.db.write(
+            lambda conn: service.link_remote(
+                conn,
+                actor_uri=actor_uri,
+                handle=handle,
+                role=role,
+                college=college,
+                joined_at=joined_at,
+                now=now,
+            )
+        )
+        shown = {k: actor.get(k) for k in ("id", "type", "preferredUsername", "name", "url")}
+        return member, shown
+    assert username is not None
+    password = data.get("password")
+    if password is not None and not isinstance(password, str):
+        raise Invalid("password must be a string", field="password")
+    # Both slow steps happen here, off the writer thread.
+    password_hash = (
+        None if password is None else await run_in_threadpool(service.hash_password, password)
+    )
+    ed_pem = keys.generate_ed25519_private_pem()
+    name = _string(data, "name") or username
+    member = await node.db.write(
+        lambda conn: service.add_local(
+            conn,
+            base_url=node.settings.base_url,
+            domain=node.settings.domain,
+            username=username,
+            name=name,
+            role=role,
+            college=college,
+            joined_at=joined_at,
+            now=now,
+            ed25519_private_pem=ed_pem,
+            password_hash=password_hash,
+        )
+    )
+    return member, {}
+
+
+async def set_colleges(node: Node, data: dict[str, Any]) -> list[service.College]:
+    raw = data.get("colleges")
+    if not isinstance(raw, list):
+        raise Invalid("colleges is a list of {name, weight}", field="colleges")
+    wanted = []
+    for item in raw:
+        if not isinstance(item, dict) or not isinstance(item.get("name"), str):
+            raise Invalid("each college has a name and a weight", field="colleges")
+        name = item["name"].strip()
+        if not 0 < len(name) <= 64:
+            raise Invalid("a college's name has 1 to 64 characters", field="name")
+        wanted.append(
+            service.College(name=name, weight_bp=service.parse_weight(item.get("weight")))
+        )
+    now = node.clock.now()
+    await node.db.write(lambda conn: service.set_colleges(conn, wanted, now=now))
+    return wanted
+
+
+# --- the JSON API ------------------------------------------------------------------
+
+
+async def list_members(request: Request) -> Response:
+    await authenticate(request, role="observer")
+    node = node_of(request)
+    everyone = request.query_params.get("all") == "true"
+    found = await node.db.read(lambda conn: service.list_members(conn, current_only=not everyone))
+    return JSONResponse({"items": [m.to_json() for m in found]})
+
+
+async def create(request: Request) -> Response:
+    await authenticate(request)
+    node = node_of(request)
+    member, actor = await add_member(node, await json_body(request))
+    body = member.to_json()
+    if actor:
+        body["remote_actor"] = actor
+    return JSONResponse(body, status_code=201)
+
+
+async def show(request: Request) -> Response:
+    await authenticate(request, role="observer")
+    node = node_of(request)
+    member_id = _member_id(request)
+    member = await node.db.read(lambda conn: service.get_member(conn, member_id))
+    return JSONResponse(member.to_json())
+
+
+async def change(request: Request) -> Response:
+    await authenticate(request)
+    node = node_of(request)
+    member_id = _member_id(request)
+    data = await json_body(request)
+    unknown = set(data) - {"role", "college"}
+    if unknown:
+        raise Invalid(f"unknown field {sorted(unknown)[0]!r}", field=sorted(unknown)[0])
+    role, college = _string(data, "role"), _string(data, "college")
+    now = node.clock.now()
+    member = await node.db.write(
+        lambda conn: service.change(conn, member_id, now=now, role=role, college=college)
+    )
+    return JSONResponse(member.to_json())
+
+
+async def confirm(request: Request) -> Response:
+    await authenticate(request)
+    node = node_of(request)
+    member_id = _member_id(request)
+    member = await node.db.write(lambda conn: service.confirm(conn, member_id))
+    return JSONResponse(member.to_json())
+
+
+async def remove(request: Request) -> Response:
+    await authenticate(request)
+    node = node_of(request)
+    member_id = _member_id(request)
+    now = node.clock.now()
+    member = await node.db.write(lambda conn: service.remove(conn, member_id, now=now))
+    return JSONResponse(member.to_json())
+
+
+async def create_token(request: Request) -> Response:
+    """A token acting as the member, with the member's role (shown once)."""
+    await authenticate(request)
+    node = node_of(request)
+    member_id = _member_id(request)
+    now = node.clock.now()
+
+    def unit(conn: Any) -> str:
+        member = service.get_member(conn, member_id)
+        return service.issue_token(conn, member, name="issued by the admin", now=now)
+
+    token = await node.db.write(unit)
+    return JSONResponse({"token": token}, status_code=201)
+
+
+async def login(request: Request) -> Response:
+    """A local member's username and password, for a token with the member's role."""
+    node = node_of(request)
+    data = await json_body(request)
+    username, password = data.get("username"), data.get("password")
+    if not isinstance(username, str) or not username:
+        raise Invalid("username is required", field="username")
+    if not isinstance(password, str):
+        raise Invalid("password is required", field="password")
+    found = await node.db.read(lambda conn: service.login_candidate(conn, username))
+    member = await run_in_threadpool(service.check_login, found, password)
+    now = node.clock.now()
+    token = await node.db.write(
+        lambda conn: service.issue_token(conn, member, name="login", now=now)
+    )
+    return JSONResponse({"token": token, "member": member.to_json()}, status_code=201)
+
+
+async def colleges(request: Request) -> Response:
+    node = node_of(request)
+    if request.method == "PUT":
+        await authenticate(request)
+        await set_colleges(node, await json_body(request))
+    else:
+        await authenticate(request, role="observer")
+    found = await node.db.read(service.list_colleges)
+    return JSONResponse({"colleges": [c.to_json() for c in found]})
+
+
+# --- the roster collection ---------------------------------------------------------
+
+
+async def roster(request: Request) -> Response:
+    """``/actors/<co-op>/members``: its size is public; its items are listed when the
+    ``public_roster`` setting says so."""
+    node = node_of(request)
+    username = request.path_params["username"]
+    if username != node.settings.handle:
+        return error(404, "not_found", f"{username!r} has no members collection here")
+    collection_id = node.urls.members(username)
+    listed = node.settings.public_roster or await _signed_by_partner(request, node)
+    raw_page = request.query_params.get("page")
+    if raw_page is None or not listed:
+        total = await node.db.read(service.roster_count)
+        return activity(documents.ordered_collection(collection_id, total, paged=listed))
+    if not raw_page.isdigit() or int(raw_page) < 1:
+        return error(400, "bad_request", "page must be a whole number from 1")
+    page = int(raw_page)
+    offset = (page - 1) * PAGE_SIZE
+    rows = await node.db.read(
+        lambda conn: service.roster_page(conn, offset=offset, limit=PAGE_SIZE + 1)
+    )
+    document = documents.collection_page(
+        collection_id,
+        page,
+        [roster_item(m) for m in rows[:PAGE_SIZE]],
+        has_next=len(rows) > PAGE_SIZE,
+    )
+    document["@context"] = [AS_CONTEXT_URL, COOP_CONTEXT_URL]
+    return activity(document)
+
+
+async def _signed_by_partner(request: Request, node: Node) -> bool:
+    """Whether a partner node (``roster_partners``) signed this GET, as every coopnode
+    and Mastodon in secure mode signs its fetches (draft-cavage). A signature from
+    another domain is not checked (nothing is fetched for it); a partner's signature
+    that fails is refused with the reason, so that its admin can act."""
+    partners = node.settings.roster_partners
+    header = request.headers.get("signature")
+    if not partners or header is None:
+        return False
+    key_id = httpsig.parse_signature_header(header).key_id
+    if urlsplit(key_id).netloc.lower() not in partners:
+        return False
+
+    async def lookup(key_id: str) -> Any:
+        return (await node.peers.keys.get(key_id)).public_key
+
+    async def refetch(key_id: str) -> Any:
+        key = await node.peers.keys.refetch(key_id)
+        return None if key is None else key.public_key
+
+    raw_path = request.scope.get("raw_path") or request.url.path.encode()
+    await httpsig.verify_request(
+        method=request.method,
+        path=raw_path.decode("ascii"),
+        query=request.url.query,
+        headers=request.headers,
+        body=b"",
+        now=node.clock.now(),
+        key_lookup=lookup,
+        refetch=refetch,
+    )
+    return True
+
+
+def roster_item(member: service.Member) -> dict[str, Any]:
+    """A roster entry: the member's actor, since when, their role and college."""
+    item: dict[str, Any] = {
+        "actor": member.actor_uri,
+        "memberSince": member.joined_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "role": member.role,
+    }
+    if member.college is not None:
+        item["college"] = member.college
+    return item
+
+
+# --- reading requests --------------------------------------------------------------
+
+
+def _member_id(request: Request) -> int:
+    raw = request.path_params["member_id"]
+    if not raw.isdigit():
+        raise Invalid("a member is named by its number", field="member_id")
+    return int(raw)
+
+
+def _string(data: dict[str, Any], key: str) -> str | None:
+    value = data.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise Invalid(f"{key} must be a non-empty string", field=key)
+    return value.strip()
+
+
+def _moment(raw: object, *, default: datetime) -> datetime:
+    """``joined_at`` as a date (``2026-01-15``) or a time with its offset."""
+    if raw is None:
+        return default
+    if not isinstance(raw, str):
+        raise Invalid("joined_at is a date such as 2026-01-15", field="joined_at")
+    try:
+        if len(raw) == 10:
+            day = date.fromisoformat(raw)
+            return datetime(day.year, day.month, day.day, tzinfo=UTC)
+        moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        raise Invalid(f"joined_at {raw!r} is not a date", field="joined_at") from None
+    if moment.tzinfo is None:
+        raise Invalid("joined_at needs a time zone offset (or Z)", field="joined_at")
+    return moment.astimezone(UTC)
