@@ -9,6 +9,7 @@ NodeError
 ├── TooLarge          413
 ├── UnsupportedMedia  415
 ├── Invalid           422  (names the field)
+├── TooManyRequests   429  (says when to try again)
 └── SchemaOutdated         the database needs `coopnode migrate` (not an HTTP error)
 """
 
@@ -66,6 +67,15 @@ class UnsupportedMedia(NodeError):
 class Invalid(NodeError):
     status = 422
     code = "invalid"
+
+
+class TooManyRequests(NodeError):
+    status = 429
+    code = "too_many_requests"
+
+    def __init__(self, reason: str, *, retry_after: int):
+        super().__init__(reason)
+        self.retry_after = retry_after
 
 
 class SchemaOutdated(NodeError):

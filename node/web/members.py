@@ -17,6 +17,7 @@ from node import documents
 from node.errors import Invalid
 from node.services import members as service
 from node.web.api import authenticate, json_body
+from node.web.ratelimit import LoginLimiter
 from node.web.responses import activity, error, node_of
 
 if TYPE_CHECKING:
@@ -189,6 +190,15 @@ async def create_token(request: Request) -> Response:
     return JSONResponse({"token": token}, status_code=201)
 
 
+def _login_limiter(request: Request) -> LoginLimiter:
+    """The app's one limiter, made on first use (with the node's clock)."""
+    state = request.app.state
+    limiter = getattr(state, "login_limiter", None)
+    if not isinstance(limiter, LoginLimiter):
+        limiter = state.login_limiter = LoginLimiter(node_of(request).clock)
+    return limiter
+
+
 async def login(request: Request) -> Response:
     """A local member's username and password, for a token with the member's role."""
     node = node_of(request)
@@ -198,8 +208,16 @@ async def login(request: Request) -> Response:
         raise Invalid("username is required", field="username")
     if not isinstance(password, str):
         raise Invalid("password is required", field="password")
+    limiter = _login_limiter(request)
+    address = request.client.host if request.client is not None else ""
+    limiter.check(username, address)
     found = await node.db.read(lambda conn: service.login_candidate(conn, username))
-    member = await run_in_threadpool(service.check_login, found, password)
+    try:
+        member = await run_in_threadpool(service.check_login, found, password)
+    except Invalid:
+        limiter.failed(username, address)
+        raise
+    limiter.succeeded(username)
     now = node.clock.now()
     token = await node.db.write(
         lambda conn: service.issue_token(conn, member, name="login", now=now)

@@ -39,6 +39,9 @@ def node_error(exc: NodeError) -> JSONResponse:
     response = error(exc.status, exc.code, exc.reason, field=exc.field)
     if exc.status == 401:
         response.headers["WWW-Authenticate"] = "Bearer"
+    retry_after = getattr(exc, "retry_after", None)
+    if isinstance(retry_after, int):
+        response.headers["Retry-After"] = str(max(1, retry_after))
     return response
 
 
