@@ -29,6 +29,7 @@ from datetime import UTC, datetime, timedelta
 from enum import Enum
 
 __all__ = [
+    "NOT_OUTAGES",
     "RETRY_DELAYS",
     "Outcome",
     "Verdict",
@@ -36,6 +37,10 @@ __all__ = [
     "next_attempt",
     "retry_after",
 ]
+
+# Answers to retry that say nothing of the domain's health: the peer is there, only
+# busy (429) or not yet trusting our key (401).
+NOT_OUTAGES = frozenset({401, 429})
 
 # The wait after the n-th failed attempt (n from 1); after the last, the delivery is
 # given up. The sum is a little under five days.

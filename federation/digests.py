@@ -25,6 +25,8 @@ from federation.sfv import Item, parse_dictionary
 __all__ = [
     "DIGEST_ALGORITHMS",
     "Mismatch",
+    "b64decode",
+    "b64encode",
     "content_digest",
     "content_digest_header",
     "find_mismatch",
@@ -43,12 +45,12 @@ DIGEST_ALGORITHMS: Final = {"sha-256": hashlib.sha256, "sha-512": hashlib.sha512
 
 def sha256_digest_header(body: bytes) -> str:
     """``Digest`` (RFC 3230) as Mastodon sends and requires it: ``SHA-256=<base64>``."""
-    return "SHA-256=" + _b64encode(hashlib.sha256(body).digest())
+    return "SHA-256=" + b64encode(hashlib.sha256(body).digest())
 
 
 def content_digest(body: bytes, algorithm: str = "sha-256") -> str:
     """A ``Content-Digest`` value for ``body``, such as ``sha-256=:<base64>:``."""
-    return f"{algorithm}=:{_b64encode(DIGEST_ALGORITHMS[algorithm](body).digest())}:"
+    return f"{algorithm}=:{b64encode(DIGEST_ALGORITHMS[algorithm](body).digest())}:"
 
 
 def content_digest_header(body: bytes) -> str:
@@ -76,7 +78,7 @@ def parse_digest(value: str) -> list[tuple[str, bytes | None]]:
             algorithm = name.strip().lower()
             digest = None
             if algorithm in DIGEST_ALGORITHMS:
-                digest = _b64decode(encoded, f"the {algorithm} value of the Digest header")
+                digest = b64decode(encoded, f"the {algorithm} value of the Digest header")
             entries.append((algorithm, digest))
     return entries
 
@@ -124,14 +126,15 @@ def find_mismatch(digests: Iterable[tuple[str, bytes | None]], body: bytes) -> M
     return None
 
 
-# --- Small helpers --------------------------------------------------------------------
+# --- Base64, shared with the signature modules ---------------------------------------
 
 
-def _b64encode(data: bytes) -> str:
+def b64encode(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
-def _b64decode(text: str, what: str) -> bytes:
+def b64decode(text: str, what: str) -> bytes:
+    """Strict base64 (whitespace ignored), or :class:`MalformedInput` naming ``what``."""
     try:
         decoded = base64.b64decode("".join(text.split()), validate=True)
     except (binascii.Error, ValueError) as exc:

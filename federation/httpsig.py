@@ -21,8 +21,6 @@ for a signature it will not accept, each with a reason the peer's admin can act 
 
 from __future__ import annotations
 
-import base64
-import binascii
 import email.utils
 import re
 from collections.abc import Awaitable, Callable, Generator, Iterable, Mapping, Sequence
@@ -37,6 +35,8 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from federation.clock import Clock
 from federation.digests import (
+    b64decode,
+    b64encode,
     content_digest_header,
     find_mismatch,
     parse_content_digest,
@@ -157,7 +157,7 @@ def parse_signature_header(value: str) -> SignatureParams:
     encoded = raw.get("signature")
     if not encoded:
         raise MalformedInput("the Signature header has no signature")
-    signature = _b64decode(encoded, "the signature parameter of the Signature header")
+    signature = b64decode(encoded, "the signature parameter of the Signature header")
     algorithm = raw.get("algorithm", HS2019).lower()
     if "headers" in raw:
         headers = raw["headers"].lower().split()
@@ -286,7 +286,7 @@ def format_signature_header(
     if expires is not None:
         parts.append(f"expires={expires}")
     parts.append(f'headers="{" ".join(headers)}"')
-    parts.append(f'signature="{_b64encode(signature)}"')
+    parts.append(f'signature="{b64encode(signature)}"')
     return ",".join(parts)
 
 
@@ -395,7 +395,7 @@ def _check_digests(
     if mismatch is not None:
         raise NotAuthorized(
             f"the {header} header does not match the body: {mismatch.algorithm} of the body "
-            f"is {_b64encode(mismatch.computed)}, the header says {_b64encode(mismatch.given)}"
+            f"is {b64encode(mismatch.computed)}, the header says {b64encode(mismatch.given)}"
         )
 
 
@@ -644,20 +644,6 @@ def _mismatch(params: SignatureParams, key: PublicKey, candidates: list[str]) ->
 
 
 # --- Small helpers --------------------------------------------------------------------
-
-
-def _b64encode(data: bytes) -> str:
-    return base64.b64encode(data).decode("ascii")
-
-
-def _b64decode(text: str, what: str) -> bytes:
-    try:
-        decoded = base64.b64decode("".join(text.split()), validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise MalformedInput(f"{what} is not valid base64") from exc
-    if not decoded:
-        raise MalformedInput(f"{what} is empty")
-    return decoded
 
 
 def _http_date(moment: datetime) -> str:

@@ -25,7 +25,6 @@ that is missing, stale, short of the policy or wrong.
 
 from __future__ import annotations
 
-import base64
 import re
 import string
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
@@ -40,6 +39,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
 
 from federation.digests import (
     DIGEST_ALGORITHMS,
+    b64encode,
     content_digest,
     find_mismatch,
     parse_content_digest,
@@ -792,5 +792,5 @@ def sign_request(
     base = signature_base(covered, params, RequestView(method, url, pairs))
     signature = create_signature(base, private_key, algorithm)
     added["Signature-Input"] = f"sig1={signature_params_value(covered, params)}"
-    added["Signature"] = f"sig1=:{base64.b64encode(signature).decode('ascii')}:"
+    added["Signature"] = f"sig1=:{b64encode(signature)}:"
     return added

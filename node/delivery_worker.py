@@ -22,7 +22,7 @@ from datetime import datetime
 
 from sqlalchemy.engine import Connection
 
-from federation.delivery import Outcome, Verdict, classify, next_attempt
+from federation.delivery import NOT_OUTAGES, Outcome, Verdict, classify, next_attempt
 from federation.mediatypes import AS2
 from federation.poster import SIGNING_THREADS, Payload, PostFailed, PostSession, SignedPost
 from node.runtime import Node
@@ -45,8 +45,6 @@ SIGN_CHUNK = 25
 # A round that has not started a send by then leaves it for the next round (the claim
 # lasts longer: see outbox.CLAIM_SECONDS).
 ROUND_SECONDS = 120.0
-# Failures that say nothing about the domain's health: it answered, just not yes.
-_NOT_OUTAGES = frozenset({401, 429})
 
 
 @dataclass(frozen=True, slots=True)
@@ -283,7 +281,7 @@ def _record(
                 finished["failed", result.status, reason].append(delivery.id)
             else:
                 retries[at, result.status, verdict.reason].append(delivery.id)
-            if result.status not in _NOT_OUTAGES:
+            if result.status not in NOT_OUTAGES:
                 failing[delivery.host] = verdict.reason
     outbox.finish(conn, delivered, state="delivered", now=now, status=None)
     for (state, status, error), ids in finished.items():

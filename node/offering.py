@@ -27,7 +27,7 @@ from federation.jsonld import AS_CONTEXT_URL
 from node import activities
 from node.catalogue import store as catalogue
 from node.catalogue.entries import local_entry, remote_entry
-from node.documents import IMPLEMENTS, PUBLIC
+from node.documents import IMPLEMENTS
 from node.errors import Invalid, NotFound
 from node.offers import (
     Offer,
@@ -56,11 +56,6 @@ class NotTheOrigin(Exception):
 # --- our offers -----------------------------------------------------------------------
 
 
-def key_of(node: Node, uri: str) -> str | None:
-    prefix = node.urls.offer("")
-    return uri[len(prefix) :] if uri.startswith(prefix) and "/" not in uri[len(prefix) :] else None
-
-
 def _documents(
     node: Node, offer: Offer, key: str, published: datetime, updated: datetime | None
 ) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -80,9 +75,11 @@ def _documents(
 
 def _audiences(conn: Connection, coop_id: int) -> tuple[list[str], list[str]]:
     """Inboxes for the Proposal (every follower) and for the Note (followers whose
-    server does not declare our vocabulary), each collapsed to shared inboxes."""
+    server does not declare our vocabulary), each collapsed to shared inboxes. The
+    database looks for the vocabulary in each stored actor; the documents stay there."""
+    declares = remote_actors.c.document.contains(VOCABULARY, autoescape=True)
     rows = conn.execute(
-        select(followers.c.inbox, followers.c.shared_inbox, remote_actors.c.document)
+        select(followers.c.inbox, followers.c.shared_inbox, declares.label("reads_offers"))
         .select_from(
             followers.outerjoin(remote_actors, remote_actors.c.uri == followers.c.follower)
         )
@@ -93,7 +90,7 @@ def _audiences(conn: Connection, coop_id: int) -> tuple[list[str], list[str]]:
     for row in rows:
         inbox = row.shared_inbox or row.inbox
         everyone[inbox] = None
-        if row.document is None or VOCABULARY not in row.document:
+        if not row.reads_offers:  # also None: an actor we never stored
             readers[inbox] = None
     return list(everyone), list(readers)
 
@@ -340,8 +337,3 @@ async def on_delete(node: Node, item: InboxItem) -> bool:
     return await node.db.write(
         lambda conn: catalogue.withdraw(conn, target, actor=item.actor, now=now)
     )
-
-
-def offer_is_public(document: dict[str, Any]) -> bool:
-    audience = document.get("to", [])
-    return PUBLIC in (audience if isinstance(audience, list) else [audience])

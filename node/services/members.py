@@ -237,15 +237,6 @@ def ensure_rsa_key(conn: Connection, actor_id: int, *, now: datetime) -> bytes:
     return pem
 
 
-def set_password(conn: Connection, member_id: int, password_hash: str) -> None:
-    member = get_member(conn, member_id)
-    if not member.local:
-        raise Invalid("a remote member logs in on their own server", field="password")
-    conn.execute(
-        update(members).where(members.c.id == member_id).values(password_hash=password_hash)
-    )
-
-
 def login_candidate(conn: Connection, username: str) -> tuple[Member, str | None] | None:
     """The current local member called ``username`` and their password hash: the hash is
     checked by the caller, off the writer thread (argon2 takes tens of milliseconds)."""
@@ -408,11 +399,6 @@ def get_member(conn: Connection, member_id: int) -> Member:
     if row is None:
         raise NotFound(f"no member {member_id}")
     return _member(row._mapping)
-
-
-def find_by_actor(conn: Connection, actor_uri: str) -> Member | None:
-    row = conn.execute(select(members).where(members.c.actor_uri == actor_uri)).first()
-    return None if row is None else _member(row._mapping)
 
 
 def list_members(

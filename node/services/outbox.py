@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import and_, exists, func, insert, or_, select, update
 from sqlalchemy.engine import Connection
 
+from federation.delivery import NOT_OUTAGES
 from federation.inbox import host_of
 from node.services.domains import DomainPolicy
 from node.storage.tables import deliveries, domains, outbox_activities
@@ -88,13 +89,6 @@ def publish(
     if rows:
         conn.execute(insert(deliveries), rows)
     return len(rows)
-
-
-def find_activity(conn: Connection, activity_id: str) -> dict[str, Any] | None:
-    body = conn.execute(
-        select(outbox_activities.c.body).where(outbox_activities.c.activity_id == activity_id)
-    ).scalar_one_or_none()
-    return None if body is None else dict(json.loads(body))
 
 
 _before = deliveries.alias("earlier")
@@ -243,18 +237,14 @@ def queue_summary(conn: Connection) -> dict[str, int]:
     return {state: int(count) for state, count in rows}
 
 
-# Answers that say the peer is there, only busy or not yet trusting us: waiting to retry
-# is not failing (the delivery worker does not count them against the domain either).
-_NOT_FAILURES = (401, 429)
-
-
 def failing_hosts(conn: Connection, *, limit: int = 50) -> list[dict[str, Any]]:
     """Hosts with deliveries still pending after failures, worst first, with the latest
-    reason (a peer that only asked us to slow down is not listed)."""
+    reason. A peer whose only answers are :data:`NOT_OUTAGES` (busy, not yet trusting
+    us) is waiting, not failing, as the delivery worker judges domains."""
     failed = and_(
         deliveries.c.state == "pending",
         deliveries.c.attempts > 0,
-        or_(deliveries.c.last_status.is_(None), deliveries.c.last_status.not_in(_NOT_FAILURES)),
+        or_(deliveries.c.last_status.is_(None), deliveries.c.last_status.not_in(NOT_OUTAGES)),
     )
     grouped = (
         select(

@@ -15,6 +15,7 @@ from node import backfill, delivery_worker, federating, inbox_worker, offering
 from node.catalogue import store
 from node.services import follows, outbox, remote_actors
 from node.storage.tables import deliveries, inbox_activities, outbox_activities
+from tests.node.web.test_inbox import post
 from tests.support.network import Network, TestNode
 
 
@@ -131,12 +132,7 @@ async def test_another_coop_cannot_update_an_offer_it_does_not_own(network: Netw
         "actor": f"{gamma.base}/actors/coop",
         "object": spoof,
     }
-    response = await network.http.post(
-        f"{alpha.base}/inbox",
-        content=json.dumps(activity).encode(),
-        headers={"Content-Type": "application/activity+json"},
-        auth=gamma.node.peers.signer,
-    )
+    response = await post(network, gamma, alpha, activity)
     await network.settle()
 
     assert response.status_code == 202
@@ -346,12 +342,7 @@ async def test_a_mitra_shaped_offer_arrives_through_the_inbox(network: Network) 
         "object": proposal,
     }
 
-    response = await network.http.post(
-        f"{alpha.base}/inbox",
-        content=json.dumps(activity).encode(),
-        headers={"Content-Type": "application/activity+json"},
-        auth=beta.node.peers.signer,
-    )
+    response = await post(network, beta, alpha, activity)
     await network.settle()
 
     assert response.status_code == 202
