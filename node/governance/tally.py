@@ -53,7 +53,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import Enum
@@ -279,17 +279,23 @@ def tally(
 ) -> Result:
     """Count ``ballots`` for ``proposal``; ``eligible`` maps each voter eligible as of
     the opening to their college (``None`` where the co-op has no colleges)."""
+    check_roster(proposal, eligible.values())
+    picked = _pick(proposal, eligible, ballots)
+    return _decide(proposal, eligible, picked)
+
+
+def check_roster(proposal: Proposal, colleges: Iterable[str | None]) -> None:
+    """Refuse a roster with members in a college that has no weight, where colleges
+    weigh: their ballots could not be combined (shared with the count from storage)."""
     weights = proposal.college_weights
     if weights is not None:
-        outside = set(eligible.values()).difference(weights)
+        outside = set(colleges).difference(weights)
         if outside:
             raise Invalid(
                 f"colleges weigh, but the roster has members in {_names(outside)}, "
                 "which have no weight",
                 field="college_weights",
             )
-    picked = _pick(proposal, eligible, ballots)
-    return _decide(proposal, eligible, picked)
 
 
 def _pick(
@@ -406,10 +412,32 @@ def _check_choices(
 
 
 def _decide(proposal: Proposal, eligible: Mapping[str, str | None], picked: _Picked) -> Result:
+    return decide(
+        proposal,
+        picked.pairs,
+        eligible=len(eligible),
+        roster=set(eligible.values()),
+        refused=tuple(sorted(picked.refused, key=_refusal_order)),
+        set_aside=tuple(sorted(picked.set_aside, key=_refusal_order)),
+    )
+
+
+def decide(
+    proposal: Proposal,
+    pairs: Mapping[str | None, Mapping[tuple[str, ...], int]],
+    *,
+    eligible: int,
+    roster: Collection[str | None],
+    refused: tuple[Refusal, ...] = (),
+    set_aside: tuple[Refusal, ...] = (),
+) -> Result:
+    """Decide from counts alone: ``pairs`` says, per college, how many counted ballots
+    make each choice (one counted ballot per voter), ``eligible`` is the size of the
+    electorate and ``roster`` its colleges. Nothing here needs the ballots themselves,
+    so a count grouped by the database gives the same result as :func:`tally`."""
     names = [o.name for o in proposal.options]
     roles = {o.name: o.role for o in proposal.options}
     weights = proposal.college_weights
-    chosen, pairs = picked.chosen, picked.pairs
     per_college: dict[str | None, dict[str, int]] = {}
     voters: Counter[str | None] = Counter()
     abstain_only = 0
@@ -426,7 +454,7 @@ def _decide(proposal: Proposal, eligible: Mapping[str, str | None], picked: _Pic
         for name, n in counts.items():
             plain[name] += n
 
-    in_roster: set[str | None] = set(eligible.values())
+    in_roster: set[str | None] = set(roster)
     college_names = sorted(c for c in in_roster.union(weights or ()) if c is not None)
     colleges = tuple(
         CollegeCount(
@@ -449,21 +477,22 @@ def _decide(proposal: Proposal, eligible: Mapping[str, str | None], picked: _Pic
             names,
         )
 
-    turnout = len(chosen)
+    # Each counted ballot is one voter's, so the ballots counted are the voters counted.
+    turnout = sum(voters.values())
     quorum_turnout = turnout if proposal.abstentions_count_for_quorum else turnout - abstain_only
-    needed = math.ceil(proposal.quorum * len(eligible))
+    needed = math.ceil(proposal.quorum * eligible)
     result = Result(
         outcome=Outcome.COUNTED,
         reason="",
-        eligible=len(eligible),
+        eligible=eligible,
         quorum_needed=needed,
         turnout=turnout,
         quorum_turnout=quorum_turnout,
         counts=plain,
         colleges=colleges,
         weighted_shares=weighted_shares,
-        refused=tuple(sorted(picked.refused, key=_refusal_order)),
-        set_aside=tuple(sorted(picked.set_aside, key=_refusal_order)),
+        refused=refused,
+        set_aside=set_aside,
     )
     return _apply_rule(proposal, roles, result)
 

@@ -360,3 +360,85 @@ members = Table(
     Column("created_at", UtcDateTime, nullable=False),
 )
 Index("ix_members_joined_at", members.c.joined_at, members.c.id)
+
+# Governance proposals of this co-op, published as ``Question``s at ``uri``. Fractions
+# (threshold, quorum, college weights) are exact, written "p/q". ``options`` is a JSON
+# list of {"name", "role"}; ``college_weights`` a JSON object of name → "p/q", fixed at
+# the opening where colleges weigh. States: scheduled (before opens_at), open, closed.
+# ``counts`` holds the counts last published; ``counts_dirty`` says a ballot arrived
+# since, for the at-most-once-a-minute ``Update``. ``outcome`` is the JSON of the result
+# published at the close.
+proposals = Table(
+    "proposals",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("key", String(64), nullable=False, unique=True),
+    Column("uri", String(2048), nullable=False, unique=True),
+    Column("actor_id", Integer, ForeignKey("actors.id", ondelete="CASCADE"), nullable=False),
+    Column("author", String(2048), nullable=True),
+    Column("title", String(512), nullable=False),
+    Column("source", Text, nullable=False),
+    Column("content", Text, nullable=False),
+    Column("options", Text, nullable=False),
+    Column("multiple_choice", Integer, nullable=False, default=0),
+    Column("max_choices", Integer, nullable=False, default=1),
+    # majority, qualified, consent, or "" (multiple choice: counts only)
+    Column("rule", String(16), nullable=False),
+    Column("threshold", String(32), nullable=True),
+    Column("block_at", Integer, nullable=True),
+    Column("quorum", String(32), nullable=False),
+    Column("abstentions_count", Integer, nullable=False, default=0),
+    Column("allow_change", Integer, nullable=False, default=0),
+    Column("colleges_weigh", Integer, nullable=False, default=0),
+    Column("college_weights", Text, nullable=True),
+    Column("open_ballot", Integer, nullable=False, default=1),
+    Column("counting_mode", String(16), nullable=False, default="open"),
+    Column("opens_at", UtcDateTime, nullable=False),
+    Column("closes_at", UtcDateTime, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("eligible", Integer, nullable=True),
+    Column("roster_digest", String(128), nullable=True),
+    Column("counts", Text, nullable=True),
+    Column("counts_dirty", Integer, nullable=False, default=0),
+    Column("counts_published_at", UtcDateTime, nullable=True),
+    Column("outcome", Text, nullable=True),
+    Column("closed_at", UtcDateTime, nullable=True),
+    Column("published", UtcDateTime, nullable=False),
+    Column("updated", UtcDateTime, nullable=False),
+)
+Index("ix_proposals_state", proposals.c.state, proposals.c.closes_at)
+
+# The electorate of a proposal as of its opening: each voter's actor and college.
+proposal_voters = Table(
+    "proposal_voters",
+    metadata,
+    Column(
+        "proposal_id", Integer, ForeignKey("proposals.id", ondelete="CASCADE"), primary_key=True
+    ),
+    Column("voter", String(2048), primary_key=True),
+    Column("college", String(64), nullable=True),
+)
+
+# Ballots the host received for a proposal, one row per ballot (a Mastodon vote on a
+# multiple choice arrives as one Note per option: they are gathered into one ballot).
+# ``state``: valid (passed every check at receipt; which valid ballot of a voter counts
+# is decided by the count, by (cast_at, activity_id)) or refused (``reason`` says why).
+# ``cast_at`` is when this node accepted the ballot. ``notes`` is the JSON list of the
+# Notes as received, proofs included; ``signature`` the HTTP signature they came with.
+ballots = Table(
+    "ballots",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("proposal_id", Integer, ForeignKey("proposals.id", ondelete="CASCADE"), nullable=False),
+    Column("voter", String(2048), nullable=False),
+    Column("college", String(64), nullable=True),
+    Column("choices", Text, nullable=False),
+    Column("activity_id", String(2048), nullable=False),
+    Column("cast_at", UtcDateTime, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("reason", Text, nullable=True),
+    Column("notes", Text, nullable=False),
+    Column("signature", Text, nullable=True),
+    UniqueConstraint("proposal_id", "activity_id", name="uq_ballots_proposal_id_activity_id"),
+)
+Index("ix_ballots_voter", ballots.c.proposal_id, ballots.c.voter, ballots.c.cast_at)
