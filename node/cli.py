@@ -578,6 +578,82 @@ def offers_list(data_dir: Path) -> None:
 
 
 @main.group()
+def proposals() -> None:
+    """The co-op's governance proposals: open one, list them, see one's counts."""
+
+
+@proposals.command("open")
+@click.argument("file")
+@data_dir_option
+def proposals_open(file: str, data_dir: Path) -> None:
+    """Open the proposal described in FILE (JSON as the API takes it; - reads standard
+    input), as the co-op; members are told (Create of a Question)."""
+    from node import proposing
+
+    settings = _settings(data_dir)
+    data = _json_file(file)
+    result = _with_node(settings, lambda node: proposing.create_proposal(node, data, author=None))
+    click.echo(f"{result['id']}\t{result['state']}\t{result['uri']}")
+
+
+@proposals.command("list")
+@data_dir_option
+def proposals_list(data_dir: Path) -> None:
+    """Every proposal, newest first: key, state, voters, closing time, title."""
+    from sqlalchemy import select
+
+    from node.storage.tables import proposals as table
+
+    settings = _settings(data_dir)
+    query = select(
+        table.c.key, table.c.state, table.c.counts, table.c.closes_at, table.c.title
+    ).order_by(table.c.published.desc(), table.c.id.desc())
+    import json
+
+    for row in _read(settings, lambda conn: conn.execute(query).all()):
+        voters = json.loads(row.counts)["voters"] if row.counts else 0
+        closes = row.closes_at.strftime("%Y-%m-%d %H:%M UTC")
+        click.echo(f"{row.key}\t{row.state}\t{voters} voters\tcloses {closes}\t{row.title}")
+
+
+@proposals.command("show")
+@click.argument("key")
+@data_dir_option
+def proposals_show(key: str, data_dir: Path) -> None:
+    """Proposal KEY: its settings, counts as last published, and outcome once closed."""
+    import json
+
+    from node import proposing
+    from node.urls import Urls
+
+    settings = _settings(data_dir)
+    urls = Urls(settings.base_url)
+
+    def read(conn: Any) -> Any:
+        return proposing.get_row(conn, key)
+
+    try:
+        row = _read(settings, read)
+    except NodeError as exc:
+        raise click.ClickException(exc.reason) from None
+    source = json.loads(row["source"])
+    counts: dict[str, int] = json.loads(row["counts"])["counts"] if row["counts"] else {}
+    click.echo(f"{row['title']}  ({row['state']})")
+    click.echo(f"  {urls.proposal(row['key'])}")
+    rule = source["rule"] or "multiple choice"
+    if source["threshold"]:
+        rule += f" {source['threshold']}"
+    click.echo(f"  rule: {rule}; quorum {source['quorum']}; eligible {row['eligible']}")
+    click.echo(f"  opens {source['opens_at']}, closes {source['closes_at']}")
+    for option in source["options"]:
+        n = counts.get(option["name"], 0)
+        click.echo(f"  {n:>8}  {option['name']} ({option['role']})")
+    if row["outcome"]:
+        outcome = json.loads(row["outcome"])
+        click.echo(f"  outcome: {outcome['reason']}")
+
+
+@main.group()
 def catalogue() -> None:
     """The catalogue of every offer this node knows (its own and its followed co-ops')."""
 
@@ -1036,6 +1112,28 @@ def _read(settings: Settings, fn: Callable[[Any], T]) -> T:
         return db.read_sync(fn)
     finally:
         db.close()
+
+
+@main.command("audit")
+@click.argument("url")
+@click.option(
+    "--allow-http",
+    is_flag=True,
+    help="Fetch http URLs and loopback addresses too (a local node, tests).",
+)
+@click.pass_context
+def audit(ctx: click.Context, url: str, allow_http: bool) -> None:
+    """Recount the closed proposal at URL from its published ballots and electorate.
+
+    Verifies each ballot's proof against the voter's own key, recomputes the result
+    with the same rules as the host, and prints published and recomputed figures side
+    by side. Exits 0 when everything matches, 1 when it does not, 2 when the proposal
+    cannot be reached or read. Needs no node: anyone can run it.
+    """
+    # Imported here: the auditor's client and proof code are not needed by other commands.
+    from node.audit_cli import audit_command
+
+    ctx.invoke(audit_command, url=url, allow_http=allow_http)
 
 
 if __name__ == "__main__":

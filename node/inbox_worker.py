@@ -15,7 +15,7 @@ from sqlalchemy.engine import Connection
 
 from federation.errors import MalformedInput, NotAuthorized, Refused
 from federation.inbox import actor_id, host_of
-from node import federating, offering
+from node import federating, offering, voting
 from node.errors import Forbidden
 from node.runtime import Node
 from node.services import inbox, remote_actors
@@ -62,11 +62,13 @@ def wants(activity: dict[str, Any]) -> bool:
     if kind not in HANDLERS:
         return False
     if kind == "Create":
-        return offering.may_be_offer(activity.get("object"))
+        obj = activity.get("object")
+        return offering.may_be_offer(obj) or voting.looks_like_vote(obj)
     return True
 
 
 HANDLERS: dict[str, Handler] = {
+    # Votes on our proposals are taken first, together (see run_once).
     "Create": offering.on_create_or_update,
     "Delete": handle_delete,
     "Update": handle_update,
@@ -82,10 +84,21 @@ async def run_once(node: Node, *, limit: int = 100) -> int:
     now = node.clock.now()
     items = await node.db.write(lambda conn: inbox.claim(conn, now=now, limit=limit))
     outcomes: dict[str, list[int]] = {"done": [], "ignored": [], "dropped": []}
+    wanted = []
     for item in items:
         if node.peers.policy.refusal(host_of(item.actor)) is not None:
             # Accepted before the admin blocked its domain: its content is not wanted.
             outcomes["dropped"].append(item.id)
+        else:
+            wanted.append(item)
+    votes = await voting.take_votes(node, wanted)
+    for item in wanted:
+        if item.id in votes:
+            error = votes[item.id]
+            if error is None:
+                outcomes["done"].append(item.id)
+            else:
+                await _settle_error(node, item, error)
             continue
         handler = HANDLERS.get(item.type)
         if handler is None:
@@ -93,13 +106,8 @@ async def run_once(node: Node, *, limit: int = 100) -> int:
             continue
         try:
             await handler(node, item)
-        except _REFUSED as exc:
-            # Trying again cannot help: the activity is wrong, not the moment.
-            log.info("inbox: %s %s refused: %s", item.type, item.activity_id, exc)
-            await _record_refusal(node, item, f"refused: {exc}")
         except Exception as exc:
-            log.warning("inbox: %s %s failed: %s", item.type, item.activity_id, exc)
-            await _record_failure(node, item, f"{type(exc).__name__}: {exc}")
+            await _settle_error(node, item, exc)
         else:
             outcomes["done"].append(item.id)
     if items:
@@ -111,6 +119,16 @@ async def run_once(node: Node, *, limit: int = 100) -> int:
 
         await node.db.write(finish_all)
     return len(items)
+
+
+async def _settle_error(node: Node, item: InboxItem, exc: Exception) -> None:
+    if isinstance(exc, _REFUSED):
+        # Trying again cannot help: the activity is wrong, not the moment.
+        log.info("inbox: %s %s refused: %s", item.type, item.activity_id, exc)
+        await _record_refusal(node, item, f"refused: {exc}")
+    else:
+        log.warning("inbox: %s %s failed: %s", item.type, item.activity_id, exc)
+        await _record_failure(node, item, f"{type(exc).__name__}: {exc}")
 
 
 async def _record_refusal(node: Node, item: InboxItem, reason: str) -> None:

@@ -36,6 +36,8 @@ class Node:
     delivery_wakeup: asyncio.Event = field(init=False, default_factory=asyncio.Event)
     # Set when a followed co-op accepted us and its offers are to be imported.
     backfill_wakeup: asyncio.Event = field(init=False, default_factory=asyncio.Event)
+    # Set when a ballot was counted or a proposal opened, for the counts and closings.
+    governance_wakeup: asyncio.Event = field(init=False, default_factory=asyncio.Event)
 
     def __post_init__(self) -> None:
         from node.peers import Peers

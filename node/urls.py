@@ -50,6 +50,22 @@ class Urls:
     def proposals(self, username: str) -> str:
         return f"{self.actor(username)}/proposals"
 
+    def proposal(self, key: str) -> str:
+        return f"{self.base}/proposals/{key}"
+
+    def proposal_ballots(self, key: str) -> str:
+        return f"{self.proposal(key)}/ballots"
+
+    def proposal_electorate(self, key: str) -> str:
+        return f"{self.proposal(key)}/electorate"
+
+    def proposal_outcome(self, key: str) -> str:
+        """The reply that says, in words, whether the proposal passed and why."""
+        return f"{self.proposal(key)}/outcome"
+
+    def ballot(self, key: str) -> str:
+        return f"{self.base}/ballots/{key}"
+
     def members(self, username: str) -> str:
         return f"{self.actor(username)}/members"
 

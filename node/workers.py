@@ -37,8 +37,9 @@ def default_pollers() -> tuple[Poller, ...]:
     from node.backfill import BACKFILL_POLLER
     from node.delivery_worker import DELIVERY_POLLER, DOMAINS_POLLER
     from node.inbox_worker import INBOX_POLLER
+    from node.proposing import GOVERNANCE_POLLER
 
-    return (INBOX_POLLER, DELIVERY_POLLER, DOMAINS_POLLER, BACKFILL_POLLER)
+    return (INBOX_POLLER, DELIVERY_POLLER, DOMAINS_POLLER, BACKFILL_POLLER, GOVERNANCE_POLLER)
 
 
 async def run_poller(node: Node, poller: Poller, stop: asyncio.Event) -> None:

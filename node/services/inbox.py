@@ -29,6 +29,8 @@ class InboxItem:
     type: str
     activity: dict[str, Any]
     attempts: int
+    # When this node accepted it: a ballot's time of casting.
+    received_at: datetime | None = None
 
 
 # The insert that every verified activity goes through: replays are skipped by the
@@ -146,6 +148,7 @@ def claim(conn: Connection, *, now: datetime, limit: int = 100) -> list[InboxIte
             type=r.type,
             activity=json.loads(r.body),
             attempts=r.attempts,
+            received_at=r.received_at,
         )
         for r in rows
     ]

@@ -24,7 +24,17 @@ from node.services.setup import check_schema
 from node.settings import Settings
 from node.storage.database import Database
 from node.storage.migrate import SchemaState
-from node.web import actors, api, contexts, discovery, inbox, media, members, offers
+from node.web import (
+    actors,
+    api,
+    contexts,
+    discovery,
+    inbox,
+    media,
+    members,
+    offers,
+    proposals,
+)
 from node.web.responses import federation_error, node_error
 from node.workers import default_pollers, run_poller
 
@@ -123,6 +133,15 @@ def create_app(
             Route("/api/v1/members/{member_id}/tokens", members.create_token, methods=["POST"]),
             Route("/api/v1/colleges", members.colleges, methods=["GET", "PUT"]),
             Route("/api/v1/login", members.login, methods=["POST"]),
+            Route("/proposals/{key}", proposals.question),
+            Route("/proposals/{key}/outcome", proposals.outcome),
+            Route("/proposals/{key}/ballots", proposals.ballots_collection),
+            Route("/proposals/{key}/electorate", proposals.electorate),
+            Route("/actors/{username}/proposals", proposals.proposals_collection),
+            Route("/api/v1/proposals", proposals.list_all, methods=["GET"]),
+            Route("/api/v1/proposals", proposals.create, methods=["POST"]),
+            Route("/api/v1/proposals/{key}", proposals.show, methods=["GET"]),
+            Route("/api/v1/proposals/{key}/votes", proposals.vote, methods=["POST"]),
         ],
         lifespan=lifespan,
         exception_handlers={

@@ -76,6 +76,27 @@ COOP_TERMS = {
     "rosterSnapshot": COOP_NAMESPACE + "rosterSnapshot",
     "subtotal": COOP_NAMESPACE + "subtotal",
     "optionRole": COOP_NAMESPACE + "optionRole",
+    # proposals, outcomes and the ballots published for audit
+    "maxChoices": COOP_NAMESPACE + "maxChoices",
+    "blockAt": COOP_NAMESPACE + "blockAt",
+    "result": COOP_NAMESPACE + "result",
+    "eligible": COOP_NAMESPACE + "eligible",
+    "quorumNeeded": COOP_NAMESPACE + "quorumNeeded",
+    "turnout": COOP_NAMESPACE + "turnout",
+    "quorumTurnout": COOP_NAMESPACE + "quorumTurnout",
+    "counts": COOP_NAMESPACE + "counts",
+    "support": COOP_NAMESPACE + "support",
+    "weightedSupport": COOP_NAMESPACE + "weightedSupport",
+    "weightedShares": COOP_NAMESPACE + "weightedShares",
+    "digest": COOP_NAMESPACE + "digest",
+    "ballots": COOP_NAMESPACE + "ballots",
+    "Ballot": COOP_NAMESPACE + "Ballot",
+    "voter": COOP_NAMESPACE + "voter",
+    "choices": COOP_NAMESPACE + "choices",
+    "castAt": COOP_NAMESPACE + "castAt",
+    "activity": COOP_NAMESPACE + "activity",
+    "status": COOP_NAMESPACE + "status",
+    "votes": COOP_NAMESPACE + "votes",
     # ValueFlows, as FEP-0837 maps it
     "Proposal": VF + "Proposal",
     "Intent": VF + "Intent",
@@ -100,7 +121,7 @@ COOP_PREFIXES = {
     "om2": OM2,
     "xsd": "http://www.w3.org/2001/XMLSchema#",
 }
-COOP_CLASSES = {"Proposal", "Intent"}
+COOP_CLASSES = {"Proposal", "Intent", "Ballot"}
 
 GROUP_ACTOR: dict[str, Any] = {
     "@context": [

@@ -127,10 +127,10 @@ class Network:
         return test_node
 
     async def settle(self, rounds: int = 20) -> int:
-        """Run every node's inbox, delivery and backfill workers until none has work left (the
-        clock does not move: retries scheduled for later stay queued). Returns how many
-        items were handled."""
-        from node import backfill, delivery_worker, inbox_worker
+        """Run every node's inbox, delivery, backfill and governance workers until none
+        has work left (the clock does not move: retries scheduled for later stay queued).
+        Returns how many items were handled."""
+        from node import backfill, delivery_worker, inbox_worker, proposing
 
         handled = 0
         for _ in range(rounds):
@@ -139,6 +139,7 @@ class Network:
                 done += await inbox_worker.run_once(test_node.node)
                 done += await delivery_worker.run_once(test_node.node)
                 done += await backfill.run_once(test_node.node)
+                done += await proposing.run_once(test_node.node)
             handled += done
             if done == 0:
                 return handled

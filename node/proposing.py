@@ -1,0 +1,628 @@
+"""Governance proposals: opening one, publishing it as a ``Question``, its live counts,
+and its close with the outcome.
+
+A proposal is published to the co-op's followers and to its remote members' servers
+(``Create(Question)``), so that members on Mastodon see a poll they can answer. Its
+electorate is fixed when it opens: the members who may vote then, with their colleges
+(``proposal_voters``). While it is open, a ballot marks the counts as stale and the
+governance worker publishes ``Update(Question)`` with new counts at most once a minute.
+At ``endTime`` (or as soon as the node is back, if it was down then) the worker counts
+the stored ballots once more, stores the result and publishes the final
+``Update(Question)`` with the outcome and a reply ``Note`` saying in words whether the
+proposal passed and why, for Mastodon users (Mastodon shows counts, not outcomes).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import logging
+import uuid
+from datetime import datetime, timedelta
+from fractions import Fraction
+from functools import partial
+from typing import Any
+
+import rfc8785
+from sqlalchemy import Integer, and_, insert, literal, or_, select, update
+from sqlalchemy.engine import Connection, RowMapping
+
+from federation.jsonld import AS_CONTEXT_URL, COOP_CONTEXT_URL
+from node import activities
+from node.documents import PUBLIC
+from node.errors import NotFound
+from node.governance import stored
+from node.governance.proposal_input import (
+    ProposalInput,
+    fraction_text,
+    iso,
+    parse_proposal_input,
+    rule_of,
+)
+from node.governance.tally import Option, Proposal, Reason, Result, Role
+from node.runtime import Node
+from node.services import follows, members, outbox
+from node.storage.tables import (
+    ballots,
+    inbox_activities,
+    proposal_voters,
+    proposals,
+    remote_actors,
+)
+from node.storage.tables import members as members_table
+from node.workers import Poller
+
+log = logging.getLogger(__name__)
+
+SCHEDULED, OPEN, CLOSED = "scheduled", "open", "closed"
+COUNTS_EVERY = timedelta(minutes=1)
+CONTEXT = [AS_CONTEXT_URL, COOP_CONTEXT_URL]
+
+
+# --- reading a stored proposal ------------------------------------------------------------
+
+
+def options_of(row: RowMapping) -> tuple[Option, ...]:
+    return tuple(Option(o["name"], Role(o["role"])) for o in json.loads(row["options"]))
+
+
+def weights_of(row: RowMapping) -> dict[str, Fraction] | None:
+    if not row["colleges_weigh"] or not row["college_weights"]:
+        return None
+    return {name: Fraction(w) for name, w in json.loads(row["college_weights"]).items()}
+
+
+def tally_proposal(row: RowMapping) -> Proposal:
+    """The settings the tally reads, from a stored proposal."""
+    return Proposal(
+        options=options_of(row),
+        opens_at=row["opens_at"],
+        closes_at=row["closes_at"],
+        rule=rule_of(
+            row["rule"],
+            None if row["threshold"] is None else Fraction(row["threshold"]),
+            row["block_at"],
+        ),
+        multiple_choice=bool(row["multiple_choice"]),
+        max_choices=row["max_choices"],
+        quorum=Fraction(row["quorum"]),
+        abstentions_count_for_quorum=bool(row["abstentions_count"]),
+        replacements_allowed=bool(row["allow_change"]),
+        college_weights=weights_of(row),
+    )
+
+
+def get_row(conn: Connection, key: str) -> RowMapping:
+    row = conn.execute(select(proposals).where(proposals.c.key == key)).mappings().first()
+    if row is None:
+        raise NotFound(f"no proposal {key!r} here")
+    return row
+
+
+def row_by_uri(conn: Connection, uri: str) -> RowMapping | None:
+    return conn.execute(select(proposals).where(proposals.c.uri == uri)).mappings().first()
+
+
+# --- documents -------------------------------------------------------------------------------
+
+
+def result_json(result: Result) -> dict[str, Any]:
+    """The outcome as published: exact shares as "p/q" strings."""
+    out: dict[str, Any] = {
+        "result": result.outcome.value,
+        "passed": result.passed,
+        "reason": result.reason,
+        "eligible": result.eligible,
+        "quorumNeeded": result.quorum_needed,
+        "turnout": result.turnout,
+        "quorumTurnout": result.quorum_turnout,
+        "counts": dict(result.counts),
+    }
+    if result.support is not None:
+        out["support"] = fraction_text(result.support)
+    if result.weighted_support is not None:
+        out["weightedSupport"] = fraction_text(result.weighted_support)
+    if result.weighted_shares is not None:
+        out["weightedShares"] = {k: fraction_text(v) for k, v in result.weighted_shares.items()}
+    if result.colleges:
+        out["colleges"] = [
+            {
+                "name": c.name,
+                **({} if c.weight is None else {"weight": fraction_text(c.weight)}),
+                "voters": c.voters,
+                "counts": dict(c.counts),
+            }
+            for c in result.colleges
+        ]
+    return out
+
+
+def question(node: Node, row: RowMapping) -> dict[str, Any]:
+    """The proposal as a ``Question``: a poll to Mastodon, a proposal with its rules and
+    outcome to a coopnode."""
+    key = row["key"]
+    handle = node.settings.handle
+    shown: dict[str, Any] = (
+        json.loads(row["counts"]) if row["counts"] else {"counts": {}, "voters": 0}
+    )
+    counts: dict[str, int] = shown["counts"]
+    choices = [
+        {
+            "type": "Note",
+            "name": o.name,
+            "optionRole": o.role.value,
+            "replies": {"type": "Collection", "totalItems": counts.get(o.name, 0)},
+        }
+        for o in options_of(row)
+    ]
+    doc: dict[str, Any] = {
+        "@context": CONTEXT,
+        "id": row["uri"],
+        "type": "Question",
+        "attributedTo": node.urls.actor(handle),
+        "name": row["title"],
+        "content": row["content"] or f"<p>{_escape(row['title'])}</p>",
+        "source": {"content": json.loads(row["source"])["text"], "mediaType": "text/markdown"},
+        ("anyOf" if row["multiple_choice"] else "oneOf"): choices,
+        "startTime": iso(row["opens_at"]),
+        "endTime": iso(row["closes_at"]),
+        "votersCount": shown["voters"],
+        "quorum": row["quorum"],
+        "allowBallotChange": bool(row["allow_change"]),
+        "abstentionsCountTowardQuorum": bool(row["abstentions_count"]),
+        "countingMode": row["counting_mode"],
+        "electorate": [node.urls.actor(handle)],
+        "published": iso(row["published"]),
+        "updated": iso(row["updated"]),
+        "url": row["uri"],
+        "to": [PUBLIC],
+        "cc": [node.urls.followers(handle)],
+    }
+    if row["multiple_choice"]:
+        doc["maxChoices"] = row["max_choices"]
+    elif row["rule"] == "qualified":
+        doc["decisionRule"] = {"type": "qualified", "threshold": row["threshold"]}
+    elif row["rule"] == "consent":
+        doc["decisionRule"] = {"type": "consent", "blockAt": row["block_at"]}
+    else:
+        doc["decisionRule"] = {"type": row["rule"]}
+    weights = weights_of(row)
+    if weights is not None:
+        doc["colleges"] = [{"name": n, "weight": fraction_text(w)} for n, w in weights.items()]
+    if row["state"] == CLOSED:
+        doc["closed"] = iso(row["closed_at"] or row["closes_at"])
+        doc["outcome"] = json.loads(row["outcome"])
+        if row["open_ballot"]:
+            doc["ballots"] = node.urls.proposal_ballots(key)
+            doc["rosterSnapshot"] = {
+                "id": node.urls.proposal_electorate(key),
+                "totalItems": row["eligible"],
+                "digest": row["roster_digest"],
+            }
+        else:
+            doc["rosterSnapshot"] = {"totalItems": row["eligible"], "digest": row["roster_digest"]}
+    return doc
+
+
+def outcome_note(node: Node, row: RowMapping) -> dict[str, Any]:
+    """The reply under the poll that says whether it passed and why, in words."""
+    outcome = json.loads(row["outcome"])
+    handle = node.settings.handle
+    verdict = {
+        "passed": "Passed",
+        "rejected": "Rejected",
+        "no quorum": "Not decided: no quorum",
+        "blocked": "Blocked",
+        "counted": "Counted",
+    }[outcome["result"]]
+    lines = [f"<p><strong>{_escape(row['title'])}</strong>: {verdict}.</p>"]
+    lines.append(f"<p>{_escape(outcome['reason'])}.</p>")
+    counts = ", ".join(f"{_escape(k)} {v}" for k, v in outcome["counts"].items())
+    lines.append(
+        f"<p>{counts}. {outcome['turnout']} of {outcome['eligible']} eligible members voted.</p>"
+    )
+    if row["open_ballot"]:
+        ballots_url = node.urls.proposal_ballots(row["key"])
+        lines.append(
+            f'<p>Every ballot: <a href="{ballots_url}">{ballots_url}</a> '
+            f"(check it with <code>coopnode audit {row['uri']}</code>).</p>"
+        )
+    return {
+        "@context": AS_CONTEXT_URL,
+        "id": node.urls.proposal_outcome(row["key"]),
+        "type": "Note",
+        "attributedTo": node.urls.actor(handle),
+        "inReplyTo": row["uri"],
+        "content": "".join(lines),
+        "published": iso(row["closed_at"]),
+        "to": [PUBLIC],
+        "cc": [node.urls.followers(handle)],
+    }
+
+
+def _escape(text: str) -> str:
+    import html
+
+    return html.escape(text, quote=True)
+
+
+# --- audiences -------------------------------------------------------------------------------
+
+
+def _inbox_of(document: dict[str, Any]) -> str | None:
+    endpoints = document.get("endpoints")
+    shared = endpoints.get("sharedInbox") if isinstance(endpoints, dict) else None
+    inbox = shared if isinstance(shared, str) else document.get("inbox")
+    return inbox if isinstance(inbox, str) else None
+
+
+def _actor_inboxes(conn: Connection, uris: Any) -> list[str]:
+    found = []
+    rows = conn.execute(
+        select(remote_actors.c.document).where(remote_actors.c.uri.in_(uris))
+    ).scalars()
+    for document in rows:
+        inbox = _inbox_of(json.loads(document))
+        if inbox is not None:
+            found.append(inbox)
+    return found
+
+
+def audience(conn: Connection, node: Node, proposal_pk: int | None = None) -> list[str]:
+    """Where a proposal's activities go: every follower, every current remote member's
+    server (members on Mastodon vote from there), and the servers of remote voters."""
+    inboxes = follows.follower_inboxes(conn, actor_id=node.peers.coop_id)
+    remote_members = select(members_table.c.actor_uri).where(
+        members_table.c.local == 0,
+        members_table.c.state == "confirmed",
+        members_table.c.left_at.is_(None),
+    )
+    inboxes += _actor_inboxes(conn, remote_members)
+    if proposal_pk is not None:
+        voters = select(ballots.c.voter).where(ballots.c.proposal_id == proposal_pk).distinct()
+        inboxes += _actor_inboxes(conn, voters)
+    return list(dict.fromkeys(inboxes))
+
+
+def _publish(
+    node: Node, conn: Connection, kind: str, document: dict[str, Any], pk: int, now: datetime
+) -> None:
+    handle = node.settings.handle
+    activity = activities.about_object(
+        node.urls,
+        kind,
+        document,
+        actor=node.urls.actor(handle),
+        followers=node.urls.followers(handle),
+    )
+    outbox.publish(
+        conn,
+        activity,
+        actor_id=node.peers.coop_id,
+        inboxes=audience(conn, node, pk),
+        now=now,
+        policy=node.peers.policy,
+        public=True,
+        ordering_key=str(document["id"]),
+    )
+
+
+# --- opening ---------------------------------------------------------------------------------
+
+
+def _colleges(conn: Connection) -> dict[str, Fraction] | None:
+    found = members.list_colleges(conn)
+    if not found:
+        return None
+    return {c.name: Fraction(c.weight_bp, members.FULL_WEIGHT_BP) for c in found}
+
+
+def roster_digest(pairs: list[tuple[str, str | None]]) -> str:
+    """``sha-256=`` and the base64 SHA-256 of the sorted (voter, college) pairs in RFC 8785
+    canonical JSON: anyone holding the electorate can recompute it."""
+    canonical = rfc8785.dumps([[voter, college] for voter, college in sorted(pairs)])
+    return "sha-256=" + base64.b64encode(hashlib.sha256(canonical).digest()).decode("ascii")
+
+
+def _open(conn: Connection, pk: int, opens_at: datetime) -> int:
+    """Fix the electorate: the members who may vote at the opening, with their colleges."""
+    eligible = select(
+        literal(pk, Integer).label("proposal_id"),
+        members_table.c.actor_uri,
+        members_table.c.college,
+    ).where(
+        members_table.c.state == "confirmed",
+        members_table.c.role.in_(members.VOTING_ROLES),
+        members_table.c.joined_at <= opens_at,
+        or_(members_table.c.left_at.is_(None), members_table.c.left_at > opens_at),
+    )
+    conn.execute(insert(proposal_voters).from_select(["proposal_id", "voter", "college"], eligible))
+    pairs = [
+        (voter, college)
+        for voter, college in conn.execute(
+            select(proposal_voters.c.voter, proposal_voters.c.college).where(
+                proposal_voters.c.proposal_id == pk
+            )
+        )
+    ]
+    conn.execute(
+        update(proposals)
+        .where(proposals.c.id == pk)
+        .values(state=OPEN, eligible=len(pairs), roster_digest=roster_digest(pairs))
+    )
+    return len(pairs)
+
+
+async def create_proposal(node: Node, data: Any, *, author: str | None) -> dict[str, Any]:
+    """Open a proposal from the JSON API's input and publish it; returns its stored form."""
+    now = node.clock.now()
+    weights = await node.db.read(_colleges)
+    checked = parse_proposal_input(data, now=now, colleges=weights)
+    key = uuid.uuid4().hex
+    uri = node.urls.proposal(key)
+
+    def unit(conn: Connection) -> dict[str, Any]:
+        pk = conn.execute(
+            insert(proposals)
+            .values(
+                _values(
+                    checked,
+                    weights,
+                    key=key,
+                    uri=uri,
+                    author=author,
+                    actor_id=node.peers.coop_id,
+                    now=now,
+                )
+            )
+            .returning(proposals.c.id)
+        ).scalar_one()
+        if checked.opens_at <= now:
+            _open(conn, pk, checked.opens_at)
+        row = conn.execute(select(proposals).where(proposals.c.id == pk)).mappings().one()
+        document = question(node, row)
+        _publish(node, conn, "Create", document, pk, now)
+        return describe(node, row)
+
+    result = await node.db.write(unit)
+    node.delivery_wakeup.set()
+    node.governance_wakeup.set()
+    return result
+
+
+def _values(
+    checked: ProposalInput,
+    weights: dict[str, Fraction] | None,
+    *,
+    key: str,
+    uri: str,
+    author: str | None,
+    actor_id: int,
+    now: datetime,
+) -> dict[str, Any]:
+    weigh = checked.colleges_weigh and weights is not None
+    return {
+        "key": key,
+        "uri": uri,
+        "actor_id": actor_id,
+        "author": author,
+        "title": checked.title,
+        "source": json.dumps(checked.to_source(), ensure_ascii=False),
+        "content": checked.content,
+        "options": json.dumps(
+            [{"name": o.name, "role": o.role.value} for o in checked.options], ensure_ascii=False
+        ),
+        "multiple_choice": int(checked.multiple_choice),
+        "max_choices": checked.max_choices,
+        "rule": checked.rule,
+        "threshold": None if checked.threshold is None else fraction_text(checked.threshold),
+        "block_at": checked.block_at,
+        "quorum": fraction_text(checked.quorum),
+        "abstentions_count": int(checked.abstentions_count),
+        "allow_change": int(checked.allow_change),
+        "colleges_weigh": int(weigh),
+        "college_weights": json.dumps({n: fraction_text(w) for n, w in weights.items()})
+        if weigh and weights
+        else None,
+        "open_ballot": int(checked.open_ballot),
+        "counting_mode": "open",
+        "opens_at": checked.opens_at,
+        "closes_at": checked.closes_at,
+        "state": SCHEDULED,
+        "counts_dirty": 0,
+        "published": now,
+        "updated": now,
+    }
+
+
+def describe(node: Node, row: RowMapping) -> dict[str, Any]:
+    """What the API shows of a proposal."""
+    shown = json.loads(row["counts"]) if row["counts"] else {"counts": {}, "voters": 0}
+    return {
+        "id": row["key"],
+        "uri": row["uri"],
+        "state": row["state"],
+        "proposal": json.loads(row["source"]),
+        "eligible": row["eligible"],
+        "counts": shown["counts"],
+        "voters": shown["voters"],
+        "outcome": None if row["outcome"] is None else json.loads(row["outcome"]),
+    }
+
+
+def list_proposals(conn: Connection, node: Node, *, limit: int = 100) -> list[dict[str, Any]]:
+    rows = conn.execute(
+        select(proposals).order_by(proposals.c.published.desc(), proposals.c.id.desc()).limit(limit)
+    ).mappings()
+    return [describe(node, r) for r in rows]
+
+
+# --- counting, live and at the close ---------------------------------------------------------
+
+
+def count(conn: Connection, row: RowMapping) -> Result:
+    return stored.count(conn, row["id"], tally_proposal(row))
+
+
+def _counts_json(result: Result) -> str:
+    return json.dumps({"counts": dict(result.counts), "voters": result.turnout}, ensure_ascii=False)
+
+
+def _publish_counts(node: Node, conn: Connection, *, pk: int, now: datetime) -> bool:
+    """New counts as ``Update(Question)``, if still due (another worker may have done it)."""
+    claimed = conn.execute(
+        update(proposals)
+        .where(
+            proposals.c.id == pk,
+            proposals.c.state == OPEN,
+            proposals.c.counts_dirty == 1,
+            or_(
+                proposals.c.counts_published_at.is_(None),
+                proposals.c.counts_published_at <= now - COUNTS_EVERY,
+            ),
+        )
+        .values(counts_dirty=0, counts_published_at=now)
+    ).rowcount
+    if not claimed:
+        return False
+    row = conn.execute(select(proposals).where(proposals.c.id == pk)).mappings().one()
+    result = count(conn, row)
+    conn.execute(
+        update(proposals)
+        .where(proposals.c.id == pk)
+        .values(counts=_counts_json(result), updated=now)
+    )
+    row = conn.execute(select(proposals).where(proposals.c.id == pk)).mappings().one()
+    _publish(node, conn, "Update", question(node, row), pk, now)
+    return True
+
+
+_WHY = {"replaced": Reason.REPLACED.value, "set aside": Reason.ALREADY_VOTED.value}
+
+
+def _close(node: Node, conn: Connection, *, pk: int, now: datetime) -> bool:
+    """Freeze the counts, apply the rules, publish the outcome. Once per proposal."""
+    row = (
+        conn.execute(select(proposals).where(proposals.c.id == pk, proposals.c.state == OPEN))
+        .mappings()
+        .first()
+    )
+    if row is None:
+        return False
+    result = count(conn, row)
+    done = conn.execute(
+        update(proposals)
+        .where(proposals.c.id == pk, proposals.c.state == OPEN)
+        .values(
+            state=CLOSED,
+            closed_at=now,
+            updated=now,
+            counts=_counts_json(result),
+            counts_dirty=0,
+            counts_published_at=now,
+            outcome=json.dumps(result_json(result), ensure_ascii=False),
+        )
+    ).rowcount
+    if not done:
+        return False
+    # Frozen: each valid ballot that does not count says why (the counted ones stay
+    # "valid"), so that the published ballots need no recount.
+    others: dict[str, list[int]] = {}
+    for ballot_id, status in stored.statuses(conn, pk, bool(row["allow_change"])):
+        if status != "counted":
+            others.setdefault(status, []).append(ballot_id)
+    for became, ids in others.items():
+        for start in range(0, len(ids), 500):
+            conn.execute(
+                update(ballots)
+                .where(ballots.c.id.in_(ids[start : start + 500]))
+                .values(state=became, reason=_WHY[became])
+            )
+    row = conn.execute(select(proposals).where(proposals.c.id == pk)).mappings().one()
+    _publish(node, conn, "Update", question(node, row), pk, now)
+    _publish(node, conn, "Create", outcome_note(node, row), pk, now)
+    log.info("proposal %s closed: %s", row["uri"], result.reason)
+    return True
+
+
+def _ballots_waiting(conn: Connection, *, closes_at: datetime) -> bool:
+    """Whether activities accepted before the close still wait in the inbox, not tried
+    yet: they may be ballots, which count (they were cast in time). One that failed once
+    is not waited for: its retries may take hours, the close does not."""
+    waiting = conn.execute(
+        select(inbox_activities.c.id)
+        .where(
+            inbox_activities.c.state == "pending",
+            inbox_activities.c.type == "Create",
+            inbox_activities.c.received_at < closes_at,
+            inbox_activities.c.attempts == 0,
+        )
+        .limit(1)
+    ).first()
+    return waiting is not None
+
+
+async def run_once(node: Node) -> int:
+    """Open the proposals whose time has come, close those past their end, and publish
+    the counts that changed; returns how many proposals were acted on."""
+    now = node.clock.now()
+
+    def due(conn: Connection) -> tuple[list[Any], list[Any], list[Any]]:
+        opening = conn.execute(
+            select(proposals.c.id, proposals.c.opens_at).where(
+                proposals.c.state == SCHEDULED, proposals.c.opens_at <= now
+            )
+        ).all()
+        closing = conn.execute(
+            select(proposals.c.id, proposals.c.closes_at).where(
+                proposals.c.state == OPEN, proposals.c.closes_at <= now
+            )
+        ).all()
+        stale = conn.execute(
+            select(proposals.c.id).where(
+                and_(
+                    proposals.c.state == OPEN,
+                    proposals.c.counts_dirty == 1,
+                    or_(
+                        proposals.c.counts_published_at.is_(None),
+                        proposals.c.counts_published_at <= now - COUNTS_EVERY,
+                    ),
+                )
+            )
+        ).all()
+        return list(opening), list(closing), list(stale)
+
+    opening, closing, stale = await node.db.read(due)
+    acted = 0
+    for pk, opens_at in opening:
+
+        def open_unit(conn: Connection, pk: int = pk, opens_at: datetime = opens_at) -> bool:
+            still = conn.execute(
+                update(proposals)
+                .where(proposals.c.id == pk, proposals.c.state == SCHEDULED)
+                .values(updated=now)
+            ).rowcount
+            if still:
+                _open(conn, pk, opens_at)
+            return bool(still)
+
+        acted += await node.db.write(open_unit)
+    for pk, closes_at in closing:
+        waiting = await node.db.read(partial(_ballots_waiting, closes_at=closes_at))
+        if waiting:
+            continue  # the inbox worker handles them first
+        acted += await node.db.write(partial(_close, node, pk=pk, now=now))
+    for (pk,) in stale:
+        acted += await node.db.write(partial(_publish_counts, node, pk=pk, now=now))
+    if acted:
+        node.delivery_wakeup.set()
+    return acted
+
+
+GOVERNANCE_POLLER = Poller(
+    name="governance",
+    run_once=run_once,
+    idle_seconds=2.0,
+    wakeup=lambda node: node.governance_wakeup,
+)

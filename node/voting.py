@@ -1,0 +1,453 @@
+"""Ballots: a local member's vote through the API, and a remote member's vote as Mastodon
+sends it (``Create`` of a ``Note`` with ``name`` = the option and ``inReplyTo`` = the
+question; one activity per option on a multiple choice).
+
+What the host checks before a ballot is stored as valid (PROTOCOL.md, "What the host
+guarantees"): the voter is the signer (the ``Note``'s ``attributedTo`` is the actor whose
+signature the inbox verified, and a FEP-8b32 proof on the ``Note``, when there is one,
+verifies with a key of that same actor); the vote is open; the voter is in the electorate
+fixed at the opening; the options exist, are not repeated and not too many. Which of a
+voter's valid ballots counts (the first, or the last where changes are allowed) is left
+to the count, ordered by the time this node accepted each ballot: so two ballots handled
+concurrently, or by two workers in either order, give the same result.
+
+A remote member whose vote is refused gets a direct reply saying why (about their first
+few ballots on a proposal, so that a flood of bad votes does not become a flood of replies). A local
+member's refused vote is an API error, and nothing is stored.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, RowMapping
+
+from federation import keys, proofs
+from federation.errors import NotAuthorized
+from federation.inbox import actor_id, host_of
+from federation.jsonld import AS_CONTEXT_URL, DATA_INTEGRITY_V2_CONTEXT_URL
+from node.errors import Conflict, Forbidden, Invalid
+from node.governance.proposal_input import iso
+from node.governance.tally import Reason, _check_choices
+from node.proposing import CLOSED, get_row, options_of
+from node.runtime import Node
+from node.services import identity, outbox
+from node.services.inbox import InboxItem
+from node.services.tokens import TokenInfo
+from node.storage.tables import actors, ballots, proposal_voters, proposals
+
+log = logging.getLogger(__name__)
+
+VALID, REFUSED = "valid", "refused"
+# Refused ballots kept per voter and proposal (for the audit trail); past this, a voter's
+# further refused ballots are dropped unrecorded, so that nobody can fill the table.
+MAX_REFUSED_PER_VOTER = 10
+# A voter gets replies about their first few ballots on a proposal, not about every one.
+MAX_REPLIES = 3
+NOTE_CONTEXT = [AS_CONTEXT_URL, DATA_INTEGRITY_V2_CONTEXT_URL]
+
+
+class NotTheVoter(NotAuthorized):
+    """A ballot whose ``attributedTo`` or proof names someone other than the signer."""
+
+
+@dataclass(frozen=True)
+class Vote:
+    voter: str
+    choices: tuple[str, ...]
+    notes: tuple[dict[str, Any], ...]
+    activity_id: str
+    cast_at: datetime
+
+
+@dataclass(frozen=True)
+class Verdict:
+    stored: bool
+    reason: Reason | None = None
+    """Why the ballot was refused; None when valid."""
+    replaced: bool = False
+    """A valid earlier ballot of this voter exists."""
+    merged: bool = False
+    tell: bool = False
+    """Whether the voter is to be answered: about their first few ballots only, so that
+    a flood of bad votes does not become a flood of replies."""
+
+
+# --- the checks ---------------------------------------------------------------------------
+
+
+def _college(conn: Connection, pk: int, voter: str) -> tuple[bool, str | None]:
+    row = conn.execute(
+        select(proposal_voters.c.college).where(
+            proposal_voters.c.proposal_id == pk, proposal_voters.c.voter == voter
+        )
+    ).first()
+    return (row is not None, None if row is None else row.college)
+
+
+def check(conn: Connection, row: RowMapping, vote: Vote) -> tuple[Reason | None, str | None]:
+    """The reason a ballot cannot count, whatever other ballots say; and the voter's
+    college. The same checks, in the same order, as the tally's."""
+    if vote.cast_at < row["opens_at"] or row["state"] == "scheduled":
+        return Reason.BEFORE_OPENING, None
+    if vote.cast_at >= row["closes_at"] or row["state"] == CLOSED:
+        return Reason.AFTER_CLOSE, None
+    eligible, college = _college(conn, row["id"], vote.voter)
+    if not eligible:
+        return Reason.NOT_ELIGIBLE, None
+    roles = {o.name: o.role for o in options_of(row)}
+    limit = row["max_choices"] if row["multiple_choice"] else 1
+    return _check_choices(vote.choices, roles, limit), college
+
+
+def _choices_text(choices: tuple[str, ...]) -> str:
+    return json.dumps(list(choices), ensure_ascii=False, separators=(",", ":"))
+
+
+def _insert(conn: Connection, values: dict[str, Any]) -> bool:
+    """Insert a ballot unless one with its activity id is there (a replay): True if new."""
+    dialect = sqlite if conn.dialect.name == "sqlite" else postgresql
+    statement = (
+        dialect.insert(ballots)
+        .values(values)
+        .on_conflict_do_nothing(index_elements=["proposal_id", "activity_id"])
+    )
+    return bool(conn.execute(statement).rowcount)
+
+
+def record(conn: Connection, row: RowMapping, vote: Vote, *, merge: bool) -> Verdict:
+    """Store a ballot as valid or refused, in the caller's unit of work. With ``merge``
+    (a Mastodon vote on a multiple choice, one Note per option), a Note adding an option
+    to the voter's ballot joins it rather than starting another."""
+    pk = row["id"]
+    reason, college = check(conn, row, vote)
+    earlier = conn.execute(
+        select(ballots.c.id, ballots.c.choices, ballots.c.notes)
+        .where(ballots.c.proposal_id == pk, ballots.c.voter == vote.voter, ballots.c.state == VALID)
+        .order_by(ballots.c.cast_at.desc(), ballots.c.id.desc())
+        .limit(1)
+    ).first()
+    if reason is None and merge and earlier is not None:
+        had = tuple(json.loads(earlier.choices))
+        if set(vote.choices) <= set(had):
+            return Verdict(stored=False)  # a replay of options already chosen
+        joined = had + tuple(c for c in vote.choices if c not in had)
+        reason, _ = check(
+            conn, row, Vote(vote.voter, joined, vote.notes, vote.activity_id, vote.cast_at)
+        )
+        if reason is None:
+            notes = json.loads(earlier.notes) + list(vote.notes)
+            conn.execute(
+                update(ballots)
+                .where(ballots.c.id == earlier.id)
+                .values(choices=_choices_text(joined), notes=json.dumps(notes, ensure_ascii=False))
+            )
+            _mark_dirty(conn, pk)
+            return Verdict(stored=True, merged=True)
+    prior, refused_before = 0, 0
+    if reason is not None or earlier is not None:
+        # Only a voter with a ballot already, or a refused one, is answered or capped.
+        prior, refused_before = conn.execute(
+            select(func.count(), func.count().filter(ballots.c.state == REFUSED)).where(
+                ballots.c.proposal_id == pk, ballots.c.voter == vote.voter
+            )
+        ).one()
+    tell = prior < MAX_REPLIES
+    if reason is not None:
+        if refused_before >= MAX_REFUSED_PER_VOTER:
+            return Verdict(stored=False, reason=reason, tell=tell)
+        state = REFUSED
+    else:
+        state = VALID
+    new = _insert(
+        conn,
+        {
+            "proposal_id": pk,
+            "voter": vote.voter,
+            "college": college,
+            "choices": _choices_text(vote.choices),
+            "activity_id": vote.activity_id,
+            "cast_at": vote.cast_at,
+            "state": state,
+            "reason": None if reason is None else reason.value,
+            "notes": json.dumps(list(vote.notes), ensure_ascii=False),
+        },
+    )
+    if new and state == VALID:
+        _mark_dirty(conn, pk)
+    return Verdict(stored=new, reason=reason, replaced=earlier is not None, tell=tell and new)
+
+
+def _mark_dirty(conn: Connection, pk: int) -> None:
+    conn.execute(update(proposals).where(proposals.c.id == pk).values(counts_dirty=1))
+
+
+# --- a local member's vote ------------------------------------------------------------------
+
+
+_API_ERRORS = {
+    Reason.BEFORE_OPENING: Conflict,
+    Reason.AFTER_CLOSE: Conflict,
+    Reason.NOT_ELIGIBLE: Forbidden,
+}
+
+
+async def cast_local(node: Node, token: TokenInfo, key: str, data: Any) -> dict[str, Any]:
+    """A member of this node votes through the API. The node signs each ballot ``Note``
+    as the member, with a FEP-8b32 ``eddsa-jcs-2022`` proof made with the member's
+    Ed25519 key, so that an audit can check it came from the member's node."""
+    if token.actor_id is None:
+        raise Forbidden("this token is not a member's: log in as the member to vote")
+    if not isinstance(data, dict) or not isinstance(data.get("choices"), list):
+        raise Invalid('send {"choices": ["option name", ...]}', field="choices")
+    choices = data["choices"]
+    if not all(isinstance(c, str) for c in choices) or len(choices) > 50:
+        raise Invalid("choices are option names", field="choices")
+    now = node.clock.now()
+    member_id = token.actor_id
+
+    def member_keys(conn: Connection) -> tuple[str, bytes]:
+        username = conn.execute(
+            select(actors.c.username).where(actors.c.id == member_id)
+        ).scalar_one()
+        found = identity.get_actor(conn, username)
+        if found.ed25519_private_pem is None:
+            raise Conflict("this member has no Ed25519 key")
+        return username, found.ed25519_private_pem
+
+    username, pem = await node.db.read(member_keys)
+    voter = node.urls.actor(username)
+    row = await node.db.read(lambda conn: get_row(conn, key))
+    ballot_url = node.urls.ballot(uuid.uuid4().hex)
+    private = keys.load_own_private_key(pem)
+    notes = tuple(
+        proofs.sign(
+            _note(node, row, voter, name, f"{ballot_url}/{n}", now),
+            private,  # type: ignore[arg-type]
+            verification_method=node.urls.actor_multikey(username),
+            created=now,
+        )
+        for n, name in enumerate(choices)
+    )
+    vote = Vote(voter, tuple(choices), notes, ballot_url, now)
+
+    def unit(conn: Connection) -> Verdict:
+        fresh = get_row(conn, key)
+        reason, _ = check(conn, fresh, vote)
+        if reason is not None:
+            raise _API_ERRORS.get(reason, Invalid)(reason.value)
+        return record(conn, fresh, vote, merge=False)
+
+    verdict = await node.db.write(unit)
+    node.governance_wakeup.set()
+    counted = "counted"
+    if verdict.replaced:
+        counted = (
+            "replaces your earlier ballot"
+            if row["allow_change"]
+            else ("not counted: your first ballot counts, this proposal does not allow changes")
+        )
+    return {
+        "ballot": ballot_url,
+        "choices": list(choices),
+        "cast_at": iso(now),
+        "status": counted,
+        "notes": list(notes),
+    }
+
+
+def _note(
+    node: Node, row: RowMapping, voter: str, name: str, note_id: str, now: datetime
+) -> dict[str, Any]:
+    return {
+        "@context": NOTE_CONTEXT,
+        "id": note_id,
+        "type": "Note",
+        "name": name,
+        "inReplyTo": row["uri"],
+        "attributedTo": voter,
+        "to": [node.urls.actor(node.settings.handle)],
+        "published": iso(now),
+    }
+
+
+# --- a remote member's vote -------------------------------------------------------------------
+
+
+def looks_like_vote(value: Any) -> bool:
+    """A cheap look at a Create's object, at receipt: a Note with a name, in reply to
+    something, and no content (Mastodon's vote)."""
+    return (
+        isinstance(value, dict)
+        and value.get("type") == "Note"
+        and isinstance(value.get("name"), str)
+        and value.get("inReplyTo") is not None
+        and not value.get("content")
+    )
+
+
+def _target(node: Node, item: InboxItem) -> str | None:
+    """The proposal of ours a Create answers, if it looks like a vote; else None."""
+    if item.type != "Create":
+        return None
+    note = item.activity.get("object")
+    if not looks_like_vote(note):
+        return None
+    assert isinstance(note, dict)
+    target = actor_id(note.get("inReplyTo"))
+    if target is None or host_of(target) != host_of(node.urls.base + "/"):
+        return None
+    return target
+
+
+async def _vote_of(node: Node, item: InboxItem) -> Vote:
+    """The ballot an activity carries, once its signer is shown to be its voter."""
+    note = item.activity["object"]
+    author = actor_id(note.get("attributedTo"))
+    if author != item.actor or actor_id(item.activity.get("actor")) != item.actor:
+        raise NotTheVoter(f"the ballot is attributed to {author}, but {item.actor} signed it")
+    if isinstance(note.get("id"), str) and host_of(note["id"]) != host_of(item.actor):
+        raise NotTheVoter(f"{item.actor} sent a ballot {note['id']} its host does not serve")
+    if "proof" in note:
+        await _verify_proof(node, note, item.actor)
+    cast_at = item.received_at or node.clock.now()
+    name = " ".join(str(note["name"]).split())
+    return Vote(item.actor, (name,), (note,), item.activity_id, cast_at)
+
+
+async def take_votes(node: Node, items: list[InboxItem]) -> dict[int, Exception | None]:
+    """Handle the votes on our proposals among ``items``, all in one unit of work (ballots
+    arrive by the thousand when a vote is busy). Returns, for each item that was such a
+    vote, None (handled) or the exception that refused it; other items are not in it."""
+    targets = {item.id: t for item in items if (t := _target(node, item)) is not None}
+    if not targets:
+        return {}
+    uris = set(targets.values())
+    rows = await node.db.read(
+        lambda conn: {
+            r["uri"]: r
+            for r in conn.execute(select(proposals).where(proposals.c.uri.in_(uris))).mappings()
+        }
+    )
+    outcome: dict[int, Exception | None] = {}
+    votes: list[tuple[InboxItem, Vote]] = []
+    for item in items:
+        if targets.get(item.id) not in rows:
+            continue  # not a vote, or on nothing of ours: the other handlers decide
+        try:
+            votes.append((item, await _vote_of(node, item)))
+        except Exception as exc:
+            outcome[item.id] = exc
+    if not votes:
+        return outcome
+
+    def unit(conn: Connection) -> list[Verdict]:
+        fresh = {
+            r["uri"]: r
+            for r in conn.execute(select(proposals).where(proposals.c.uri.in_(uris))).mappings()
+        }
+        verdicts = []
+        for item, vote in votes:
+            row = fresh[targets[item.id]]
+            verdicts.append(record(conn, row, vote, merge=bool(row["multiple_choice"])))
+        return verdicts
+
+    verdicts = await node.db.write(unit)
+    node.governance_wakeup.set()
+    for (item, _), verdict in zip(votes, verdicts, strict=True):
+        outcome[item.id] = None
+        row = rows[targets[item.id]]
+        note = item.activity["object"]
+        if not verdict.tell:
+            continue
+        if verdict.reason is not None:
+            text = f"your vote was not counted: {verdict.reason.value}"
+        elif verdict.replaced and not verdict.merged and not row["allow_change"]:
+            text = f"your vote was not counted: {Reason.ALREADY_VOTED.value}"
+        else:
+            continue
+        try:
+            await _reply(node, row, item, note, text)
+        except Exception as exc:  # the ballot is recorded; a reply that fails is logged
+            log.warning("vote reply to %s failed: %s", item.actor, exc)
+    return outcome
+
+
+async def _verify_proof(node: Node, note: dict[str, Any], voter: str) -> None:
+    """A proof on a remote ballot must verify with a key of the voter's own."""
+    try:
+        method = proofs.verification_method(note)
+    except proofs.ProofError as exc:
+        raise NotTheVoter(f"the ballot's proof is unusable: {exc}") from exc
+    key = await node.peers.keys.get(method)
+    if key.owner != voter:
+        raise NotTheVoter(f"the ballot's proof uses a key of {key.owner}, not of {voter}")
+    if not isinstance(key.public_key, Ed25519PublicKey):
+        raise NotTheVoter("the ballot's proof names a key that is not Ed25519")
+    try:
+        proofs.verify(note, key.public_key)
+    except proofs.ProofError as exc:
+        raise NotTheVoter(f"the ballot's proof does not verify: {exc}") from exc
+
+
+async def _reply(
+    node: Node, row: RowMapping, item: InboxItem, note: dict[str, Any], text: str
+) -> None:
+    """A direct reply to the voter, saying why the vote did not count."""
+    voter = item.actor
+    try:
+        document = await node.peers.actor(voter)
+    except Exception as exc:  # the voter's server is gone: nobody to tell
+        log.info("vote reply to %s: no actor (%s)", voter, exc)
+        return
+    inbox = document.get("inbox")
+    if not isinstance(inbox, str):
+        return
+    handle = node.settings.handle
+    coop = node.urls.actor(handle)
+    username = document.get("preferredUsername") or "member"
+    mention = f"@{username}@{host_of(voter)}"
+    now = node.clock.now()
+    reply = {
+        "@context": AS_CONTEXT_URL,
+        "id": node.urls.activity(uuid.uuid4().hex),
+        "type": "Create",
+        "actor": coop,
+        "to": [voter],
+        "object": {
+            "id": node.urls.ballot(uuid.uuid4().hex) + "/reply",
+            "type": "Note",
+            "attributedTo": coop,
+            "inReplyTo": note.get("id") or row["uri"],
+            "to": [voter],
+            "published": iso(now),
+            "content": (
+                f'<p><span class="h-card"><a href="{html.escape(voter)}" class="u-url mention">'
+                f"{html.escape(mention)}</a></span> “{html.escape(row['title'])}”: "
+                f"{html.escape(text)}.</p>"
+            ),
+            "tag": [{"type": "Mention", "href": voter, "name": mention}],
+        },
+    }
+
+    def unit(conn: Connection) -> None:
+        outbox.publish(
+            conn,
+            reply,
+            actor_id=node.peers.coop_id,
+            inboxes=[inbox],
+            now=now,
+            policy=node.peers.policy,
+        )
+
+    await node.db.write(unit)
+    node.delivery_wakeup.set()

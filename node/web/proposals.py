@@ -1,0 +1,229 @@
+"""Proposals on the web: each at its id (a ``Question``), its outcome reply, and once
+closed its electorate and ballots collections for anyone to audit; the co-op's
+``proposals`` collection; and the JSON API to open proposals and vote."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.engine import Connection
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from node import documents, proposing, voting
+from node.governance.proposal_input import iso
+from node.storage.tables import ballots, proposal_voters, proposals
+from node.web.api import authenticate, json_body
+from node.web.responses import activity, error, node_of
+
+PAGE_SIZE = 1000
+CONTEXT = proposing.CONTEXT
+
+
+async def question(request: Request) -> Response:
+    node = node_of(request)
+    key = request.path_params["key"]
+    row = await node.db.read(lambda conn: proposing.get_row(conn, key))
+    return activity(proposing.question(node, row))
+
+
+async def outcome(request: Request) -> Response:
+    node = node_of(request)
+    key = request.path_params["key"]
+    row = await node.db.read(lambda conn: proposing.get_row(conn, key))
+    if row["state"] != proposing.CLOSED:
+        return error(404, "not_found", "the vote is not closed yet")
+    return activity(proposing.outcome_note(node, row))
+
+
+def _page_number(request: Request) -> int | None:
+    raw = request.query_params.get("page")
+    if raw is None:
+        return None
+    if not raw.isdigit() or not 1 <= int(raw) <= 1_000_000:
+        raise ValueError("page is a whole number from 1")
+    return int(raw)
+
+
+def _collection(collection_id: str, total: int) -> dict[str, Any]:
+    document = documents.ordered_collection(collection_id, total, paged=True)
+    document["@context"] = CONTEXT
+    return document
+
+
+def _page(collection_id: str, page: int, items: list[Any], has_next: bool) -> dict[str, Any]:
+    document: dict[str, Any] = {
+        "@context": CONTEXT,
+        "id": f"{collection_id}?page={page}",
+        "type": "OrderedCollectionPage",
+        "partOf": collection_id,
+        "orderedItems": items,
+    }
+    if has_next:
+        document["next"] = f"{collection_id}?page={page + 1}"
+    return document
+
+
+async def _closed_open_ballot(request: Request) -> tuple[Any, Any] | Response:
+    node = node_of(request)
+    key = request.path_params["key"]
+    row = await node.db.read(lambda conn: proposing.get_row(conn, key))
+    if row["state"] != proposing.CLOSED:
+        return error(404, "not_found", "ballots are published at the close")
+    if not row["open_ballot"]:
+        return error(404, "not_found", "this proposal was a secret ballot")
+    return node, row
+
+
+async def electorate(request: Request) -> Response:
+    found = await _closed_open_ballot(request)
+    if isinstance(found, Response):
+        return found
+    node, row = found
+    collection_id = node.urls.proposal_electorate(row["key"])
+    try:
+        page = _page_number(request)
+    except ValueError as exc:
+        return error(400, "bad_request", str(exc))
+    if page is None:
+        return activity(_collection(collection_id, row["eligible"] or 0))
+    query = (
+        select(proposal_voters.c.voter, proposal_voters.c.college)
+        .where(proposal_voters.c.proposal_id == row["id"])
+        .order_by(proposal_voters.c.voter)
+        .offset((page - 1) * PAGE_SIZE)
+        .limit(PAGE_SIZE + 1)
+    )
+    rows = await node.db.read(lambda conn: conn.execute(query).all())
+    items = [{"voter": r.voter, "college": r.college} for r in rows[:PAGE_SIZE]]
+    return activity(_page(collection_id, page, items, len(rows) > PAGE_SIZE))
+
+
+def _ballot_item(r: Any) -> dict[str, Any]:
+    status = {"valid": "counted"}.get(r.state, r.state)
+    item: dict[str, Any] = {
+        "type": "Ballot",
+        "voter": r.voter,
+        "college": r.college,
+        "choices": json.loads(r.choices),
+        "castAt": iso(r.cast_at),
+        "activity": r.activity_id,
+        "status": status,
+    }
+    if r.reason:
+        item["reason"] = r.reason
+    votes = []
+    for note in json.loads(r.notes):
+        if isinstance(note, dict):
+            votes.append(note)
+    item["votes"] = votes
+    return item
+
+
+async def ballots_collection(request: Request) -> Response:
+    """Every ballot the host received, in the order it accepted them, with what became
+    of each (counted, replaced, set aside, refused and why) and the Notes as received,
+    proofs included: enough to recompute the tally and check every proof."""
+    found = await _closed_open_ballot(request)
+    if isinstance(found, Response):
+        return found
+    node, row = found
+    collection_id = node.urls.proposal_ballots(row["key"])
+    try:
+        page = _page_number(request)
+    except ValueError as exc:
+        return error(400, "bad_request", str(exc))
+    pk = row["id"]
+    if page is None:
+        total = await node.db.read(
+            lambda conn: conn.execute(
+                select(func.count()).select_from(ballots).where(ballots.c.proposal_id == pk)
+            ).scalar_one()
+        )
+        return activity(_collection(collection_id, int(total)))
+    query = (
+        select(ballots)
+        .where(ballots.c.proposal_id == pk)
+        .order_by(ballots.c.cast_at, ballots.c.activity_id, ballots.c.id)
+        .offset((page - 1) * PAGE_SIZE)
+        .limit(PAGE_SIZE + 1)
+    )
+    rows = await node.db.read(lambda conn: conn.execute(query).all())
+    items = [_ballot_item(r) for r in rows[:PAGE_SIZE]]
+    return activity(_page(collection_id, page, items, len(rows) > PAGE_SIZE))
+
+
+async def proposals_collection(request: Request) -> Response:
+    """The co-op's proposals, newest first (ids; each is fetched at its id)."""
+    node = node_of(request)
+    username = request.path_params["username"]
+    if username != node.settings.handle:
+        return error(404, "not_found", f"no proposals of {username!r} here")
+    collection_id = node.urls.proposals(username)
+    try:
+        page = _page_number(request)
+    except ValueError as exc:
+        return error(400, "bad_request", str(exc))
+
+    def read(conn: Connection) -> tuple[int, list[str]]:
+        total = conn.execute(select(func.count()).select_from(proposals)).scalar_one()
+        if page is None:
+            return int(total), []
+        uris = conn.execute(
+            select(proposals.c.uri)
+            .order_by(proposals.c.published.desc(), proposals.c.id.desc())
+            .offset((page - 1) * PAGE_SIZE)
+            .limit(PAGE_SIZE + 1)
+        ).scalars()
+        return int(total), list(uris)
+
+    total, uris = await node.db.read(read)
+    if page is None:
+        return activity(_collection(collection_id, total))
+    return activity(_page(collection_id, page, uris[:PAGE_SIZE], len(uris) > PAGE_SIZE))
+
+
+# --- the JSON API ---------------------------------------------------------------------------
+
+
+async def create(request: Request) -> Response:
+    info = await authenticate(request, role="member")
+    node = node_of(request)
+    author = None
+    if info.actor_id is not None:
+        author = await node.db.read(lambda conn: _actor_uri(conn, node, info.actor_id))
+    result = await proposing.create_proposal(node, await json_body(request), author=author)
+    return JSONResponse(result, status_code=201)
+
+
+def _actor_uri(conn: Connection, node: Any, actor_pk: int | None) -> str | None:
+    from node.storage.tables import actors
+
+    username = conn.execute(select(actors.c.username).where(actors.c.id == actor_pk)).scalar()
+    return None if username is None else str(node.urls.actor(username))
+
+
+async def list_all(request: Request) -> Response:
+    await authenticate(request, role="observer")
+    node = node_of(request)
+    found = await node.db.read(lambda conn: proposing.list_proposals(conn, node))
+    return JSONResponse({"proposals": found})
+
+
+async def show(request: Request) -> Response:
+    await authenticate(request, role="observer")
+    node = node_of(request)
+    key = request.path_params["key"]
+    row = await node.db.read(lambda conn: proposing.get_row(conn, key))
+    return JSONResponse(proposing.describe(node, row))
+
+
+async def vote(request: Request) -> Response:
+    info = await authenticate(request, role="member")
+    node = node_of(request)
+    result = await voting.cast_local(
+        node, info, request.path_params["key"], await json_body(request)
+    )
+    return JSONResponse(result, status_code=201)

@@ -1,0 +1,98 @@
+"""A co-op with members, local and on a Mastodon-shaped server, for governance tests."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from tests.support.mastodon import Mastodon, MastodonUser
+from tests.support.network import Network, TestNode
+
+
+@dataclass
+class Coop:
+    node: TestNode
+    mastodon: Mastodon
+    # username -> Authorization header of each local member
+    local: dict[str, dict[str, str]] = field(default_factory=dict)
+    remote: dict[str, MastodonUser] = field(default_factory=dict)
+
+    async def propose(self, by: str, **fields: Any) -> dict[str, Any]:
+        now = self.node.node.clock.now()
+        body = {
+            "title": "Adopt the 2027 delivery tariff",
+            "text": "The **new** tariff.",
+            "options": ["For", "Against", "Abstain"],
+            "rule": "qualified",
+            "threshold": "2/3",
+            "quorum": "25%",
+            "closes_at": (now + timedelta(days=7)).isoformat(),
+            **fields,
+        }
+        response = await self.node.request(
+            "POST", "/api/v1/proposals", json=body, headers=self.local[by]
+        )
+        assert response.status_code == 201, response.text
+        result: dict[str, Any] = response.json()
+        return result
+
+    async def vote(self, who: str, key: str, *choices: str) -> Any:
+        return await self.node.request(
+            "POST",
+            f"/api/v1/proposals/{key}/votes",
+            json={"choices": list(choices)},
+            headers=self.local[who],
+        )
+
+
+async def add_member(node: TestNode, **fields: Any) -> dict[str, Any]:
+    response = await node.request("POST", "/api/v1/members", json=fields, headers=node.auth)
+    assert response.status_code == 201, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def token_for(node: TestNode, member_id: int) -> dict[str, str]:
+    response = await node.request("POST", f"/api/v1/members/{member_id}/tokens", headers=node.auth)
+    assert response.status_code == 201, response.text
+    return {"Authorization": f"Bearer {response.json()['token']}"}
+
+
+async def make_coop(
+    network: Network,
+    *,
+    local: int = 2,
+    remote: int = 2,
+    colleges: dict[str, str] | None = None,
+    college_of: Any = None,
+    domain: str = "alpha.test",
+) -> Coop:
+    """A co-op at ``domain`` with ``local`` members (m0, m1...) and ``remote`` members on
+    mastodon.test (r0, r1...), all confirmed. ``colleges`` maps names to weights
+    ("50%"); ``college_of(i, local)`` gives each member's college."""
+    node = await network.add(domain)
+    mastodon = Mastodon(network, "mastodon.test")
+    if colleges:
+        response = await node.request(
+            "PUT",
+            "/api/v1/colleges",
+            json={"colleges": [{"name": n, "weight": w} for n, w in colleges.items()]},
+            headers=node.auth,
+        )
+        assert response.status_code == 200, response.text
+    coop = Coop(node, mastodon)
+    for i in range(local):
+        extra = {"college": college_of(i, True)} if college_of else {}
+        added = await add_member(node, username=f"m{i}", joined_at="2026-01-01", **extra)
+        coop.local[f"m{i}"] = await token_for(node, added["id"])
+    for i in range(remote):
+        user = mastodon.add_user(f"r{i}")
+        extra = {"college": college_of(i, False)} if college_of else {}
+        linked = await add_member(node, remote=user.handle, joined_at="2026-01-01", **extra)
+        confirmed = await node.request(
+            "POST", f"/api/v1/members/{linked['id']}/confirm", headers=node.auth
+        )
+        assert confirmed.status_code == 200, confirmed.text
+        coop.remote[f"r{i}"] = user
+    return coop

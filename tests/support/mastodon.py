@@ -1,0 +1,208 @@
+"""A Mastodon-shaped server for the in-process network: WebFinger, ``Person`` actors at
+``/users/NAME`` with real RSA keys (Mastodon's shape: ``publicKey`` with ``#main-key``,
+a shared inbox), an inbox that records what it is sent, and votes sent the way Mastodon
+sends them: one signed ``Create`` of a ``Note`` with ``name`` = the option and
+``inReplyTo`` = the poll, per option chosen, to the poll author's inbox.
+
+It lets governance tests have remote members who vote "from Mastodon" over the real
+code path (real documents, real HTTP signatures) without a Mastodon install.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from federation import httpsig, keys, proofs
+from federation.jsonld import (
+    AS_CONTEXT_URL,
+    DATA_INTEGRITY_V2_CONTEXT_URL,
+    MULTIKEY_V1_CONTEXT_URL,
+    SECURITY_V1_CONTEXT_URL,
+)
+from tests.support.network import Network
+
+AS2 = "application/activity+json"
+
+
+@dataclass
+class MastodonUser:
+    name: str
+    actor: str
+    key: keys.PrivateKey
+    # An Ed25519 Multikey in the actor's assertionMethod (FEP-521a), as Mitra publishes:
+    # for ballots that carry a proof.
+    ed_key: Ed25519PrivateKey | None = None
+
+    @property
+    def multikey_id(self) -> str:
+        return f"{self.actor}#ed25519-key"
+
+    @property
+    def handle(self) -> str:
+        return f"{self.name}@{self.actor.split('/')[2]}"
+
+
+@dataclass
+class Mastodon:
+    """One Mastodon-like server at ``domain`` in ``network``."""
+
+    network: Network
+    domain: str
+    users: dict[str, MastodonUser] = field(default_factory=dict)
+    # Every activity POSTed to any inbox here, in order.
+    received: list[dict[str, Any]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.base = f"https://{self.domain}"
+        app = Starlette(
+            routes=[
+                Route("/.well-known/webfinger", self._webfinger),
+                Route("/users/{name}", self._actor),
+                Route("/users/{name}/inbox", self._inbox, methods=["POST"]),
+                Route("/inbox", self._inbox, methods=["POST"]),
+            ]
+        )
+        self.network.router.add(self.domain, app)
+
+    def add_user(self, name: str, *, multikey: bool = False) -> MastodonUser:
+        pem = keys.generate_rsa_private_pem()
+        ed_key = Ed25519PrivateKey.generate() if multikey else None
+        user = MastodonUser(
+            name, f"{self.base}/users/{name}", keys.load_own_private_key(pem), ed_key
+        )
+        self.users[name] = user
+        return user
+
+    # --- what the server answers ----------------------------------------------------------
+
+    async def _webfinger(self, request: Request) -> Response:
+        resource = request.query_params.get("resource", "")
+        name = resource.removeprefix("acct:").split("@")[0]
+        user = self.users.get(name)
+        if user is None or not resource.endswith("@" + self.domain):
+            return JSONResponse({"error": "not found"}, status_code=404)
+        return JSONResponse(
+            {
+                "subject": f"acct:{name}@{self.domain}",
+                "links": [{"rel": "self", "type": AS2, "href": user.actor}],
+            },
+            media_type="application/jrd+json",
+        )
+
+    def actor_document(self, user: MastodonUser) -> dict[str, Any]:
+        document: dict[str, Any] = {
+            "@context": [AS_CONTEXT_URL, SECURITY_V1_CONTEXT_URL],
+            "id": user.actor,
+            "type": "Person",
+            "preferredUsername": user.name,
+            "name": user.name.title(),
+            "inbox": f"{user.actor}/inbox",
+            "outbox": f"{user.actor}/outbox",
+            "followers": f"{user.actor}/followers",
+            "endpoints": {"sharedInbox": f"{self.base}/inbox"},
+            "publicKey": {
+                "id": f"{user.actor}#main-key",
+                "owner": user.actor,
+                "publicKeyPem": keys.public_pem(user.key),
+            },
+        }
+        if user.ed_key is not None:
+            document["@context"].append(MULTIKEY_V1_CONTEXT_URL)
+            document["assertionMethod"] = [
+                {
+                    "id": user.multikey_id,
+                    "type": "Multikey",
+                    "controller": user.actor,
+                    "publicKeyMultibase": keys.ed25519_to_multibase(user.ed_key.public_key()),
+                }
+            ]
+        return document
+
+    async def _actor(self, request: Request) -> Response:
+        user = self.users.get(request.path_params["name"])
+        if user is None:
+            return JSONResponse({"error": "not found"}, status_code=404)
+        return Response(json.dumps(self.actor_document(user)), media_type=AS2)
+
+    async def _inbox(self, request: Request) -> Response:
+        self.received.append(json.loads(await request.body()))
+        return Response(status_code=202)
+
+    # --- what its users do ----------------------------------------------------------------
+
+    def vote_activity(
+        self, user: MastodonUser, question: str, option: str, *, attributed_to: str | None = None
+    ) -> dict[str, Any]:
+        """A vote as Mastodon builds it (ActivityPub::VoteSerializer); with a proof made
+        with the user's Multikey where the user has one."""
+        key = uuid.uuid4().hex
+        note = {
+            "id": f"{user.actor}#votes/{key}",
+            "type": "Note",
+            "name": option,
+            "attributedTo": attributed_to or user.actor,
+            "inReplyTo": question,
+            "to": [question.rsplit("/proposals/", 1)[0] + "/actors/coop"],
+        }
+        if user.ed_key is not None:
+            note = proofs.sign(
+                {"@context": [AS_CONTEXT_URL, DATA_INTEGRITY_V2_CONTEXT_URL], **note},
+                user.ed_key,
+                verification_method=user.multikey_id,
+                created=self.network.clock.now(),
+            )
+        return {
+            "@context": AS_CONTEXT_URL,
+            "id": f"{user.actor}#votes/{key}/activity",
+            "type": "Create",
+            "actor": user.actor,
+            "published": "2027-03-01T09:00:00Z",
+            "to": note["to"],
+            "object": note,
+        }
+
+    async def post(
+        self, user: MastodonUser, inbox: str, activity: dict[str, Any]
+    ) -> httpx.Response:
+        """POST ``activity`` to ``inbox``, signed as ``user`` (draft-cavage, RSA)."""
+        auth = httpsig.SignatureAuth(f"{user.actor}#main-key", user.key, self.network.clock)
+        return await self.network.http.post(
+            inbox,
+            content=json.dumps(activity).encode(),
+            headers={"Content-Type": AS2},
+            auth=auth,
+        )
+
+    async def vote(
+        self, user: MastodonUser, question: str, *options: str, inbox: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Vote on the poll ``question`` for ``options``: one Create per option, as
+        Mastodon does; returns the activities sent."""
+        target = inbox or question.rsplit("/proposals/", 1)[0] + "/actors/coop/inbox"
+        sent = []
+        for option in options:
+            activity = self.vote_activity(user, question, option)
+            response = await self.post(user, target, activity)
+            assert response.status_code in (200, 202), response.text
+            sent.append(activity)
+        return sent
+
+    def replies_to(self, user: MastodonUser) -> list[dict[str, Any]]:
+        """Notes sent to ``user`` (direct replies), oldest first."""
+        return [
+            a["object"]
+            for a in self.received
+            if a.get("type") == "Create"
+            and isinstance(a.get("object"), dict)
+            and user.actor in a["object"].get("to", [])
+        ]
