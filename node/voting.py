@@ -32,11 +32,11 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, RowMapping
 
 from federation import keys, proofs
-from federation.errors import NotAuthorized
+from federation.errors import MalformedInput, NotAuthorized
 from federation.inbox import actor_id, host_of
 from federation.jsonld import AS_CONTEXT_URL, DATA_INTEGRITY_V2_CONTEXT_URL
 from node.errors import Conflict, Forbidden, Invalid
-from node.governance.proposal_input import iso
+from node.governance.proposal_input import MAX_OPTION_NAME, iso
 from node.governance.tally import Reason, _check_choices
 from node.proposing import CLOSED, get_row, options_of
 from node.runtime import Node
@@ -319,8 +319,11 @@ async def _vote_of(node: Node, item: InboxItem) -> Vote:
         raise NotTheVoter(f"{item.actor} sent a ballot {note['id']} its host does not serve")
     if "proof" in note:
         await _verify_proof(node, note, item.actor)
-    cast_at = item.received_at or node.clock.now()
     name = " ".join(str(note["name"]).split())
+    if len(name) > MAX_OPTION_NAME:
+        # No option is that long: refused unrecorded, so that nobody stores megabytes.
+        raise MalformedInput(f"a ballot names an option of {len(name)} characters")
+    cast_at = item.received_at or node.clock.now()
     return Vote(item.actor, (name,), (note,), item.activity_id, cast_at)
 
 

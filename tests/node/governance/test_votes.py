@@ -342,3 +342,23 @@ async def test_a_flood_of_refused_votes_is_bounded_in_rows_and_replies(
     assert {b["state"] for b in stored} == {"refused"}
     assert len(coop.mastodon.replies_to(stuffer)) == 3
     assert await live(coop, created["id"], network) == {"For": 0, "Against": 0, "Abstain": 0}
+
+
+async def test_a_ballot_naming_an_enormous_option_is_refused_unrecorded(
+    network: Network,
+) -> None:
+    coop = await make_coop(network, local=1, remote=1)
+    created = await coop.propose("m0")
+
+    await coop.mastodon.vote(coop.remote["r0"], created["uri"], "For " * 20_000)
+    await network.settle()
+
+    assert await stored_ballots(coop) == []
+    errors = await coop.node.node.db.read(
+        lambda conn: (
+            conn.exec_driver_sql("SELECT last_error FROM inbox_activities WHERE state = 'failed'")
+            .scalars()
+            .all()
+        )
+    )
+    assert errors == ["refused: a ballot names an option of 79999 characters"]
