@@ -15,6 +15,11 @@ them, are sent by bench/loadgen.py over 50 keep-alive connections, and measured 
 
     .venv/bin/python bench/ballots.py                    # SQLite
     .venv/bin/python bench/ballots.py --backend postgres
+    .venv/bin/python bench/ballots.py --backend postgres --separate-worker
+
+With SQLite, ``coopnode serve`` answers HTTP and runs the worker in one process (one
+core); ``--separate-worker`` runs ``serve --no-workers`` beside a ``coopnode worker``
+process, as a PostgreSQL deployment may.
 """
 
 from __future__ import annotations
@@ -48,7 +53,13 @@ from federation import httpsig, keys  # noqa: E402
 from node.settings import load_settings  # noqa: E402
 from node.storage.database import Database  # noqa: E402
 from node.storage.tables import ballots, members  # noqa: E402
-from tests.support.processes import free_port, run_coopnode, start_serve  # noqa: E402
+from tests.support.processes import (  # noqa: E402
+    coopnode_command,
+    free_port,
+    run_coopnode,
+    start_serve,
+    stop_process,
+)
 
 AS2 = "application/activity+json"
 
@@ -186,7 +197,10 @@ def main() -> None:
     parser.add_argument("--backend", choices=["sqlite", "postgres"], default="sqlite")
     parser.add_argument("--voters", type=int, default=10_000)
     parser.add_argument("--connections", type=int, default=50)
+    parser.add_argument("--separate-worker", action="store_true")
     args = parser.parse_args()
+    if args.separate_worker and args.backend != "postgres":
+        parser.error("--separate-worker needs --backend postgres")
 
     pem = keys.generate_rsa_private_pem()
     key = keys.load_own_private_key(pem)
@@ -202,9 +216,17 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp, database_env(args.backend):
         tmp_path = Path(tmp)
-        node = start_serve(tmp_path / "node")
+        extra = ("--no-workers",) if args.separate_worker else ()
+        node = start_serve(tmp_path / "node", None, *extra)
+        worker = None
         try:
             node.wait_ready()
+            if args.separate_worker:
+                worker = subprocess.Popen(
+                    [*coopnode_command(), "worker", "--data-dir", str(node.data_dir)],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
             add_voters(node.data_dir, voters)
             spec = tmp_path / "proposal.json"
             spec.write_text(
@@ -234,10 +256,14 @@ def main() -> None:
             figures = send(changed, node.port, args.connections)
             done = wait_for(node.data_dir, 2 * args.voters, 600)
         finally:
+            if worker is not None:
+                stop_process(worker)
             node.stop()
             server.should_exit = True
     receipt = figures["count"] / figures["seconds"]
     ingest = args.voters / (done - started)
+    layout = "serve --no-workers + worker" if args.separate_worker else "serve with its worker"
+    print(f"{args.backend}, {layout}, {args.voters} voters")
     print(
         f"{args.backend:8} {receipt:7.0f} ballots/s verified and stored at receipt  "
         f"p50 {figures['p50_ms']:.1f} ms  p99 {figures['p99_ms']:.1f} ms  "

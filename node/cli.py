@@ -162,9 +162,22 @@ def init(
     show_default=True,
     help="Log every request (the reverse proxy usually does; it costs throughput).",
 )
+@click.option(
+    "--workers/--no-workers",
+    default=True,
+    show_default=True,
+    help="Run the background workers in this process; --no-workers (PostgreSQL only) "
+    "leaves them to `coopnode worker` processes, so that answering HTTP has a core to itself.",
+)
 @data_dir_option
 def serve(
-    host: str, port: int, name: str, log_level: str, access_log: bool, data_dir: Path
+    host: str,
+    port: int,
+    name: str,
+    log_level: str,
+    access_log: bool,
+    workers: bool,
+    data_dir: Path,
 ) -> None:
     """Run the node. A new data directory becomes a local node at http://HOST:PORT."""
     clock = _clock()
@@ -189,6 +202,14 @@ def serve(
     if new_node:
         _create_node(settings)
     _check_schema(settings)
+    if not workers:
+        from node.storage.engine import is_sqlite
+
+        if is_sqlite(settings.database_url):
+            _fail(
+                "with SQLite `coopnode serve` runs the workers itself (one writing process); "
+                "--no-workers needs PostgreSQL"
+            )
 
     import uvicorn
 
@@ -198,7 +219,7 @@ def serve(
         f"coopnode: {settings.name} (@{settings.handle}@{settings.domain}) on http://{host}:{port}/"
     )
     uvicorn.run(
-        create_app(settings, clock=clock),
+        create_app(settings, clock=clock, run_workers=workers),
         host=host,
         port=port,
         log_level=log_level,

@@ -27,7 +27,7 @@ from datetime import datetime
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, RowMapping
 
@@ -43,7 +43,7 @@ from node.runtime import Node
 from node.services import identity, outbox
 from node.services.inbox import InboxItem
 from node.services.tokens import TokenInfo
-from node.storage.tables import actors, ballots, proposal_voters, proposals
+from node.storage.tables import actors, ballots, proposals
 
 log = logging.getLogger(__name__)
 
@@ -85,25 +85,30 @@ class Verdict:
 # --- the checks ---------------------------------------------------------------------------
 
 
-def _college(conn: Connection, pk: int, voter: str) -> tuple[bool, str | None]:
-    row = conn.execute(
-        select(proposal_voters.c.college).where(
-            proposal_voters.c.proposal_id == pk, proposal_voters.c.voter == voter
-        )
-    ).first()
-    return (row is not None, None if row is None else row.college)
+def _colleges(conn: Connection, pk: int, voters: set[str]) -> dict[str, str | None]:
+    """The electorate's colleges of those of ``voters`` who are in it."""
+    found: dict[str, str | None] = {}
+    listed = sorted(voters)
+    for start in range(0, len(listed), 500):
+        rows = conn.execute(
+            _ELECTORS, {"proposal": pk, "voters": listed[start : start + 500]}
+        ).all()
+        found.update((voter, college) for voter, college in rows)
+    return found
 
 
-def check(conn: Connection, row: RowMapping, vote: Vote) -> tuple[Reason | None, str | None]:
+def check(
+    row: RowMapping, vote: Vote, electorate: dict[str, str | None]
+) -> tuple[Reason | None, str | None]:
     """The reason a ballot cannot count, whatever other ballots say; and the voter's
     college. The same checks, in the same order, as the tally's."""
     if vote.cast_at < row["opens_at"] or row["state"] == "scheduled":
         return Reason.BEFORE_OPENING, None
     if vote.cast_at >= row["closes_at"] or row["state"] == CLOSED:
         return Reason.AFTER_CLOSE, None
-    eligible, college = _college(conn, row["id"], vote.voter)
-    if not eligible:
+    if vote.voter not in electorate:
         return Reason.NOT_ELIGIBLE, None
+    college = electorate[vote.voter]
     roles = {o.name: o.role for o in options_of(row)}
     limit = row["max_choices"] if row["multiple_choice"] else 1
     return _check_choices(vote.choices, roles, limit), college
@@ -113,64 +118,87 @@ def _choices_text(choices: tuple[str, ...]) -> str:
     return json.dumps(list(choices), ensure_ascii=False, separators=(",", ":"))
 
 
-def _insert(conn: Connection, values: dict[str, Any]) -> bool:
-    """Insert a ballot unless one with its activity id is there (a replay): True if new."""
-    dialect = sqlite if conn.dialect.name == "sqlite" else postgresql
-    statement = (
-        dialect.insert(ballots)
-        .values(values)
-        .on_conflict_do_nothing(index_elements=["proposal_id", "activity_id"])
-    )
-    return bool(conn.execute(statement).rowcount)
+# Built once: building a statement costs more than running it, and ballots come by the
+# thousand.
+_ELECTORS = text(
+    "SELECT voter, college FROM proposal_voters WHERE proposal_id = :proposal AND voter IN :voters"
+).bindparams(bindparam("voters", expanding=True))
+_THEIRS = text(
+    "SELECT voter, id, state, choices, notes, cast_at FROM ballots "
+    "WHERE proposal_id = :proposal AND voter IN :voters ORDER BY cast_at, id"
+).bindparams(bindparam("voters", expanding=True))
 
 
-def record(conn: Connection, row: RowMapping, vote: Vote, *, merge: bool) -> Verdict:
-    """Store a ballot as valid or refused, in the caller's unit of work. With ``merge``
-    (a Mastodon vote on a multiple choice, one Note per option), a Note adding an option
-    to the voter's ballot joins it rather than starting another."""
+@dataclass
+class _Voter:
+    """What the batch knows of a voter's ballots on the proposal, kept up to date as
+    the batch's own ballots are stored."""
+
+    ballots: int = 0
+    refused: int = 0
+    latest: Any = None
+    """The latest valid ballot: (id, choices, notes), or None."""
+
+
+def _voters(conn: Connection, pk: int, voters: set[str]) -> dict[str, _Voter]:
+    known = {voter: _Voter() for voter in voters}
+    listed = sorted(voters)
+    for start in range(0, len(listed), 500):
+        rows = conn.execute(_THEIRS, {"proposal": pk, "voters": listed[start : start + 500]})
+        for voter, ballot_id, state, choices, notes, _ in rows:
+            seen = known[voter]
+            seen.ballots += 1
+            if state == REFUSED:
+                seen.refused += 1
+            elif state == VALID:
+                seen.latest = (ballot_id, choices, notes)
+    return known
+
+
+def record(conn: Connection, row: RowMapping, votes: list[Vote], *, merge: bool) -> list[Verdict]:
+    """Store ballots for one proposal as valid or refused, in the caller's unit of work;
+    a verdict per ballot, in order. With ``merge`` (a Mastodon vote on a multiple
+    choice, one Note per option), a Note adding an option to the voter's ballot joins
+    it rather than starting another."""
     pk = row["id"]
-    reason, college = check(conn, row, vote)
-    earlier = conn.execute(
-        select(ballots.c.id, ballots.c.choices, ballots.c.notes)
-        .where(ballots.c.proposal_id == pk, ballots.c.voter == vote.voter, ballots.c.state == VALID)
-        .order_by(ballots.c.cast_at.desc(), ballots.c.id.desc())
-        .limit(1)
-    ).first()
-    if reason is None and merge and earlier is not None:
-        had = tuple(json.loads(earlier.choices))
-        if set(vote.choices) <= set(had):
-            return Verdict(stored=False)  # a replay of options already chosen
-        joined = had + tuple(c for c in vote.choices if c not in had)
-        reason, _ = check(
-            conn, row, Vote(vote.voter, joined, vote.notes, vote.activity_id, vote.cast_at)
-        )
-        if reason is None:
-            notes = json.loads(earlier.notes) + list(vote.notes)
-            conn.execute(
-                update(ballots)
-                .where(ballots.c.id == earlier.id)
-                .values(choices=_choices_text(joined), notes=json.dumps(notes, ensure_ascii=False))
-            )
-            _mark_dirty(conn, pk)
-            return Verdict(stored=True, merged=True)
-    prior, refused_before = 0, 0
-    if reason is not None or earlier is not None:
-        # Only a voter with a ballot already, or a refused one, is answered or capped.
-        prior, refused_before = conn.execute(
-            select(func.count(), func.count().filter(ballots.c.state == REFUSED)).where(
-                ballots.c.proposal_id == pk, ballots.c.voter == vote.voter
-            )
-        ).one()
-    tell = prior < MAX_REPLIES
-    if reason is not None:
-        if refused_before >= MAX_REFUSED_PER_VOTER:
-            return Verdict(stored=False, reason=reason, tell=tell)
-        state = REFUSED
-    else:
-        state = VALID
-    new = _insert(
-        conn,
-        {
+    voters = {vote.voter for vote in votes}
+    electorate = _colleges(conn, pk, voters)
+    known = _voters(conn, pk, voters)
+    rows: list[dict[str, Any]] = []
+    verdicts: list[Verdict] = []
+    changed = False
+    for vote in votes:
+        seen = known[vote.voter]
+        reason, college = check(row, vote, electorate)
+        if reason is None and merge and seen.latest is not None:
+            ballot_id, had_text, notes_text = seen.latest
+            had = tuple(json.loads(had_text))
+            if set(vote.choices) <= set(had):
+                verdicts.append(Verdict(stored=False))  # a replay of options chosen
+                continue
+            joined = had + tuple(c for c in vote.choices if c not in had)
+            joined_vote = Vote(vote.voter, joined, vote.notes, vote.activity_id, vote.cast_at)
+            reason, _ = check(row, joined_vote, electorate)
+            if reason is None:
+                notes = json.dumps(json.loads(notes_text) + list(vote.notes), ensure_ascii=False)
+                conn.execute(
+                    update(ballots)
+                    .where(ballots.c.id == ballot_id)
+                    .values(choices=_choices_text(joined), notes=notes)
+                )
+                seen.latest = (ballot_id, _choices_text(joined), notes)
+                changed = True
+                verdicts.append(Verdict(stored=True, merged=True))
+                continue
+        # Only a voter's first few ballots are answered, so that a flood of bad votes
+        # does not become a flood of replies.
+        tell = seen.ballots < MAX_REPLIES
+        replaced = seen.latest is not None
+        if reason is not None and seen.refused >= MAX_REFUSED_PER_VOTER:
+            verdicts.append(Verdict(stored=False, reason=reason))
+            continue
+        state = VALID if reason is None else REFUSED
+        values = {
             "proposal_id": pk,
             "voter": vote.voter,
             "college": college,
@@ -180,11 +208,44 @@ def record(conn: Connection, row: RowMapping, vote: Vote, *, merge: bool) -> Ver
             "state": state,
             "reason": None if reason is None else reason.value,
             "notes": json.dumps(list(vote.notes), ensure_ascii=False),
-        },
-    )
-    if new and state == VALID:
+        }
+        seen.ballots += 1
+        if reason is not None:
+            seen.refused += 1
+        elif merge:
+            # Later Notes of this batch join this ballot: it needs its id now.
+            values["id"] = _insert_one(conn, values)
+            seen.latest = (values["id"], values["choices"], values["notes"])
+            changed = True
+            verdicts.append(Verdict(stored=True, reason=None, replaced=replaced, tell=tell))
+            continue
+        else:
+            seen.latest = (None, values["choices"], values["notes"])
+            changed = True
+        rows.append(values)
+        verdicts.append(Verdict(stored=True, reason=reason, replaced=replaced, tell=tell))
+    if rows:
+        _insert_many(conn, rows)
+    if changed:
         _mark_dirty(conn, pk)
-    return Verdict(stored=new, reason=reason, replaced=earlier is not None, tell=tell and new)
+    return verdicts
+
+
+def _insert_statement(conn: Connection) -> Any:
+    dialect = sqlite if conn.dialect.name == "sqlite" else postgresql
+    return dialect.insert(ballots).on_conflict_do_nothing(
+        index_elements=["proposal_id", "activity_id"]
+    )
+
+
+def _insert_many(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    """Insert ballots; one already stored under its activity id (a handling repeated
+    after a crash) is left as it is."""
+    conn.execute(_insert_statement(conn), rows)
+
+
+def _insert_one(conn: Connection, values: dict[str, Any]) -> int | None:
+    return conn.execute(_insert_statement(conn).values(values).returning(ballots.c.id)).scalar()
 
 
 def _mark_dirty(conn: Connection, pk: int) -> None:
@@ -242,10 +303,11 @@ async def cast_local(node: Node, token: TokenInfo, key: str, data: Any) -> dict[
 
     def unit(conn: Connection) -> Verdict:
         fresh = get_row(conn, key)
-        reason, _ = check(conn, fresh, vote)
+        reason, _ = check(fresh, vote, _colleges(conn, fresh["id"], {voter}))
         if reason is not None:
             raise _API_ERRORS.get(reason, Invalid)(reason.value)
-        return record(conn, fresh, vote, merge=False)
+        [verdict] = record(conn, fresh, [vote], merge=False)
+        return verdict
 
     verdict = await node.db.write(unit)
     node.governance_wakeup.set()
@@ -358,11 +420,18 @@ async def take_votes(node: Node, items: list[InboxItem]) -> dict[int, Exception 
             r["uri"]: r
             for r in conn.execute(select(proposals).where(proposals.c.uri.in_(uris))).mappings()
         }
-        verdicts = []
-        for item, vote in votes:
-            row = fresh[targets[item.id]]
-            verdicts.append(record(conn, row, vote, merge=bool(row["multiple_choice"])))
-        return verdicts
+        by_proposal: dict[str, list[int]] = {}
+        for n, (item, _) in enumerate(votes):
+            by_proposal.setdefault(targets[item.id], []).append(n)
+        verdicts: list[Verdict | None] = [None] * len(votes)
+        for uri, positions in by_proposal.items():
+            row = fresh[uri]
+            found = record(
+                conn, row, [votes[n][1] for n in positions], merge=bool(row["multiple_choice"])
+            )
+            for n, verdict in zip(positions, found, strict=True):
+                verdicts[n] = verdict
+        return [v for v in verdicts if v is not None]
 
     verdicts = await node.db.write(unit)
     node.governance_wakeup.set()

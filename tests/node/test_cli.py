@@ -150,6 +150,18 @@ def test_worker_on_sqlite_explains_that_it_needs_postgresql(tmp_path: Path) -> N
     assert "PostgreSQL" in output
 
 
+def test_serve_without_workers_on_sqlite_explains_that_it_needs_postgresql(
+    tmp_path: Path,
+) -> None:
+    data = str(tmp_path / "data")
+    assert run("init", "--domain", "a.example", "--name", "A", "--data-dir", data)[0] == 0
+
+    code, output = run("serve", "--no-workers", "--data-dir", data)
+
+    assert code == 1
+    assert "--no-workers needs PostgreSQL" in output
+
+
 def test_commands_on_a_missing_node_say_how_to_create_one(tmp_path: Path) -> None:
     code, output = run("tokens", "list", "--data-dir", str(tmp_path / "none"))
 
