@@ -75,13 +75,9 @@ async def run_once(node: Node, *, limit: int = BATCH) -> int:
 
     async def send(session: PostSession, delivery: Delivery) -> _Result:
         refused = refusal(delivery.host)
-        if refused is not None or delivery.actor_id != node.peers.coop_id:
-            waiting[delivery.host] -= 1
         if refused is not None:
+            waiting[delivery.host] -= 1
             return _Result(delivery, None, dropped=refused)
-        if delivery.actor_id != node.peers.coop_id:
-            # Members' actors sign their own activities once they exist.
-            raise NotImplementedError("only the co-op's activities are delivered so far")
         async with in_flight, per_host[delivery.host]:
             waiting[delivery.host] -= 1
             if loop.time() > deadline:
@@ -147,8 +143,10 @@ class _Signatures:
     thread sends. Each activity's body and digest are made once."""
 
     def __init__(self, node: Node, batch: list[Delivery]) -> None:
+        self._node = node
         self._signer = node.peers.inbox_signer
-        # Only the co-op's activities are sent so far (see run_once).
+        # The co-op's activities are signed ahead; a member's (a ballot for a proposal
+        # hosted elsewhere) are few and signed as they are sent, with the member's key.
         self._batch = [d for d in batch if d.actor_id == node.peers.coop_id]
         loop = asyncio.get_running_loop()
         self._signed: dict[int, asyncio.Future[SignedPost | PostFailed]] = {
@@ -164,9 +162,12 @@ class _Signatures:
                 await asyncio.wait((future,))
             if not future.cancelled():
                 return future.result()
-        # Not signed ahead (signing stopped early): signed here and now.
+        # Not signed ahead (a member's, or signing stopped early): signed here and now.
+        signer = self._signer
+        if delivery.actor_id != self._node.peers.coop_id:
+            signer = await self._node.peers.member_signer(delivery.actor_id)
         try:
-            return self._signer.sign(delivery.inbox, self._payload(delivery))
+            return signer.sign(delivery.inbox, self._payload(delivery))
         except PostFailed as exc:
             return exc
 

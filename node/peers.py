@@ -7,6 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
+from sqlalchemy import select
 
 from federation import httpsig, keys, webfinger
 from federation.clock import Clock
@@ -19,6 +20,7 @@ from node.services import domains, identity, remote_actors
 from node.services.domains import DomainPolicy
 from node.settings import Settings
 from node.storage.database import Database
+from node.storage.tables import actors
 from node.urls import Urls
 
 # A stored actor document is used for keys without a new fetch for this long; a failed
@@ -48,11 +50,33 @@ class Peers:
         # The same key signs the co-op's deliveries (see node.delivery_worker).
         self.inbox_signer = InboxSigner(key_id=key_id, private_key=private_key, clock=clock)
         self.keys = KeyCache(self._key_document, clock)
+        self._member_signers: dict[int, InboxSigner] = {}
         # The admin's domain decisions, reloaded every few seconds (DOMAINS_POLLER).
         allow_list = settings.federation == "allowlist"
         self.policy: DomainPolicy = db.read_sync(
             lambda conn: domains.load_policy(conn, allow_list_mode=allow_list)
         )
+
+    async def member_signer(self, actor_pk: int) -> InboxSigner:
+        """The signer of a local member's deliveries: their RSA key (made now if it was
+        not yet), as Mastodon verifies; cached for the process."""
+        signer = self._member_signers.get(actor_pk)
+        if signer is None:
+            from node.services import members
+
+            now = self.clock.now()
+
+            def load(conn: Any) -> tuple[str, bytes]:
+                username = conn.execute(
+                    select(actors.c.username).where(actors.c.id == actor_pk)
+                ).scalar_one()
+                return username, members.ensure_rsa_key(conn, actor_pk, now=now)
+
+            username, pem = await self.db.write(load)
+            key_id = Urls(self.settings.base_url).actor_key(username)
+            signer = InboxSigner(key_id, keys.load_own_private_key(pem), self.clock)
+            self._member_signers[actor_pk] = signer
+        return signer
 
     async def fetch(self, url: str) -> dict[str, Any]:
         """A signed, guarded GET of an ActivityStreams document. A domain the policy
