@@ -15,7 +15,7 @@ from sqlalchemy.engine import Connection
 
 from federation.errors import MalformedInput, NotAuthorized, Refused
 from federation.inbox import actor_id, host_of
-from node import federating, offering, voting
+from node import federating, offering, sharing, voting
 from node.errors import Forbidden
 from node.runtime import Node
 from node.services import inbox, remote_actors
@@ -28,6 +28,26 @@ Handler = Callable[[Node, InboxItem], Awaitable[object]]
 # Handler errors that no retry can mend: a malformed or refused object, or one whose
 # sender is not its origin.
 _REFUSED = (offering.NotTheOrigin, MalformedInput, Refused, NotAuthorized, Forbidden)
+
+
+def _is_question(activity: dict[str, Any]) -> bool:
+    obj = activity.get("object")
+    return isinstance(obj, dict) and obj.get("type") == "Question"
+
+
+async def handle_create(node: Node, item: InboxItem) -> None:
+    """A shared proposal naming this co-op, or a followed co-op's new offer. (Votes on
+    our proposals are taken before, together: see run_once.)"""
+    if _is_question(item.activity) and await sharing.on_question(node, item):
+        return
+    await offering.on_create_or_update(node, item)
+
+
+async def handle_reject(node: Node, item: InboxItem) -> None:
+    """A co-op declining a shared proposal we host, or a refused follow."""
+    if await sharing.on_reject(node, item):
+        return
+    await federating.on_accept_or_reject(node, item)
 
 
 async def handle_delete(node: Node, item: InboxItem) -> None:
@@ -45,6 +65,8 @@ async def handle_update(node: Node, item: InboxItem) -> None:
     or a changed offer."""
     target = actor_id(item.activity.get("object"))
     if target != item.actor:
+        if _is_question(item.activity) and await sharing.on_question(node, item):
+            return
         await offering.on_create_or_update(node, item)
         return
     document = await node.peers.fetch(item.actor)
@@ -63,18 +85,17 @@ def wants(activity: dict[str, Any]) -> bool:
         return False
     if kind == "Create":
         obj = activity.get("object")
-        return offering.may_be_offer(obj) or voting.looks_like_vote(obj)
+        return offering.may_be_offer(obj) or voting.looks_like_vote(obj) or _is_question(activity)
     return True
 
 
 HANDLERS: dict[str, Handler] = {
-    # Votes on our proposals are taken first, together (see run_once).
-    "Create": offering.on_create_or_update,
+    "Create": handle_create,
     "Delete": handle_delete,
     "Update": handle_update,
     "Follow": federating.on_follow,
     "Accept": federating.on_accept_or_reject,
-    "Reject": federating.on_accept_or_reject,
+    "Reject": handle_reject,
     "Undo": federating.on_undo,
 }
 

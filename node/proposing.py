@@ -19,19 +19,20 @@ import hashlib
 import json
 import logging
 import uuid
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from fractions import Fraction
 from functools import partial
 from typing import Any
 
 import rfc8785
-from sqlalchemy import Integer, and_, insert, literal, or_, select, update
+from sqlalchemy import Integer, and_, func, insert, literal, or_, select, update
 from sqlalchemy.engine import Connection, RowMapping
 
 from federation.jsonld import AS_CONTEXT_URL, COOP_CONTEXT_URL
-from node import activities
+from node import activities, sharing
 from node.documents import PUBLIC
-from node.errors import NotFound
+from node.errors import Invalid, NotFound
 from node.governance import stored
 from node.governance.proposal_input import (
     ProposalInput,
@@ -46,6 +47,7 @@ from node.services import follows, members, outbox
 from node.storage.tables import (
     ballots,
     inbox_activities,
+    proposal_coops,
     proposal_voters,
     proposals,
     remote_actors,
@@ -172,7 +174,7 @@ def question(node: Node, row: RowMapping) -> dict[str, Any]:
         "allowBallotChange": bool(row["allow_change"]),
         "abstentionsCountTowardQuorum": bool(row["abstentions_count"]),
         "countingMode": row["counting_mode"],
-        "electorate": [node.urls.actor(handle)],
+        "electorate": json.loads(row["source"]).get("electorate") or [node.urls.actor(handle)],
         "published": iso(row["published"]),
         "updated": iso(row["updated"]),
         "url": row["uri"],
@@ -280,6 +282,11 @@ def audience(conn: Connection, node: Node, proposal_pk: int | None = None) -> li
     )
     inboxes += _actor_inboxes(conn, remote_members)
     if proposal_pk is not None:
+        inboxes += [
+            row["inbox"]
+            for row in sharing.participants(conn, proposal_pk)
+            if row["inbox"] and row["state"] != "declined"
+        ]
         voters = select(ballots.c.voter).where(ballots.c.proposal_id == proposal_pk).distinct()
         inboxes += _actor_inboxes(conn, voters)
     return list(dict.fromkeys(inboxes))
@@ -325,19 +332,51 @@ def roster_digest(pairs: list[tuple[str, str | None]]) -> str:
     return "sha-256=" + base64.b64encode(hashlib.sha256(canonical).digest()).decode("ascii")
 
 
-def _open(conn: Connection, pk: int, opens_at: datetime) -> int:
-    """Fix the electorate: the members who may vote at the opening, with their colleges."""
+def _open(
+    conn: Connection,
+    pk: int,
+    opens_at: datetime,
+    *,
+    own: str,
+    others: Sequence[sharing.Elector] = (),
+) -> int:
+    """Fix the electorate: the members who may vote at the opening, with their colleges;
+    for a shared proposal, also those the other co-ops' rosters list (``others``), an
+    actor listed twice being one voter."""
     eligible = select(
         literal(pk, Integer).label("proposal_id"),
         members_table.c.actor_uri,
         members_table.c.college,
+        literal(own).label("coop"),
     ).where(
         members_table.c.state == "confirmed",
         members_table.c.role.in_(members.VOTING_ROLES),
         members_table.c.joined_at <= opens_at,
         or_(members_table.c.left_at.is_(None), members_table.c.left_at > opens_at),
     )
-    conn.execute(insert(proposal_voters).from_select(["proposal_id", "voter", "college"], eligible))
+    conn.execute(
+        insert(proposal_voters).from_select(["proposal_id", "voter", "college", "coop"], eligible)
+    )
+    listed = {
+        voter
+        for (voter,) in conn.execute(
+            select(proposal_voters.c.voter).where(proposal_voters.c.proposal_id == pk)
+        )
+    }
+    rows = []
+    for elector in others:
+        if elector.voter not in listed:
+            listed.add(elector.voter)
+            rows.append(
+                {
+                    "proposal_id": pk,
+                    "voter": elector.voter,
+                    "college": elector.college,
+                    "coop": elector.coop,
+                }
+            )
+    for start in range(0, len(rows), 1000):
+        conn.execute(insert(proposal_voters), rows[start : start + 1000])
     pairs = [
         (voter, college)
         for voter, college in conn.execute(
@@ -354,32 +393,84 @@ def _open(conn: Connection, pk: int, opens_at: datetime) -> int:
     return len(pairs)
 
 
+async def _open_shared(node: Node, pk: int, opens_at: datetime, now: datetime) -> bool:
+    """Read each participating co-op's roster, then open with them all."""
+    coops = await node.db.read(lambda conn: sharing.participants(conn, pk))
+    read: dict[str, list[sharing.Elector]] = {}
+    failed: dict[str, str] = {}
+    for coop in coops:
+        if coop["state"] != "invited":
+            continue
+        try:
+            read[coop["coop"]] = await sharing.read_roster(node, coop["coop"], opens_at)
+        except Exception as exc:  # the proposal opens on time all the same
+            log.info("proposal %s: the roster of %s: %s", pk, coop["coop"], exc)
+            failed[coop["coop"]] = f"its roster could not be read: {exc}"
+    own = node.urls.actor(node.settings.handle)
+
+    def unit(conn: Connection) -> bool:
+        still = conn.execute(
+            update(proposals)
+            .where(proposals.c.id == pk, proposals.c.state == SCHEDULED)
+            .values(updated=now)
+        ).rowcount
+        if not still:
+            return False
+        others = [elector for electors in read.values() for elector in electors]
+        _open(conn, pk, opens_at, own=own, others=others)
+        sizes: dict[str, int] = dict(
+            conn.execute(
+                select(proposal_voters.c.coop, func.count())
+                .where(proposal_voters.c.proposal_id == pk)
+                .group_by(proposal_voters.c.coop)
+            ).all()
+        )
+        for coop in coops:
+            name = coop["coop"]
+            values: dict[str, Any] = {"updated_at": now, "roster_size": sizes.get(name, 0)}
+            if name in read:
+                values["state"] = "listed"
+            elif name in failed:
+                values.update(state="failed", reason=failed[name])
+            conn.execute(
+                update(proposal_coops)
+                .where(proposal_coops.c.proposal_id == pk, proposal_coops.c.coop == name)
+                .values(values)
+            )
+        return True
+
+    return bool(await node.db.write(unit))
+
+
 async def create_proposal(node: Node, data: Any, *, author: str | None) -> dict[str, Any]:
     """Open a proposal from the JSON API's input and publish it; returns its stored form."""
     now = node.clock.now()
     weights = await node.db.read(_colleges)
     checked = parse_proposal_input(data, now=now, colleges=weights)
+    shared = await sharing.resolve_electorate(node, data.get("electorate"))
+    if shared and checked.colleges_weigh:
+        raise Invalid(
+            "colleges across co-ops are not weighed yet: a shared proposal counts heads",
+            field="colleges_weigh",
+        )
     key = uuid.uuid4().hex
     uri = node.urls.proposal(key)
+    own = node.urls.actor(node.settings.handle)
+    values = _values(
+        checked, weights, key=key, uri=uri, author=author, actor_id=node.peers.coop_id, now=now
+    )
+    if shared:
+        source = json.loads(values["source"])
+        source["electorate"] = [own] + [p.coop for p in shared]
+        values["source"] = json.dumps(source, ensure_ascii=False)
 
     def unit(conn: Connection) -> dict[str, Any]:
-        pk = conn.execute(
-            insert(proposals)
-            .values(
-                _values(
-                    checked,
-                    weights,
-                    key=key,
-                    uri=uri,
-                    author=author,
-                    actor_id=node.peers.coop_id,
-                    now=now,
-                )
-            )
-            .returning(proposals.c.id)
-        ).scalar_one()
-        if checked.opens_at <= now:
-            _open(conn, pk, checked.opens_at)
+        pk = conn.execute(insert(proposals).values(values).returning(proposals.c.id)).scalar_one()
+        if shared:
+            # Opened by the governance worker, once it has read the co-ops' rosters.
+            sharing.invite(conn, pk, shared, own=own, now=now)
+        elif checked.opens_at <= now:
+            _open(conn, pk, checked.opens_at, own=own)
         row = conn.execute(select(proposals).where(proposals.c.id == pk)).mappings().one()
         document = question(node, row)
         _publish(node, conn, "Create", document, pk, now)
@@ -498,6 +589,41 @@ def _publish_counts(node: Node, conn: Connection, *, pk: int, now: datetime) -> 
     return True
 
 
+def _outcome(conn: Connection, pk: int, result: Result) -> dict[str, Any]:
+    """The published outcome; for a shared proposal, with each co-op's participation:
+    its state, how many voters its roster gave and how many of them voted."""
+    outcome = result_json(result)
+    coops = sharing.participants(conn, pk)
+    if coops:
+        voted: dict[str, int] = dict(
+            conn.execute(
+                select(proposal_voters.c.coop, func.count(ballots.c.voter.distinct()))
+                .select_from(
+                    ballots.join(
+                        proposal_voters,
+                        and_(
+                            proposal_voters.c.proposal_id == ballots.c.proposal_id,
+                            proposal_voters.c.voter == ballots.c.voter,
+                        ),
+                    )
+                )
+                .where(ballots.c.proposal_id == pk, ballots.c.state == "valid")
+                .group_by(proposal_voters.c.coop)
+            ).all()
+        )
+        outcome["participation"] = [
+            {
+                "coop": c["coop"],
+                "state": c["state"],
+                "eligible": c["roster_size"] or 0,
+                "voted": voted.get(c["coop"], 0),
+                **({"reason": c["reason"]} if c["reason"] else {}),
+            }
+            for c in coops
+        ]
+    return outcome
+
+
 _WHY = {"replaced": Reason.REPLACED.value, "set aside": Reason.ALREADY_VOTED.value}
 
 
@@ -521,7 +647,7 @@ def _close(node: Node, conn: Connection, *, pk: int, now: datetime) -> bool:
             counts=_counts_json(result),
             counts_dirty=0,
             counts_published_at=now,
-            outcome=json.dumps(result_json(result), ensure_ascii=False),
+            outcome=json.dumps(_outcome(conn, pk, result), ensure_ascii=False),
         )
     ).rowcount
     if not done:
@@ -595,7 +721,12 @@ async def run_once(node: Node) -> int:
 
     opening, closing, stale = await node.db.read(due)
     acted = 0
+    own = node.urls.actor(node.settings.handle)
     for pk, opens_at in opening:
+        is_shared = bool(await node.db.read(partial(sharing.participants, pk=pk)))
+        if is_shared:
+            acted += await _open_shared(node, pk, opens_at, now)
+            continue
 
         def open_unit(conn: Connection, pk: int = pk, opens_at: datetime = opens_at) -> bool:
             still = conn.execute(
@@ -604,7 +735,7 @@ async def run_once(node: Node) -> int:
                 .values(updated=now)
             ).rowcount
             if still:
-                _open(conn, pk, opens_at)
+                _open(conn, pk, opens_at, own=own)
             return bool(still)
 
         acted += await node.db.write(open_unit)

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from sqlalchemy import bindparam, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, RowMapping
@@ -262,10 +262,8 @@ _API_ERRORS = {
 }
 
 
-async def cast_local(node: Node, token: TokenInfo, key: str, data: Any) -> dict[str, Any]:
-    """A member of this node votes through the API. The node signs each ballot ``Note``
-    as the member, with a FEP-8b32 ``eddsa-jcs-2022`` proof made with the member's
-    Ed25519 key, so that an audit can check it came from the member's node."""
+def choices_of(token: TokenInfo, data: Any) -> list[str]:
+    """The options a member's API request names, checked for shape."""
     if token.actor_id is None:
         raise Forbidden("this token is not a member's: log in as the member to vote")
     if not isinstance(data, dict) or not isinstance(data.get("choices"), list):
@@ -273,31 +271,18 @@ async def cast_local(node: Node, token: TokenInfo, key: str, data: Any) -> dict[
     choices = data["choices"]
     if not all(isinstance(c, str) for c in choices) or len(choices) > 50:
         raise Invalid("choices are option names", field="choices")
+    return [" ".join(c.split()) for c in choices]
+
+
+async def cast_local(node: Node, token: TokenInfo, key: str, data: Any) -> dict[str, Any]:
+    """A member of this node votes through the API. The node signs each ballot ``Note``
+    as the member, with a FEP-8b32 ``eddsa-jcs-2022`` proof made with the member's
+    Ed25519 key, so that an audit can check it came from the member's node."""
+    choices = choices_of(token, data)
     now = node.clock.now()
-    member_id = token.actor_id
-
-    def member_keys(conn: Connection) -> tuple[str, bytes]:
-        username = conn.execute(
-            select(actors.c.username).where(actors.c.id == member_id)
-        ).scalar_one()
-        found = identity.get_actor(conn, username)
-        if found.ed25519_private_pem is None:
-            raise Conflict("this member has no Ed25519 key")
-        return username, found.ed25519_private_pem
-
-    username, pem = await node.db.read(member_keys)
-    voter = node.urls.actor(username)
     row = await node.db.read(lambda conn: get_row(conn, key))
-    ballot_url = node.urls.ballot(uuid.uuid4().hex)
-    private = keys.load_own_private_key(pem)
-    notes = tuple(
-        proofs.sign(
-            _note(node, row, voter, name, f"{ballot_url}/{n}", now),
-            private,  # type: ignore[arg-type]
-            verification_method=node.urls.actor_multikey(username),
-            created=now,
-        )
-        for n, name in enumerate(choices)
+    voter, ballot_url, notes = await signed_ballot(
+        node, token, row["uri"], node.urls.actor(node.settings.handle), choices, now
     )
     vote = Vote(voter, tuple(choices), notes, ballot_url, now)
 
@@ -327,19 +312,52 @@ async def cast_local(node: Node, token: TokenInfo, key: str, data: Any) -> dict[
     }
 
 
-def _note(
-    node: Node, row: RowMapping, voter: str, name: str, note_id: str, now: datetime
-) -> dict[str, Any]:
-    return {
-        "@context": NOTE_CONTEXT,
-        "id": note_id,
-        "type": "Note",
-        "name": name,
-        "inReplyTo": row["uri"],
-        "attributedTo": voter,
-        "to": [node.urls.actor(node.settings.handle)],
-        "published": iso(now),
-    }
+async def signed_ballot(
+    node: Node,
+    token: TokenInfo,
+    proposal: str,
+    host: str,
+    choices: list[str],
+    now: datetime,
+) -> tuple[str, str, tuple[dict[str, Any], ...]]:
+    """A member's ballot as Mastodon shapes it, one ``Note`` per option, each signed by
+    this node as the member with a FEP-8b32 ``eddsa-jcs-2022`` proof (the member's
+    Ed25519 key): the voter, the ballot's id and its Notes."""
+    member_pk = token.actor_id
+
+    def member_key(conn: Connection) -> tuple[str, bytes]:
+        username = conn.execute(
+            select(actors.c.username).where(actors.c.id == member_pk)
+        ).scalar_one()
+        found = identity.get_actor(conn, username)
+        if found.ed25519_private_pem is None:
+            raise Conflict("this member has no Ed25519 key")
+        return username, found.ed25519_private_pem
+
+    username, pem = await node.db.read(member_key)
+    voter = node.urls.actor(username)
+    ballot = node.urls.ballot(uuid.uuid4().hex)
+    private = keys.load_own_private_key(pem)
+    assert isinstance(private, Ed25519PrivateKey)
+    notes = tuple(
+        proofs.sign(
+            {
+                "@context": NOTE_CONTEXT,
+                "id": f"{ballot}/{n}",
+                "type": "Note",
+                "name": name,
+                "inReplyTo": proposal,
+                "attributedTo": voter,
+                "to": [host],
+                "published": iso(now),
+            },
+            private,
+            verification_method=node.urls.actor_multikey(username),
+            created=now,
+        )
+        for n, name in enumerate(choices)
+    )
+    return voter, ballot, notes
 
 
 # --- a remote member's vote -------------------------------------------------------------------

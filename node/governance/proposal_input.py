@@ -257,6 +257,13 @@ def parse_proposal_input(
         raise Invalid("a vote stays open at least five minutes", field="closes_at")
     if closes_at - opens_at > MAX_DURATION:
         raise Invalid("a vote stays open at most a year", field="closes_at")
+    mode = data.get("counting_mode", "open")
+    if mode != "open":
+        raise Invalid(
+            "counting_mode: only open ballots are counted so far (subtotal and co-op "
+            "modes are not available yet)",
+            field="counting_mode",
+        )
     weigh = _flag(data, "colleges_weigh", False)
     if weigh and not colleges:
         raise Invalid("this co-op has no colleges to weigh", field="colleges_weigh")

@@ -417,6 +417,9 @@ proposal_voters = Table(
     ),
     Column("voter", String(2048), primary_key=True),
     Column("college", String(64), nullable=True),
+    # The co-op whose roster listed the voter (shared proposals); an actor two co-ops
+    # list is one voter, kept with the first.
+    Column("coop", String(2048), nullable=True),
 )
 
 # Ballots the host received for a proposal, one row per ballot (a Mastodon vote on a
@@ -442,3 +445,55 @@ ballots = Table(
     UniqueConstraint("proposal_id", "activity_id", name="uq_ballots_proposal_id_activity_id"),
 )
 Index("ix_ballots_voter", ballots.c.proposal_id, ballots.c.voter, ballots.c.cast_at)
+
+# The co-ops taking part in a shared proposal this node hosts, the host included:
+# invited (the proposal was sent), declined (it answered Reject), listed (its roster
+# was read at the opening: ``roster_size`` voters), or failed (``reason``).
+proposal_coops = Table(
+    "proposal_coops",
+    metadata,
+    Column(
+        "proposal_id", Integer, ForeignKey("proposals.id", ondelete="CASCADE"), primary_key=True
+    ),
+    Column("coop", String(2048), primary_key=True),
+    Column("inbox", String(2048), nullable=True),
+    Column("state", String(16), nullable=False),
+    Column("roster_size", Integer, nullable=True),
+    Column("reason", Text, nullable=True),
+    Column("updated_at", UtcDateTime, nullable=False),
+)
+
+# Shared proposals other co-ops host and this co-op takes part in, as their hosts
+# published them (the latest ``Question``); ``key`` names them in this node's API.
+# States: open, closed, declined (this co-op answered Reject).
+remote_proposals = Table(
+    "remote_proposals",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("key", String(64), nullable=False, unique=True),
+    Column("uri", String(2048), nullable=False, unique=True),
+    Column("host", String(2048), nullable=False),
+    Column("document", Text, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("received_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+)
+
+# Ballots this node's members sent to other hosts, as sent: so that a member sees what
+# they voted, and the co-op who of its members voted.
+sent_ballots = Table(
+    "sent_ballots",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column(
+        "proposal_id",
+        Integer,
+        ForeignKey("remote_proposals.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("actor_id", Integer, ForeignKey("actors.id", ondelete="CASCADE"), nullable=False),
+    Column("choices", Text, nullable=False),
+    Column("activity_id", String(2048), nullable=False, unique=True),
+    Column("sent_at", UtcDateTime, nullable=False),
+)
+Index("ix_sent_ballots_proposal", sent_ballots.c.proposal_id, sent_ballots.c.actor_id)

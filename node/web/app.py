@@ -142,6 +142,7 @@ def create_app(
             Route("/api/v1/proposals", proposals.create, methods=["POST"]),
             Route("/api/v1/proposals/{key}", proposals.show, methods=["GET"]),
             Route("/api/v1/proposals/{key}/votes", proposals.vote, methods=["POST"]),
+            Route("/api/v1/proposals/{key}/decline", proposals.decline, methods=["POST"]),
         ],
         lifespan=lifespan,
         exception_handlers={

@@ -12,9 +12,9 @@ from sqlalchemy.engine import Connection
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from node import documents, proposing, voting
+from node import documents, proposing, sharing, voting
 from node.governance.proposal_input import iso
-from node.storage.tables import ballots, proposal_voters, proposals
+from node.storage.tables import ballots, proposal_voters, proposals, remote_proposals
 from node.web.api import authenticate, json_body
 from node.web.responses import activity, error, node_of
 
@@ -206,24 +206,58 @@ def _actor_uri(conn: Connection, node: Any, actor_pk: int | None) -> str | None:
 
 
 async def list_all(request: Request) -> Response:
-    await authenticate(request, role="observer")
+    """This co-op's proposals, and the shared ones other co-ops host for it."""
+    info = await authenticate(request, role="observer")
     node = node_of(request)
-    found = await node.db.read(lambda conn: proposing.list_proposals(conn, node))
-    return JSONResponse({"proposals": found})
+
+    def read(conn: Connection) -> dict[str, Any]:
+        shared = conn.execute(
+            select(remote_proposals).order_by(remote_proposals.c.received_at.desc()).limit(100)
+        ).mappings()
+        return {
+            "proposals": proposing.list_proposals(conn, node),
+            "shared": [
+                sharing.describe_remote(r, sharing.last_sent(conn, r["id"], info.actor_id))
+                for r in shared
+            ],
+        }
+
+    return JSONResponse(await node.db.read(read))
 
 
 async def show(request: Request) -> Response:
-    await authenticate(request, role="observer")
+    info = await authenticate(request, role="observer")
     node = node_of(request)
     key = request.path_params["key"]
-    row = await node.db.read(lambda conn: proposing.get_row(conn, key))
-    return JSONResponse(proposing.describe(node, row))
+
+    def read(conn: Connection) -> dict[str, Any]:
+        remote = sharing.find_remote(conn, key)
+        if remote is not None:
+            return sharing.describe_remote(
+                remote, sharing.last_sent(conn, remote["id"], info.actor_id)
+            )
+        return proposing.describe(node, proposing.get_row(conn, key))
+
+    return JSONResponse(await node.db.read(read))
 
 
 async def vote(request: Request) -> Response:
+    """A member's ballot: counted here for this co-op's proposals; for a shared proposal
+    hosted elsewhere, signed and sent to its host."""
     info = await authenticate(request, role="member")
     node = node_of(request)
-    result = await voting.cast_local(
-        node, info, request.path_params["key"], await json_body(request)
-    )
+    key = request.path_params["key"]
+    data = await json_body(request)
+    remote = await node.db.read(lambda conn: sharing.find_remote(conn, key))
+    if remote is None:
+        result = await voting.cast_local(node, info, key, data)
+    else:
+        result = await sharing.vote_remote(node, info, remote, voting.choices_of(info, data))
     return JSONResponse(result, status_code=201)
+
+
+async def decline(request: Request) -> Response:
+    """The admin declines a shared proposal for the co-op: its host is told."""
+    await authenticate(request, role="admin")
+    node = node_of(request)
+    return JSONResponse(await sharing.decline(node, request.path_params["key"]))

@@ -67,12 +67,16 @@ async def make_coop(
     colleges: dict[str, str] | None = None,
     college_of: Any = None,
     domain: str = "alpha.test",
+    mastodon: Mastodon | None = None,
+    remote_prefix: str = "r",
 ) -> Coop:
     """A co-op at ``domain`` with ``local`` members (m0, m1...) and ``remote`` members on
     mastodon.test (r0, r1...), all confirmed. ``colleges`` maps names to weights
-    ("50%"); ``college_of(i, local)`` gives each member's college."""
+    ("50%"); ``college_of(i, local)`` gives each member's college. Co-ops of one test
+    share one ``mastodon`` server (their remote members named apart by
+    ``remote_prefix``)."""
     node = await network.add(domain)
-    mastodon = Mastodon(network, "mastodon.test")
+    mastodon = mastodon or Mastodon(network, "mastodon.test")
     if colleges:
         response = await node.request(
             "PUT",
@@ -87,12 +91,17 @@ async def make_coop(
         added = await add_member(node, username=f"m{i}", joined_at="2026-01-01", **extra)
         coop.local[f"m{i}"] = await token_for(node, added["id"])
     for i in range(remote):
-        user = mastodon.add_user(f"r{i}")
+        user = mastodon.add_user(f"{remote_prefix}{i}")
         extra = {"college": college_of(i, False)} if college_of else {}
-        linked = await add_member(node, remote=user.handle, joined_at="2026-01-01", **extra)
-        confirmed = await node.request(
-            "POST", f"/api/v1/members/{linked['id']}/confirm", headers=node.auth
-        )
-        assert confirmed.status_code == 200, confirmed.text
+        await link_remote(node, user, **extra)
         coop.remote[f"r{i}"] = user
     return coop
+
+
+async def link_remote(node: TestNode, user: MastodonUser, **fields: Any) -> None:
+    """Make ``user`` (on the Mastodon-shaped server) a confirmed member of ``node``."""
+    linked = await add_member(node, remote=user.handle, joined_at="2026-01-01", **fields)
+    confirmed = await node.request(
+        "POST", f"/api/v1/members/{linked['id']}/confirm", headers=node.auth
+    )
+    assert confirmed.status_code == 200, confirmed.text

@@ -1,0 +1,427 @@
+"""Shared proposals: the members of several co-ops decide together, each co-op on its own
+node (PROTOCOL.md, "Counting modes on shared proposals"). This module holds both sides.
+
+The host
+    names the co-ops taking part (its electorate), sends them the ``Question``, and at
+    the opening reads each one's roster (its ``members`` collection, with a signed
+    request, so a co-op that shows its roster only to partners can show it to the host).
+    Eligibility is fixed then: the voting members each roster lists as members since
+    the opening or before, with the college their co-op gives them; an actor that two
+    co-ops list is one voter. A co-op whose roster cannot be read has no voters, and
+    the proposal says why. A co-op that answers ``Reject`` is recorded as declining.
+
+A participating node
+    keeps the host's ``Question`` (and its updates) for its members, lets them vote
+    through its API, and sends each ballot to the host as Mastodon would, signed as the
+    member and with the member's FEP-8b32 proof on the ``Note``; it remembers what each
+    member sent. Its admin may decline to take part (``Reject`` to the host).
+
+Counting mode "open" is what runs here: each ballot travels to the host, which counts
+it with the same checks as any other and publishes every ballot at the close.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.engine import Connection, RowMapping
+
+from federation.errors import MalformedInput
+from federation.inbox import actor_id, host_of
+from federation.jsonld import AS_CONTEXT_URL
+from node.errors import Conflict, Forbidden, Invalid, NotFound
+from node.governance.proposal_input import iso
+from node.runtime import Node
+from node.services import outbox
+from node.services.inbox import InboxItem
+from node.services.members import VOTING_ROLES
+from node.services.tokens import TokenInfo
+from node.storage.tables import proposal_coops, remote_proposals, sent_ballots
+
+log = logging.getLogger(__name__)
+
+MAX_COOPS = 50
+MAX_ROSTER_PAGES = 1000
+MAX_ROSTER = 200_000
+COOP_TYPES = ("Group", "Organization")
+
+
+@dataclass(frozen=True, slots=True)
+class Participant:
+    coop: str
+    inbox: str
+
+
+@dataclass(frozen=True, slots=True)
+class Elector:
+    voter: str
+    college: str | None
+    coop: str
+
+
+# --- the host ----------------------------------------------------------------------------------
+
+
+async def resolve_electorate(node: Node, targets: Any) -> list[Participant]:
+    """The co-ops named by handle or actor URL, each resolved (WebFinger and the actor
+    document agreeing) and checked to be a co-op; this co-op itself is left out, since
+    the host always takes part."""
+    if targets is None:
+        return []
+    if not isinstance(targets, list) or len(targets) > MAX_COOPS:
+        raise Invalid(f"electorate is a list of up to {MAX_COOPS} co-ops", field="electorate")
+    own = node.urls.actor(node.settings.handle)
+    found: dict[str, Participant] = {}
+    for n, target in enumerate(targets):
+        where = f"electorate[{n}]"
+        if not isinstance(target, str) or not target.strip():
+            raise Invalid("a co-op is named by its handle or actor URL", field=where)
+        try:
+            document = await node.peers.resolve(target.strip())
+        except Exception as exc:
+            raise Invalid(f"{target}: {exc}", field=where) from exc
+        coop = str(document["id"])
+        if coop == own:
+            continue
+        if document.get("type") not in COOP_TYPES:
+            raise Invalid(f"{target} is a {document.get('type')}, not a co-op", field=where)
+        endpoints = document.get("endpoints")
+        shared = endpoints.get("sharedInbox") if isinstance(endpoints, dict) else None
+        inbox = shared if isinstance(shared, str) else document.get("inbox")
+        if not isinstance(inbox, str):
+            raise Invalid(f"{target} has no inbox", field=where)
+        found[coop] = Participant(coop, inbox)
+    return list(found.values())
+
+
+def invite(
+    conn: Connection, pk: int, participants: list[Participant], *, own: str, now: datetime
+) -> None:
+    """Record the co-ops taking part, the host among them."""
+    rows = [{"coop": own, "inbox": None, "state": "host"}] + [
+        {"coop": p.coop, "inbox": p.inbox, "state": "invited"} for p in participants
+    ]
+    conn.execute(
+        insert(proposal_coops),
+        [{**row, "proposal_id": pk, "updated_at": now} for row in rows],
+    )
+
+
+def participants(conn: Connection, pk: int) -> list[RowMapping]:
+    return list(
+        conn.execute(
+            select(proposal_coops)
+            .where(proposal_coops.c.proposal_id == pk)
+            .order_by(proposal_coops.c.state != "host", proposal_coops.c.coop)
+        ).mappings()
+    )
+
+
+async def read_roster(node: Node, coop: str, opens_at: datetime) -> list[Elector]:
+    """The voting members the co-op's roster lists as members at ``opens_at``."""
+    document = await node.peers.actor(coop)
+    collection = document.get("members")
+    if not isinstance(collection, str) or host_of(collection) != host_of(coop):
+        raise MalformedInput(f"{coop} publishes no roster on its own host")
+    first = (await node.peers.fetch(collection)).get("first")
+    if first is None:
+        raise Forbidden(
+            f"{coop} does not show its roster to this co-op "
+            f"(its admin may name {node.settings.domain} in roster_partners)"
+        )
+    page_url = actor_id(first)
+    electors: dict[str, Elector] = {}
+    pages = 0
+    while page_url is not None:
+        pages += 1
+        if pages > MAX_ROSTER_PAGES or host_of(page_url) != host_of(coop):
+            raise MalformedInput(f"{coop}'s roster pages go on too long, or elsewhere")
+        page = await node.peers.fetch(page_url)
+        items = page.get("orderedItems", page.get("items", []))
+        if not isinstance(items, list):
+            raise MalformedInput(f"{coop}'s roster page {page_url} has no list of members")
+        for item in items:
+            elector = _elector(item, coop, opens_at)
+            if elector is not None:
+                electors.setdefault(elector.voter, elector)
+        if len(electors) > MAX_ROSTER:
+            raise MalformedInput(f"{coop}'s roster lists more than {MAX_ROSTER} members")
+        following = page.get("next")
+        page_url = actor_id(following) if following is not None else None
+    return list(electors.values())
+
+
+def _elector(item: Any, coop: str, opens_at: datetime) -> Elector | None:
+    """A roster entry, if it names a voting member since the opening or before."""
+    if not isinstance(item, dict):
+        return None
+    voter = item.get("actor")
+    since = item.get("memberSince")
+    role = item.get("role", "member")
+    college = item.get("college")
+    if not isinstance(voter, str) or not voter.startswith(("https://", "http://")):
+        return None
+    if role not in VOTING_ROLES or not isinstance(since, str):
+        return None
+    try:
+        joined = datetime.fromisoformat(since.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if joined.tzinfo is None or joined > opens_at:
+        return None
+    if college is not None and not isinstance(college, str):
+        return None
+    return Elector(voter, college, coop)
+
+
+async def on_reject(node: Node, item: InboxItem) -> bool:
+    """A participating co-op declines a shared proposal we host. False if the Reject
+    is not about one of our proposals."""
+    target = actor_id(item.activity.get("object"))
+    if target is None or not target.startswith(node.urls.proposal("")):
+        return False
+    now = node.clock.now()
+
+    def unit(conn: Connection) -> bool:
+        from node.storage.tables import proposals
+
+        pk = conn.execute(select(proposals.c.id).where(proposals.c.uri == target)).scalar()
+        if pk is None:
+            return False
+        conn.execute(
+            update(proposal_coops)
+            .where(
+                proposal_coops.c.proposal_id == pk,
+                proposal_coops.c.coop == item.actor,
+                proposal_coops.c.state != "host",
+            )
+            .values(state="declined", reason="the co-op declined to take part", updated_at=now)
+        )
+        return True
+
+    return bool(await node.db.write(unit))
+
+
+# --- a participating node ------------------------------------------------------------------
+
+
+def key_of(uri: str) -> str:
+    """The name a shared proposal has in this node's API."""
+    return hashlib.sha256(uri.encode("utf-8")).hexdigest()[:32]
+
+
+def _is_shared_question(node: Node, document: Any, sender: str) -> bool:
+    if not isinstance(document, dict) or document.get("type") != "Question":
+        return False
+    electorate = document.get("electorate")
+    named = electorate if isinstance(electorate, list) else [electorate]
+    return node.urls.actor(node.settings.handle) in named and document.get("attributedTo") == sender
+
+
+async def on_question(node: Node, item: InboxItem) -> bool:
+    """A shared proposal that names this co-op in its electorate, new (``Create``) or
+    changed (``Update``: counts, outcome), from its host. False if it is not one."""
+    document = item.activity.get("object")
+    if not _is_shared_question(node, document, item.actor):
+        return False
+    assert isinstance(document, dict)
+    uri = actor_id(document)
+    if uri is None or host_of(uri) != host_of(item.actor):
+        raise MalformedInput(f"{item.actor} sent a proposal {uri} its host does not serve")
+    now = node.clock.now()
+    state = "closed" if document.get("closed") else "open"
+    text = json.dumps(document, ensure_ascii=False)
+
+    def unit(conn: Connection) -> None:
+        row = conn.execute(
+            select(remote_proposals.c.id, remote_proposals.c.state).where(
+                remote_proposals.c.uri == uri
+            )
+        ).first()
+        if row is None:  # new, or first seen at an update: kept all the same
+            conn.execute(
+                insert(remote_proposals).values(
+                    key=key_of(uri),
+                    uri=uri,
+                    host=item.actor,
+                    document=text,
+                    state=state,
+                    received_at=now,
+                    updated_at=now,
+                )
+            )
+            return
+        kept = "declined" if row.state == "declined" and state == "open" else state
+        conn.execute(
+            update(remote_proposals)
+            .where(remote_proposals.c.id == row.id)
+            .values(document=text, state=kept, updated_at=now)
+        )
+
+    await node.db.write(unit)
+    return True
+
+
+def find_remote(conn: Connection, key: str) -> RowMapping | None:
+    return (
+        conn.execute(select(remote_proposals).where(remote_proposals.c.key == key))
+        .mappings()
+        .first()
+    )
+
+
+def describe_remote(row: RowMapping, voted: dict[str, Any] | None = None) -> dict[str, Any]:
+    document = json.loads(row["document"])
+    options = document.get("oneOf") or document.get("anyOf") or []
+    counts = {
+        o.get("name"): (o.get("replies") or {}).get("totalItems", 0)
+        for o in options
+        if isinstance(o, dict)
+    }
+    return {
+        "id": row["key"],
+        "uri": row["uri"],
+        "host": row["host"],
+        "state": row["state"],
+        "title": document.get("name"),
+        "options": list(counts),
+        "counts": counts,
+        "voters": document.get("votersCount", 0),
+        "closes_at": document.get("endTime"),
+        "outcome": document.get("outcome"),
+        "your_ballot": voted,
+    }
+
+
+async def decline(node: Node, key: str) -> dict[str, Any]:
+    """This co-op does not take part: the host is told (``Reject``)."""
+    now = node.clock.now()
+    host_document: dict[str, Any] | None = None
+    row = await node.db.read(lambda conn: find_remote(conn, key))
+    if row is None:
+        raise NotFound(f"no shared proposal {key!r} here")
+    host_document = await node.peers.actor(row["host"])
+    inbox = host_document.get("inbox")
+    if not isinstance(inbox, str):
+        raise Conflict(f"{row['host']} has no inbox to tell")
+    coop = node.urls.actor(node.settings.handle)
+    reject = {
+        "@context": AS_CONTEXT_URL,
+        "id": node.urls.activity(uuid.uuid4().hex),
+        "type": "Reject",
+        "actor": coop,
+        "to": [row["host"]],
+        "object": row["uri"],
+    }
+
+    def unit(conn: Connection) -> None:
+        conn.execute(
+            update(remote_proposals)
+            .where(remote_proposals.c.id == row["id"])
+            .values(state="declined", updated_at=now)
+        )
+        outbox.publish(
+            conn,
+            reject,
+            actor_id=node.peers.coop_id,
+            inboxes=[inbox],
+            now=now,
+            policy=node.peers.policy,
+        )
+
+    await node.db.write(unit)
+    node.delivery_wakeup.set()
+    return {"id": key, "state": "declined"}
+
+
+async def vote_remote(
+    node: Node, token: TokenInfo, row: RowMapping, choices: list[str]
+) -> dict[str, Any]:
+    """A member's ballot on a proposal hosted elsewhere: one ``Note`` per option, each
+    with the member's proof, sent to the host in a ``Create`` signed as the member (as
+    Mastodon sends votes). The host decides whether it counts."""
+    from node.voting import NOTE_CONTEXT, signed_ballot
+
+    if row["state"] == "declined":
+        raise Conflict("this co-op declined to take part in this proposal")
+    if row["state"] == "closed":
+        raise Conflict("cast after the vote closed")
+    document = json.loads(row["document"])
+    options = document.get("oneOf") or document.get("anyOf") or []
+    names = {o.get("name") for o in options if isinstance(o, dict)}
+    unknown = [c for c in choices if c not in names]
+    if unknown:
+        raise Invalid("the ballot names an option that does not exist", field="choices")
+    if not choices or ("oneOf" in document and len(choices) != 1):
+        raise Invalid("choose one option", field="choices")
+    assert token.actor_id is not None
+    member_pk = token.actor_id
+    now = node.clock.now()
+    host = await node.peers.actor(row["host"])
+    inbox = host.get("inbox")
+    if not isinstance(inbox, str):
+        raise Conflict(f"{row['host']} has no inbox to send the ballot to")
+    voter, ballot, notes = await signed_ballot(node, token, row["uri"], row["host"], choices, now)
+    creates = [
+        {
+            "@context": NOTE_CONTEXT,
+            "id": f"{note['id']}/activity",
+            "type": "Create",
+            "actor": voter,
+            "to": [row["host"]],
+            "object": note,
+        }
+        for note in notes
+    ]
+
+    def unit(conn: Connection) -> None:
+        for create in creates:
+            outbox.publish(
+                conn,
+                create,
+                actor_id=member_pk,
+                inboxes=[inbox],
+                now=now,
+                policy=node.peers.policy,
+                ordering_key=f"{row['uri']} {voter}",
+            )
+        conn.execute(
+            insert(sent_ballots).values(
+                proposal_id=row["id"],
+                actor_id=member_pk,
+                choices=json.dumps(choices, ensure_ascii=False),
+                activity_id=creates[0]["id"],
+                sent_at=now,
+            )
+        )
+
+    await node.db.write(unit)
+    node.delivery_wakeup.set()
+    return {
+        "ballot": ballot,
+        "choices": choices,
+        "cast_at": iso(now),
+        "status": f"sent to {row['host']}, which counts it",
+        "notes": [c["object"] for c in creates],
+    }
+
+
+def last_sent(conn: Connection, proposal_pk: int, member_pk: int | None) -> dict[str, Any] | None:
+    if member_pk is None:
+        return None
+    row = conn.execute(
+        select(sent_ballots.c.choices, sent_ballots.c.sent_at)
+        .where(sent_ballots.c.proposal_id == proposal_pk, sent_ballots.c.actor_id == member_pk)
+        .order_by(sent_ballots.c.sent_at.desc(), sent_ballots.c.id.desc())
+        .limit(1)
+    ).first()
+    if row is None:
+        return None
+    return {"choices": json.loads(row.choices), "sent_at": iso(row.sent_at)}

@@ -1,0 +1,223 @@
+"""Shared proposals in open mode across four nodes: a host, two co-ops taking part and
+one outside the electorate. Members vote at home (their node signs and sends each
+ballot to the host) or from Mastodon; every node ends with the same outcome."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from typing import Any
+
+from node.governance.audit import audit
+from tests.support.coops import Coop, link_remote, make_coop
+from tests.support.mastodon import Mastodon
+from tests.support.network import Network
+
+AS2 = {"Accept": "application/activity+json"}
+
+
+async def network_of_coops(network: Network) -> dict[str, Coop]:
+    mastodon = Mastodon(network, "mastodon.test")
+    coops = {
+        "tourism": await make_coop(
+            network,
+            local=2,
+            remote=1,
+            domain="tourism.test",
+            mastodon=mastodon,
+            remote_prefix="tourist",
+        ),
+        "food": await make_coop(network, local=2, remote=0, domain="food.test", mastodon=mastodon),
+        "delivery": await make_coop(
+            network, local=1, remote=0, domain="delivery.test", mastodon=mastodon
+        ),
+        "outsider": await make_coop(
+            network, local=1, remote=0, domain="outsider.test", mastodon=mastodon
+        ),
+    }
+    # One person is a member of both the food and the delivery co-ops.
+    both = mastodon.add_user("both")
+    await link_remote(coops["food"].node, both)
+    await link_remote(coops["delivery"].node, both)
+    coops["food"].remote["both"] = both
+    return coops
+
+
+async def shared_proposal(coops: dict[str, Coop], **fields: Any) -> dict[str, Any]:
+    return await coops["tourism"].propose(
+        "m0",
+        title="Join the regional mobility fund",
+        rule="majority",
+        threshold=None,
+        quorum="50%",
+        electorate=["coop@food.test", "https://delivery.test/actors/coop"],
+        **fields,
+    )
+
+
+async def shared_list(coop: Coop, who: str) -> list[dict[str, Any]]:
+    response = await coop.node.request("GET", "/api/v1/proposals", headers=coop.local[who])
+    assert response.status_code == 200, response.text
+    found: list[dict[str, Any]] = response.json()["shared"]
+    return found
+
+
+async def test_members_of_three_coops_vote_at_home_and_every_node_has_the_outcome(
+    network: Network,
+) -> None:
+    coops = await network_of_coops(network)
+    tourism, food, delivery = coops["tourism"], coops["food"], coops["delivery"]
+    created = await shared_proposal(coops)
+    assert created["state"] == "scheduled"
+    await network.settle()
+
+    doc = (await tourism.node.get(f"/proposals/{created['id']}", headers=AS2)).json()
+    assert doc["electorate"] == [
+        "https://tourism.test/actors/coop",
+        "https://food.test/actors/coop",
+        "https://delivery.test/actors/coop",
+    ]
+    # 3 of the host's, 3 of food's, 2 of delivery's, "both" counted once.
+    shown = (
+        await tourism.node.request(
+            "GET", f"/api/v1/proposals/{created['id']}", headers=tourism.local["m0"]
+        )
+    ).json()
+    assert shown["state"] == "open"
+    assert shown["eligible"] == 7
+    [at_food] = await shared_list(food, "m0")
+    [at_delivery] = await shared_list(delivery, "m0")
+    assert at_food["uri"] == at_delivery["uri"] == created["uri"]
+    assert at_food["title"] == "Join the regional mobility fund"
+    assert await shared_list(coops["outsider"], "m0") == []
+
+    votes = [
+        (tourism, "m0", "For"),
+        (tourism, "m1", "Against"),
+        (food, "m0", "For"),
+        (food, "m1", "For"),
+        (delivery, "m0", "Against"),
+    ]
+    for coop, who, choice in votes:
+        key = created["id"] if coop is tourism else at_food["id"]
+        response = await coop.vote(who, key, choice)
+        assert response.status_code == 201, response.text
+    both = food.remote["both"]
+    await tourism.mastodon.vote(both, created["uri"], "For", inbox="https://tourism.test/inbox")
+    await network.settle()
+    mine = await shared_list(food, "m1")
+    assert mine[0]["your_ballot"]["choices"] == ["For"]
+
+    network.clock.advance(timedelta(days=7))
+    await network.settle()
+
+    closed = (await tourism.node.get(f"/proposals/{created['id']}", headers=AS2)).json()
+    outcome = closed["outcome"]
+    assert outcome["counts"] == {"For": 4, "Against": 2, "Abstain": 0}
+    assert outcome["eligible"] == 7
+    assert outcome["result"] == "passed"
+    assert outcome["participation"] == [
+        {"coop": "https://tourism.test/actors/coop", "state": "host", "eligible": 3, "voted": 2},
+        # "both" is listed by delivery and food: one voter, kept with the first read.
+        {"coop": "https://delivery.test/actors/coop", "state": "listed", "eligible": 2, "voted": 2},
+        {"coop": "https://food.test/actors/coop", "state": "listed", "eligible": 2, "voted": 2},
+    ]
+    for coop in (food, delivery):
+        [there] = await shared_list(coop, "m0")
+        assert there["state"] == "closed"
+        assert there["outcome"] == outcome
+    # Every ballot sent from a member's home node carries a proof that checks.
+    report = await audit(created["uri"], http=network.http, allow_http=True)
+    assert report.ok, report
+    ballots_page = (
+        await tourism.node.get(f"/proposals/{created['id']}/ballots?page=1", headers=AS2)
+    ).json()
+    voters = {item["voter"] for item in ballots_page["orderedItems"]}
+    assert "https://food.test/actors/m1" in voters
+    assert all(
+        "proof" in note
+        for item in ballots_page["orderedItems"]
+        if item["voter"].startswith("https://food.test/")
+        for note in item["votes"]
+    )
+
+
+async def test_a_coop_that_declines_is_recorded_and_its_members_do_not_vote(
+    network: Network,
+) -> None:
+    coops = await network_of_coops(network)
+    tourism, delivery = coops["tourism"], coops["delivery"]
+    now = network.clock.now()
+    created = await shared_proposal(coops, opens_at=(now + timedelta(hours=1)).isoformat())
+    await network.settle()
+    [invited] = await shared_list(delivery, "m0")
+
+    declined = await delivery.node.request(
+        "POST", f"/api/v1/proposals/{invited['id']}/decline", headers=delivery.node.auth
+    )
+    await network.settle()
+    network.clock.advance(timedelta(hours=1))
+    await network.settle()
+    refused = await delivery.vote("m0", invited["id"], "For")
+
+    assert declined.status_code == 200
+    assert refused.status_code == 409
+    shown = (
+        await tourism.node.request(
+            "GET", f"/api/v1/proposals/{created['id']}", headers=tourism.local["m0"]
+        )
+    ).json()
+    assert shown["eligible"] == 6  # the host's 3, food's 3 ("both" through food now)
+    network.clock.advance(timedelta(days=7))
+    await network.settle()
+    closed = (await tourism.node.get(f"/proposals/{created['id']}", headers=AS2)).json()
+    states = {p["coop"]: p["state"] for p in closed["outcome"]["participation"]}
+    assert states["https://delivery.test/actors/coop"] == "declined"
+
+
+async def test_a_coop_whose_roster_cannot_be_read_has_no_voters_and_says_why(
+    network: Network,
+) -> None:
+    mastodon = Mastodon(network, "mastodon.test")
+    tourism = await make_coop(network, local=2, remote=0, domain="tourism.test", mastodon=mastodon)
+    hidden = await network.add("hidden.test", public_roster=False)
+    await network.settle()
+
+    created = await tourism.propose(
+        "m0", rule="majority", threshold=None, quorum="0%", electorate=["coop@hidden.test"]
+    )
+    await network.settle()
+    network.clock.advance(timedelta(days=7))
+    await network.settle()
+
+    closed = (await tourism.node.get(f"/proposals/{created['id']}", headers=AS2)).json()
+    [_, other] = closed["outcome"]["participation"]
+    assert other["coop"] == "https://hidden.test/actors/coop"
+    assert other["state"] == "failed"
+    assert "does not show its roster to this co-op" in other["reason"]
+    assert closed["outcome"]["eligible"] == 2
+    assert hidden.settings.public_roster is False
+    json.dumps(closed)  # the whole outcome is plain JSON
+
+
+async def test_a_member_of_a_coop_outside_the_electorate_is_refused_with_a_reason(
+    network: Network,
+) -> None:
+    coops = await network_of_coops(network)
+    tourism, outsider = coops["tourism"], coops["outsider"]
+    stranger = tourism.mastodon.add_user("stranger")
+    await link_remote(outsider.node, stranger)  # a member, but of a co-op not invited
+    created = await shared_proposal(coops)
+    await network.settle()
+
+    await tourism.mastodon.vote(stranger, created["uri"], "For", inbox="https://tourism.test/inbox")
+    await network.settle()
+
+    [reply] = tourism.mastodon.replies_to(stranger)
+    assert "not an eligible member as of the opening" in reply["content"]
+    network.clock.advance(timedelta(days=7))
+    await network.settle()
+    closed = (await tourism.node.get(f"/proposals/{created['id']}", headers=AS2)).json()
+    assert closed["outcome"]["turnout"] == 0
+    coops_listed = [p["coop"] for p in closed["outcome"]["participation"]]
+    assert "https://outsider.test/actors/coop" not in coops_listed
