@@ -221,3 +221,72 @@ async def test_a_member_of_a_coop_outside_the_electorate_is_refused_with_a_reaso
     assert closed["outcome"]["turnout"] == 0
     coops_listed = [p["coop"] for p in closed["outcome"]["participation"]]
     assert "https://outsider.test/actors/coop" not in coops_listed
+
+
+async def test_a_member_who_moves_between_coops_during_the_vote_votes_once(
+    network: Network,
+) -> None:
+    coops = await network_of_coops(network)
+    tourism, food, delivery = coops["tourism"], coops["food"], coops["delivery"]
+    mover = tourism.mastodon.add_user("mover")
+    await link_remote(food.node, mover)
+    created = await shared_proposal(coops, allow_change=False)
+    await network.settle()
+    # During the vote the mover leaves food and joins delivery.
+    members = (await food.node.request("GET", "/api/v1/members", headers=food.node.auth)).json()
+    [entry] = [m for m in members["items"] if m["actor"] == mover.actor]
+    left = await food.node.request(
+        "DELETE", f"/api/v1/members/{entry['id']}", headers=food.node.auth
+    )
+    assert left.status_code == 200
+    await link_remote(delivery.node, mover)
+
+    await tourism.mastodon.vote(mover, created["uri"], "For", inbox="https://tourism.test/inbox")
+    network.clock.advance(timedelta(minutes=1))
+    await tourism.mastodon.vote(
+        mover, created["uri"], "Against", inbox="https://tourism.test/inbox"
+    )
+    await network.settle()
+    network.clock.advance(timedelta(days=7))
+    await network.settle()
+
+    closed = (await tourism.node.get(f"/proposals/{created['id']}", headers=AS2)).json()
+    outcome = closed["outcome"]
+    # Eligibility was fixed at the opening: the mover votes once, as food's member.
+    assert outcome["eligible"] == 8
+    assert outcome["counts"] == {"For": 1, "Against": 0, "Abstain": 0}
+    voted = {p["coop"]: p["voted"] for p in outcome["participation"]}
+    assert voted["https://food.test/actors/coop"] == 1
+    assert voted["https://delivery.test/actors/coop"] == 0
+
+
+async def test_a_participant_down_during_the_vote_catches_up_before_the_close(
+    network: Network,
+) -> None:
+    coops = await network_of_coops(network)
+    tourism, food = coops["tourism"], coops["food"]
+    created = await shared_proposal(coops)
+    await network.settle()
+    [at_food] = await shared_list(food, "m0")
+    await tourism.vote("m0", created["id"], "For")
+
+    # food is down for a day: the host's count updates to it fail and wait.
+    food_app = network.router.apps.pop("food.test")
+    network.clock.advance(timedelta(minutes=1))
+    await network.settle()
+    network.clock.advance(timedelta(days=1))
+    network.router.apps["food.test"] = food_app
+    await food.vote("m0", at_food["id"], "Against")
+    await food.vote("m1", at_food["id"], "Against")
+    for _ in range(3):  # retries come due as the clock moves on
+        network.clock.advance(timedelta(hours=1))
+        await network.settle()
+    [seen] = await shared_list(food, "m0")
+    assert seen["voters"] == 3  # the latest counts reached food again
+
+    network.clock.advance(timedelta(days=6))
+    await network.settle()
+    closed = (await tourism.node.get(f"/proposals/{created['id']}", headers=AS2)).json()
+    assert closed["outcome"]["counts"] == {"For": 1, "Against": 2, "Abstain": 0}
+    [final] = await shared_list(food, "m0")
+    assert final["outcome"] == closed["outcome"]
