@@ -32,10 +32,11 @@ from sqlalchemy.engine import Connection, RowMapping
 from federation.jsonld import AS_CONTEXT_URL, COOP_CONTEXT_URL
 from node import activities, sharing
 from node.documents import PUBLIC
-from node.errors import Invalid, NotFound
+from node.errors import NotFound
 from node.governance import stored
 from node.governance.proposal_input import (
     ProposalInput,
+    effective_colleges,
     fraction_text,
     iso,
     parse_proposal_input,
@@ -377,6 +378,7 @@ def _open(
             )
     for start in range(0, len(rows), 1000):
         conn.execute(insert(proposal_voters), rows[start : start + 1000])
+    _leave_out_other_colleges(conn, pk)
     pairs = [
         (voter, college)
         for voter, college in conn.execute(
@@ -391,6 +393,41 @@ def _open(
         .values(state=OPEN, eligible=len(pairs), roster_digest=roster_digest(pairs))
     )
     return len(pairs)
+
+
+def _leave_out_other_colleges(conn: Connection, pk: int) -> None:
+    """Where colleges weigh, a voter must belong to one of the proposal's colleges: those
+    the rosters give another college (or none) are left out of the electorate, and each
+    co-op's participation says how many."""
+    row = conn.execute(select(proposals).where(proposals.c.id == pk)).mappings().one()
+    weights = weights_of(row)
+    if weights is None:
+        return
+    outside = and_(
+        proposal_voters.c.proposal_id == pk,
+        or_(
+            proposal_voters.c.college.is_(None),
+            proposal_voters.c.college.not_in(list(weights)),
+        ),
+    )
+    counts = conn.execute(
+        select(proposal_voters.c.coop, func.count()).where(outside).group_by(
+            proposal_voters.c.coop
+        )
+    ).all()
+    if not counts:
+        return
+    conn.execute(proposal_voters.delete().where(outside))
+    names = ", ".join(sorted(weights))
+    for coop, n in counts:
+        conn.execute(
+            update(proposal_coops)
+            .where(proposal_coops.c.proposal_id == pk, proposal_coops.c.coop == coop)
+            .values(
+                reason=f"{n} member{'' if n == 1 else 's'} in none of the colleges "
+                f"{names} left out"
+            )
+        )
 
 
 async def _open_shared(node: Node, pk: int, opens_at: datetime, now: datetime) -> bool:
@@ -445,14 +482,9 @@ async def _open_shared(node: Node, pk: int, opens_at: datetime, now: datetime) -
 async def create_proposal(node: Node, data: Any, *, author: str | None) -> dict[str, Any]:
     """Open a proposal from the JSON API's input and publish it; returns its stored form."""
     now = node.clock.now()
-    weights = await node.db.read(_colleges)
-    checked = parse_proposal_input(data, now=now, colleges=weights)
+    checked = parse_proposal_input(data, now=now, colleges=await node.db.read(_colleges))
+    weights = effective_colleges(data, await node.db.read(_colleges))
     shared = await sharing.resolve_electorate(node, data.get("electorate"))
-    if shared and checked.colleges_weigh:
-        raise Invalid(
-            "colleges across co-ops are not weighed yet: a shared proposal counts heads",
-            field="colleges_weigh",
-        )
     key = uuid.uuid4().hex
     uri = node.urls.proposal(key)
     own = node.urls.actor(node.settings.handle)

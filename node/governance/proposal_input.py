@@ -265,6 +265,8 @@ def parse_proposal_input(
             field="counting_mode",
         )
     weigh = _flag(data, "colleges_weigh", False)
+    if data.get("colleges") is not None:
+        colleges = parse_colleges(data["colleges"])
     if weigh and not colleges:
         raise Invalid("this co-op has no colleges to weigh", field="colleges_weigh")
     checked = ProposalInput(
@@ -289,6 +291,33 @@ def parse_proposal_input(
     # that a proposal that could not be counted is refused before it is published.
     to_tally(checked, colleges if weigh else None)
     return checked
+
+
+def parse_colleges(raw: Any) -> dict[str, Fraction]:
+    """Colleges a proposal names itself (a shared proposal, whose co-ops share them):
+    ``{"producers": "50%", "workers": "30%", "consumers": "20%"}``, summing to 100 %."""
+    if not isinstance(raw, dict) or not 1 <= len(raw) <= 20:
+        raise Invalid("colleges maps 1 to 20 names to their weights", field="colleges")
+    weights = {}
+    for name, weight in raw.items():
+        if not isinstance(name, str) or not 1 <= len(name.strip()) <= 64:
+            raise Invalid("a college's name is 1 to 64 characters", field="colleges")
+        share = parse_fraction(weight, f"colleges.{name}")
+        if share <= 0:
+            raise Invalid("a college weighs more than nothing", field=f"colleges.{name}")
+        weights[name.strip()] = share
+    if sum(weights.values()) != 1:
+        total = sum(weights.values()) * 100
+        raise Invalid(f"the weights sum to {float(total):g} %, not 100 %", field="colleges")
+    return weights
+
+
+def effective_colleges(data: Any, own: dict[str, Fraction] | None) -> dict[str, Fraction] | None:
+    """The colleges a proposal weighs with: its own where it names them, else the
+    co-op's."""
+    if isinstance(data, dict) and data.get("colleges") is not None:
+        return parse_colleges(data["colleges"])
+    return own
 
 
 def to_tally(checked: ProposalInput, weights: dict[str, Fraction] | None) -> Proposal:

@@ -290,3 +290,114 @@ async def test_a_participant_down_during_the_vote_catches_up_before_the_close(
     assert closed["outcome"]["counts"] == {"For": 1, "Against": 2, "Abstain": 0}
     [final] = await shared_list(food, "m0")
     assert final["outcome"] == closed["outcome"]
+
+
+async def test_colleges_weigh_across_coops_and_weighted_and_plain_results_differ(
+    network: Network,
+) -> None:
+    mastodon = Mastodon(network, "mastodon.test")
+    tourism = await make_coop(
+        network,
+        local=2,
+        remote=0,
+        domain="tourism.test",
+        mastodon=mastodon,
+        colleges={"producers": "50%", "workers": "30%", "consumers": "20%"},
+        college_of=lambda i, _: ["producers", "workers"][i],
+    )
+    food = await make_coop(
+        network,
+        local=3,
+        remote=0,
+        domain="food.test",
+        mastodon=mastodon,
+        colleges={"consumers": "60%", "producers": "40%"},
+        college_of=lambda i, _: ["consumers", "consumers", "producers"][i],
+    )
+    delivery = await make_coop(
+        network, local=2, remote=0, domain="delivery.test", mastodon=mastodon,
+        colleges={"workers": "50%", "couriers": "50%"},
+        college_of=lambda i, _: ["workers", "couriers"][i],
+    )  # fmt: skip
+    created = await tourism.propose(
+        "m0",
+        title="Join the regional mobility fund",
+        rule="majority",
+        threshold=None,
+        quorum="0%",
+        electorate=["coop@food.test", "coop@delivery.test"],
+        colleges_weigh=True,
+        colleges={"producers": "50%", "workers": "30%", "consumers": "20%"},
+    )
+    await network.settle()
+    [at_food] = await shared_list(food, "m0")
+    for coop, who, choice in (
+        (tourism, "m0", "Against"),  # producers
+        (food, "m2", "Against"),  # producers
+        (tourism, "m1", "For"),  # workers
+        (delivery, "m0", "For"),  # workers
+        (food, "m0", "For"),  # consumers
+        (food, "m1", "For"),  # consumers
+        (delivery, "m1", "For"),  # a courier: no college of this proposal
+    ):
+        key = created["id"] if coop is tourism else at_food["id"]
+        assert (await coop.vote(who, key, choice)).status_code == 201
+
+    await network.settle()
+    network.clock.advance(timedelta(days=7))
+    await network.settle()
+
+    closed = (await tourism.node.get(f"/proposals/{created['id']}", headers=AS2)).json()
+    outcome = closed["outcome"]
+    assert closed["colleges"] == [
+        {"name": "producers", "weight": "1/2"},
+        {"name": "workers", "weight": "3/10"},
+        {"name": "consumers", "weight": "1/5"},
+    ]
+    # Each member keeps the college their own co-op gave them.
+    assert {c["name"]: (c["voters"], c["counts"]["For"]) for c in outcome["colleges"]} == {
+        "producers": (2, 0),
+        "workers": (2, 2),
+        "consumers": (2, 2),
+    }
+    # Plain: 4 for, 2 against (66.7 %) would pass; weighted: 1/2 x 0 + 3/10 x 1
+    # + 1/5 x 1 = 1/2, not more than half.
+    assert outcome["support"] == "2/3"
+    assert outcome["weightedSupport"] == "1/2"
+    assert outcome["result"] == "rejected"
+    assert outcome["eligible"] == 6
+    courier = [p for p in outcome["participation"] if p["coop"].startswith("https://delivery")]
+    assert courier[0]["reason"] == (
+        "1 member in none of the colleges consumers, producers, workers left out"
+    )
+    [final] = await shared_list(food, "m0")
+    assert final["outcome"]["weightedSupport"] == "1/2"
+
+
+async def test_a_shared_proposal_with_bad_colleges_or_mode_is_refused_and_nothing_is_sent(
+    network: Network,
+) -> None:
+    coops = await network_of_coops(network)
+    tourism = coops["tourism"]
+    now = network.clock.now()
+    base = {
+        "title": "Join the regional mobility fund",
+        "options": ["For", "Against"],
+        "closes_at": (now + timedelta(days=7)).isoformat(),
+        "electorate": ["coop@food.test"],
+    }
+    cases = [
+        ({"colleges_weigh": True, "colleges": {"a": "50%", "b": "40%"}}, "colleges"),
+        ({"colleges": {"a": 0.5, "b": 0.5}}, "colleges.a"),
+        ({"counting_mode": "subtotal"}, "counting_mode"),
+        ({"electorate": ["nobody@nowhere.test"]}, "electorate[0]"),
+        ({"electorate": ["https://mastodon.test/users/both"]}, "electorate[0]"),
+    ]
+    for extra, field in cases:
+        response = await tourism.node.request(
+            "POST", "/api/v1/proposals", json={**base, **extra}, headers=tourism.local["m0"]
+        )
+        assert response.status_code == 422, (extra, response.text)
+        assert response.json()["field"] == field, response.text
+    listed = await tourism.node.request("GET", "/api/v1/proposals", headers=tourism.local["m0"])
+    assert listed.json()["proposals"] == []
