@@ -15,7 +15,7 @@ from sqlalchemy.engine import Connection
 
 from federation.errors import MalformedInput, NotAuthorized, Refused
 from federation.inbox import actor_id, host_of
-from node import federating, offering, sharing, voting
+from node import federating, offering, sharing, subtotals, voting
 from node.errors import Forbidden
 from node.runtime import Node
 from node.services import inbox, remote_actors
@@ -39,6 +39,9 @@ async def handle_create(node: Node, item: InboxItem) -> None:
     """A shared proposal naming this co-op, or a followed co-op's new offer. (Votes on
     our proposals are taken before, together: see run_once.)"""
     if _is_question(item.activity) and await sharing.on_question(node, item):
+        return
+    if subtotals.is_subtotal(item.activity):
+        await subtotals.on_subtotal(node, item)
         return
     await offering.on_create_or_update(node, item)
 
@@ -85,7 +88,12 @@ def wants(activity: dict[str, Any]) -> bool:
         return False
     if kind == "Create":
         obj = activity.get("object")
-        return offering.may_be_offer(obj) or voting.looks_like_vote(obj) or _is_question(activity)
+        return (
+            offering.may_be_offer(obj)
+            or voting.looks_like_vote(obj)
+            or _is_question(activity)
+            or subtotals.is_subtotal(activity)
+        )
     return True
 
 

@@ -30,7 +30,7 @@ from sqlalchemy import Integer, and_, func, insert, literal, or_, select, update
 from sqlalchemy.engine import Connection, RowMapping
 
 from federation.jsonld import AS_CONTEXT_URL, COOP_CONTEXT_URL
-from node import activities, sharing
+from node import activities, sharing, subtotals
 from node.documents import PUBLIC
 from node.errors import NotFound
 from node.governance import stored
@@ -42,7 +42,7 @@ from node.governance.proposal_input import (
     parse_proposal_input,
     rule_of,
 )
-from node.governance.tally import Option, Proposal, Reason, Result, Role
+from node.governance.tally import Option, Proposal, Reason, Result, Role, decide
 from node.runtime import Node
 from node.services import follows, members, outbox
 from node.storage.tables import (
@@ -411,9 +411,7 @@ def _leave_out_other_colleges(conn: Connection, pk: int) -> None:
         ),
     )
     counts = conn.execute(
-        select(proposal_voters.c.coop, func.count()).where(outside).group_by(
-            proposal_voters.c.coop
-        )
+        select(proposal_voters.c.coop, func.count()).where(outside).group_by(proposal_voters.c.coop)
     ).all()
     if not counts:
         return
@@ -424,8 +422,7 @@ def _leave_out_other_colleges(conn: Connection, pk: int) -> None:
             update(proposal_coops)
             .where(proposal_coops.c.proposal_id == pk, proposal_coops.c.coop == coop)
             .values(
-                reason=f"{n} member{'' if n == 1 else 's'} in none of the colleges "
-                f"{names} left out"
+                reason=f"{n} member{'' if n == 1 else 's'} in none of the colleges {names} left out"
             )
         )
 
@@ -453,7 +450,11 @@ async def _open_shared(node: Node, pk: int, opens_at: datetime, now: datetime) -
         ).rowcount
         if not still:
             return False
-        others = [elector for electors in read.values() for elector in electors]
+        row = conn.execute(select(proposals).where(proposals.c.id == pk)).mappings().one()
+        by_subtotal = row["counting_mode"] == "subtotal"
+        # With subtotals the host never sees the other co-ops' voters: it keeps how
+        # many each roster had (in the proposal's colleges, where they weigh).
+        others = [] if by_subtotal else [e for electors in read.values() for e in electors]
         _open(conn, pk, opens_at, own=own, others=others)
         sizes: dict[str, int] = dict(
             conn.execute(
@@ -462,6 +463,13 @@ async def _open_shared(node: Node, pk: int, opens_at: datetime, now: datetime) -
                 .group_by(proposal_voters.c.coop)
             ).all()
         )
+        if by_subtotal:
+            weights = weights_of(row)
+            for name, electors in read.items():
+                sizes[name] = sum(1 for e in electors if weights is None or e.college in weights)
+            conn.execute(
+                update(proposals).where(proposals.c.id == pk).values(eligible=sum(sizes.values()))
+            )
         for coop in coops:
             name = coop["coop"]
             values: dict[str, Any] = {"updated_at": now, "roster_size": sizes.get(name, 0)}
@@ -479,8 +487,12 @@ async def _open_shared(node: Node, pk: int, opens_at: datetime, now: datetime) -
     return bool(await node.db.write(unit))
 
 
-async def create_proposal(node: Node, data: Any, *, author: str | None) -> dict[str, Any]:
-    """Open a proposal from the JSON API's input and publish it; returns its stored form."""
+async def create_proposal(
+    node: Node, data: Any, *, author: str | None, mirror: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """Open a proposal from the JSON API's input and publish it; returns its stored form.
+    ``mirror`` makes it this co-op's own vote on a shared proposal counted by subtotals
+    (see node.subtotals)."""
     now = node.clock.now()
     checked = parse_proposal_input(data, now=now, colleges=await node.db.read(_colleges))
     weights = effective_colleges(data, await node.db.read(_colleges))
@@ -491,6 +503,8 @@ async def create_proposal(node: Node, data: Any, *, author: str | None) -> dict[
     values = _values(
         checked, weights, key=key, uri=uri, author=author, actor_id=node.peers.coop_id, now=now
     )
+    if mirror is not None:
+        values["mirror"] = json.dumps(mirror)
     if shared:
         source = json.loads(values["source"])
         source["electorate"] = [own] + [p.coop for p in shared]
@@ -549,7 +563,7 @@ def _values(
         if weigh and weights
         else None,
         "open_ballot": int(checked.open_ballot),
-        "counting_mode": "open",
+        "counting_mode": checked.counting_mode,
         "opens_at": checked.opens_at,
         "closes_at": checked.closes_at,
         "state": SCHEDULED,
@@ -585,7 +599,22 @@ def list_proposals(conn: Connection, node: Node, *, limit: int = 100) -> list[di
 
 
 def count(conn: Connection, row: RowMapping) -> Result:
-    return stored.count(conn, row["id"], tally_proposal(row))
+    proposal = tally_proposal(row)
+    if row["counting_mode"] != "subtotal":
+        return stored.count(conn, row["id"], proposal)
+    # The host's own ballots, and each co-op's subtotal; the electorate is the host's
+    # members and the rosters read at the opening.
+    pairs = stored.counted_pairs(conn, row["id"], proposal.replacements_allowed)
+    for college, made in subtotals.host_pairs(conn, row).items():
+        mine = pairs.setdefault(college, {})
+        for choices, n in made.items():
+            mine[choices] = mine.get(choices, 0) + n
+    roster = set(
+        conn.execute(
+            select(proposal_voters.c.college).where(proposal_voters.c.proposal_id == row["id"])
+        ).scalars()
+    ) | set(pairs)
+    return decide(proposal, pairs, eligible=row["eligible"] or 0, roster=roster)
 
 
 def _counts_json(result: Result) -> str:
@@ -627,6 +656,7 @@ def _outcome(conn: Connection, pk: int, result: Result) -> dict[str, Any]:
     outcome = result_json(result)
     coops = sharing.participants(conn, pk)
     if coops:
+        sent = subtotals.received(conn, pk)
         voted: dict[str, int] = dict(
             conn.execute(
                 select(proposal_voters.c.coop, func.count(ballots.c.voter.distinct()))
@@ -643,17 +673,23 @@ def _outcome(conn: Connection, pk: int, result: Result) -> dict[str, Any]:
                 .group_by(proposal_voters.c.coop)
             ).all()
         )
-        outcome["participation"] = [
-            {
-                "coop": c["coop"],
-                "state": c["state"],
-                "eligible": c["roster_size"] or 0,
-                "voted": voted.get(c["coop"], 0),
-                **({"reason": c["reason"]} if c["reason"] else {}),
-            }
-            for c in coops
-        ]
+        outcome["participation"] = [_participation(c, voted, sent) for c in coops]
     return outcome
+
+
+def _participation(coop: RowMapping, voted: dict[str, int], sent: dict[str, int]) -> dict[str, Any]:
+    name = coop["coop"]
+    entry: dict[str, Any] = {
+        "coop": name,
+        "state": coop["state"],
+        "eligible": coop["roster_size"] or 0,
+        "voted": sent.get(name, voted.get(name, 0)),
+    }
+    if coop["reason"]:
+        entry["reason"] = coop["reason"]
+    elif name in sent:
+        entry["subtotal"] = True
+    return entry
 
 
 _WHY = {"replaced": Reason.REPLACED.value, "set aside": Reason.ALREADY_VOTED.value}
@@ -700,6 +736,8 @@ def _close(node: Node, conn: Connection, *, pk: int, now: datetime) -> bool:
     row = conn.execute(select(proposals).where(proposals.c.id == pk)).mappings().one()
     _publish(node, conn, "Update", question(node, row), pk, now)
     _publish(node, conn, "Create", outcome_note(node, row), pk, now)
+    if row["mirror"]:
+        subtotals.send_subtotal(conn, node, row, result, now)
     log.info("proposal %s closed: %s", row["uri"], result.reason)
     return True
 
@@ -733,7 +771,7 @@ async def run_once(node: Node) -> int:
             )
         ).all()
         closing = conn.execute(
-            select(proposals.c.id, proposals.c.closes_at).where(
+            select(proposals.c.id, proposals.c.closes_at, proposals.c.counting_mode).where(
                 proposals.c.state == OPEN, proposals.c.closes_at <= now
             )
         ).all()
@@ -771,7 +809,9 @@ async def run_once(node: Node) -> int:
             return bool(still)
 
         acted += await node.db.write(open_unit)
-    for pk, closes_at in closing:
+    for pk, closes_at, mode in closing:
+        if mode == "subtotal" and now < closes_at + subtotals.GRACE:
+            continue  # subtotals are taken until the deadline
         waiting = await node.db.read(partial(_ballots_waiting, closes_at=closes_at))
         if waiting:
             continue  # the inbox worker handles them first

@@ -266,7 +266,46 @@ async def on_question(node: Node, item: InboxItem) -> bool:
         )
 
     await node.db.write(unit)
+    if item.type == "Create" and document.get("countingMode") == "subtotal" and state == "open":
+        await _mirror(node, document, item.actor)
     return True
+
+
+async def _mirror(node: Node, document: dict[str, Any], host: str) -> None:
+    """This co-op's own vote on a shared proposal counted by subtotals, once."""
+    from node import proposing, subtotals
+
+    uri = str(document["id"])
+    if await node.db.read(lambda conn: mirror_key(conn, uri)) is not None:
+        return
+    host_document = await node.peers.actor(host)
+    endpoints = host_document.get("endpoints")
+    shared = endpoints.get("sharedInbox") if isinstance(endpoints, dict) else None
+    inbox = shared if isinstance(shared, str) else host_document.get("inbox")
+    if not isinstance(inbox, str):
+        raise MalformedInput(f"{host} has no inbox for this co-op's subtotal")
+    data = subtotals.mirror_input(document, node.clock.now())
+    try:
+        await proposing.create_proposal(
+            node, data, author=None, mirror={"of": uri, "host": host, "inbox": inbox}
+        )
+    except Invalid as exc:
+        raise MalformedInput(f"the shared proposal {uri} cannot be mirrored here: {exc}") from exc
+
+
+def mirror_key(conn: Connection, uri: str) -> str | None:
+    """The key of this co-op's own vote mirroring the shared proposal ``uri``, if any."""
+    from node.storage.tables import proposals
+
+    found = conn.execute(
+        select(proposals.c.key, proposals.c.mirror).where(
+            proposals.c.mirror.contains(json.dumps(uri), autoescape=True)
+        )
+    ).all()
+    for key, mirror in found:
+        if json.loads(mirror).get("of") == uri:
+            return str(key)
+    return None
 
 
 def find_remote(conn: Connection, key: str) -> RowMapping | None:
@@ -277,7 +316,9 @@ def find_remote(conn: Connection, key: str) -> RowMapping | None:
     )
 
 
-def describe_remote(row: RowMapping, voted: dict[str, Any] | None = None) -> dict[str, Any]:
+def describe_remote(
+    row: RowMapping, voted: dict[str, Any] | None = None, mirror: str | None = None
+) -> dict[str, Any]:
     document = json.loads(row["document"])
     options = document.get("oneOf") or document.get("anyOf") or []
     counts = {
@@ -296,6 +337,9 @@ def describe_remote(row: RowMapping, voted: dict[str, Any] | None = None) -> dic
         "voters": document.get("votersCount", 0),
         "closes_at": document.get("endTime"),
         "outcome": document.get("outcome"),
+        "counting_mode": document.get("countingMode", "open"),
+        # Counted by subtotals: members vote on this co-op's own proposal of that key.
+        "mirror": mirror,
         "your_ballot": voted,
     }
 

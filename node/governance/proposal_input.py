@@ -34,6 +34,7 @@ MAX_OPTION_NAME = 100
 MIN_DURATION = timedelta(minutes=5)
 MAX_DURATION = timedelta(days=366)
 RULES = ("majority", "qualified", "consent")
+COUNTING_MODES = ("open", "subtotal")
 _PERCENT = re.compile(r"^\s*(\d{1,3}(?:\.\d{1,4})?)\s*%\s*$")
 _FRACTION = re.compile(r"^\s*(\d{1,6})\s*/\s*(\d{1,6})\s*$")
 
@@ -58,6 +59,7 @@ class ProposalInput:
     abstentions_count: bool
     colleges_weigh: bool
     open_ballot: bool
+    counting_mode: str = "open"
 
     def tally_rule(self) -> Rule | None:
         return rule_of(self.rule, self.threshold, self.block_at)
@@ -80,6 +82,7 @@ class ProposalInput:
             "abstentions_count": self.abstentions_count,
             "colleges_weigh": self.colleges_weigh,
             "open_ballot": self.open_ballot,
+            "counting_mode": self.counting_mode,
         }
 
 
@@ -258,10 +261,15 @@ def parse_proposal_input(
     if closes_at - opens_at > MAX_DURATION:
         raise Invalid("a vote stays open at most a year", field="closes_at")
     mode = data.get("counting_mode", "open")
-    if mode != "open":
+    if mode not in COUNTING_MODES:
         raise Invalid(
-            "counting_mode: only open ballots are counted so far (subtotal and co-op "
-            "modes are not available yet)",
+            "counting_mode is open (ballots go to the host) or subtotal (each co-op sends "
+            "its counts); the co-op mode is not available yet",
+            field="counting_mode",
+        )
+    if mode == "subtotal" and (multiple or not data.get("electorate")):
+        raise Invalid(
+            "subtotals count a single-choice proposal shared with other co-ops",
             field="counting_mode",
         )
     weigh = _flag(data, "colleges_weigh", False)
@@ -285,7 +293,9 @@ def parse_proposal_input(
         allow_change=_flag(data, "allow_change", True),
         abstentions_count=_flag(data, "abstentions_count", False),
         colleges_weigh=weigh,
-        open_ballot=_flag(data, "open_ballot", True),
+        # Subtotals keep ballots at home: the host has none of other co-ops to publish.
+        open_ballot=_flag(data, "open_ballot", True) and mode == "open",
+        counting_mode=mode,
     )
     # The tally's own checks (roles fit the rule, limits on choices) run here too, so
     # that a proposal that could not be counted is refused before it is published.

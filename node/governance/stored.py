@@ -127,16 +127,25 @@ def count(conn: Connection, proposal_pk: int, proposal: Proposal) -> Result:
     eligible = conn.execute(text(_ELIGIBLE), params).scalar_one()
     roster: set[str | None] = set(conn.execute(text(_COLLEGES), params).scalars())
     check_roster(proposal, roster)
+    pairs = counted_pairs(conn, proposal_pk, proposal.replacements_allowed)
+    return decide(proposal, pairs, eligible=int(eligible), roster=roster)
+
+
+def counted_pairs(
+    conn: Connection, proposal_pk: int, last: bool
+) -> dict[str | None, dict[tuple[str, ...], int]]:
+    """Per college, how many counted ballots make each choice (the ``last`` ballot of
+    a voter counting, or the first)."""
     pairs: dict[str | None, dict[tuple[str, ...], int]] = {}
-    query = text(counted_query(conn.dialect.name, proposal.replacements_allowed))
-    for college, choices, n in conn.execute(query, params):
+    query = text(counted_query(conn.dialect.name, last))
+    for college, choices, n in conn.execute(query, {"proposal": proposal_pk}):
         if not n:
             continue
         made = pairs.setdefault(college, {})
         key = tuple(json.loads(choices))
         # Two spellings of one list would be two groups: add rather than overwrite.
         made[key] = made.get(key, 0) + int(n)
-    return decide(proposal, pairs, eligible=int(eligible), roster=roster)
+    return pairs
 
 
 def statuses(

@@ -405,6 +405,9 @@ proposals = Table(
     Column("closed_at", UtcDateTime, nullable=True),
     Column("published", UtcDateTime, nullable=False),
     Column("updated", UtcDateTime, nullable=False),
+    # A co-op's own vote on a shared proposal counted by subtotals: JSON {"of": the
+    # host's proposal, "host": its actor, "inbox": where the subtotal goes}.
+    Column("mirror", Text, nullable=True),
 )
 Index("ix_proposals_state", proposals.c.state, proposals.c.closes_at)
 
@@ -497,3 +500,19 @@ sent_ballots = Table(
     Column("sent_at", UtcDateTime, nullable=False),
 )
 Index("ix_sent_ballots_proposal", sent_ballots.c.proposal_id, sent_ballots.c.actor_id)
+
+# Subtotals the co-ops of a shared proposal (counting mode "subtotal") sent its host:
+# one per co-op, a newer one replacing it until the deadline; ``document`` is the signed
+# object as received, proof included.
+subtotals = Table(
+    "subtotals",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("proposal_id", Integer, ForeignKey("proposals.id", ondelete="CASCADE"), nullable=False),
+    Column("coop", String(2048), nullable=False),
+    Column("document", Text, nullable=False),
+    Column("voters", Integer, nullable=False),
+    Column("published", UtcDateTime, nullable=False),
+    Column("received_at", UtcDateTime, nullable=False),
+    UniqueConstraint("proposal_id", "coop", name="uq_subtotals_proposal_id_coop"),
+)

@@ -155,6 +155,28 @@ async def ballots_collection(request: Request) -> Response:
     return activity(_page(collection_id, page, items, len(rows) > PAGE_SIZE))
 
 
+async def voters(request: Request) -> Response:
+    """Who voted (not how) on a closed secret ballot, such as this co-op's own vote on a
+    shared proposal counted by subtotals: a member can check they were counted."""
+    node = node_of(request)
+    key = request.path_params["key"]
+    row = await node.db.read(lambda conn: proposing.get_row(conn, key))
+    if row["state"] != proposing.CLOSED or row["open_ballot"]:
+        return error(404, "not_found", "voters are listed once a secret ballot is closed")
+    query = (
+        select(ballots.c.voter)
+        .where(ballots.c.proposal_id == row["id"], ballots.c.state == "valid")
+        .distinct()
+        .order_by(ballots.c.voter)
+    )
+    found = await node.db.read(lambda conn: list(conn.execute(query).scalars()))
+    collection_id = f"{row['uri']}/voters"
+    document = _collection(collection_id, len(found))
+    document.pop("first", None)
+    document["orderedItems"] = found
+    return activity(document)
+
+
 async def proposals_collection(request: Request) -> Response:
     """The co-op's proposals, newest first (ids; each is fetched at its id)."""
     node = node_of(request)
@@ -217,7 +239,11 @@ async def list_all(request: Request) -> Response:
         return {
             "proposals": proposing.list_proposals(conn, node),
             "shared": [
-                sharing.describe_remote(r, sharing.last_sent(conn, r["id"], info.actor_id))
+                sharing.describe_remote(
+                    r,
+                    sharing.last_sent(conn, r["id"], info.actor_id),
+                    sharing.mirror_key(conn, r["uri"]),
+                )
                 for r in shared
             ],
         }
@@ -234,7 +260,9 @@ async def show(request: Request) -> Response:
         remote = sharing.find_remote(conn, key)
         if remote is not None:
             return sharing.describe_remote(
-                remote, sharing.last_sent(conn, remote["id"], info.actor_id)
+                remote,
+                sharing.last_sent(conn, remote["id"], info.actor_id),
+                sharing.mirror_key(conn, remote["uri"]),
             )
         return proposing.describe(node, proposing.get_row(conn, key))
 
@@ -249,8 +277,12 @@ async def vote(request: Request) -> Response:
     key = request.path_params["key"]
     data = await json_body(request)
     remote = await node.db.read(lambda conn: sharing.find_remote(conn, key))
-    if remote is None:
-        result = await voting.cast_local(node, info, key, data)
+    mirror = None
+    if remote is not None:
+        mirror = await node.db.read(lambda conn: sharing.mirror_key(conn, remote["uri"]))
+    if remote is None or mirror is not None:
+        # This co-op's proposal, or its own vote on a shared one counted by subtotals.
+        result = await voting.cast_local(node, info, mirror or key, data)
     else:
         result = await sharing.vote_remote(node, info, remote, voting.choices_of(info, data))
     return JSONResponse(result, status_code=201)

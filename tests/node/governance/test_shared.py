@@ -389,7 +389,8 @@ async def test_a_shared_proposal_with_bad_colleges_or_mode_is_refused_and_nothin
     cases = [
         ({"colleges_weigh": True, "colleges": {"a": "50%", "b": "40%"}}, "colleges"),
         ({"colleges": {"a": 0.5, "b": 0.5}}, "colleges.a"),
-        ({"counting_mode": "subtotal"}, "counting_mode"),
+        ({"counting_mode": "secret"}, "counting_mode"),
+        ({"counting_mode": "subtotal", "electorate": []}, "counting_mode"),
         ({"electorate": ["nobody@nowhere.test"]}, "electorate[0]"),
         ({"electorate": ["https://mastodon.test/users/both"]}, "electorate[0]"),
     ]

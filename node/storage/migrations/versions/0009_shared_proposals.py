@@ -1,4 +1,5 @@
-"""Shared proposals: the co-ops taking part, proposals hosted elsewhere, ballots sent.
+"""Shared proposals: the co-ops taking part, proposals hosted elsewhere, ballots sent,
+mirrors and subtotals.
 
 Revision ID: 0009
 Revises: 0008
@@ -19,6 +20,26 @@ depends_on = None
 def upgrade() -> None:
     with op.batch_alter_table("proposal_voters") as batch:
         batch.add_column(sa.Column("coop", sa.String(length=2048), nullable=True))
+    with op.batch_alter_table("proposals") as batch:
+        batch.add_column(sa.Column("mirror", sa.Text(), nullable=True))
+    op.create_table(
+        "subtotals",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("proposal_id", sa.Integer(), nullable=False),
+        sa.Column("coop", sa.String(length=2048), nullable=False),
+        sa.Column("document", sa.Text(), nullable=False),
+        sa.Column("voters", sa.Integer(), nullable=False),
+        sa.Column("published", UtcDateTime(), nullable=False),
+        sa.Column("received_at", UtcDateTime(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["proposal_id"],
+            ["proposals.id"],
+            name="fk_subtotals_proposal_id_proposals",
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name="pk_subtotals"),
+        sa.UniqueConstraint("proposal_id", "coop", name="uq_subtotals_proposal_id_coop"),
+    )
     op.create_table(
         "proposal_coops",
         sa.Column("proposal_id", sa.Integer(), nullable=False),
@@ -78,5 +99,8 @@ def downgrade() -> None:
     op.drop_table("sent_ballots")
     op.drop_table("remote_proposals")
     op.drop_table("proposal_coops")
+    op.drop_table("subtotals")
+    with op.batch_alter_table("proposals") as batch:
+        batch.drop_column("mirror")
     with op.batch_alter_table("proposal_voters") as batch:
         batch.drop_column("coop")

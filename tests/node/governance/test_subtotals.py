@@ -1,0 +1,250 @@
+"""Shared proposals counted by subtotals: each co-op votes at home on its own mirror of
+the proposal and sends the host one signed subtotal; no individual choice leaves its
+node. The host takes subtotals until 15 minutes after the end, from co-ops of the
+electorate only, proven by their own key, and no larger than their roster."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import timedelta
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy import select
+
+from federation import httpsig, keys, proofs
+from node.services import identity
+from node.storage.tables import ballots, inbox_activities
+from tests.support.coops import Coop, link_remote, make_coop
+from tests.support.mastodon import Mastodon
+from tests.support.network import Network, TestNode
+
+AS2 = {"Accept": "application/activity+json"}
+
+
+async def four_coops(network: Network) -> dict[str, Coop]:
+    mastodon = Mastodon(network, "mastodon.test")
+    coops = {
+        name: await make_coop(
+            network, local=local, remote=0, domain=f"{name}.test", mastodon=mastodon
+        )
+        for name, local in (("tourism", 2), ("food", 2), ("delivery", 1), ("outsider", 1))
+    }
+    eater = mastodon.add_user("eater")  # a food member who votes from Mastodon
+    await link_remote(coops["food"].node, eater)
+    coops["food"].remote["eater"] = eater
+    return coops
+
+
+async def open_shared(coops: dict[str, Coop]) -> dict[str, Any]:
+    created = await coops["tourism"].propose(
+        "m0",
+        title="Join the regional mobility fund",
+        rule="majority",
+        threshold=None,
+        quorum="50%",
+        counting_mode="subtotal",
+        electorate=["coop@food.test", "coop@delivery.test"],
+    )
+    return created
+
+
+async def shared_entry(coop: Coop) -> dict[str, Any]:
+    response = await coop.node.request("GET", "/api/v1/proposals", headers=coop.local["m0"])
+    [entry] = response.json()["shared"]
+    found: dict[str, Any] = entry
+    return found
+
+
+async def document(coop: Coop, key: str) -> dict[str, Any]:
+    found: dict[str, Any] = (await coop.node.get(f"/proposals/{key}", headers=AS2)).json()
+    return found
+
+
+async def test_each_coop_sends_a_subtotal_and_every_node_has_the_outcome(
+    network: Network,
+) -> None:
+    coops = await four_coops(network)
+    tourism, food, delivery = coops["tourism"], coops["food"], coops["delivery"]
+    created = await open_shared(coops)
+    await network.settle()
+    at_food, at_delivery = await shared_entry(food), await shared_entry(delivery)
+    assert at_food["counting_mode"] == at_delivery["counting_mode"] == "subtotal"
+    assert at_food["mirror"] is not None
+    assert at_delivery["mirror"] is not None
+    mirror = await document(food, at_food["mirror"])
+    assert mirror["name"] == "Join the regional mobility fund"
+    assert mirror["endTime"] == (await document(tourism, created["id"]))["endTime"]
+
+    for coop, who, choice in (
+        (tourism, "m0", "For"),
+        (tourism, "m1", "Against"),
+        (food, "m0", "For"),
+        (food, "m1", "For"),
+        (delivery, "m0", "Against"),
+    ):
+        key = created["id"] if coop is tourism else (await shared_entry(coop))["id"]
+        assert (await coop.vote(who, key, choice)).status_code == 201
+    # A food member on Mastodon votes on food's own poll.
+    await food.mastodon.vote(
+        food.remote["eater"], mirror["id"], "For", inbox="https://food.test/inbox"
+    )
+    await network.settle()
+
+    network.clock.advance(timedelta(days=7))
+    await network.settle()
+    assert "closed" not in await document(tourism, created["id"])  # until the deadline
+    network.clock.advance(timedelta(minutes=15))
+    await network.settle()
+
+    closed = await document(tourism, created["id"])
+    outcome = closed["outcome"]
+    assert outcome["counts"] == {"For": 4, "Against": 2, "Abstain": 0}
+    assert outcome["eligible"] == 6  # 2 + food's 3 + delivery's 1
+    assert outcome["result"] == "passed"
+    participation = {p["coop"]: p for p in outcome["participation"]}
+    assert participation["https://food.test/actors/coop"]["voted"] == 3
+    assert participation["https://food.test/actors/coop"]["subtotal"] is True
+    assert participation["https://delivery.test/actors/coop"]["voted"] == 1
+    assert "ballots" not in closed  # the host holds no other co-op's ballot
+    voters_at_host = await tourism.node.node.db.read(
+        lambda conn: set(conn.execute(select(ballots.c.voter)).scalars())
+    )
+    assert voters_at_host == {"https://tourism.test/actors/m0", "https://tourism.test/actors/m1"}
+    # Food shows who of its members voted, not how.
+    shown = (await food.node.get(f"/proposals/{at_food['mirror']}/voters", headers=AS2)).json()
+    assert shown["orderedItems"] == [
+        "https://food.test/actors/m0",
+        "https://food.test/actors/m1",
+        "https://mastodon.test/users/eater",
+    ]
+    for coop in (food, delivery):
+        assert (await shared_entry(coop))["outcome"] == outcome
+
+
+async def coop_keys(node: TestNode) -> tuple[Ed25519PrivateKey, keys.PrivateKey]:
+    found = await node.node.db.read(lambda conn: identity.get_actor(conn, "coop"))
+    assert found.ed25519_private_pem is not None
+    assert found.rsa_private_pem is not None
+    ed = keys.load_own_private_key(found.ed25519_private_pem)
+    assert isinstance(ed, Ed25519PrivateKey)
+    return ed, keys.load_own_private_key(found.rsa_private_pem)
+
+
+async def send_subtotal(
+    network: Network,
+    sender: TestNode,
+    proposal: str,
+    *,
+    voters: int,
+    counts: dict[str, int],
+    tamper: bool = False,
+) -> None:
+    """A subtotal as a co-op's node sends one, built and signed by hand."""
+    ed, rsa = await coop_keys(sender)
+    actor = f"{sender.base}/actors/coop"
+    subtotal = {
+        "@context": ["https://www.w3.org/ns/activitystreams", "https://coopnode.org/ns/v1",
+                     "https://w3id.org/security/data-integrity/v2"],
+        "id": f"{sender.base}/subtotals/{uuid.uuid4().hex}",
+        "type": "Subtotal",
+        "attributedTo": actor,
+        "inReplyTo": proposal,
+        "published": network.clock.now().isoformat().replace("+00:00", "Z"),
+        "voters": voters,
+        "colleges": [{"name": None, "voters": voters, "counts": counts}],
+    }  # fmt: skip
+    signed = proofs.sign(
+        subtotal, ed, verification_method=f"{actor}#ed25519-key", created=network.clock.now()
+    )
+    if tamper:
+        signed["colleges"][0]["counts"] = {"For": voters}
+    activity = {
+        "@context": "https://www.w3.org/ns/activitystreams",
+        "id": f"{sender.base}/activities/{uuid.uuid4().hex}",
+        "type": "Create",
+        "actor": actor,
+        "object": signed,
+    }
+    response = await network.http.post(
+        "https://tourism.test/inbox",
+        content=json.dumps(activity).encode(),
+        headers={"Content-Type": "application/activity+json"},
+        auth=httpsig.SignatureAuth(f"{actor}#main-key", rsa, network.clock),
+    )
+    assert response.status_code == 202, response.text
+
+
+async def refusals(coop: Coop) -> list[str]:
+    def read(conn: Any) -> list[str]:
+        query = (
+            select(inbox_activities.c.last_error)
+            .where(inbox_activities.c.state == "failed")
+            .order_by(inbox_activities.c.id)
+        )
+        return [e for e in conn.execute(query).scalars() if e]
+
+    found: list[str] = await coop.node.node.db.read(read)
+    return found
+
+
+async def test_forged_oversized_and_tampered_subtotals_are_refused(network: Network) -> None:
+    coops = await four_coops(network)
+    tourism = coops["tourism"]
+    created = await open_shared(coops)
+    await network.settle()
+    uri = created["uri"]
+
+    # From a co-op outside the electorate; above food's roster (3 members); altered
+    # after signing; and one that adds up wrong.
+    await send_subtotal(network, coops["outsider"].node, uri, voters=1, counts={"For": 1})
+    await send_subtotal(network, coops["food"].node, uri, voters=99, counts={"For": 99})
+    await send_subtotal(
+        network, coops["food"].node, uri, voters=2, counts={"Against": 2}, tamper=True
+    )
+    await send_subtotal(network, coops["food"].node, uri, voters=2, counts={"For": 1})
+    await network.settle()
+
+    errors = await refusals(tourism)
+    assert len(errors) == 4
+    assert "outsider.test/actors/coop is not a co-op of this proposal's electorate" in errors[0]
+    assert "99 voters, but the co-op's roster had 3 members at the opening" in errors[1]
+    assert "the subtotal's proof does not verify" in errors[2]
+    assert "1 choices for 2 voters" in errors[3]
+    network.clock.advance(timedelta(days=7, minutes=15))
+    await network.settle()
+    outcome = (await document(tourism, created["id"]))["outcome"]
+    assert outcome["counts"] == {"For": 0, "Against": 0, "Abstain": 0}
+
+
+async def test_a_participant_down_at_the_close_has_no_subtotal_and_the_outcome_says_so(
+    network: Network,
+) -> None:
+    coops = await four_coops(network)
+    tourism, food, delivery = coops["tourism"], coops["food"], coops["delivery"]
+    created = await open_shared(coops)
+    await network.settle()
+    await tourism.vote("m0", created["id"], "For")
+    await food.vote("m0", (await shared_entry(food))["id"], "For")
+    await delivery.vote("m0", (await shared_entry(delivery))["id"], "Against")
+    await network.settle()
+
+    delivery_app = network.router.apps.pop("delivery.test")  # down across the close
+    network.clock.advance(timedelta(days=7))
+    await network.settle()
+    network.clock.advance(timedelta(minutes=15))
+    await network.settle()
+    network.router.apps["delivery.test"] = delivery_app
+    network.clock.advance(timedelta(hours=2))
+    await network.settle()  # its late subtotal arrives, and is refused
+
+    outcome = (await document(tourism, created["id"]))["outcome"]
+    participation = {p["coop"]: p for p in outcome["participation"]}
+    late = participation["https://delivery.test/actors/coop"]
+    assert late["voted"] == 0
+    assert "subtotal" not in late
+    assert participation["https://food.test/actors/coop"]["subtotal"] is True
+    assert outcome["counts"] == {"For": 2, "Against": 0, "Abstain": 0}
+    errors = await refusals(tourism)
+    assert any("taken until 15 minutes after the vote's end" in e for e in errors)
