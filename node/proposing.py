@@ -32,13 +32,14 @@ from sqlalchemy.engine import Connection, RowMapping
 from federation.jsonld import AS_CONTEXT_URL, COOP_CONTEXT_URL
 from node import activities, sharing, subtotals
 from node.documents import PUBLIC
-from node.errors import NotFound
+from node.errors import Invalid, NotFound
 from node.governance import stored
 from node.governance.proposal_input import (
     ProposalInput,
     effective_colleges,
     fraction_text,
     iso,
+    parse_fraction,
     parse_proposal_input,
     rule_of,
 )
@@ -193,6 +194,9 @@ def question(node: Node, row: RowMapping) -> dict[str, Any]:
     weights = weights_of(row)
     if weights is not None:
         doc["colleges"] = [{"name": n, "weight": fraction_text(w)} for n, w in weights.items()]
+    tie = json.loads(row["source"]).get("coop_tie")
+    if tie:
+        doc["coopTie"] = tie
     if row["state"] == CLOSED:
         doc["closed"] = iso(row["closed_at"] or row["closes_at"])
         doc["outcome"] = json.loads(row["outcome"])
@@ -427,9 +431,56 @@ def _leave_out_other_colleges(conn: Connection, pk: int) -> None:
         )
 
 
+def _open_coops(conn: Connection, pk: int, coops: list[RowMapping], now: datetime) -> None:
+    """Co-op mode: the voters are the co-ops themselves, each its own college, so that
+    each co-op's one ballot weighs as the proposal says."""
+    voting = [c["coop"] for c in coops if c["state"] in ("host", "invited")]
+    conn.execute(
+        insert(proposal_voters),
+        [{"proposal_id": pk, "voter": c, "college": c, "coop": c} for c in voting],
+    )
+    for coop in coops:
+        if coop["state"] == "invited":
+            conn.execute(
+                update(proposal_coops)
+                .where(proposal_coops.c.proposal_id == pk, proposal_coops.c.coop == coop["coop"])
+                .values(state="listed", roster_size=1, updated_at=now)
+            )
+        elif coop["state"] == "host":
+            conn.execute(
+                update(proposal_coops)
+                .where(proposal_coops.c.proposal_id == pk, proposal_coops.c.coop == coop["coop"])
+                .values(roster_size=1, updated_at=now)
+            )
+    pairs = [(c, c) for c in voting]
+    conn.execute(
+        update(proposals)
+        .where(proposals.c.id == pk)
+        .values(state=OPEN, eligible=len(pairs), roster_digest=roster_digest(list(pairs)))
+    )
+
+
 async def _open_shared(node: Node, pk: int, opens_at: datetime, now: datetime) -> bool:
     """Read each participating co-op's roster, then open with them all."""
     coops = await node.db.read(lambda conn: sharing.participants(conn, pk))
+    mode = await node.db.read(
+        lambda conn: conn.execute(
+            select(proposals.c.counting_mode).where(proposals.c.id == pk)
+        ).scalar_one()
+    )
+    if mode == "coop":
+
+        def open_coops(conn: Connection) -> bool:
+            still = conn.execute(
+                update(proposals)
+                .where(proposals.c.id == pk, proposals.c.state == SCHEDULED)
+                .values(updated=now)
+            ).rowcount
+            if still:
+                _open_coops(conn, pk, coops, now)
+            return bool(still)
+
+        return bool(await node.db.write(open_coops))
     read: dict[str, list[sharing.Elector]] = {}
     failed: dict[str, str] = {}
     for coop in coops:
@@ -505,6 +556,15 @@ async def create_proposal(
     )
     if mirror is not None:
         values["mirror"] = json.dumps(mirror)
+    if checked.counting_mode == "coop":
+        # Each co-op is a voter and its own college, weighing as the proposal says.
+        by_coop = await _coop_weights(
+            node, data.get("coop_weights"), [own] + [p.coop for p in shared]
+        )
+        values["colleges_weigh"] = 1
+        values["college_weights"] = json.dumps(
+            {coop: fraction_text(w) for coop, w in by_coop.items()}
+        )
     if shared:
         source = json.loads(values["source"])
         source["electorate"] = [own] + [p.coop for p in shared]
@@ -525,7 +585,38 @@ async def create_proposal(
     result = await node.db.write(unit)
     node.delivery_wakeup.set()
     node.governance_wakeup.set()
+    if checked.counting_mode == "coop":
+        # The host co-op decides its own ballot like any other: its members vote on a
+        # proposal of its own, whose close sends the co-op's ballot here.
+        row = await node.db.read(lambda conn: get_row(conn, key))
+        await sharing.mirror(node, question(node, row), own, inbox=node.urls.shared_inbox())
     return result
+
+
+async def _coop_weights(node: Node, raw: Any, coops: list[str]) -> dict[str, Fraction]:
+    """Co-op mode: each co-op's weight, equal unless ``coop_weights`` names them all
+    (by handle or actor URL) with shares summing to 100 %."""
+    if raw is None:
+        return {coop: Fraction(1, len(coops)) for coop in coops}
+    if not isinstance(raw, dict):
+        raise Invalid("coop_weights maps each co-op to its share", field="coop_weights")
+    own = coops[0]
+    weights: dict[str, Fraction] = {}
+    for target, share in raw.items():
+        where = f"coop_weights.{target}"
+        if target in (own, f"{node.settings.handle}@{node.settings.domain}"):
+            coop = own
+        else:
+            try:
+                coop = str((await node.peers.resolve(str(target)))["id"])
+            except Exception as exc:
+                raise Invalid(f"{target}: {exc}", field=where) from exc
+        weights[coop] = parse_fraction(share, where)
+    if set(weights) != set(coops):
+        raise Invalid("coop_weights names every co-op of the electorate", field="coop_weights")
+    if sum(weights.values()) != 1 or not all(weights.values()):
+        raise Invalid("co-op weights are above 0 and sum to 100 %", field="coop_weights")
+    return weights
 
 
 def _values(
@@ -737,7 +828,10 @@ def _close(node: Node, conn: Connection, *, pk: int, now: datetime) -> bool:
     _publish(node, conn, "Update", question(node, row), pk, now)
     _publish(node, conn, "Create", outcome_note(node, row), pk, now)
     if row["mirror"]:
-        subtotals.send_subtotal(conn, node, row, result, now)
+        if json.loads(row["mirror"]).get("mode") == "coop":
+            subtotals.send_coop_ballot(conn, node, row, result, now)
+        else:
+            subtotals.send_subtotal(conn, node, row, result, now)
     log.info("proposal %s closed: %s", row["uri"], result.reason)
     return True
 

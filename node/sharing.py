@@ -266,29 +266,40 @@ async def on_question(node: Node, item: InboxItem) -> bool:
         )
 
     await node.db.write(unit)
-    if item.type == "Create" and document.get("countingMode") == "subtotal" and state == "open":
-        await _mirror(node, document, item.actor)
+    mode = document.get("countingMode")
+    if item.type == "Create" and mode in ("subtotal", "coop") and state == "open":
+        await mirror(node, document, item.actor)
     return True
 
 
-async def _mirror(node: Node, document: dict[str, Any], host: str) -> None:
-    """This co-op's own vote on a shared proposal counted by subtotals, once."""
+async def mirror(
+    node: Node, document: dict[str, Any], host: str, *, inbox: str | None = None
+) -> None:
+    """This co-op's own vote on a shared proposal counted by subtotals or by co-op
+    ballots, once: its members vote there, and its close sends the host the result."""
     from node import proposing, subtotals
 
     uri = str(document["id"])
     if await node.db.read(lambda conn: mirror_key(conn, uri)) is not None:
         return
-    host_document = await node.peers.actor(host)
-    endpoints = host_document.get("endpoints")
-    shared = endpoints.get("sharedInbox") if isinstance(endpoints, dict) else None
-    inbox = shared if isinstance(shared, str) else host_document.get("inbox")
-    if not isinstance(inbox, str):
-        raise MalformedInput(f"{host} has no inbox for this co-op's subtotal")
+    if inbox is None:
+        host_document = await node.peers.actor(host)
+        endpoints = host_document.get("endpoints")
+        shared = endpoints.get("sharedInbox") if isinstance(endpoints, dict) else None
+        found = shared if isinstance(shared, str) else host_document.get("inbox")
+        if not isinstance(found, str):
+            raise MalformedInput(f"{host} has no inbox for this co-op's result")
+        inbox = found
     data = subtotals.mirror_input(document, node.clock.now())
+    about = {
+        "of": uri,
+        "host": host,
+        "inbox": inbox,
+        "mode": str(document.get("countingMode")),
+        "tie": str(document.get("coopTie") or "abstain"),
+    }
     try:
-        await proposing.create_proposal(
-            node, data, author=None, mirror={"of": uri, "host": host, "inbox": inbox}
-        )
+        await proposing.create_proposal(node, data, author=None, mirror=about)
     except Invalid as exc:
         raise MalformedInput(f"the shared proposal {uri} cannot be mirrored here: {exc}") from exc
 

@@ -43,6 +43,9 @@ from node.services.inbox import InboxItem
 from node.storage.tables import proposal_coops, proposals, subtotals
 
 GRACE = timedelta(minutes=15)
+# Co-op mode: a co-op's own vote ends this long before the shared one, so that its
+# ballot reaches the host before the end.
+COOP_LEAD = timedelta(minutes=15)
 CONTEXT = [AS_CONTEXT_URL, COOP_CONTEXT_URL, DATA_INTEGRITY_V2_CONTEXT_URL]
 MAX_COLLEGES = 50
 
@@ -69,7 +72,7 @@ def mirror_input(document: dict[str, Any], now: datetime) -> dict[str, Any]:
         "rule": rule.get("type"),
         "quorum": "0%",  # quorum is the host's, over the whole electorate
         "opens_at": iso(now),
-        "closes_at": document.get("endTime"),
+        "closes_at": _mirror_end(document),
         "allow_change": bool(document.get("allowBallotChange", True)),
         "abstentions_count": bool(document.get("abstentionsCountTowardQuorum", False)),
         "open_ballot": False,
@@ -79,6 +82,87 @@ def mirror_input(document: dict[str, Any], now: datetime) -> dict[str, Any]:
     if rule.get("type") == "consent":
         data["block_at"] = rule.get("blockAt", 1)
     return data
+
+
+def _mirror_end(document: dict[str, Any]) -> Any:
+    end = document.get("endTime")
+    if document.get("countingMode") != "coop" or not isinstance(end, str):
+        return end
+    try:
+        moment = datetime.fromisoformat(end.replace("Z", "+00:00"))
+    except ValueError:
+        return end
+    return iso(moment - COOP_LEAD)
+
+
+def coop_choice(row: RowMapping, result: Result, tie: str) -> str | None:
+    """The option a co-op casts in co-op mode, from its members' vote: for if it passed,
+    against if it was rejected (an objection if blocked), and on a tie or without quorum
+    what the proposal says (abstain, or against); None where there is no such option."""
+    from node.governance.tally import Outcome, Role
+    from node.proposing import options_of
+
+    by_role = {o.role: o.name for o in options_of(row)}
+    for_votes = sum(n for name, n in result.counts.items() if by_role.get(Role.FOR) == name)
+    against = sum(n for name, n in result.counts.items() if by_role.get(Role.AGAINST) == name)
+    if result.outcome is Outcome.PASSED:
+        return by_role.get(Role.FOR)
+    if result.outcome is Outcome.BLOCKED:
+        return by_role.get(Role.OBJECTION)
+    tied = result.outcome is Outcome.REJECTED and for_votes == against
+    if tied or result.outcome is Outcome.NO_QUORUM:
+        if tie == "against" and tied:
+            return by_role.get(Role.AGAINST) or by_role.get(Role.OBJECTION)
+        return by_role.get(Role.ABSTAIN)
+    return by_role.get(Role.AGAINST)
+
+
+def send_coop_ballot(
+    conn: Connection, node: Node, row: RowMapping, result: Result, now: datetime
+) -> None:
+    """At the close of a co-op's own vote in co-op mode: the co-op's one ballot, signed
+    by the co-op, to the host (as any ballot: a Note per option, with a proof)."""
+    mirror = json.loads(row["mirror"])
+    choice = coop_choice(row, result, mirror.get("tie") or "abstain")
+    if choice is None:
+        return
+    handle = node.settings.handle
+    coop = node.urls.actor(handle)
+    ballot = node.urls.ballot(uuid.uuid4().hex)
+    note = {
+        "@context": [AS_CONTEXT_URL, DATA_INTEGRITY_V2_CONTEXT_URL],
+        "id": f"{ballot}/0",
+        "type": "Note",
+        "name": choice,
+        "inReplyTo": mirror["of"],
+        "attributedTo": coop,
+        "to": [mirror["host"]],
+        "published": iso(now),
+    }
+    pem = identity.get_actor(conn, handle).ed25519_private_pem
+    assert pem is not None
+    private = keys.load_own_private_key(pem)
+    assert isinstance(private, Ed25519PrivateKey)
+    signed = proofs.sign(
+        note, private, verification_method=node.urls.actor_multikey(handle), created=now
+    )
+    activity = {
+        "@context": [AS_CONTEXT_URL, DATA_INTEGRITY_V2_CONTEXT_URL],
+        "id": f"{ballot}/0/activity",
+        "type": "Create",
+        "actor": coop,
+        "to": [mirror["host"]],
+        "object": signed,
+    }
+    outbox.publish(
+        conn,
+        activity,
+        actor_id=node.peers.coop_id,
+        inboxes=[str(mirror["inbox"])],
+        now=now,
+        policy=node.peers.policy,
+        ordering_key=str(mirror["of"]),
+    )
 
 
 def subtotal_document(

@@ -34,7 +34,8 @@ MAX_OPTION_NAME = 100
 MIN_DURATION = timedelta(minutes=5)
 MAX_DURATION = timedelta(days=366)
 RULES = ("majority", "qualified", "consent")
-COUNTING_MODES = ("open", "subtotal")
+COUNTING_MODES = ("open", "subtotal", "coop")
+COOP_TIES = ("abstain", "against")
 _PERCENT = re.compile(r"^\s*(\d{1,3}(?:\.\d{1,4})?)\s*%\s*$")
 _FRACTION = re.compile(r"^\s*(\d{1,6})\s*/\s*(\d{1,6})\s*$")
 
@@ -60,6 +61,8 @@ class ProposalInput:
     colleges_weigh: bool
     open_ballot: bool
     counting_mode: str = "open"
+    coop_tie: str | None = None
+    """Co-op mode: what a co-op whose members tie casts (abstain or against)."""
 
     def tally_rule(self) -> Rule | None:
         return rule_of(self.rule, self.threshold, self.block_at)
@@ -83,6 +86,7 @@ class ProposalInput:
             "colleges_weigh": self.colleges_weigh,
             "open_ballot": self.open_ballot,
             "counting_mode": self.counting_mode,
+            "coop_tie": self.coop_tie,
         }
 
 
@@ -263,14 +267,20 @@ def parse_proposal_input(
     mode = data.get("counting_mode", "open")
     if mode not in COUNTING_MODES:
         raise Invalid(
-            "counting_mode is open (ballots go to the host) or subtotal (each co-op sends "
-            "its counts); the co-op mode is not available yet",
+            "counting_mode is open (ballots go to the host), subtotal (each co-op sends "
+            "its counts) or coop (each co-op casts one weighted ballot)",
             field="counting_mode",
         )
-    if mode == "subtotal" and (multiple or not data.get("electorate")):
+    if mode != "open" and (multiple or not data.get("electorate")):
         raise Invalid(
-            "subtotals count a single-choice proposal shared with other co-ops",
+            f"{mode} mode counts a single-choice proposal shared with other co-ops",
             field="counting_mode",
+        )
+    tie = data.get("coop_tie", "abstain")
+    if mode == "coop" and tie not in COOP_TIES:
+        raise Invalid(
+            "coop_tie says what a co-op whose members tie casts: abstain or against",
+            field="coop_tie",
         )
     weigh = _flag(data, "colleges_weigh", False)
     if data.get("colleges") is not None:
@@ -294,8 +304,9 @@ def parse_proposal_input(
         abstentions_count=_flag(data, "abstentions_count", False),
         colleges_weigh=weigh,
         # Subtotals keep ballots at home: the host has none of other co-ops to publish.
-        open_ballot=_flag(data, "open_ballot", True) and mode == "open",
+        open_ballot=_flag(data, "open_ballot", True) and mode != "subtotal",
         counting_mode=mode,
+        coop_tie=tie if mode == "coop" else None,
     )
     # The tally's own checks (roles fit the rule, limits on choices) run here too, so
     # that a proposal that could not be counted is refused before it is published.

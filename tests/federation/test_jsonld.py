@@ -97,6 +97,9 @@ COOP_TERMS = {
     "activity": COOP_NAMESPACE + "activity",
     "status": COOP_NAMESPACE + "status",
     "votes": COOP_NAMESPACE + "votes",
+    "coopTie": COOP_NAMESPACE + "coopTie",
+    "Subtotal": COOP_NAMESPACE + "Subtotal",
+    "voters": COOP_NAMESPACE + "voters",
     # ValueFlows, as FEP-0837 maps it
     "Proposal": VF + "Proposal",
     "Intent": VF + "Intent",
@@ -121,7 +124,7 @@ COOP_PREFIXES = {
     "om2": OM2,
     "xsd": "http://www.w3.org/2001/XMLSchema#",
 }
-COOP_CLASSES = {"Proposal", "Intent", "Ballot"}
+COOP_CLASSES = {"Proposal", "Intent", "Ballot", "Subtotal"}
 
 GROUP_ACTOR: dict[str, Any] = {
     "@context": [
