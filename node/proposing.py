@@ -431,6 +431,18 @@ def _leave_out_other_colleges(conn: Connection, pk: int) -> None:
         )
 
 
+def _claim_opening(conn: Connection, pk: int, now: datetime) -> bool:
+    """Whether this worker opens the proposal: still scheduled (another worker may have
+    opened it meanwhile)."""
+    return bool(
+        conn.execute(
+            update(proposals)
+            .where(proposals.c.id == pk, proposals.c.state == SCHEDULED)
+            .values(updated=now)
+        ).rowcount
+    )
+
+
 def _open_coops(conn: Connection, pk: int, coops: list[RowMapping], now: datetime) -> None:
     """Co-op mode: the voters are the co-ops themselves, each its own college, so that
     each co-op's one ballot weighs as the proposal says."""
@@ -471,11 +483,7 @@ async def _open_shared(node: Node, pk: int, opens_at: datetime, now: datetime) -
     if mode == "coop":
 
         def open_coops(conn: Connection) -> bool:
-            still = conn.execute(
-                update(proposals)
-                .where(proposals.c.id == pk, proposals.c.state == SCHEDULED)
-                .values(updated=now)
-            ).rowcount
+            still = _claim_opening(conn, pk, now)
             if still:
                 _open_coops(conn, pk, coops, now)
             return bool(still)
@@ -494,12 +502,7 @@ async def _open_shared(node: Node, pk: int, opens_at: datetime, now: datetime) -
     own = node.urls.actor(node.settings.handle)
 
     def unit(conn: Connection) -> bool:
-        still = conn.execute(
-            update(proposals)
-            .where(proposals.c.id == pk, proposals.c.state == SCHEDULED)
-            .values(updated=now)
-        ).rowcount
-        if not still:
+        if not _claim_opening(conn, pk, now):
             return False
         row = conn.execute(select(proposals).where(proposals.c.id == pk)).mappings().one()
         by_subtotal = row["counting_mode"] == "subtotal"
@@ -893,11 +896,7 @@ async def run_once(node: Node) -> int:
             continue
 
         def open_unit(conn: Connection, pk: int = pk, opens_at: datetime = opens_at) -> bool:
-            still = conn.execute(
-                update(proposals)
-                .where(proposals.c.id == pk, proposals.c.state == SCHEDULED)
-                .values(updated=now)
-            ).rowcount
+            still = _claim_opening(conn, pk, now)
             if still:
                 _open(conn, pk, opens_at, own=own)
             return bool(still)

@@ -140,6 +140,7 @@ async def send_subtotal(
     voters: int,
     counts: dict[str, int],
     tamper: bool = False,
+    published: str | None = None,
 ) -> None:
     """A subtotal as a co-op's node sends one, built and signed by hand."""
     ed, rsa = await coop_keys(sender)
@@ -151,7 +152,7 @@ async def send_subtotal(
         "type": "Subtotal",
         "attributedTo": actor,
         "inReplyTo": proposal,
-        "published": network.clock.now().isoformat().replace("+00:00", "Z"),
+        "published": published or network.clock.now().isoformat().replace("+00:00", "Z"),
         "voters": voters,
         "colleges": [{"name": None, "voters": voters, "counts": counts}],
     }  # fmt: skip
@@ -248,3 +249,34 @@ async def test_a_participant_down_at_the_close_has_no_subtotal_and_the_outcome_s
     assert outcome["counts"] == {"For": 2, "Against": 0, "Abstain": 0}
     errors = await refusals(tourism)
     assert any("taken until 15 minutes after the vote's end" in e for e in errors)
+
+
+async def test_a_newer_subtotal_replaces_the_earlier_one_and_an_older_one_does_not(
+    network: Network,
+) -> None:
+    from node.storage.tables import subtotals
+
+    coops = await four_coops(network)
+    created = await open_shared(coops)
+    await network.settle()
+    food = coops["food"].node
+    uri = created["uri"]
+
+    first = network.clock.now().isoformat().replace("+00:00", "Z")
+    await send_subtotal(network, food, uri, voters=1, counts={"For": 1})
+    network.clock.advance(timedelta(minutes=1))
+    await send_subtotal(network, food, uri, voters=2, counts={"Against": 2})
+    await network.settle()
+    # Arriving last but published first (a delayed retry): it does not replace.
+    await send_subtotal(network, food, uri, voters=3, counts={"For": 3}, published=first)
+    await network.settle()
+    network.clock.advance(timedelta(minutes=1))
+
+    def kept(conn: Any) -> list[tuple[str, int]]:
+        return [(r.coop, r.voters) for r in conn.execute(select(subtotals)).all()]
+
+    assert await coops["tourism"].node.node.db.read(kept) == [("https://food.test/actors/coop", 2)]
+    stored = await coops["tourism"].node.node.db.read(
+        lambda conn: json.loads(conn.execute(select(subtotals.c.document)).scalar_one())
+    )
+    assert stored["colleges"][0]["counts"] == {"Against": 2}
