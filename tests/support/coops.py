@@ -6,6 +6,10 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from federation import keys
+from node.services import identity
 from tests.support.mastodon import Mastodon, MastodonUser
 from tests.support.network import Network, TestNode
 
@@ -105,3 +109,14 @@ async def link_remote(node: TestNode, user: MastodonUser, **fields: Any) -> None
         "POST", f"/api/v1/members/{linked['id']}/confirm", headers=node.auth
     )
     assert confirmed.status_code == 200, confirmed.text
+
+
+async def coop_keys(node: TestNode) -> tuple[Ed25519PrivateKey, keys.PrivateKey]:
+    """A co-op node's own keys (Ed25519 for proofs, RSA for HTTP signatures), read from
+    its database: for tests that forge what a co-op would send."""
+    found = await node.node.db.read(lambda conn: identity.get_actor(conn, "coop"))
+    assert found.ed25519_private_pem is not None
+    assert found.rsa_private_pem is not None
+    ed = keys.load_own_private_key(found.ed25519_private_pem)
+    assert isinstance(ed, Ed25519PrivateKey)
+    return ed, keys.load_own_private_key(found.rsa_private_pem)

@@ -123,3 +123,67 @@ async def test_a_coop_mode_proposal_needs_weights_for_every_coop(network: Networ
     assert response.status_code == 422
     body: dict[str, Any] = response.json()
     assert body["field"] == "coop_weights"
+
+
+async def test_a_coop_outside_the_electorate_cannot_cast_a_coop_ballot(network: Network) -> None:
+    import json
+    import uuid
+
+    from sqlalchemy import select
+
+    from federation import httpsig, proofs
+    from node.storage.tables import ballots
+    from tests.support.coops import coop_keys
+
+    coops = await three_coops(network)
+    outsider = await make_coop(
+        network, local=1, remote=0, domain="outsider.test", mastodon=coops["food"].mastodon
+    )
+    tourism = coops["tourism"]
+    created = await tourism.propose(
+        "m0",
+        rule="majority",
+        threshold=None,
+        quorum="0%",
+        counting_mode="coop",
+        electorate=["coop@food.test", "coop@delivery.test"],
+    )
+    await network.settle()
+    ed, rsa = await coop_keys(outsider.node)
+    actor = "https://outsider.test/actors/coop"
+    note = proofs.sign(
+        {
+            "@context": ["https://www.w3.org/ns/activitystreams",
+                         "https://w3id.org/security/data-integrity/v2"],
+            "id": f"https://outsider.test/ballots/{uuid.uuid4().hex}/0",
+            "type": "Note",
+            "name": "For",
+            "inReplyTo": created["uri"],
+            "attributedTo": actor,
+        },
+        ed,
+        verification_method=f"{actor}#ed25519-key",
+        created=network.clock.now(),
+    )  # fmt: skip
+    activity = {
+        "@context": "https://www.w3.org/ns/activitystreams",
+        "id": f"{note['id']}/activity",
+        "type": "Create",
+        "actor": actor,
+        "object": note,
+    }
+    response = await network.http.post(
+        "https://tourism.test/inbox",
+        content=json.dumps(activity).encode(),
+        headers={"Content-Type": "application/activity+json"},
+        auth=httpsig.SignatureAuth(f"{actor}#main-key", rsa, network.clock),
+    )
+    await network.settle()
+
+    assert response.status_code == 202
+    found = await tourism.node.node.db.read(
+        lambda conn: conn.execute(select(ballots.c.voter, ballots.c.state, ballots.c.reason)).all()
+    )
+    assert [tuple(r) for r in found] == [
+        (actor, "refused", "the voter is not an eligible member as of the opening")
+    ]

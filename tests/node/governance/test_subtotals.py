@@ -10,13 +10,11 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import select
 
-from federation import httpsig, keys, proofs
-from node.services import identity
+from federation import httpsig, proofs
 from node.storage.tables import ballots, inbox_activities
-from tests.support.coops import Coop, link_remote, make_coop
+from tests.support.coops import Coop, coop_keys, link_remote, make_coop
 from tests.support.mastodon import Mastodon
 from tests.support.network import Network, TestNode
 
@@ -121,15 +119,6 @@ async def test_each_coop_sends_a_subtotal_and_every_node_has_the_outcome(
     ]
     for coop in (food, delivery):
         assert (await shared_entry(coop))["outcome"] == outcome
-
-
-async def coop_keys(node: TestNode) -> tuple[Ed25519PrivateKey, keys.PrivateKey]:
-    found = await node.node.db.read(lambda conn: identity.get_actor(conn, "coop"))
-    assert found.ed25519_private_pem is not None
-    assert found.rsa_private_pem is not None
-    ed = keys.load_own_private_key(found.ed25519_private_pem)
-    assert isinstance(ed, Ed25519PrivateKey)
-    return ed, keys.load_own_private_key(found.rsa_private_pem)
 
 
 async def send_subtotal(
