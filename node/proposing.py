@@ -546,10 +546,11 @@ async def create_proposal(
 ) -> dict[str, Any]:
     """Open a proposal from the JSON API's input and publish it; returns its stored form.
     ``mirror`` makes it this co-op's own vote on a shared proposal counted by subtotals
-    (see node.subtotals)."""
+    or by co-op ballots (see node.subtotals)."""
     now = node.clock.now()
-    checked = parse_proposal_input(data, now=now, colleges=await node.db.read(_colleges))
-    weights = effective_colleges(data, await node.db.read(_colleges))
+    coop_colleges = await node.db.read(_colleges)
+    checked = parse_proposal_input(data, now=now, colleges=coop_colleges)
+    weights = effective_colleges(data, coop_colleges)
     shared = await sharing.resolve_electorate(node, data.get("electorate"))
     key = uuid.uuid4().hex
     uri = node.urls.proposal(key)
