@@ -209,6 +209,8 @@ def question(node: Node, row: RowMapping) -> dict[str, Any]:
             }
         else:
             doc["rosterSnapshot"] = {"totalItems": row["eligible"], "digest": row["roster_digest"]}
+        if row["counting_mode"] == "subtotal":
+            doc["subtotals"] = f"{row['uri']}/subtotals"
     return doc
 
 

@@ -138,6 +138,7 @@ def create_app(
             Route("/proposals/{key}/ballots", proposals.ballots_collection),
             Route("/proposals/{key}/electorate", proposals.electorate),
             Route("/proposals/{key}/voters", proposals.voters),
+            Route("/proposals/{key}/subtotals", proposals.subtotals_collection),
             Route("/actors/{username}/proposals", proposals.proposals_collection),
             Route("/api/v1/proposals", proposals.list_all, methods=["GET"]),
             Route("/api/v1/proposals", proposals.create, methods=["POST"]),

@@ -14,7 +14,13 @@ from starlette.responses import JSONResponse, Response
 
 from node import documents, proposing, sharing, voting
 from node.governance.proposal_input import iso
-from node.storage.tables import ballots, proposal_voters, proposals, remote_proposals
+from node.storage.tables import (
+    ballots,
+    proposal_voters,
+    proposals,
+    remote_proposals,
+    subtotals,
+)
 from node.web.api import authenticate, json_body
 from node.web.responses import activity, error, node_of
 
@@ -153,6 +159,28 @@ async def ballots_collection(request: Request) -> Response:
     rows = await node.db.read(lambda conn: conn.execute(query).all())
     items = [_ballot_item(r) for r in rows[:PAGE_SIZE]]
     return activity(_page(collection_id, page, items, len(rows) > PAGE_SIZE))
+
+
+async def subtotals_collection(request: Request) -> Response:
+    """The subtotals the host counted, as each co-op sent and signed them (proofs
+    included), once the proposal is closed: anyone can check each co-op's signature and
+    add them up."""
+    node = node_of(request)
+    key = request.path_params["key"]
+    row = await node.db.read(lambda conn: proposing.get_row(conn, key))
+    if row["state"] != proposing.CLOSED or row["counting_mode"] != "subtotal":
+        return error(404, "not_found", "subtotals are published once such a proposal closes")
+    query = (
+        select(subtotals.c.document)
+        .where(subtotals.c.proposal_id == row["id"])
+        .order_by(subtotals.c.coop)
+    )
+    found = await node.db.read(lambda conn: list(conn.execute(query).scalars()))
+    collection_id = f"{row['uri']}/subtotals"
+    document = _collection(collection_id, len(found))
+    document.pop("first", None)
+    document["orderedItems"] = [json.loads(text) for text in found]
+    return activity(document)
 
 
 async def voters(request: Request) -> Response:

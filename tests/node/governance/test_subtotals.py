@@ -106,6 +106,21 @@ async def test_each_coop_sends_a_subtotal_and_every_node_has_the_outcome(
     assert participation["https://food.test/actors/coop"]["subtotal"] is True
     assert participation["https://delivery.test/actors/coop"]["voted"] == 1
     assert "ballots" not in closed  # the host holds no other co-op's ballot
+    # The subtotals it counted are published as received, each with its co-op's proof.
+    assert closed["subtotals"] == f"{created['uri']}/subtotals"
+    published = (
+        await tourism.node.get(f"/proposals/{created['id']}/subtotals", headers=AS2)
+    ).json()
+    assert published["totalItems"] == 2
+    assert [s["attributedTo"] for s in published["orderedItems"]] == [
+        "https://delivery.test/actors/coop",
+        "https://food.test/actors/coop",
+    ]
+    assert all(s["proof"]["cryptosuite"] == "eddsa-jcs-2022" for s in published["orderedItems"])
+    assert [s["voters"] for s in published["orderedItems"]] == [1, 3]
+    for item, coop in zip(published["orderedItems"], (delivery, food), strict=True):
+        ed, _ = await coop_keys(coop.node)
+        proofs.verify(item, ed.public_key())  # anyone holding the co-op's key can check
     voters_at_host = await tourism.node.node.db.read(
         lambda conn: set(conn.execute(select(ballots.c.voter)).scalars())
     )
