@@ -14,8 +14,6 @@ proposal passed and why, for Mastodon users (Mastodon shows counts, not outcomes
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
 import logging
 import uuid
@@ -25,7 +23,6 @@ from fractions import Fraction
 from functools import partial
 from typing import Any
 
-import rfc8785
 from sqlalchemy import Integer, and_, func, insert, literal, or_, select, update
 from sqlalchemy.engine import Connection, RowMapping
 
@@ -34,6 +31,7 @@ from node import activities, sharing, subtotals
 from node.documents import PUBLIC
 from node.errors import Invalid, NotFound
 from node.governance import stored
+from node.governance.digest import roster_digest
 from node.governance.proposal_input import (
     ProposalInput,
     effective_colleges,
@@ -46,6 +44,7 @@ from node.governance.proposal_input import (
 from node.governance.tally import Option, Proposal, Reason, Result, Role, decide
 from node.runtime import Node
 from node.services import follows, members, outbox
+from node.services.remote_actors import delivery_inbox
 from node.storage.tables import (
     ballots,
     inbox_activities,
@@ -259,20 +258,13 @@ def _escape(text: str) -> str:
 # --- audiences -------------------------------------------------------------------------------
 
 
-def _inbox_of(document: dict[str, Any]) -> str | None:
-    endpoints = document.get("endpoints")
-    shared = endpoints.get("sharedInbox") if isinstance(endpoints, dict) else None
-    inbox = shared if isinstance(shared, str) else document.get("inbox")
-    return inbox if isinstance(inbox, str) else None
-
-
 def _actor_inboxes(conn: Connection, uris: Any) -> list[str]:
     found = []
     rows = conn.execute(
         select(remote_actors.c.document).where(remote_actors.c.uri.in_(uris))
     ).scalars()
     for document in rows:
-        inbox = _inbox_of(json.loads(document))
+        inbox = delivery_inbox(json.loads(document))
         if inbox is not None:
             found.append(inbox)
     return found
@@ -330,13 +322,6 @@ def _colleges(conn: Connection) -> dict[str, Fraction] | None:
     if not found:
         return None
     return {c.name: Fraction(c.weight_bp, members.FULL_WEIGHT_BP) for c in found}
-
-
-def roster_digest(pairs: list[tuple[str, str | None]]) -> str:
-    """``sha-256=`` and the base64 SHA-256 of the sorted (voter, college) pairs in RFC 8785
-    canonical JSON: anyone holding the electorate can recompute it."""
-    canonical = rfc8785.dumps([[voter, college] for voter, college in sorted(pairs)])
-    return "sha-256=" + base64.b64encode(hashlib.sha256(canonical).digest()).decode("ascii")
 
 
 def _open(
@@ -470,7 +455,7 @@ def _open_coops(conn: Connection, pk: int, coops: list[RowMapping], now: datetim
     conn.execute(
         update(proposals)
         .where(proposals.c.id == pk)
-        .values(state=OPEN, eligible=len(pairs), roster_digest=roster_digest(list(pairs)))
+        .values(state=OPEN, eligible=len(pairs), roster_digest=roster_digest(pairs))
     )
 
 

@@ -39,7 +39,7 @@ from federation.jsonld import AS_CONTEXT_URL
 from node.errors import Conflict, Forbidden, Invalid, NotFound
 from node.governance.proposal_input import iso
 from node.runtime import Node
-from node.services import outbox
+from node.services import outbox, remote_actors
 from node.services.inbox import InboxItem
 from node.services.members import VOTING_ROLES
 from node.services.tokens import TokenInfo
@@ -92,10 +92,8 @@ async def resolve_electorate(node: Node, targets: Any) -> list[Participant]:
             continue
         if document.get("type") not in COOP_TYPES:
             raise Invalid(f"{target} is a {document.get('type')}, not a co-op", field=where)
-        endpoints = document.get("endpoints")
-        shared = endpoints.get("sharedInbox") if isinstance(endpoints, dict) else None
-        inbox = shared if isinstance(shared, str) else document.get("inbox")
-        if not isinstance(inbox, str):
+        inbox = remote_actors.delivery_inbox(document)
+        if inbox is None:
             raise Invalid(f"{target} has no inbox", field=where)
         found[coop] = Participant(coop, inbox)
     return list(found.values())
@@ -283,13 +281,9 @@ async def mirror(
     if await node.db.read(lambda conn: mirror_key(conn, uri)) is not None:
         return
     if inbox is None:
-        host_document = await node.peers.actor(host)
-        endpoints = host_document.get("endpoints")
-        shared = endpoints.get("sharedInbox") if isinstance(endpoints, dict) else None
-        found = shared if isinstance(shared, str) else host_document.get("inbox")
-        if not isinstance(found, str):
+        inbox = remote_actors.delivery_inbox(await node.peers.actor(host))
+        if inbox is None:
             raise MalformedInput(f"{host} has no inbox for this co-op's result")
-        inbox = found
     data = subtotals.mirror_input(document, node.clock.now())
     about = {
         "of": uri,

@@ -29,15 +29,13 @@ time, once per voter.
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
-import hashlib
 import ipaddress
 import re
 import socket
 import ssl
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from fractions import Fraction
@@ -45,7 +43,6 @@ from typing import Any
 from urllib.parse import urldefrag, urlsplit
 
 import httpx
-import rfc8785
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from federation import keys, mediatypes, proofs
@@ -55,6 +52,7 @@ from federation.fetch import ACCEPT_AS2, MAX_DOCUMENT_BYTES, MAX_JSON_DEPTH, che
 from federation.jsonlimits import parse_object
 from federation.netguard import ForbiddenAddress, GuardedBackend
 from node.errors import Invalid
+from node.governance.digest import roster_digest
 from node.governance.tally import (
     Ballot,
     Consent,
@@ -737,14 +735,6 @@ async def _fetch(fetch: FetchDocument, url: str, what: str) -> dict[str, Any]:
 
 
 # --- the electorate -------------------------------------------------------------------
-
-
-def roster_digest(electorate: Iterable[tuple[str, str | None]]) -> str:
-    """``sha-256=`` + base64 of SHA-256 over the RFC 8785 form of the sorted
-    ``[voter, college]`` pairs (the ``rosterSnapshot.digest`` of the wire format)."""
-    pairs = sorted(electorate, key=lambda p: (p[0], p[1] is not None, p[1] or ""))
-    canonical = rfc8785.dumps([[voter, college] for voter, college in pairs])
-    return "sha-256=" + base64.b64encode(hashlib.sha256(canonical).digest()).decode("ascii")
 
 
 def _read_electorate(items: list[Any], problems: list[str]) -> dict[str, str | None]:

@@ -18,6 +18,15 @@ def is_actor_document(document: dict[str, Any]) -> bool:
     return isinstance(document.get("id"), str) and isinstance(document.get("inbox"), str)
 
 
+def delivery_inbox(document: dict[str, Any]) -> str | None:
+    """Where to deliver to an actor: its server's shared inbox if it has one, else its
+    own inbox; None if it names neither."""
+    endpoints = document.get("endpoints")
+    shared = endpoints.get("sharedInbox") if isinstance(endpoints, dict) else None
+    inbox = shared if isinstance(shared, str) else document.get("inbox")
+    return inbox if isinstance(inbox, str) else None
+
+
 def store(conn: Connection, document: dict[str, Any], *, now: datetime) -> None:
     """Insert or refresh an actor from its (verified, fetched) document."""
     key = document.get("publicKey")

@@ -28,7 +28,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from federation import keys, proofs
 from node.audit_cli import audit_command, run_audit
-from node.governance.audit import AuditReport, audit, render, roster_digest
+from node.governance.audit import AuditReport, audit, render
+from node.governance.digest import roster_digest
 from node.governance.tally import (
     Ballot,
     Consent,
@@ -41,6 +42,7 @@ from node.governance.tally import (
     Role,
     tally,
 )
+from node.proposing import result_json as outcome
 
 AS = "https://www.w3.org/ns/activitystreams"
 DATA_INTEGRITY = "https://w3id.org/security/data-integrity/v2"
@@ -354,37 +356,6 @@ class Scenario:
             if n < pages:
                 page["next"] = f"{url}?page={n + 1}"
             docs[f"{path}?page={n}"] = page
-
-
-def outcome(result: Result) -> dict[str, Any]:
-    """The published ``outcome`` of a count, in the wire format."""
-    published: dict[str, Any] = {
-        "result": result.outcome.value,
-        "passed": result.passed,
-        "reason": result.reason,
-        "eligible": result.eligible,
-        "quorumNeeded": result.quorum_needed,
-        "turnout": result.turnout,
-        "quorumTurnout": result.quorum_turnout,
-        "counts": dict(result.counts),
-    }
-    if result.support is not None:
-        published["support"] = _fraction(result.support)
-    if result.weighted_support is not None:
-        published["weightedSupport"] = _fraction(result.weighted_support)
-    if result.weighted_shares is not None:
-        published["weightedShares"] = {k: _fraction(v) for k, v in result.weighted_shares.items()}
-    if result.colleges:
-        published["colleges"] = [
-            {
-                "name": c.name,
-                **({} if c.weight is None else {"weight": _fraction(c.weight)}),
-                "voters": c.voters,
-                "counts": dict(c.counts),
-            }
-            for c in result.colleges
-        ]
-    return published
 
 
 # --- fixtures ----------------------------------------------------------------------------
