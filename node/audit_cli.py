@@ -66,9 +66,10 @@ def audit_blocking(url: str, *, allow_http: bool) -> AuditReport:
     help="Fetch http URLs and loopback addresses too (a local node, tests).",
 )
 def audit_command(url: str, allow_http: bool) -> None:
-    """Recount the closed proposal at URL from its published ballots and electorate.
+    """Recount the closed proposal at URL from its published ballots and electorate
+    (or, counted by subtotals, from each co-op's signed subtotal).
 
-    Verifies each ballot's proof against the voter's own key, recomputes the result
+    Verifies each ballot's (or subtotal's) proof against its author's own key, recomputes the result
     with the same rules as the host, and prints published and recomputed figures side
     by side. Exits 0 when everything matches, 1 when it does not, 2 when the proposal
     cannot be reached or read.

@@ -93,6 +93,7 @@ def tally_proposal(row: RowMapping) -> Proposal:
         abstentions_count_for_quorum=bool(row["abstentions_count"]),
         replacements_allowed=bool(row["allow_change"]),
         college_weights=weights_of(row),
+        weighed_by="co-op" if row["counting_mode"] == "coop" else "college",
     )
 
 
@@ -786,10 +787,21 @@ def _close(node: Node, conn: Connection, *, pk: int, now: datetime) -> bool:
     )
     if row is None:
         return False
+    claimed = OPEN
+    if row["counting_mode"] == "subtotal" and not row["mirror"]:
+        # Our own subtotal first, so that the outcome's participation shows it.
+        claimed = CLOSED
+        if not conn.execute(
+            update(proposals)
+            .where(proposals.c.id == pk, proposals.c.state == OPEN)
+            .values(state=CLOSED)
+        ).rowcount:
+            return False  # another worker closes it
+        subtotals.keep_own_subtotal(conn, node, row, now)
     result = count(conn, row)
     done = conn.execute(
         update(proposals)
-        .where(proposals.c.id == pk, proposals.c.state == OPEN)
+        .where(proposals.c.id == pk, proposals.c.state == claimed)
         .values(
             state=CLOSED,
             closed_at=now,

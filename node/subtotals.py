@@ -170,8 +170,26 @@ def subtotal_document(
 ) -> tuple[dict[str, Any], str]:
     """The signed subtotal of a closed mirror, and the inbox it goes to."""
     mirror = json.loads(row["mirror"])
+    document = _signed_subtotal(
+        conn, node, of=mirror["of"], to=mirror["host"], base=row["uri"], result=result,
+        published=row["closes_at"],
+    )  # fmt: skip
+    return document, str(mirror["inbox"])
+
+
+def _signed_subtotal(
+    conn: Connection,
+    node: Node,
+    *,
+    of: str,
+    to: str,
+    base: str,
+    result: Result,
+    published: datetime,
+) -> dict[str, Any]:
+    """A ``Subtotal`` of ``result`` for the shared proposal ``of``, signed by this co-op:
+    per college, its voters and their choices."""
     handle = node.settings.handle
-    coop = node.urls.actor(handle)
     if result.colleges:
         colleges = [
             {"name": c.name, "voters": c.voters, "counts": dict(c.counts)} for c in result.colleges
@@ -180,26 +198,47 @@ def subtotal_document(
         colleges = [{"name": None, "voters": result.turnout, "counts": dict(result.counts)}]
     document = {
         "@context": CONTEXT,
-        "id": f"{row['uri']}/subtotal/{uuid.uuid4().hex}",
+        "id": f"{base}/subtotal/{uuid.uuid4().hex}",
         "type": "Subtotal",
-        "attributedTo": coop,
-        "inReplyTo": mirror["of"],
-        "published": iso(row["closes_at"]),
+        "attributedTo": node.urls.actor(handle),
+        "inReplyTo": of,
+        "published": iso(published),
         "voters": result.turnout,
         "colleges": colleges,
-        "to": [mirror["host"]],
+        "to": [to],
     }
     pem = identity.get_actor(conn, handle).ed25519_private_pem
     assert pem is not None
     private = keys.load_own_private_key(pem)
     assert isinstance(private, Ed25519PrivateKey)
-    signed = proofs.sign(
-        document,
-        private,
-        verification_method=node.urls.actor_multikey(handle),
-        created=row["closes_at"],
+    return proofs.sign(
+        document, private, verification_method=node.urls.actor_multikey(handle), created=published
     )
-    return signed, str(mirror["inbox"])
+
+
+def keep_own_subtotal(conn: Connection, node: Node, row: RowMapping, now: datetime) -> None:
+    """At the close of a proposal we host by subtotals: our own members' ballots become a
+    subtotal like every other co-op's, signed by us and published with theirs, so that
+    an auditor adds up signed subtotals only (our members' ballots are secret too)."""
+    from node.governance import stored
+    from node.proposing import tally_proposal
+
+    own = stored.count(conn, row["id"], tally_proposal(row))
+    coop = node.urls.actor(node.settings.handle)
+    document = _signed_subtotal(
+        conn, node, of=row["uri"], to=row["uri"], base=row["uri"], result=own,
+        published=row["closes_at"],
+    )  # fmt: skip
+    conn.execute(
+        insert(subtotals).values(
+            proposal_id=row["id"],
+            coop=coop,
+            document=json.dumps(document, ensure_ascii=False),
+            voters=own.turnout,
+            published=row["closes_at"],
+            received_at=now,
+        )
+    )
 
 
 def send_subtotal(
@@ -373,11 +412,16 @@ def _check_counts(document: dict[str, Any], row: RowMapping, *, roster_size: int
 
 
 def host_pairs(conn: Connection, row: RowMapping) -> dict[str | None, dict[tuple[str, ...], int]]:
-    """The subtotals' counts in the form the tally decides from."""
+    """The other co-ops' subtotals' counts in the form the tally decides from (the host's
+    own subtotal, made at the close, repeats its members' ballots)."""
     pairs: dict[str | None, dict[tuple[str, ...], int]] = {}
-    for (text,) in conn.execute(
-        select(subtotals.c.document).where(subtotals.c.proposal_id == row["id"])
-    ):
+    host = select(proposal_coops.c.coop).where(
+        proposal_coops.c.proposal_id == row["id"], proposal_coops.c.state == "host"
+    )
+    query = select(subtotals.c.document).where(
+        subtotals.c.proposal_id == row["id"], subtotals.c.coop.not_in(host)
+    )
+    for (text,) in conn.execute(query):
         for college in json.loads(text)["colleges"]:
             made = pairs.setdefault(college["name"], {})
             for option, n in college["counts"].items():

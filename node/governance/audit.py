@@ -19,6 +19,9 @@ with the Notes the voter sent, signed by the voter's own node where it is a coop
    for: Mastodon voters sign nothing), and compare every published figure and every
    ballot's published status with the recount.
 
+A shared proposal counted by subtotals publishes no ballots: its audit, in
+:mod:`node.governance.audit_subtotals`, verifies each co-op's signed subtotal instead.
+
 Nothing here trusts the host's documents: every field is checked before use and a bad
 one is a clear :class:`AuditError` naming it, never a traceback. The walk is bounded
 (:data:`MAX_PAGES`, :data:`MAX_ITEMS`) so that an endless collection cannot run the
@@ -39,7 +42,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from fractions import Fraction
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urldefrag, urlsplit
 
 import httpx
@@ -68,6 +71,9 @@ from node.governance.tally import (
     tally,
 )
 
+if TYPE_CHECKING:
+    from node.governance.audit_subtotals import Share, SubtotalCheck
+
 MAX_PAGES = 2_000
 MAX_ITEMS = 2_000_000
 ACTOR_CONCURRENCY = 32
@@ -93,8 +99,23 @@ class AuditError(Exception):
 # --- the report ------------------------------------------------------------------------
 
 
+class Judged:
+    """What a checked ballot or subtotal's ``proof`` state means: ``failed`` (TAMPERED)
+    and ``inconsistent`` ones are left out of the recount."""
+
+    proof: str
+
+    @property
+    def excluded(self) -> bool:
+        return self.proof in ("failed", "inconsistent")
+
+    @property
+    def label(self) -> str:
+        return "TAMPERED" if self.proof == "failed" else self.proof.upper()
+
+
 @dataclass
-class BallotCheck:
+class BallotCheck(Judged):
     """One published ballot and what the audit found about it.
 
     ``proof`` is ``verified`` (every Note carries a proof that verifies with a key of the
@@ -126,14 +147,6 @@ class BallotCheck:
             activity_id=self.activity,
             college=self.college,
         )
-
-    @property
-    def excluded(self) -> bool:
-        return self.proof in ("failed", "inconsistent")
-
-    @property
-    def label(self) -> str:
-        return "TAMPERED" if self.proof == "failed" else self.proof.upper()
 
 
 @dataclass
@@ -168,6 +181,10 @@ class AuditReport:
     electorate: dict[str, str | None]
     ballots: list[BallotCheck]
     discrepancies: list[str]
+    subtotals: list[SubtotalCheck] = field(default_factory=list)
+    """In subtotal mode: each co-op's published subtotal (``ballots`` is then empty)."""
+    shares: dict[str, Share] = field(default_factory=dict)
+    """In subtotal mode: each co-op's participation, as published."""
 
     @property
     def verified(self) -> int:
@@ -187,7 +204,12 @@ class AuditReport:
 
     @property
     def ok(self) -> bool:
-        return not self.discrepancies and not self.failed and not self.inconsistent
+        return (
+            not self.discrepancies
+            and not self.failed
+            and not self.inconsistent
+            and not any(s.excluded for s in self.subtotals)
+        )
 
     @property
     def verdict(self) -> str:
@@ -531,6 +553,7 @@ def read_proposal(question: Mapping[str, Any]) -> Proposal:
                 _required(question, "allowBallotChange"), "allowBallotChange"
             ),
             college_weights=weights,
+            weighed_by="co-op" if question.get("countingMode") == "coop" else "college",
         )
     except Invalid as exc:
         wire = {
@@ -1045,6 +1068,21 @@ async def audit(url: str, *, http: httpx.AsyncClient, allow_http: bool = False) 
             "published, once it is",
             field="closed",
         )
+    if question.get("countingMode") == "subtotal":
+        from node.governance.audit_subtotals import audit_subtotals
+
+        proposal = read_proposal(question)
+        actors = _ActorFetcher(http, allow_http=allow_http)
+        async with actors.opened():
+            return await audit_subtotals(
+                question,
+                url=url,
+                proposal=proposal,
+                published=read_outcome(question, proposal),
+                fetch=fetch,
+                fetch_large=fetch_large,
+                actors=actors,
+            )
     if question.get("ballots") is None:
         raise AuditError(
             "the proposal publishes no ballots collection (a secret ballot, or a host "
@@ -1274,6 +1312,18 @@ def render(report: AuditReport) -> str:
         + (f" ({published.reason})" if published.reason else ""),
         f"          recomputed: {recount.outcome.value} ({recount.reason})",
         "",
+    ]
+    if report.subtotals or report.shares:
+        from node.governance.audit_subtotals import render_subtotals
+
+        lines += render_subtotals(report)
+        lines += [
+            f"          {c.coop}: {c.label} — {'; '.join(c.problems)}"
+            for c in report.subtotals
+            if c.problems
+        ]
+        return _ending(lines, report)
+    lines += [
         f"Ballots   {len(report.ballots)} published: {report.verified} with proofs verified, "
         f"{report.unverifiable} unverifiable, {report.failed} failed (TAMPERED)"
         + (f", {report.inconsistent} inconsistent" if report.inconsistent else ""),
@@ -1292,6 +1342,10 @@ def render(report: AuditReport) -> str:
             lines.append(f"            {check.voter} ({check.activity}){note}")
         if len(unverifiable) > 50:
             lines.append(f"            ... and {len(unverifiable) - 50} more")
+    return _ending(lines, report)
+
+
+def _ending(lines: list[str], report: AuditReport) -> str:
     lines.append("")
     if report.discrepancies:
         lines.append(f"Discrepancies ({len(report.discrepancies)}):")

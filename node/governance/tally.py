@@ -128,6 +128,9 @@ class Proposal:
     replacements_allowed: bool = False
     college_weights: Mapping[str, Fraction] | None = None
     """``None`` where colleges do not weigh; otherwise every college and its weight."""
+    weighed_by: str = "college"
+    """What the weighted "colleges" are, for the outcome's wording: ``"co-op"`` where each
+    co-op casts one weighted ballot."""
 
     def __post_init__(self) -> None:
         names = [o.name for o in self.options]
@@ -553,7 +556,8 @@ def _apply_rule(proposal: Proposal, roles: Mapping[str, Role], result: Result) -
             reason = f"{outcome.value}: {plain} ({_percent(support)} for); {threshold} needed"
         else:
             reason = (
-                f"{outcome.value}: {_percent(weighted_support)} for with college weights, "
+                f"{outcome.value}: {_percent(weighted_support)} for with "
+                f"{proposal.weighed_by} weights, "
                 f"{threshold} needed; plain count {plain} ({_percent(support)} for)"
             )
     return replace(

@@ -89,6 +89,7 @@ async def test_each_coop_casts_one_weighted_ballot_decided_by_its_members(
     assert outcome["counts"] == {"For": 1, "Against": 2, "Abstain": 0}
     assert outcome["weightedSupport"] == "3/10"
     assert outcome["result"] == "rejected"
+    assert outcome["reason"].startswith("rejected: 30.0 % for with co-op weights")
     voted = {p["coop"]: p["voted"] for p in outcome["participation"]}
     assert voted == {
         "https://tourism.test/actors/coop": 1,
@@ -98,6 +99,7 @@ async def test_each_coop_casts_one_weighted_ballot_decided_by_its_members(
     # Each co-op's ballot is signed by the co-op: anyone can check them.
     report = await audit(created["uri"], http=network.http, allow_http=True)
     assert report.ok, report
+    assert report.recount.reason == outcome["reason"]
     for coop in (food, delivery):
         response = await coop.node.request("GET", "/api/v1/proposals", headers=coop.local["m0"])
         assert response.json()["shared"][0]["outcome"] == outcome

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import select
 
 from federation import httpsig, proofs
+from node.governance.audit import audit, render
 from node.storage.tables import ballots, inbox_activities
 from tests.support.coops import Coop, coop_keys, link_remote, make_coop
 from tests.support.mastodon import Mastodon
@@ -111,14 +112,19 @@ async def test_each_coop_sends_a_subtotal_and_every_node_has_the_outcome(
     published = (
         await tourism.node.get(f"/proposals/{created['id']}/subtotals", headers=AS2)
     ).json()
-    assert published["totalItems"] == 2
+    # The host's own members' ballots are a subtotal of its own, signed by the host.
+    assert published["totalItems"] == 3
     assert [s["attributedTo"] for s in published["orderedItems"]] == [
         "https://delivery.test/actors/coop",
         "https://food.test/actors/coop",
+        "https://tourism.test/actors/coop",
     ]
     assert all(s["proof"]["cryptosuite"] == "eddsa-jcs-2022" for s in published["orderedItems"])
-    assert [s["voters"] for s in published["orderedItems"]] == [1, 3]
-    for item, coop in zip(published["orderedItems"], (delivery, food), strict=True):
+    assert [s["voters"] for s in published["orderedItems"]] == [1, 3, 2]
+    assert published["orderedItems"][2]["colleges"] == [
+        {"name": None, "voters": 2, "counts": {"For": 1, "Against": 1, "Abstain": 0}}
+    ]
+    for item, coop in zip(published["orderedItems"], (delivery, food, tourism), strict=True):
         ed, _ = await coop_keys(coop.node)
         proofs.verify(item, ed.public_key())  # anyone holding the co-op's key can check
     voters_at_host = await tourism.node.node.db.read(
@@ -134,6 +140,112 @@ async def test_each_coop_sends_a_subtotal_and_every_node_has_the_outcome(
     ]
     for coop in (food, delivery):
         assert (await shared_entry(coop))["outcome"] == outcome
+    # Anyone can re-check it: every co-op's proof with its own key, and the sum.
+    report = await audit(created["uri"], http=network.http, allow_http=True)
+    assert report.ok, render(report)
+    assert [c.proof for c in report.subtotals] == ["verified"] * 3
+    assert report.recount.counts == {"For": 4, "Against": 2, "Abstain": 0}
+    assert "Subtotals 3 published: 3 with proofs verified" in render(report)
+
+
+async def close_with_votes(network: Network) -> tuple[dict[str, Coop], dict[str, Any]]:
+    coops = await four_coops(network)
+    created = await open_shared(coops)
+    await network.settle()
+    await coops["tourism"].vote("m0", created["id"], "For")
+    await coops["food"].vote("m0", (await shared_entry(coops["food"]))["id"], "Against")
+    await coops["food"].vote("m1", (await shared_entry(coops["food"]))["id"], "Against")
+    await coops["delivery"].vote("m0", (await shared_entry(coops["delivery"]))["id"], "For")
+    await network.settle()
+    network.clock.advance(timedelta(days=7))  # the mirrors close, and send subtotals
+    await network.settle()
+    network.clock.advance(timedelta(minutes=15))
+    await network.settle()
+    return coops, created
+
+
+async def test_the_audit_finds_a_subtotal_the_host_altered_forged_or_dropped(
+    network: Network,
+) -> None:
+    from node.storage.tables import subtotals
+
+    coops, created = await close_with_votes(network)
+    host = coops["tourism"].node.node
+    food = "https://food.test/actors/coop"
+    assert (await audit(created["uri"], http=network.http, allow_http=True)).ok
+
+    async def rewrite(change: Any) -> str:
+        def unit(conn: Any) -> str:
+            text = conn.execute(
+                select(subtotals.c.document).where(subtotals.c.coop == food)
+            ).scalar_one()
+            conn.execute(
+                subtotals.update()
+                .where(subtotals.c.coop == food)
+                .values(document=json.dumps(change(json.loads(text))))
+            )
+            return str(text)
+
+        return str(await host.db.write(unit))
+
+    async def restore(text: str) -> None:
+        await host.db.write(
+            lambda conn: conn.execute(
+                subtotals.update().where(subtotals.c.coop == food).values(document=text)
+            )
+        )
+
+    # The host turns food's two Against into For: food's proof no longer verifies.
+    def altered(document: dict[str, Any]) -> dict[str, Any]:
+        document["colleges"][0]["counts"] = {"For": 2, "Against": 0, "Abstain": 0}
+        return document
+
+    original = await rewrite(altered)
+    report = await audit(created["uri"], http=network.http, allow_http=True)
+    assert not report.ok
+    [bad] = [c for c in report.subtotals if c.coop == food]
+    assert bad.proof == "failed"
+    assert any("subtotal 2 (https://food.test/actors/coop) is TAMPERED" in d
+               for d in report.discrepancies)  # fmt: skip
+    assert "count for 'Against': published 2, recomputed 0" in report.discrepancies
+    await restore(original)
+
+    # The host makes food's subtotal up and signs it with its own key: key confusion.
+    host_ed, _ = await coop_keys(coops["tourism"].node)
+
+    def forged(document: dict[str, Any]) -> dict[str, Any]:
+        document.pop("proof")
+        document["colleges"][0]["counts"] = {"For": 2, "Against": 0, "Abstain": 0}
+        return proofs.sign(
+            document,
+            host_ed,
+            verification_method="https://tourism.test/actors/coop#ed25519-key",
+            created=network.clock.now(),
+        )
+
+    await rewrite(forged)
+    report = await audit(created["uri"], http=network.http, allow_http=True)
+    [bad] = [c for c in report.subtotals if c.coop == food]
+    assert bad.proof == "failed"
+    assert (
+        "a key of https://tourism.test/actors/coop, not of the co-op (key confusion)"
+        in (bad.problems[0])
+    )
+    await restore(original)
+
+    # The host drops delivery's subtotal but keeps its published figures.
+    await host.db.write(
+        lambda conn: conn.execute(
+            subtotals.delete().where(subtotals.c.coop == "https://delivery.test/actors/coop")
+        )
+    )
+    report = await audit(created["uri"], http=network.http, allow_http=True)
+    assert not report.ok
+    assert (
+        "the outcome counts a subtotal of https://delivery.test/actors/coop, which is not "
+        "published" in report.discrepancies
+    )
+    assert "count for 'For': published 2, recomputed 1" in report.discrepancies
 
 
 async def send_subtotal(
@@ -253,6 +365,12 @@ async def test_a_participant_down_at_the_close_has_no_subtotal_and_the_outcome_s
     assert outcome["counts"] == {"For": 2, "Against": 0, "Abstain": 0}
     errors = await refusals(tourism)
     assert any("taken until 15 minutes after the vote's end" in e for e in errors)
+    report = await audit(created["uri"], http=network.http, allow_http=True)
+    assert report.ok, render(report)  # a missing subtotal is shown, not hidden
+    assert [c.coop for c in report.subtotals] == [
+        "https://food.test/actors/coop",
+        "https://tourism.test/actors/coop",
+    ]
 
 
 async def test_a_newer_subtotal_replaces_the_earlier_one_and_an_older_one_does_not(
