@@ -55,6 +55,7 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 from cryptography.hazmat.primitives.asymmetric import rsa
 from yarl import URL
 
+from federation import rfc9421
 from federation.clock import Clock
 from federation.digests import sha256_digest_header
 from federation.httpsig import HS2019, RSA_SHA256, format_signature_header, sign_string
@@ -71,6 +72,7 @@ __all__ = [
     "PostFailed",
     "PostSession",
     "Poster",
+    "Rfc9421Signer",
     "SignedPost",
     "poster_for",
 ]
@@ -185,6 +187,40 @@ class InboxSigner:
 
     def __repr__(self) -> str:
         return f"InboxSigner({self.key_id!r})"
+
+
+class Rfc9421Signer:
+    """Signs POSTs as ``key_id`` with an RFC 9421 signature (``sig1`` over ``@method``,
+    ``@target-uri`` and ``content-digest``, as :func:`federation.rfc9421.sign_request`
+    makes it): the way to sign with an Ed25519 key, which draft-cavage's ``hs2019``
+    leaves ambiguous. For servers that verify RFC 9421 (coopnode does; Mastodon verifies
+    RSA signatures only, so :class:`InboxSigner` signs for it). The same ``sign``
+    as :class:`InboxSigner`; made once per key and reused."""
+
+    def __init__(self, key_id: str, private_key: PrivateKey, clock: Clock) -> None:
+        self.key_id = key_id
+        self._private_key = private_key
+        self._clock = clock
+
+    def sign(self, inbox: str, payload: Payload) -> SignedPost:
+        url = _target(inbox)
+        host = url.host_port_subcomponent
+        if host is None:
+            raise PostFailed(f"invalid inbox URL {inbox!r}: not an absolute URL")
+        headers = {"Host": host, "Content-Type": payload.content_type}
+        headers |= rfc9421.sign_request(
+            "POST",
+            str(url),
+            headers,
+            payload.content,
+            self.key_id,
+            self._private_key,
+            self._clock.now(),
+        )
+        return SignedPost(url, headers, payload.content)
+
+    def __repr__(self) -> str:
+        return f"Rfc9421Signer({self.key_id!r})"
 
 
 class PostSession(abc.ABC):

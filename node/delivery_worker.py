@@ -24,7 +24,15 @@ from sqlalchemy.engine import Connection
 
 from federation.delivery import NOT_OUTAGES, Outcome, Verdict, classify, next_attempt
 from federation.mediatypes import AS2
-from federation.poster import SIGNING_THREADS, Payload, PostFailed, PostSession, SignedPost
+from federation.poster import (
+    SIGNING_THREADS,
+    InboxSigner,
+    Payload,
+    PostFailed,
+    PostSession,
+    Rfc9421Signer,
+    SignedPost,
+)
 from node.runtime import Node
 from node.services import domains, outbox
 from node.services.outbox import Delivery
@@ -163,9 +171,9 @@ class _Signatures:
             if not future.cancelled():
                 return future.result()
         # Not signed ahead (a member's, or signing stopped early): signed here and now.
-        signer = self._signer
+        signer: InboxSigner | Rfc9421Signer = self._signer
         if delivery.actor_id != self._node.peers.coop_id:
-            signer = await self._node.peers.member_signer(delivery.actor_id)
+            signer = await self._node.peers.member_signer(delivery.actor_id, delivery.inbox)
         try:
             return signer.sign(delivery.inbox, self._payload(delivery))
         except PostFailed as exc:

@@ -15,7 +15,7 @@ from federation.errors import InvalidDocument, Refused
 from federation.fetch import fetch_json, resolve_handle
 from federation.inbox import host_of
 from federation.keycache import KeyCache
-from federation.poster import InboxSigner
+from federation.poster import InboxSigner, Rfc9421Signer
 from node.services import domains, identity, remote_actors
 from node.services.domains import DomainPolicy
 from node.settings import Settings
@@ -50,20 +50,46 @@ class Peers:
         # The same key signs the co-op's deliveries (see node.delivery_worker).
         self.inbox_signer = InboxSigner(key_id=key_id, private_key=private_key, clock=clock)
         self.keys = KeyCache(self._key_document, clock)
-        self._member_signers: dict[int, InboxSigner] = {}
+        self._member_signers: dict[tuple[int, bool], InboxSigner | Rfc9421Signer] = {}
+        self._coopnode_inboxes: dict[str, bool] = {}
         # The admin's domain decisions, reloaded every few seconds (DOMAINS_POLLER).
         allow_list = settings.federation == "allowlist"
         self.policy: DomainPolicy = db.read_sync(
             lambda conn: domains.load_policy(conn, allow_list_mode=allow_list)
         )
 
-    async def member_signer(self, actor_pk: int) -> InboxSigner:
-        """The signer of a local member's deliveries: their RSA key (made now if it was
-        not yet), as Mastodon verifies; cached for the process."""
-        signer = self._member_signers.get(actor_pk)
-        if signer is None:
-            from node.services import members
+    async def member_signer(self, actor_pk: int, inbox: str) -> InboxSigner | Rfc9421Signer:
+        """The signer of a local member's delivery to ``inbox``, cached for the process.
 
+        To a coopnode (a shared proposal's host): RFC 9421 with the member's Ed25519
+        key, which every member has from the start. Elsewhere: the member's RSA key
+        (made now if it was not yet, 50 to 100 ms), as Mastodon verifies only RSA."""
+        modern = self._coopnode_inboxes.get(inbox)
+        if modern is None:
+            modern = await self.db.read(lambda conn: remote_actors.speaks_coopnode(conn, inbox))
+            if len(self._coopnode_inboxes) > 10_000:
+                self._coopnode_inboxes.clear()
+            self._coopnode_inboxes[inbox] = modern
+        signer = self._member_signers.get((actor_pk, modern))
+        if signer is not None:
+            return signer
+        from node.services import members
+
+        urls = Urls(self.settings.base_url)
+        if modern:
+
+            def load_ed25519(conn: Any) -> tuple[str, bytes | None]:
+                username = conn.execute(
+                    select(actors.c.username).where(actors.c.id == actor_pk)
+                ).scalar_one()
+                return username, identity.get_actor(conn, username).ed25519_private_pem
+
+            username, ed_pem = await self.db.read(load_ed25519)
+            if ed_pem is not None:
+                signer = Rfc9421Signer(
+                    urls.actor_multikey(username), keys.load_own_private_key(ed_pem), self.clock
+                )
+        if signer is None:
             now = self.clock.now()
 
             def load(conn: Any) -> tuple[str, bytes]:
@@ -73,9 +99,12 @@ class Peers:
                 return username, members.ensure_rsa_key(conn, actor_pk, now=now)
 
             username, pem = await self.db.write(load)
-            key_id = Urls(self.settings.base_url).actor_key(username)
-            signer = InboxSigner(key_id, keys.load_own_private_key(pem), self.clock)
-            self._member_signers[actor_pk] = signer
+            signer = InboxSigner(
+                urls.actor_key(username), keys.load_own_private_key(pem), self.clock
+            )
+        if len(self._member_signers) > 10_000:
+            self._member_signers.clear()
+        self._member_signers[(actor_pk, modern)] = signer
         return signer
 
     async def fetch(self, url: str) -> dict[str, Any]:

@@ -7,10 +7,11 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
+from federation.jsonld import COOP_CONTEXT_URL
 from node.storage.tables import remote_actors
 
 
@@ -70,3 +71,22 @@ def exists(conn: Connection, uri: str) -> bool:
 
 def forget(conn: Connection, uri: str) -> bool:
     return conn.execute(delete(remote_actors).where(remote_actors.c.uri == uri)).rowcount == 1
+
+
+def speaks_coopnode(conn: Connection, inbox: str) -> bool:
+    """Whether ``inbox`` is a coopnode's: an actor delivered to there says (FEP-844e
+    ``implements``) that it reads the co-op vocabulary. A coopnode verifies RFC 9421
+    signatures made with Ed25519 keys, so its members' deliveries there need no RSA key."""
+    query = (
+        select(remote_actors.c.document)
+        .where(or_(remote_actors.c.shared_inbox == inbox, remote_actors.c.inbox == inbox))
+        .limit(20)
+    )
+    for text in conn.execute(query).scalars():
+        implements = json.loads(text).get("implements")
+        if isinstance(implements, list) and any(
+            isinstance(entry, dict) and entry.get("href") == COOP_CONTEXT_URL
+            for entry in implements
+        ):
+            return True
+    return False

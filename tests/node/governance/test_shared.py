@@ -8,7 +8,10 @@ import json
 from datetime import timedelta
 from typing import Any
 
+from sqlalchemy import func, select
+
 from node.governance.audit import audit
+from node.storage.tables import actor_keys, actors
 from tests.support.coops import Coop, link_remote, make_coop
 from tests.support.mastodon import Mastodon
 from tests.support.network import Network
@@ -126,6 +129,17 @@ async def test_members_of_three_coops_vote_at_home_and_every_node_has_the_outcom
         [there] = await shared_list(coop, "m0")
         assert there["state"] == "closed"
         assert there["outcome"] == outcome
+    # The host is a coopnode: members' ballots went there signed (RFC 9421) with the
+    # Ed25519 key every member has, and no member needed an RSA key made for it.
+    for coop in (food, delivery):
+        made = await coop.node.node.db.read(
+            lambda conn: conn.execute(
+                select(func.count())
+                .select_from(actor_keys.join(actors, actors.c.id == actor_keys.c.actor_id))
+                .where(actor_keys.c.kind == "rsa", actors.c.username != "coop")
+            ).scalar_one()
+        )
+        assert made == 0
     # Every ballot sent from a member's home node carries a proof that checks.
     report = await audit(created["uri"], http=network.http, allow_http=True)
     assert report.ok, report

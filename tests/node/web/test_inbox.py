@@ -416,6 +416,39 @@ async def test_an_rfc9421_signed_activity_is_accepted(
     assert await stored(alpha) == 1
 
 
+async def test_an_ed25519_rfc9421_signature_speaks_only_for_its_own_actor(
+    network: Network, pair: tuple[TestNode, TestNode]
+) -> None:
+    """Members' ballots to a coopnode are signed this way (federation.poster's
+    Rfc9421Signer): the key's owner must still be the activity's actor."""
+    from federation.poster import Payload, Rfc9421Signer
+    from node.services import identity
+
+    alpha, beta = pair
+    gamma = await network.add("gamma.test")
+    coop = beta.node.db.read_sync(lambda c: identity.get_actor(c, "coop"))
+    assert coop.ed25519_private_pem is not None
+    signer = Rfc9421Signer(
+        f"{beta.base}/actors/coop#ed25519-key",
+        keys.load_own_private_key(coop.ed25519_private_pem),
+        network.clock,
+    )
+
+    async def send(activity: dict[str, Any]) -> httpx.Response:
+        signed = signer.sign(alpha.base + "/inbox", Payload.of(json.dumps(activity).encode(), AS2))
+        return await network.http.post(
+            str(signed.url), content=signed.content, headers=signed.headers
+        )
+
+    forged = await send(note_activity(gamma, actor=f"{gamma.base}/actors/coop"))
+    assert forged.status_code == 401
+    assert "signed by https://beta.test/actors/coop" in forged.json()["reason"]
+    assert await stored(alpha) == 0
+    honest = await send(note_activity(beta))
+    assert honest.status_code == 202, honest.text
+    assert await stored(alpha) == 1
+
+
 async def test_the_production_client_refuses_loopback_unless_the_node_is_local(
     tmp_path: Any,
 ) -> None:
