@@ -20,7 +20,7 @@ from sqlalchemy.engine import Connection
 from federation import keys, webfinger
 from federation.errors import InvalidDocument
 from node.errors import Conflict, Invalid, NotFound
-from node.services import identity, tokens
+from node.services import identity, sessions, tokens
 from node.settings import SettingsError, validate_handle
 from node.storage.tables import actor_keys, actors, colleges, members
 
@@ -384,11 +384,13 @@ def change(
 
 
 def remove(conn: Connection, member_id: int, *, now: datetime) -> Member:
-    """End a membership: the row stays with its end date, the member's tokens stop."""
+    """End a membership: the row stays with its end date, the member's tokens and
+    browser sessions stop."""
     member = get_member(conn, member_id)
     if member.left_at is not None:
         raise Conflict(f"membership {member_id} ended on {_iso(member.left_at)}")
     conn.execute(update(members).where(members.c.id == member_id).values(left_at=now))
+    sessions.close_member_sessions(conn, member_id)
     if member.actor_id is not None:
         tokens.revoke_actor_tokens(conn, member.actor_id, now=now)
     return get_member(conn, member_id)

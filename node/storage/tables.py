@@ -516,3 +516,21 @@ subtotals = Table(
     Column("received_at", UtcDateTime, nullable=False),
     UniqueConstraint("proposal_id", "coop", name="uq_subtotals_proposal_id_coop"),
 )
+
+# Members' browser sessions: the cookie holds a random token, only its hash is kept; the
+# form token (``csrf``) is per session. The member's role is read at every request, so
+# a changed role or an ended membership applies at once.
+web_sessions = Table(
+    "web_sessions",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("member_id", Integer, ForeignKey("members.id", ondelete="CASCADE"), nullable=False),
+    Column("csrf", String(64), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("last_seen_at", UtcDateTime, nullable=False),
+    Column("expires_at", UtcDateTime, nullable=False),
+    Column("user_agent", String(256), nullable=True),
+)
+Index("ix_web_sessions_member_id", web_sessions.c.member_id)
+Index("ix_web_sessions_expires_at", web_sessions.c.expires_at)

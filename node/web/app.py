@@ -36,6 +36,9 @@ from node.web import (
     proposals,
 )
 from node.web.responses import federation_error, node_error
+from node.web.ui import member_pages
+from node.web.ui import pages as ui_pages
+from node.web.ui import sessions as ui_sessions
 from node.workers import default_pollers, run_poller
 
 
@@ -112,6 +115,17 @@ def create_app(
             Route("/api/v1/node", api.node_info),
             Route("/api/v1/profile", api.update_profile, methods=["PATCH"]),
             Route("/api/v1/lookup", api.lookup),
+            Route("/", ui_pages.home),
+            Route("/catalogue", ui_pages.catalogue_page),
+            Route("/catalogue/offers/{offer_id:int}", ui_pages.catalogue_offer),
+            Route("/offers/{key}", ui_pages.offer),
+            ui_pages.static_mount,
+            Route("/login", ui_sessions.login_form, methods=["GET"]),
+            Route("/login", ui_sessions.login, methods=["POST"]),
+            Route("/logout", ui_sessions.logout, methods=["POST"]),
+            Route("/me", member_pages.me),
+            Route("/admin/members", member_pages.admin_members, methods=["GET"]),
+            Route("/admin/members", member_pages.admin_add_member, methods=["POST"]),
             Route("/offers/{key}", offers.offer_object),
             Route("/offers/{key}/note", offers.offer_note),
             Route("/actors/{username}/offers", offers.offers_collection),
@@ -150,6 +164,7 @@ def create_app(
         exception_handlers={
             NodeError: _node_error,
             FederationError: _federation_error,
+            ui_sessions.LoginRequired: _login_required,
         },
     )
     app.state.settings = settings
@@ -171,6 +186,11 @@ class NodeApp(Starlette):
 async def _node_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, NodeError)
     return node_error(exc)
+
+
+async def _login_required(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ui_sessions.LoginRequired)
+    return ui_sessions.login_redirect(exc)
 
 
 async def _federation_error(request: Request, exc: Exception) -> Response:

@@ -1,0 +1,1 @@
+"""The pages people read in a browser, in French or English."""

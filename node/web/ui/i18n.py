@@ -1,0 +1,144 @@
+"""The language of a page, its messages, and numbers, prices and dates written the way
+its readers write them.
+
+A page is in French or English: the one asked for with ``?lang=`` (then remembered in
+the ``lang`` cookie), else the one in the cookie, else the best match of the browser's
+``Accept-Language``, else English. Messages are read from ``node/locale/LANG/
+LC_MESSAGES/messages.po`` the first time a language is used; no compile step.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from babel import Locale
+    from babel.support import Translations
+    from starlette.requests import Request
+
+LANGUAGES = ("en", "fr")
+DEFAULT_LANGUAGE = "en"
+COOKIE = "lang"
+COOKIE_MAX_AGE = 365 * 24 * 3600
+LOCALE_DIR = Path(__file__).resolve().parents[2] / "locale"
+# A header longer than this is not from a real browser; reading it is wasted work.
+_MAX_HEADER_LENGTH = 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Choice:
+    language: str
+    remember: bool  # asked for with ?lang=: the response sets the cookie
+
+
+def choose_language(request: Request) -> Choice:
+    asked = (request.query_params.get("lang") or "").strip().lower()
+    if asked in LANGUAGES:
+        return Choice(asked, remember=True)
+    kept = (request.cookies.get(COOKIE) or "").strip().lower()
+    if kept in LANGUAGES:
+        return Choice(kept, remember=False)
+    return Choice(negotiate(request.headers.get("accept-language")), remember=False)
+
+
+def negotiate(header: str | None) -> str:
+    """The best of our languages for an ``Accept-Language`` header (RFC 9110 12.5.4)."""
+    from babel import Locale
+
+    preferred = parse_accept_language(header)
+    if not preferred:
+        return DEFAULT_LANGUAGE
+    found = Locale.negotiate(preferred, list(LANGUAGES), sep="-")
+    if found is not None:
+        return str(found.language)
+    return DEFAULT_LANGUAGE
+
+
+def parse_accept_language(header: str | None) -> list[str]:
+    """Language ranges by decreasing weight (header order among equals), without
+    ``*`` and those refused with ``q=0``."""
+    if not header or len(header) > _MAX_HEADER_LENGTH:
+        return []
+    weighted: list[tuple[float, int, str]] = []
+    for position, entry in enumerate(header.split(",")):
+        tag, _, params = entry.strip().partition(";")
+        tag = tag.strip()
+        if not tag or tag == "*" or not all(c.isalnum() or c == "-" for c in tag):
+            continue
+        quality = 1.0
+        for param in params.split(";"):
+            name, _, value = param.strip().partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    quality = float(value.strip())
+                except ValueError:
+                    quality = 0.0
+        if 0 < quality <= 1:
+            weighted.append((-quality, position, tag))
+    return [tag for _, _, tag in sorted(weighted)]
+
+
+@functools.cache
+def translations(language: str) -> Translations:
+    """The language's messages, read from its ``.po`` file once per process."""
+    from babel.messages.mofile import write_mo
+    from babel.messages.pofile import read_po
+    from babel.support import Translations
+
+    path = LOCALE_DIR / language / "LC_MESSAGES" / "messages.po"
+    with path.open("rb") as source:
+        catalog = read_po(source, locale=language)
+    compiled = io.BytesIO()
+    write_mo(compiled, catalog)
+    compiled.seek(0)
+    return Translations(fp=compiled)
+
+
+# --- formatting --------------------------------------------------------------------
+# Babel reads a locale's data from a string on every call; a Locale object, once.
+
+
+@functools.cache
+def locale(language: str) -> Locale:
+    from babel import Locale
+
+    return Locale.parse(language)
+
+
+@functools.lru_cache(maxsize=4096)  # catalogues repeat prices; Babel takes ~75 µs a call
+def format_price(amount: Decimal, currency: str | None, language: str) -> str:
+    """``12,50 €`` in French, ``€12.50`` in English. A currency that is not an ISO
+    code (some peers name theirs by URI) is written after the amount."""
+    from babel.numbers import format_currency, format_decimal
+
+    if currency and len(currency) == 3 and currency.isalpha() and currency.isupper():
+        try:
+            return str(format_currency(amount, currency, locale=locale(language)))
+        except (ValueError, KeyError):  # pragma: no cover - Babel knows the ISO codes
+            pass
+    number = str(format_decimal(amount, locale=locale(language)))
+    return f"{number} {currency}" if currency else number
+
+
+def format_number(amount: Decimal | float, language: str) -> str:
+    from babel.numbers import format_decimal
+
+    return str(format_decimal(amount, locale=locale(language)))
+
+
+def format_date(moment: datetime, language: str) -> str:
+    from babel.dates import format_date as babel_format_date
+
+    return str(babel_format_date(moment, format="medium", locale=locale(language)))
+
+
+def format_datetime(moment: datetime, language: str) -> str:
+    from babel.dates import format_datetime as babel_format_datetime
+
+    return str(babel_format_datetime(moment, format="medium", locale=locale(language)))

@@ -1,0 +1,438 @@
+"""The pages members open in a browser: the co-op's profile, the catalogue and its
+search, and a page per offer (ours at its id, a federated one under ``/catalogue``).
+
+Offer ids answer HTML only to a client that asks for ``text/html`` and prefers it to
+ActivityStreams; every other client (no ``Accept``, ``*/*``, a peer) gets the JSON the
+id has always served.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+from sqlalchemy import select
+from sqlalchemy.engine import Connection
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Mount
+from starlette.staticfiles import StaticFiles
+
+from federation.mediatypes import parse_accept, prefers_activity_json
+from node import documents
+from node.catalogue import search as catalogue
+from node.catalogue.store import WITHDRAWN
+from node.errors import Invalid
+from node.offers import categories
+from node.offers.currencies import ITEM_BY_CODE
+from node.offers.markdown import sanitise_html
+from node.offers.remote import RemoteOffer, RemoteOfferError, from_proposal
+from node.storage.tables import actors, offers, remote_actors
+from node.web import offers as offer_routes
+from node.web.responses import node_of
+from node.web.templates import TEMPLATES_DIR
+from node.web.ui import i18n, sessions
+from node.web.ui.render import page
+
+STATIC_DIR = TEMPLATES_DIR.parent / "static"
+STATUSES = ("active", "expired", "withdrawn", "any")
+SORTS = ("recent", "relevance", "price")
+# Parameters of the page itself, not of the search.
+PAGE_PARAMETERS = frozenset({"lang"})
+LINK_REL = "nofollow noopener noreferrer"
+# Sanitised HTML: a heading tag carries no attributes.
+_HEADING = re.compile(r"<(/?)h([1-6])>")
+
+
+# The stylesheet and whatever else pages need, served by the node itself.
+static_mount = Mount("/static", app=StaticFiles(directory=str(STATIC_DIR)), name="static")
+
+
+def wants_html(accept: str | None) -> bool:
+    """True when the client names ``text/html`` and prefers it to ActivityStreams."""
+    named = any(media == "text/html" and quality > 0 for media, _, quality in parse_accept(accept))
+    return named and not prefers_activity_json(accept)
+
+
+def _coop_name(conn: Connection, handle: str) -> str | None:
+    name = conn.execute(select(actors.c.name).where(actors.c.username == handle)).scalar()
+    return None if name is None else str(name)
+
+
+# --- the profile ---------------------------------------------------------------------
+
+
+async def home(request: Request) -> Response:
+    await sessions.current(request)
+    node = node_of(request)
+    choice = i18n.choose_language(request)
+    handle = node.settings.handle
+
+    def read(conn: Connection) -> Any:
+        return conn.execute(
+            select(actors.c.name, actors.c.summary).where(actors.c.username == handle)
+        ).first()
+
+    row = await node.db.read(read)
+    if row is None:
+        return _not_found(request, choice)
+    return page(
+        request,
+        choice,
+        "home.html",
+        {
+            "coop_name": row.name,
+            "summary_html": documents.summary_html(row.summary),
+            "handle": f"@{handle}@{node.settings.domain}",
+            "actor_id": node.urls.actor(handle),
+        },
+    )
+
+
+# --- the catalogue -------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Card:
+    title: str
+    href: str
+    status: str
+    price: Decimal | None
+    currency: str | None
+    unit: str | None
+    place: str | None
+    coop: str
+    origin: str
+    local: bool
+    published: datetime
+
+
+def _search_params(request: Request) -> dict[str, list[str]]:
+    """The query string as the JSON API reads it, without the page's own parameters."""
+    params: dict[str, list[str]] = {}
+    for name, value in request.query_params.multi_items():
+        if name not in PAGE_PARAMETERS:
+            params.setdefault(name, []).append(value)
+    return params
+
+
+def _remote_names(conn: Connection, uris: Iterable[str]) -> dict[str, str]:
+    rows = conn.execute(
+        select(remote_actors.c.uri, remote_actors.c.document).where(
+            remote_actors.c.uri.in_(sorted(set(uris)))
+        )
+    ).all()
+    names: dict[str, str] = {}
+    for row in rows:
+        try:
+            document = json.loads(row.document)
+        except ValueError:
+            continue
+        name = document.get("name") if isinstance(document, dict) else None
+        if isinstance(name, str) and name.strip():
+            names[row.uri] = name.strip()[:200]
+    return names
+
+
+async def catalogue_page(request: Request) -> Response:
+    await sessions.current(request)
+    node = node_of(request)
+    choice = i18n.choose_language(request)
+    params = _search_params(request)
+    form = {name: values[0] for name, values in params.items() if values}
+    context: dict[str, Any] = {
+        "form": form,
+        "chosen_categories": set(params.get("category", [])),
+        "categories": _category_options(choice.language),
+        "currencies": _currencies(),
+        "statuses": STATUSES,
+        "sorts": SORTS,
+        "cards": [],
+        "next_href": None,
+        "first_href": None,
+        "error": None,
+    }
+    handle = node.settings.handle
+    local_actor = node.urls.actor(handle)
+    try:
+        query = catalogue.parse_query(params)
+    except Invalid as exc:
+        context["error"] = exc.reason
+        context["coop_name"] = await node.db.read(lambda conn: _coop_name(conn, handle))
+        return page(request, choice, "catalogue.html", context, status=400)
+    now = node.clock.now()
+
+    def read(conn: Connection) -> tuple[catalogue.Page, dict[str, Any], dict[str, str], Any]:
+        found = catalogue.search(conn, query, now=now)
+        uris = [hit.uri for hit in found.hits]
+        keys = {}
+        if uris:
+            keys = {
+                row.uri: row
+                for row in conn.execute(
+                    select(offers.c.uri, offers.c.id, offers.c.local).where(offers.c.uri.in_(uris))
+                )
+            }
+        remote = [hit.actor for hit in found.hits if hit.actor != local_actor]
+        names = _remote_names(conn, remote) if remote else {}
+        return found, keys, names, _coop_name(conn, handle)
+
+    try:
+        found, keys, names, coop_name = await node.db.read(read)
+    except Invalid as exc:  # a cursor that decodes but does not fit the sort
+        context["error"] = exc.reason
+        context["coop_name"] = await node.db.read(lambda conn: _coop_name(conn, handle))
+        return page(request, choice, "catalogue.html", context, status=400)
+    cards = []
+    for hit in found.hits:
+        row = keys.get(hit.uri)
+        local = bool(row is not None and row.local)
+        if local:
+            href = urlsplit(hit.uri).path
+        elif row is not None:
+            href = f"/catalogue/offers/{row.id}"
+        else:  # pragma: no cover - the same read found it
+            href = hit.uri
+        cards.append(
+            Card(
+                title=hit.title,
+                href=href,
+                status=hit.status,
+                price=hit.price,
+                currency=hit.currency,
+                unit=hit.unit,
+                place=hit.place,
+                coop=(coop_name or "") if local else names.get(hit.actor, _host(hit.actor)),
+                origin=_host(hit.actor),
+                local=local,
+                published=hit.published,
+            )
+        )
+    context["cards"] = cards
+    context["coop_name"] = coop_name
+    # The language is in the cookie by now: links of the page need not carry it.
+    kept = [(k, v) for k, v in request.query_params.multi_items() if k not in ("cursor", "lang")]
+    if found.next_cursor is not None:
+        context["next_href"] = "/catalogue?" + urlencode([*kept, ("cursor", found.next_cursor)])
+    if "cursor" in params:
+        context["first_href"] = "/catalogue?" + urlencode(kept) if kept else "/catalogue"
+    return page(request, choice, "catalogue.html", context)
+
+
+def _host(uri: str) -> str:
+    return urlsplit(uri).netloc or uri
+
+
+@functools.cache
+def _category_options(language: str) -> list[tuple[str, str]]:
+    return sorted(
+        ((slug, c.label(language)) for slug, c in categories.all_categories().items()),
+        key=lambda option: option[1].casefold(),
+    )
+
+
+@functools.cache
+def _currencies() -> list[str]:
+    return ["EUR", *sorted(code for code in ITEM_BY_CODE if code != "EUR")]
+
+
+# --- offers --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class OfferView:
+    title: str
+    language: str | None
+    description_html: str
+    description_language: str | None
+    status: str
+    price: Decimal | None
+    currency: str | None
+    unit: str | None
+    unit_quantity: Decimal | None
+    available: Decimal | None
+    place: str | None
+    categories: list[str]
+    claims: list[str]
+    published: datetime | None
+    end_time: datetime | None
+    origin_url: str | None
+
+
+def _in_language(texts: Mapping[str, str], language: str) -> tuple[str, str | None]:
+    """The text in ``language`` if there is one, else the first; and its language."""
+    if not texts:
+        return "", None
+    for tag, text in texts.items():
+        if tag.split("-")[0].lower() == language:
+            return text, tag
+    tag, text = next(iter(texts.items()))
+    return text, None if tag == "und" else tag
+
+
+def _offer_view(row: Any, language: str, now: datetime) -> OfferView:
+    """What an offer page shows, from the stored document. Its HTML is sanitised here,
+    whatever was stored."""
+    try:
+        document = json.loads(row.document)
+    except ValueError:
+        document = {}
+    remote: RemoteOffer | None
+    try:
+        remote = from_proposal(document)
+    except RemoteOfferError:
+        remote = None
+    status = "withdrawn" if row.status == WITHDRAWN else "active"
+    if status == "active" and row.end_time is not None and row.end_time <= now:
+        status = "expired"
+    price = None if row.price_e4 is None else Decimal(row.price_e4) / Decimal(10_000)
+    if remote is None:
+        content = document.get("content") if isinstance(document, dict) else None
+        return OfferView(
+            title=row.title,
+            language=None,
+            description_html=_shift_headings(sanitise_html(content))
+            if isinstance(content, str)
+            else "",
+            description_language=None,
+            status=status,
+            price=price,
+            currency=row.currency,
+            unit=row.unit,
+            unit_quantity=None,
+            available=None,
+            place=row.place,
+            categories=[],
+            claims=[],
+            published=row.published,
+            end_time=row.end_time,
+            origin_url=None,
+        )
+    title, title_language = _in_language(remote.titles, language)
+    description, description_language = _in_language(remote.descriptions_html, language)
+    labels = [
+        found.label(language)
+        for found in (categories.get(slug) for slug in remote.categories)
+        if found is not None
+    ]
+    return OfferView(
+        title=title or row.title,
+        language=title_language,
+        description_html=_shift_headings(sanitise_html(description)),
+        description_language=description_language,
+        status=status,
+        price=None if remote.price is None else remote.price.amount,
+        currency=row.currency,
+        unit=remote.unit,
+        unit_quantity=remote.unit_quantity,
+        available=remote.available,
+        place=None if remote.location is None else remote.location.name,
+        categories=labels,
+        claims=[claim.replace("_", " ") for claim in remote.claims.known],
+        published=remote.published or row.published,
+        end_time=remote.end_time,
+        origin_url=remote.url if _is_web_url(remote.url) else None,
+    )
+
+
+def _shift_headings(fragment: str) -> str:
+    """Headings of an offer's description sit under the page's h1 and h2."""
+    return _HEADING.sub(lambda m: f"<{m[1]}h{min(int(m[2]) + 2, 6)}>", fragment)
+
+
+def _is_web_url(url: str | None) -> bool:
+    return url is not None and urlsplit(url).scheme in ("http", "https")
+
+
+def _offer_row(conn: Connection, *where: Any) -> Any:
+    return conn.execute(
+        select(
+            offers.c.id,
+            offers.c.uri,
+            offers.c.actor,
+            offers.c.local,
+            offers.c.title,
+            offers.c.status,
+            offers.c.currency,
+            offers.c.price_e4,
+            offers.c.unit,
+            offers.c.place,
+            offers.c.published,
+            offers.c.end_time,
+            offers.c.document,
+        ).where(*where)
+    ).first()
+
+
+async def offer(request: Request) -> Response:
+    """``/offers/KEY``: HTML for a browser, else the ActivityStreams object as before."""
+    if not wants_html(request.headers.get("accept")):
+        return await offer_routes.offer_object(request)
+    node = node_of(request)
+    choice = i18n.choose_language(request)
+    uri = node.urls.offer(request.path_params["key"])
+    return await _offer_page(
+        request, choice, offers.c.uri == uri, offers.c.local == 1, alternate=uri
+    )
+
+
+async def catalogue_offer(request: Request) -> Response:
+    """``/catalogue/offers/ID``: an offer of the catalogue, a federated one as a rule."""
+    choice = i18n.choose_language(request)
+    return await _offer_page(request, choice, offers.c.id == request.path_params["offer_id"])
+
+
+async def _offer_page(
+    request: Request, choice: i18n.Choice, *where: Any, alternate: str | None = None
+) -> Response:
+    await sessions.current(request)
+    node = node_of(request)
+    handle = node.settings.handle
+
+    def read(conn: Connection) -> tuple[Any, str | None, dict[str, str]]:
+        row = _offer_row(conn, *where)
+        names = {}
+        if row is not None and not row.local:
+            names = _remote_names(conn, [row.actor])
+        return row, _coop_name(conn, handle), names
+
+    row, coop_name, names = await node.db.read(read)
+    if row is None:
+        return _not_found(request, choice, coop_name)
+    view = _offer_view(row, choice.language, node.clock.now())
+    local = bool(row.local)
+    response = page(
+        request,
+        choice,
+        "offer.html",
+        {
+            "coop_name": coop_name,
+            "offer": view,
+            "local": local,
+            "coop": (coop_name or "") if local else names.get(row.actor, _host(row.actor)),
+            "origin": _host(row.actor),
+            "uri": row.uri,
+            "alternate": alternate,
+            "link_rel": LINK_REL,
+        },
+        status=410 if local and view.status == "withdrawn" else 200,
+    )
+    return response
+
+
+def _not_found(request: Request, choice: i18n.Choice, coop_name: str | None = None) -> Response:
+    node = node_of(request)
+    return page(
+        request,
+        choice,
+        "not_found.html",
+        {"coop_name": coop_name or node.settings.name},
+        status=404,
+    )
