@@ -36,7 +36,7 @@ from node.web import (
     proposals,
 )
 from node.web.responses import federation_error, node_error
-from node.web.ui import member_pages
+from node.web.ui import member_pages, proposal_pages
 from node.web.ui import pages as ui_pages
 from node.web.ui import sessions as ui_sessions
 from node.workers import default_pollers, run_poller
@@ -147,7 +147,9 @@ def create_app(
             Route("/api/v1/members/{member_id}/tokens", members.create_token, methods=["POST"]),
             Route("/api/v1/colleges", members.colleges, methods=["GET", "PUT"]),
             Route("/api/v1/login", members.login, methods=["POST"]),
-            Route("/proposals/{key}", proposals.question),
+            Route("/proposals", proposal_pages.proposals_list),
+            Route("/proposals/{key}", proposal_pages.proposal),
+            Route("/proposals/{key}/vote", proposal_pages.vote, methods=["POST"]),
             Route("/proposals/{key}/outcome", proposals.outcome),
             Route("/proposals/{key}/ballots", proposals.ballots_collection),
             Route("/proposals/{key}/electorate", proposals.electorate),
