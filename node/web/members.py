@@ -199,15 +199,11 @@ def _login_limiter(request: Request) -> LoginLimiter:
     return limiter
 
 
-async def login(request: Request) -> Response:
-    """A local member's username and password, for a token with the member's role."""
+async def check_password(request: Request, username: str, password: str) -> service.Member:
+    """The current local member ``username`` if ``password`` is theirs: for the API's
+    login and the login page alike. Failures are counted per name and per address;
+    raises :class:`TooManyRequests` while either must wait, :class:`Invalid` otherwise."""
     node = node_of(request)
-    data = await json_body(request)
-    username, password = data.get("username"), data.get("password")
-    if not isinstance(username, str) or not username:
-        raise Invalid("username is required", field="username")
-    if not isinstance(password, str):
-        raise Invalid("password is required", field="password")
     limiter = _login_limiter(request)
     address = request.client.host if request.client is not None else ""
     limiter.check(username, address)
@@ -218,6 +214,19 @@ async def login(request: Request) -> Response:
         limiter.failed(username, address)
         raise
     limiter.succeeded(username)
+    return member
+
+
+async def login(request: Request) -> Response:
+    """A local member's username and password, for a token with the member's role."""
+    node = node_of(request)
+    data = await json_body(request)
+    username, password = data.get("username"), data.get("password")
+    if not isinstance(username, str) or not username:
+        raise Invalid("username is required", field="username")
+    if not isinstance(password, str):
+        raise Invalid("password is required", field="password")
+    member = await check_password(request, username, password)
     now = node.clock.now()
     token = await node.db.write(
         lambda conn: service.issue_token(conn, member, name="login", now=now)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from federation import keys
+from federation import httpsig, keys
 from node.services import identity
 from tests.support.mastodon import Mastodon, MastodonUser
 from tests.support.network import Network, TestNode
@@ -120,3 +121,25 @@ async def coop_keys(node: TestNode) -> tuple[Ed25519PrivateKey, keys.PrivateKey]
     ed = keys.load_own_private_key(found.ed25519_private_pem)
     assert isinstance(ed, Ed25519PrivateKey)
     return ed, keys.load_own_private_key(found.rsa_private_pem)
+
+
+async def deliver_as_coop(
+    network: Network, sender: TestNode, obj: dict[str, Any], activity_id: str, inbox: str
+) -> Any:
+    """``Create(obj)`` from ``sender``'s co-op to ``inbox``, HTTP-signed with the co-op's
+    RSA key as its node would send it; the response."""
+    _, rsa = await coop_keys(sender)
+    actor = f"{sender.base}/actors/coop"
+    activity = {
+        "@context": "https://www.w3.org/ns/activitystreams",
+        "id": activity_id,
+        "type": "Create",
+        "actor": actor,
+        "object": obj,
+    }
+    return await network.http.post(
+        inbox,
+        content=json.dumps(activity).encode(),
+        headers={"Content-Type": "application/activity+json"},
+        auth=httpsig.SignatureAuth(f"{actor}#main-key", rsa, network.clock),
+    )

@@ -20,16 +20,14 @@ import hmac
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from node.errors import Forbidden, Invalid, TooLarge, TooManyRequests
-from node.services import members as members_service
 from node.services import sessions, tokens
 from node.services.sessions import Session
-from node.web.members import _login_limiter
+from node.web.members import check_password
 from node.web.responses import node_of
 from node.web.ui import i18n, render
 
@@ -208,27 +206,16 @@ async def login(request: Request) -> Response:
             status=400,
         )
     username = username.strip()[:64]
-    limiter = _login_limiter(request)
-    address = request.client.host if request.client is not None else ""
     try:
-        limiter.check(username, address)
+        member = await check_password(request, username, password)
     except TooManyRequests:  # the same refusal as the API's, in the page
         return _login_page(
             request, next_path=next_path, username=username, error="limited", status=429
         )
-    found = await node.db.read(lambda conn: members_service.login_candidate(conn, username))
-    try:
-        member = await run_in_threadpool(members_service.check_login, found, password)
     except Invalid:
-        limiter.failed(username, address)
         return _login_page(
             request, next_path=next_path, username=username, error="wrong", status=400
         )
-    if member.state != "confirmed" or not member.local:
-        return _login_page(
-            request, next_path=next_path, username=username, error="wrong", status=400
-        )
-    limiter.succeeded(username)
     now = node.clock.now()
     agent = request.headers.get("user-agent")
     token = await node.db.write(

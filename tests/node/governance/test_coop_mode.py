@@ -8,7 +8,7 @@ from datetime import timedelta
 from typing import Any
 
 from node.governance.audit import audit
-from tests.support.coops import Coop, make_coop
+from tests.support.coops import Coop, deliver_as_coop, make_coop
 from tests.support.mastodon import Mastodon
 from tests.support.network import Network
 
@@ -128,12 +128,11 @@ async def test_a_coop_mode_proposal_needs_weights_for_every_coop(network: Networ
 
 
 async def test_a_coop_outside_the_electorate_cannot_cast_a_coop_ballot(network: Network) -> None:
-    import json
     import uuid
 
     from sqlalchemy import select
 
-    from federation import httpsig, proofs
+    from federation import proofs
     from node.storage.tables import ballots
     from tests.support.coops import coop_keys
 
@@ -151,7 +150,7 @@ async def test_a_coop_outside_the_electorate_cannot_cast_a_coop_ballot(network: 
         electorate=["coop@food.test", "coop@delivery.test"],
     )
     await network.settle()
-    ed, rsa = await coop_keys(outsider.node)
+    ed, _ = await coop_keys(outsider.node)
     actor = "https://outsider.test/actors/coop"
     note = proofs.sign(
         {
@@ -167,18 +166,8 @@ async def test_a_coop_outside_the_electorate_cannot_cast_a_coop_ballot(network: 
         verification_method=f"{actor}#ed25519-key",
         created=network.clock.now(),
     )  # fmt: skip
-    activity = {
-        "@context": "https://www.w3.org/ns/activitystreams",
-        "id": f"{note['id']}/activity",
-        "type": "Create",
-        "actor": actor,
-        "object": note,
-    }
-    response = await network.http.post(
-        "https://tourism.test/inbox",
-        content=json.dumps(activity).encode(),
-        headers={"Content-Type": "application/activity+json"},
-        auth=httpsig.SignatureAuth(f"{actor}#main-key", rsa, network.clock),
+    response = await deliver_as_coop(
+        network, outsider.node, note, f"{note['id']}/activity", "https://tourism.test/inbox"
     )
     await network.settle()
 

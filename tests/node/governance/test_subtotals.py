@@ -12,10 +12,10 @@ from typing import Any
 
 from sqlalchemy import select
 
-from federation import httpsig, proofs
+from federation import proofs
 from node.governance.audit import audit, render
 from node.storage.tables import ballots, inbox_activities
-from tests.support.coops import Coop, coop_keys, link_remote, make_coop
+from tests.support.coops import Coop, coop_keys, deliver_as_coop, link_remote, make_coop
 from tests.support.mastodon import Mastodon
 from tests.support.network import Network, TestNode
 
@@ -259,7 +259,7 @@ async def send_subtotal(
     published: str | None = None,
 ) -> None:
     """A subtotal as a co-op's node sends one, built and signed by hand."""
-    ed, rsa = await coop_keys(sender)
+    ed, _ = await coop_keys(sender)
     actor = f"{sender.base}/actors/coop"
     subtotal = {
         "@context": ["https://www.w3.org/ns/activitystreams", "https://coopnode.org/ns/v1",
@@ -277,18 +277,12 @@ async def send_subtotal(
     )
     if tamper:
         signed["colleges"][0]["counts"] = {"For": voters}
-    activity = {
-        "@context": "https://www.w3.org/ns/activitystreams",
-        "id": f"{sender.base}/activities/{uuid.uuid4().hex}",
-        "type": "Create",
-        "actor": actor,
-        "object": signed,
-    }
-    response = await network.http.post(
+    response = await deliver_as_coop(
+        network,
+        sender,
+        signed,
+        f"{sender.base}/activities/{uuid.uuid4().hex}",
         "https://tourism.test/inbox",
-        content=json.dumps(activity).encode(),
-        headers={"Content-Type": "application/activity+json"},
-        auth=httpsig.SignatureAuth(f"{actor}#main-key", rsa, network.clock),
     )
     assert response.status_code == 202, response.text
 
