@@ -363,7 +363,8 @@ def search(conn: Connection, query: Query, *, now: datetime) -> Page:
                 literal_column("'simple'"),
                 bindparam("tsquery", _tsquery(query.words, exact, [any_of, cells])),
             )
-            vector = func.to_tsvector(literal_column("'simple'"), offers.c.search_text)
+            # Stored by the database from search_text (migration 0011), GIN-indexed.
+            vector = literal_column("offers.search_vector")
             statement = statement.where(vector.op("@@")(tsquery))
             rank = -func.ts_rank(vector, tsquery)  # negated: lower is better, as bm25
     conditions: list[ColumnElement[bool]] = []

@@ -243,7 +243,8 @@ domains = Table(
 # times 10,000 as an integer (four decimals), in ``currency`` (an ISO 4217 code, or the
 # currency's URI when a peer names one we do not know). ``search_text`` holds the folded
 # words the offer is found by (see node/catalogue/text.py); SQLite indexes it with FTS5
-# (the offers_fts table) and PostgreSQL with a GIN index, both made by the migration.
+# (the offers_fts table) and PostgreSQL with a GIN index on a stored tsvector column
+# (search_vector), both made by the migrations and left out of this declaration.
 offers = Table(
     "offers",
     metadata,
@@ -268,8 +269,11 @@ offers = Table(
     Column("document", Text, nullable=False),
     # What the co-op's own offers were made from (the member's Markdown and choices).
     Column("source", Text, nullable=True),
+    # The member who published one of the co-op's own offers from the web pages.
+    Column("author_id", Integer, nullable=True),
 )
 Index("ix_offers_actor", offers.c.actor)
+Index("ix_offers_author_id", offers.c.author_id)
 Index("ix_offers_published", offers.c.published, offers.c.id)
 Index("ix_offers_price", offers.c.currency, offers.c.price_e4)
 Index("ix_offers_latitude", offers.c.latitude)

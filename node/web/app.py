@@ -36,7 +36,13 @@ from node.web import (
     proposals,
 )
 from node.web.responses import federation_error, node_error
-from node.web.ui import member_pages, proposal_pages
+from node.web.ui import (
+    admin_federation,
+    admin_proposals,
+    member_pages,
+    offer_pages,
+    proposal_pages,
+)
 from node.web.ui import pages as ui_pages
 from node.web.ui import sessions as ui_sessions
 from node.workers import default_pollers, run_poller
@@ -115,6 +121,10 @@ def create_app(
             Route("/api/v1/node", api.node_info),
             Route("/api/v1/profile", api.update_profile, methods=["PATCH"]),
             Route("/api/v1/lookup", api.lookup),
+            # Ahead of the routes with a {key}: /offers/new is not an offer.
+            *offer_pages.routes,
+            *admin_federation.routes,
+            *admin_proposals.routes,
             Route("/", ui_pages.home),
             Route("/catalogue", ui_pages.catalogue_page),
             Route("/catalogue/offers/{offer_id:int}", ui_pages.catalogue_offer),

@@ -3,8 +3,8 @@ its readers write them.
 
 A page is in French or English: the one asked for with ``?lang=`` (then remembered in
 the ``lang`` cookie), else the one in the cookie, else the best match of the browser's
-``Accept-Language``, else English. Messages are read from ``node/locale/LANG/
-LC_MESSAGES/messages.po`` the first time a language is used; no compile step.
+``Accept-Language``, else English. Messages are read from the ``.po`` files of
+``node/locale/LANG/LC_MESSAGES/`` the first time a language is used; no compile step.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from babel import Locale
+    from babel.messages.catalog import Catalog
     from babel.support import Translations
     from starlette.requests import Request
 
@@ -84,18 +85,37 @@ def parse_accept_language(header: str | None) -> list[str]:
     return [tag for _, _, tag in sorted(weighted)]
 
 
+def catalogue(language: str) -> Catalog:
+    """The language's messages: ``messages.po`` (whose header gives the plural rules),
+    then every other ``.po`` file of its ``LC_MESSAGES`` folder in name order, one file
+    per part of the interface. A message already read is not replaced."""
+    from babel.messages.pofile import read_po
+
+    folder = LOCALE_DIR / language / "LC_MESSAGES"
+    paths = [folder / "messages.po"]
+    paths += sorted(p for p in folder.glob("*.po") if p.name != "messages.po")
+    merged: Catalog | None = None
+    for path in paths:
+        with path.open("rb") as source:
+            part = read_po(source, locale=language)
+        if merged is None:
+            merged = part
+            continue
+        for message in part:
+            if message.id and message.id not in merged:
+                merged[message.id] = message
+    assert merged is not None
+    return merged
+
+
 @functools.cache
 def translations(language: str) -> Translations:
-    """The language's messages, read from its ``.po`` file once per process."""
+    """The language's messages, read from its ``.po`` files once per process."""
     from babel.messages.mofile import write_mo
-    from babel.messages.pofile import read_po
     from babel.support import Translations
 
-    path = LOCALE_DIR / language / "LC_MESSAGES" / "messages.po"
-    with path.open("rb") as source:
-        catalog = read_po(source, locale=language)
     compiled = io.BytesIO()
-    write_mo(compiled, catalog)
+    write_mo(compiled, catalogue(language))
     compiled.seek(0)
     return Translations(fp=compiled)
 
