@@ -364,7 +364,7 @@ def search(conn: Connection, query: Query, *, now: datetime) -> Page:
                 bindparam("tsquery", _tsquery(query.words, exact, [any_of, cells])),
             )
             # Stored by the database from search_text (migration 0011), GIN-indexed.
-            vector = literal_column("offers.search_vector")
+            vector: ColumnElement[Any] = literal_column("offers.search_vector")
             statement = statement.where(vector.op("@@")(tsquery))
             rank = -func.ts_rank(vector, tsquery)  # negated: lower is better, as bm25
     conditions: list[ColumnElement[bool]] = []

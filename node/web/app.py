@@ -39,9 +39,11 @@ from node.web.responses import federation_error, node_error
 from node.web.ui import (
     admin_federation,
     admin_proposals,
+    audit_page,
     member_pages,
     offer_pages,
     proposal_pages,
+    shared_pages,
 )
 from node.web.ui import pages as ui_pages
 from node.web.ui import sessions as ui_sessions
@@ -160,6 +162,12 @@ def create_app(
             Route("/proposals", proposal_pages.proposals_list),
             Route("/proposals/{key}", proposal_pages.proposal),
             Route("/proposals/{key}/vote", proposal_pages.vote, methods=["POST"]),
+            Route("/proposals/{key}/counts", proposal_pages.counts),
+            Route("/proposals/{key}/audit", audit_page.proposal_audit),
+            Route("/proposals/shared/{key}", shared_pages.shared_proposal),
+            Route("/proposals/shared/{key}/vote", shared_pages.shared_vote, methods=["POST"]),
+            Route("/proposals/shared/{key}/counts", shared_pages.shared_counts),
+            Route("/proposals/shared/{key}/audit", audit_page.shared_audit),
             Route("/proposals/{key}/outcome", proposals.outcome),
             Route("/proposals/{key}/ballots", proposals.ballots_collection),
             Route("/proposals/{key}/electorate", proposals.electorate),

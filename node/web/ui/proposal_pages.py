@@ -19,7 +19,7 @@ from xml.sax.saxutils import escape
 from sqlalchemy import desc, select
 from sqlalchemy.engine import Connection
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from node import proposing, sharing, voting
 from node.errors import Conflict, Forbidden, Invalid, NodeError, NotFound
@@ -44,7 +44,7 @@ class Bar:
     percent: float
 
 
-def _bars(options: list[tuple[str, str]], counts: dict[str, int]) -> list[Bar]:
+def bars(options: list[tuple[str, str]], counts: dict[str, int]) -> list[Bar]:
     total = sum(counts.get(name, 0) for name, _ in options)
     return [
         Bar(name, role, counts.get(name, 0), 100 * counts.get(name, 0) / total if total else 0.0)
@@ -111,7 +111,7 @@ def _percent_text(fraction: str) -> str:
     return f"{100 * value:.0f} %"
 
 
-def _token(session: Session) -> TokenInfo:
+def token_of(session: Session) -> TokenInfo:
     """The session as the voting code's caller: the member's actor and role."""
     return TokenInfo(
         id=0,
@@ -199,10 +199,10 @@ async def _page(request: Request, *, error: NodeError | None = None, status: int
             "row": row,
             "options": options,
             "multiple": bool(row["multiple_choice"]),
-            "bars": _bars(options, shown["counts"]),
+            "bars": bars(options, shown["counts"]),
             "voters": shown["voters"],
             "outcome": outcome,
-            "outcome_bars": None if outcome is None else _bars(options, outcome["counts"]),
+            "outcome_bars": None if outcome is None else bars(options, outcome["counts"]),
             "chart": chart,
             "can_vote": can_vote,
             "mine": mine,
@@ -227,9 +227,36 @@ async def vote(request: Request) -> Response:
     key = request.path_params["key"]
     choices = [c for c in form.getlist("choices") if isinstance(c, str)]
     try:
-        await voting.cast_local(node, _token(session), key, {"choices": choices})
+        await voting.cast_local(node, token_of(session), key, {"choices": choices})
     except (Invalid, Conflict) as exc:
         return await _page(request, error=exc, status=400 if isinstance(exc, Invalid) else 409)
     except Forbidden as exc:
         return await _page(request, error=exc, status=403)
     return RedirectResponse(f"/proposals/{key}?voted=1", status_code=303)
+
+
+async def counts(request: Request) -> Response:
+    """The counts as last published (once a minute), for the page's refresh script."""
+    node = node_of(request)
+    try:
+        row = await node.db.read(lambda conn: proposing.get_row(conn, request.path_params["key"]))
+    except NotFound:
+        return JSONResponse({"error": "no such proposal"}, status_code=404)
+    options = [(o.name, o.role.value) for o in proposing.options_of(row)]
+    shown: dict[str, Any] = (
+        json.loads(row["counts"]) if row["counts"] else {"counts": {}, "voters": 0}
+    )
+    return counts_response(row["state"], bars(options, shown["counts"]), shown["voters"])
+
+
+def counts_response(state: str, shown: list[Bar], voters: int) -> JSONResponse:
+    return JSONResponse(
+        {
+            "state": state,
+            "voters": voters,
+            "options": [
+                {"name": b.name, "count": b.count, "percent": round(b.percent)} for b in shown
+            ],
+        },
+        headers={"Cache-Control": "no-store"},
+    )
