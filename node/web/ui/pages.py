@@ -264,6 +264,10 @@ class OfferView:
     published: datetime | None
     end_time: datetime | None
     origin_url: str | None
+    # Photos stored by this node: (URL, description). A peer's photos stay on the
+    # peer: the page links to the offer there rather than have a reader's browser
+    # fetch from a server the reader did not choose.
+    photos: tuple[tuple[str, str], ...] = ()
 
 
 def _in_language(texts: Mapping[str, str], language: str) -> tuple[str, str | None]:
@@ -277,7 +281,7 @@ def _in_language(texts: Mapping[str, str], language: str) -> tuple[str, str | No
     return text, None if tag == "und" else tag
 
 
-def _offer_view(row: Any, language: str, now: datetime) -> OfferView:
+def _offer_view(row: Any, language: str, now: datetime, media_prefix: str = "") -> OfferView:
     """What an offer page shows, from the stored document. Its HTML is sanitised here,
     whatever was stored."""
     try:
@@ -339,6 +343,11 @@ def _offer_view(row: Any, language: str, now: datetime) -> OfferView:
         published=remote.published or row.published,
         end_time=remote.end_time,
         origin_url=remote.url if _is_web_url(remote.url) else None,
+        photos=tuple(
+            (image.url, image.description)
+            for image in remote.images
+            if media_prefix and image.url.startswith(media_prefix) and ".." not in image.url
+        ),
     )
 
 
@@ -406,8 +415,10 @@ async def _offer_page(
     row, coop_name, names = await node.db.read(read)
     if row is None:
         return _not_found(request, choice, coop_name)
-    view = _offer_view(row, choice.language, node.clock.now())
     local = bool(row.local)
+    view = _offer_view(
+        row, choice.language, node.clock.now(), f"{node.urls.base}/media/" if local else ""
+    )
     response = page(
         request,
         choice,

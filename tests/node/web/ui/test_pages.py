@@ -3,6 +3,7 @@ pages (ours and federated ones), in French or English, small and well-formed."""
 
 from __future__ import annotations
 
+import re
 from html.parser import HTMLParser
 from typing import Any
 
@@ -13,6 +14,7 @@ from node import federating
 from node.catalogue import store
 from node.catalogue.entries import remote_entry
 from node.offers.remote import from_proposal
+from tests.node.web.test_media import png
 from tests.support.network import Network, TestNode
 
 HTML = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
@@ -335,3 +337,43 @@ async def test_every_page_is_small_and_needs_no_script(network: Network) -> None
         assert response.status_code == 200, path
         check_size(response, css)
         assert check_structure(response.text).scripts == 0
+
+
+async def test_an_offers_page_shows_its_photo_stored_here_with_its_description(
+    network: Network,
+) -> None:
+    node = await network.add("alpha.test")
+    uploaded = await node.request(
+        "POST",
+        "/api/v1/media",
+        params={"description": "Three jars of honey on a shelf"},
+        headers={**node.auth, "Content-Type": "image/png"},
+        content=png(3, 2),
+    )
+    assert uploaded.status_code == 201, uploaded.text
+    media = uploaded.json()
+    created = await publish(node, offer(images=[{"media_id": media["id"]}]))
+    page = await browse(node, f"/offers/{created['id']}")
+    assert f'<img src="{media["url"]}" alt="Three jars of honey on a shelf"' in page.text
+    assert (await node.get(media["url"].removeprefix("https://alpha.test"))).content == png(3, 2)
+
+
+async def test_a_federated_offers_photo_is_not_fetched_from_the_peer_by_the_page(
+    network: Network,
+) -> None:
+    home, peer = await federated(network)
+    uploaded = await peer.request(
+        "POST",
+        "/api/v1/media",
+        params={"description": "Jars"},
+        headers={**peer.auth, "Content-Type": "image/png"},
+        content=png(3, 2),
+    )
+    await publish(peer, offer(images=[{"media_id": uploaded.json()["id"]}]))
+    await network.settle()
+    listing = await browse(home, "/catalogue")
+    [path] = re.findall(r'href="(/catalogue/offers/\d+)"', listing.text)
+    page = await browse(home, path)
+    assert page.status_code == 200
+    assert "<img" not in page.text
+    assert "See this offer on" in page.text
