@@ -1,7 +1,333 @@
-"""(being written)"""
+"""The admin's proposals page: the co-op's proposals, and the form that opens one,
+internal or shared with co-ops this node follows.
+
+The form builds the same data the JSON API takes (``POST /api/v1/proposals``) and opens
+the proposal with the same service (:func:`node.proposing.create_proposal`), so every
+check is the API's. An invalid entry shows the form again with what was typed and the
+message next to its field; nothing is stored then.
+"""
 
 from __future__ import annotations
 
-from starlette.routing import BaseRoute
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
 
-routes: list[BaseRoute] = []
+from sqlalchemy import func, select
+from sqlalchemy.engine import Connection
+from starlette.datastructures import FormData
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from federation.inbox import host_of
+from node import proposing
+from node.errors import Invalid
+from node.services import follows, remote_actors
+from node.services import members as members_service
+from node.services.sessions import Session
+from node.storage.tables import ballots, proposal_coops, proposals
+from node.web.responses import node_of
+from node.web.ui import i18n, render, sessions
+from node.web.ui.member_pages import html_errors
+
+PROPOSALS_SHOWN = 200
+TEXT_FIELDS = (
+    "title",
+    "text",
+    "options",
+    "choice",
+    "max_choices",
+    "rule",
+    "threshold",
+    "block_at",
+    "quorum",
+    "opens_at",
+    "closes_at",
+    "counting_mode",
+    "coop_tie",
+)
+FLAGS = ("allow_change", "open_ballot", "abstentions_count", "colleges_weigh")
+# The service's field names, as the form's fields: an error is shown next to its field.
+FIELD_OF = {
+    "multiple_choice": "choice",
+    "colleges": "colleges_weigh",
+    "": "form",
+}
+SHARING_FIELDS = ("electorate", "counting_mode", "coop_tie", "coop_weights")
+FORM_FIELDS = (*TEXT_FIELDS, *FLAGS, "electorate", "coop_weights")
+
+
+@dataclass(frozen=True, slots=True)
+class FollowedCoop:
+    uri: str
+    name: str
+    handle: str
+
+
+@dataclass(frozen=True, slots=True)
+class Listed:
+    key: str
+    title: str
+    state: str
+    opens_at: datetime
+    closes_at: datetime
+    counting_mode: str
+    coops: int
+    """Other co-ops it is shared with (0 for an internal proposal)."""
+    mirror: bool
+    """This co-op's own vote on a shared proposal."""
+    ballots: int
+
+
+def field_of(error: Invalid) -> str:
+    """The form field a service error is about: ``options[2]`` is the options field,
+    ``coop_weights.X`` the weights, ``electorate[0]`` the co-ops."""
+    raw = error.field or ""
+    if raw in FIELD_OF:
+        return FIELD_OF[raw]
+    base = raw.split("[", 1)[0].split(".", 1)[0]
+    base = FIELD_OF.get(base, base)
+    return base if base in FORM_FIELDS else "form"
+
+
+def _followed(conn: Connection, coop_id: int) -> list[FollowedCoop]:
+    """The co-ops this node follows (accepted), with the name and handle their actor
+    documents give."""
+    found = []
+    for followed in follows.list_following(conn, actor_id=coop_id, limit=500):
+        known = remote_actors.find(conn, followed.followed)
+        document = known[0] if known is not None else {}
+        username = document.get("preferredUsername")
+        host = host_of(followed.followed)
+        handle = f"{username}@{host}" if isinstance(username, str) and username else host
+        name = document.get("name")
+        found.append(
+            FollowedCoop(
+                uri=followed.followed,
+                name=name if isinstance(name, str) and name.strip() else handle,
+                handle=handle,
+            )
+        )
+    return sorted(found, key=lambda c: (c.name.casefold(), c.uri))
+
+
+def _listed(conn: Connection) -> list[Listed]:
+    n_ballots = (
+        select(func.count())
+        .where(ballots.c.proposal_id == proposals.c.id)
+        .correlate(proposals)
+        .scalar_subquery()
+    )
+    n_coops = (
+        select(func.count())
+        .where(proposal_coops.c.proposal_id == proposals.c.id, proposal_coops.c.state != "host")
+        .correlate(proposals)
+        .scalar_subquery()
+    )
+    rows = conn.execute(
+        select(
+            proposals.c.key,
+            proposals.c.title,
+            proposals.c.state,
+            proposals.c.opens_at,
+            proposals.c.closes_at,
+            proposals.c.counting_mode,
+            proposals.c.mirror,
+            n_coops.label("coops"),
+            n_ballots.label("ballots"),
+        )
+        .order_by(proposals.c.published.desc(), proposals.c.id.desc())
+        .limit(PROPOSALS_SHOWN)
+    )
+    return [
+        Listed(
+            key=r.key,
+            title=r.title,
+            state=r.state,
+            opens_at=r.opens_at,
+            closes_at=r.closes_at,
+            counting_mode=r.counting_mode,
+            coops=int(r.coops or 0),
+            mirror=r.mirror is not None,
+            ballots=int(r.ballots or 0),
+        )
+        for r in rows
+    ]
+
+
+async def _page(
+    request: Request,
+    session: Session,
+    *,
+    form: dict[str, Any] | None = None,
+    error: Invalid | None = None,
+) -> Response:
+    node = node_of(request)
+    coop_id = node.peers.coop_id
+
+    def read(
+        conn: Connection,
+    ) -> tuple[list[Listed], list[FollowedCoop], list[members_service.College]]:
+        return _listed(conn), _followed(conn, coop_id), members_service.list_colleges(conn)
+
+    listed, followed, colleges = await node.db.read(read)
+    sent = form if form is not None else _defaults()
+    shown = None if error is None else field_of(error)
+    if (shown in SHARING_FIELDS and not followed) or (shown == "colleges_weigh" and not colleges):
+        shown = "form"  # the field is not on the page: the message goes above the form
+    response = render.page(
+        request,
+        i18n.choose_language(request),
+        "admin_proposals.html",
+        {
+            "session": session,
+            "csrf": session.csrf,
+            "proposals": listed,
+            "followed": followed,
+            "colleges": [(c.name, members_service.percent(c.weight_bp)) for c in colleges],
+            "own": node.urls.actor(node.settings.handle),
+            "own_handle": f"{node.settings.handle}@{node.settings.domain}",
+            "form": sent,
+            "error": error,
+            "error_field": shown,
+        },
+        status=400 if error is not None else 200,
+    )
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _defaults() -> dict[str, Any]:
+    return {
+        "choice": "single",
+        "rule": "majority",
+        "counting_mode": "open",
+        "coop_tie": "abstain",
+        "allow_change": True,
+        "open_ballot": True,
+        "electorate": [],
+        "weights": {},
+    }
+
+
+def _sent(form: FormData) -> dict[str, Any]:
+    """What the form holds, as typed: shown again when it is refused."""
+    sent: dict[str, Any] = {}
+    for key in TEXT_FIELDS:
+        value = form.get(key)
+        sent[key] = value.strip() if isinstance(value, str) else ""
+    for key in FLAGS:
+        sent[key] = form.get(key) == "on"
+    sent["electorate"] = [v.strip() for v in form.getlist("electorate") if isinstance(v, str)]
+    sent["weights"] = {
+        key.removeprefix("weight:"): value.strip()
+        for key, value in form.multi_items()
+        if key.startswith("weight:") and isinstance(value, str) and value.strip()
+    }
+    return sent
+
+
+def _moment(value: str) -> str:
+    """A ``datetime-local`` value, read as UTC, for the service (which wants a zone)."""
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return value  # the service says what it expects
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.isoformat()
+
+
+def _whole(value: str, field: str) -> int:
+    if not value.isdigit() or len(value) > 6:
+        raise Invalid("give a whole number", field=field)
+    return int(value)
+
+
+def proposal_data(sent: dict[str, Any], followed: list[FollowedCoop], own: str) -> dict[str, Any]:
+    """The form's entries as the JSON API's data (see node.governance.proposal_input)."""
+    data: dict[str, Any] = {
+        "title": sent["title"],
+        "options": [line.strip() for line in sent["options"].splitlines() if line.strip()],
+        "allow_change": sent["allow_change"],
+        "open_ballot": sent["open_ballot"],
+        "abstentions_count": sent["abstentions_count"],
+        "colleges_weigh": sent["colleges_weigh"],
+    }
+    if sent["text"]:
+        data["text"] = sent["text"]
+    if sent["choice"] not in ("single", "multiple"):
+        raise Invalid("choose one choice or several", field="choice")
+    data["multiple_choice"] = sent["choice"] == "multiple"
+    if data["multiple_choice"]:
+        if sent["max_choices"]:
+            data["max_choices"] = _whole(sent["max_choices"], "max_choices")
+    else:
+        data["rule"] = sent["rule"]
+        if sent["rule"] == "qualified":
+            data["threshold"] = sent["threshold"]
+        elif sent["rule"] == "consent" and sent["block_at"]:
+            data["block_at"] = _whole(sent["block_at"], "block_at")
+    if sent["quorum"]:
+        data["quorum"] = sent["quorum"]
+    if sent["opens_at"]:
+        data["opens_at"] = _moment(sent["opens_at"])
+    if sent["closes_at"]:
+        data["closes_at"] = _moment(sent["closes_at"])
+    known = {c.uri for c in followed}
+    electorate = list(dict.fromkeys(sent["electorate"]))
+    for uri in electorate:
+        if uri not in known:
+            raise Invalid(
+                "a proposal is shared only with co-ops this node follows", field="electorate"
+            )
+    if electorate:
+        data["electorate"] = electorate
+    mode = sent["counting_mode"] or "open"
+    if mode != "open" or electorate:
+        data["counting_mode"] = mode
+    if mode == "coop":
+        data["coop_tie"] = sent["coop_tie"] or "abstain"
+        weights = {
+            coop: share
+            for coop, share in sent["weights"].items()
+            if coop == own or coop in electorate
+        }
+        if weights:
+            data["coop_weights"] = weights
+    return data
+
+
+@html_errors
+async def admin_proposals(request: Request) -> Response:
+    session = await sessions.require(request, "admin")
+    return await _page(request, session)
+
+
+@html_errors
+async def open_proposal(request: Request) -> Response:
+    """The form sent: the proposal opened as the API would, or the form again."""
+    session = await sessions.require(request, "admin")
+    form = await sessions.read_form(request, session)
+    node = node_of(request)
+    sent = _sent(form)
+    coop_id = node.peers.coop_id
+    followed = await node.db.read(lambda conn: _followed(conn, coop_id))
+    own = node.urls.actor(node.settings.handle)
+    try:
+        data = proposal_data(sent, followed, own)
+        created = await proposing.create_proposal(
+            node,
+            data,
+            author=None if session.actor_id is None else node.urls.actor(session.username),
+        )
+    except Invalid as exc:
+        return await _page(request, session, form=sent, error=exc)
+    return RedirectResponse(f"/proposals/{created['id']}", status_code=303)
+
+
+routes: list[BaseRoute] = [
+    Route("/admin/proposals", admin_proposals, methods=["GET"]),
+    Route("/admin/proposals", open_proposal, methods=["POST"]),
+]
