@@ -13,15 +13,16 @@ import functools
 import json
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import urlsplit
 
-from sqlalchemy import desc, select
+from sqlalchemy import desc, func, select
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from node.errors import Forbidden, Invalid, NodeError, TooLarge
 from node.services import members as members_service
 from node.services.sessions import Session
-from node.storage.tables import ballots, proposals
+from node.storage.tables import ballots, proposals, remote_proposals, sent_ballots
 from node.web.members import add_member
 from node.web.responses import node_of
 from node.web.ui import i18n, render, sessions
@@ -65,7 +66,9 @@ async def me(request: Request) -> Response:
     node = node_of(request)
     actor_uri = node.urls.actor(session.username)
 
-    def read(conn: Any) -> tuple[members_service.Member, list[dict[str, Any]]]:
+    def read(
+        conn: Any,
+    ) -> tuple[members_service.Member, list[dict[str, Any]], list[dict[str, Any]]]:
         member = members_service.get_member(conn, session.member_id)
         rows = conn.execute(
             select(
@@ -81,19 +84,57 @@ async def me(request: Request) -> Response:
             .order_by(desc(ballots.c.cast_at))
             .limit(50)
         ).mappings()
-        return member, [dict(r) for r in rows]
+        # Ballots sent to shared proposals hosted by other co-ops: the last per proposal.
+        latest = (
+            select(func.max(sent_ballots.c.id))
+            .where(sent_ballots.c.actor_id == session.actor_id)
+            .group_by(sent_ballots.c.proposal_id)
+        )
+        sent = conn.execute(
+            select(
+                remote_proposals.c.key,
+                remote_proposals.c.document,
+                remote_proposals.c.host,
+                sent_ballots.c.choices,
+                sent_ballots.c.sent_at,
+            )
+            .select_from(
+                sent_ballots.join(
+                    remote_proposals, remote_proposals.c.id == sent_ballots.c.proposal_id
+                )
+            )
+            .where(sent_ballots.c.id.in_(latest))
+            .order_by(desc(sent_ballots.c.sent_at))
+            .limit(50)
+        ).mappings()
+        return member, [dict(r) for r in rows], [_sent(r) for r in sent]
 
-    member, cast = await node.db.read(read)
+    member, cast, sent = await node.db.read(read)
     for ballot in cast:
         ballot["choices"] = _choices(ballot["choices"])
     response = render.page(
         request,
         i18n.choose_language(request),
         "me.html",
-        _context(session, member=member, ballots=cast),
+        _context(session, member=member, ballots=cast, sent=sent),
     )
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+def _sent(row: Any) -> dict[str, Any]:
+    try:
+        document = json.loads(row["document"])
+        title = document.get("name") if isinstance(document, dict) else None
+    except ValueError:
+        title = None
+    return {
+        "key": row["key"],
+        "title": title if isinstance(title, str) and title else row["host"],
+        "host": urlsplit(row["host"]).netloc,
+        "choices": _choices(row["choices"]),
+        "sent_at": row["sent_at"],
+    }
 
 
 def _choices(raw: Any) -> list[str]:

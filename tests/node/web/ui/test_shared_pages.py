@@ -79,6 +79,10 @@ async def test_a_member_votes_at_home_on_a_proposal_hosted_elsewhere(network: Ne
     await network.settle()
     after = await member.get(path)
     assert "Your ballot: Against" in after.text
+    mine = await member.get("/me")
+    assert f'<a href="{path}">Join the regional mobility fund</a> (tourism.test): Against' in (
+        mine.text
+    )
 
     # The host holds both ballots of the member, sent from her home node; the last counts.
     counted = await host.node.node.db.read(
