@@ -33,13 +33,14 @@ ADD_FIELDS = ("username", "name", "password", "role", "college", "joined_at")
 
 
 def html_errors(handler: Handler) -> Handler:
-    """The handler's refusals as pages: 403 (role, form token), 413, 429."""
+    """The handler's refusals as pages: 403 (role, form token), 413, and a form that is
+    not one (422); a handler shows its own form's invalid entries beside their fields."""
 
     @functools.wraps(handler)
     async def wrapped(request: Request) -> Response:
         try:
             return await handler(request)
-        except (Forbidden, TooLarge) as exc:
+        except (Forbidden, TooLarge, Invalid) as exc:
             return refusal_page(request, exc)
 
     return wrapped

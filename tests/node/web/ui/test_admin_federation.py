@@ -323,8 +323,12 @@ async def test_a_form_without_its_token_changes_nothing(
 
     refused = await browser.http.post(path, data=data)
     forged = await browser.http.post(path, data={"csrf": "x" * 43, **data})
+    not_a_form = await browser.http.post(path, json=data)
 
     assert refused.status_code == forged.status_code == 403
+    # Answered with a page, as every refusal of a browser's request is.
+    assert not_a_form.status_code == 422
+    assert not_a_form.headers["content-type"].startswith("text/html")
     alpha_id = alpha.node.peers.coop_id
     assert await alpha.node.db.read(domains.list_domains) == []
     assert (
