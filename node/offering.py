@@ -4,7 +4,9 @@ Publishing writes the offer to the catalogue and its activities to the outbox in
 unit of work: ``Create``, ``Update`` or ``Delete`` of the FEP-0837 ``Proposal`` to every
 follower, and of the readable ``Note`` companion to followers whose servers do not say
 (FEP-844e ``implements``) that they read our vocabulary. Every activity about one object
-shares an ordering key, so peers receive them in the order they were made.
+shares an ordering key, so peers receive them in the order they were made. The member
+who publishes an offer is recorded as its author (``offers.author_id``); only the author
+or an admin may change or withdraw it (:class:`Changer`).
 
 Taking in: an offer is stored only from a co-op this node follows, only by its origin
 (the object's id on the sending actor's host, attributed to that actor), and validated
@@ -16,6 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -28,7 +31,7 @@ from node import activities
 from node.catalogue import store as catalogue
 from node.catalogue.entries import local_entry, remote_entry
 from node.documents import IMPLEMENTS
-from node.errors import Invalid, NotFound
+from node.errors import Forbidden, Invalid, NotFound
 from node.offers import (
     Offer,
     RemoteOfferError,
@@ -42,7 +45,7 @@ from node.offers import (
 from node.runtime import Node
 from node.services import follows, media, outbox
 from node.services.inbox import InboxItem
-from node.storage.tables import followers, offers, remote_actors
+from node.storage.tables import followers, members, offers, remote_actors
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +54,53 @@ VOCABULARY = str(IMPLEMENTS[0]["href"])
 
 class NotTheOrigin(Exception):
     """An offer sent by an actor that did not publish it: refused, nothing changes."""
+
+
+NOT_THE_AUTHOR = "only its author or an admin may change this offer"
+
+
+@dataclass(frozen=True, slots=True)
+class Changer:
+    """Who asks to change one of the co-op's offers: an admin may change any of them,
+    anyone else only those whose author they are (``member_id``)."""
+
+    member_id: int | None
+    admin: bool = False
+
+    def may_change(self, author_id: int | None) -> bool:
+        return self.admin or (self.member_id is not None and author_id == self.member_id)
+
+
+def member_of_actor(conn: Connection, actor_id: int | None) -> int | None:
+    """The current member whose actor is ``actor_id`` (an API token's), or ``None``."""
+    if actor_id is None:
+        return None
+    found = conn.execute(
+        select(members.c.id).where(
+            members.c.actor_id == actor_id,
+            members.c.left_at.is_(None),
+            members.c.state == "confirmed",
+        )
+    ).scalar()
+    return None if found is None else int(found)
+
+
+def author_of(conn: Connection, node: Node, key: str) -> int | None:
+    """The member who published the co-op's offer ``key`` (``None`` when no member
+    did); :class:`NotFound` if the co-op has no such offer."""
+    row = conn.execute(
+        select(offers.c.author_id).where(offers.c.uri == node.urls.offer(key), offers.c.local == 1)
+    ).first()
+    if row is None:
+        raise NotFound(f"this co-op has no offer {key!r}")
+    return None if row.author_id is None else int(row.author_id)
+
+
+def _check_changer(conn: Connection, node: Node, key: str, by: Changer | None) -> None:
+    if by is None:
+        return  # the node's operator (the command line)
+    if not by.may_change(author_of(conn, node, key)):
+        raise Forbidden(NOT_THE_AUTHOR)
 
 
 # --- our offers -----------------------------------------------------------------------
@@ -179,15 +229,25 @@ def _with_uploads(conn: Connection, node: Node, data: Any) -> Any:
     return {**data, "images": images}
 
 
-async def create_offer(node: Node, data: Any) -> dict[str, Any]:
-    """Publish a new offer from the JSON API's input; returns its stored form."""
+async def create_offer(node: Node, data: Any, *, author_id: int | None = None) -> dict[str, Any]:
+    """Publish a new offer from the JSON API's input; returns its stored form.
+    ``author_id`` is the member who publishes it (members.id), if a member does."""
     now = node.clock.now()
     data = await node.db.read(lambda conn: _with_uploads(conn, node, data))
     offer = parse_offer_input(data, now=now)
     key = uuid.uuid4().hex
-    result = await node.db.write(
-        lambda conn: _store_and_publish(node, conn, "Create", offer, key, published=now, now=now)
-    )
+
+    def unit(conn: Connection) -> dict[str, Any]:
+        result = _store_and_publish(node, conn, "Create", offer, key, published=now, now=now)
+        if author_id is not None:
+            conn.execute(
+                offers.update()
+                .where(offers.c.uri == node.urls.offer(key))
+                .values(author_id=author_id)
+            )
+        return result
+
+    result = await node.db.write(unit)
     node.delivery_wakeup.set()
     return result
 
@@ -205,11 +265,15 @@ def _load_local(conn: Connection, node: Node, key: str) -> tuple[Offer, datetime
     return offer, row.published
 
 
-async def update_offer(node: Node, key: str, data: Any) -> dict[str, Any]:
-    """Change an offer (stock, price, expiry...); followers get an ``Update``."""
+async def update_offer(
+    node: Node, key: str, data: Any, *, by: Changer | None = None
+) -> dict[str, Any]:
+    """Change an offer (stock, price, expiry...); followers get an ``Update``. With
+    ``by``, only its author or an admin may (else :class:`Forbidden`)."""
     now = node.clock.now()
 
     def unit(conn: Connection) -> dict[str, Any]:
+        _check_changer(conn, node, key, by)
         offer, published = _load_local(conn, node, key)
         if offer.withdrawn:
             raise NotFound(f"the offer {key!r} was withdrawn")
@@ -235,14 +299,15 @@ def tombstone(uri: str, former: str, deleted: datetime) -> dict[str, Any]:
     }
 
 
-async def withdraw_offer(node: Node, key: str) -> None:
+async def withdraw_offer(node: Node, key: str, *, by: Changer | None = None) -> None:
     """Withdraw an offer: it stays at its id as a ``Tombstone``; followers get a
-    ``Delete``."""
+    ``Delete``. With ``by``, only its author or an admin may (else :class:`Forbidden`)."""
     now = node.clock.now()
     uri = node.urls.offer(key)
     actor = node.urls.actor(node.settings.handle)
 
     def unit(conn: Connection) -> None:
+        _check_changer(conn, node, key, by)
         offer, _ = _load_local(conn, node, key)
         if offer.withdrawn:
             return  # already gone: nothing to say again

@@ -1,6 +1,10 @@
 """Offers on the web: each at its id (a ``Proposal``, or a ``Tombstone`` once withdrawn),
 its readable ``Note``, the co-op's ``offers`` collection, and the JSON API to publish
-offers and search the catalogue."""
+offers and search the catalogue.
+
+An offer published with a member's token records that member as its author; changing
+or withdrawing one of the co-op's offers is for its author or an admin (403 otherwise).
+"""
 
 from __future__ import annotations
 
@@ -16,6 +20,8 @@ from node import documents, offering
 from node.catalogue import search as catalogue
 from node.catalogue.store import WITHDRAWN
 from node.offers import parse_offer_input, to_note
+from node.services import tokens
+from node.services.tokens import TokenInfo
 from node.storage.tables import offers
 from node.web.api import authenticate, json_body
 from node.web.responses import activity, error, node_of
@@ -117,24 +123,41 @@ async def offers_collection(request: Request) -> Response:
 # --- the JSON API ---------------------------------------------------------------------
 
 
-async def create(request: Request) -> Response:
-    await authenticate(request, role="member")
+async def _member_id(request: Request, info: TokenInfo) -> int | None:
+    """The member a token acts for (``None``: an admin's or the node's own token)."""
     node = node_of(request)
-    result = await offering.create_offer(node, await json_body(request))
+    return await node.db.read(lambda conn: offering.member_of_actor(conn, info.actor_id))
+
+
+async def _changer(request: Request) -> offering.Changer:
+    info = await authenticate(request, role="member")
+    return offering.Changer(
+        member_id=await _member_id(request, info), admin=tokens.allows(info.role, "admin")
+    )
+
+
+async def create(request: Request) -> Response:
+    info = await authenticate(request, role="member")
+    node = node_of(request)
+    author_id = await _member_id(request, info)
+    result = await offering.create_offer(node, await json_body(request), author_id=author_id)
     return JSONResponse(result, status_code=201)
 
 
 async def update(request: Request) -> Response:
-    await authenticate(request, role="member")
+    """Change one of the co-op's offers: its author or an admin only."""
+    by = await _changer(request)
     node = node_of(request)
-    result = await offering.update_offer(node, request.path_params["key"], await json_body(request))
+    data = await json_body(request)
+    result = await offering.update_offer(node, request.path_params["key"], data, by=by)
     return JSONResponse(result)
 
 
 async def withdraw(request: Request) -> Response:
-    await authenticate(request, role="member")
+    """Withdraw one of the co-op's offers: its author or an admin only."""
+    by = await _changer(request)
     node = node_of(request)
-    await offering.withdraw_offer(node, request.path_params["key"])
+    await offering.withdraw_offer(node, request.path_params["key"], by=by)
     return Response(status_code=204)
 
 
