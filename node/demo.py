@@ -65,6 +65,8 @@ class DemoCoop:
     members: tuple[DemoMember, ...]
     offers: tuple[dict[str, Any], ...]
     colleges: tuple[tuple[str, str], ...] = ()
+    # "approve": the admin approves each new follower (the demo approves its peers).
+    follow_policy: str = "auto"
 
 
 def _offer(
@@ -237,6 +239,7 @@ FOOD = DemoCoop(
     "Growers and eaters of the Drôme valley.",
     place=("Die", 44.7537, 5.3700),
     colleges=COLLEGES,
+    follow_policy="approve",
     members=(
         DemoMember("admin", "Nadia Roux", "admin", "demo-food-admin", "workers"),
         DemoMember("paul", "Paul Girard", "member", "demo-food-1", "guests"),
@@ -609,6 +612,7 @@ def create_node(root: Path, coop: DemoCoop, port: int, clock: Clock) -> Settings
         handle=coop.handle,
         summary=coop.summary,
         local=True,
+        follow_policy=coop.follow_policy,
         database_url=f"sqlite:///{(data_dir / DATABASE_FILE).resolve()}",
     )
     write_config(settings)
@@ -715,7 +719,25 @@ async def federate(nodes: list[DemoNode]) -> None:
                 await federating.follow(demo.node, f"{peer.coop.handle}@{peer.domain}")
         demo.node.delivery_wakeup.set()
 
+    actors = {peer.actor for peer in nodes}
+
+    async def approve_peers() -> None:
+        """The co-ops that approve their followers approve the other two."""
+        for demo in nodes:
+            if demo.coop.follow_policy != "approve":
+                continue
+            coop_id = demo.node.peers.coop_id
+            pending = await demo.node.db.read(
+                lambda conn, coop_id=coop_id: follows.list_followers(  # type: ignore[misc]
+                    conn, actor_id=coop_id, state=follows.PENDING
+                )
+            )
+            for follower in pending:
+                if follower.follower in actors:
+                    await federating.answer_follower(demo.node, follower.follower, accept=True)
+
     async def settled() -> bool:
+        await approve_peers()
         for demo in nodes:
             coop_id = demo.node.peers.coop_id
             for peer in nodes:
