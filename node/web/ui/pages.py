@@ -112,6 +112,22 @@ class Card:
     origin: str
     local: bool
     published: datetime
+    language: str | None = None  # the title's, where it is not the page's
+
+
+def _card_title(document: str, fallback: str, language: str) -> tuple[str, str | None]:
+    """The offer's title in the page's language where it has one (its ``nameMap``)."""
+    try:
+        titles = json.loads(document).get("nameMap")
+    except (ValueError, AttributeError):
+        return fallback, None
+    if not isinstance(titles, dict):
+        return fallback, None
+    found = {k: " ".join(v.split()) for k, v in titles.items() if isinstance(v, str) and v.strip()}
+    title, tag = _in_language(found, language)
+    if not title:
+        return fallback, None
+    return title, None if tag is None or tag.split("-")[0].lower() == language else tag
 
 
 def _search_params(request: Request) -> dict[str, list[str]]:
@@ -177,7 +193,9 @@ async def catalogue_page(request: Request) -> Response:
             keys = {
                 row.uri: row
                 for row in conn.execute(
-                    select(offers.c.uri, offers.c.id, offers.c.local).where(offers.c.uri.in_(uris))
+                    select(offers.c.uri, offers.c.id, offers.c.local, offers.c.document).where(
+                        offers.c.uri.in_(uris)
+                    )
                 )
             }
         remote = [hit.actor for hit in found.hits if hit.actor != local_actor]
@@ -200,9 +218,15 @@ async def catalogue_page(request: Request) -> Response:
             href = f"/catalogue/offers/{row.id}"
         else:  # pragma: no cover - the same read found it
             href = hit.uri
+        title, title_language = (
+            (hit.title, None)
+            if row is None
+            else _card_title(row.document, hit.title, choice.language)
+        )
         cards.append(
             Card(
-                title=hit.title,
+                title=title,
+                language=title_language,
                 href=href,
                 status=hit.status,
                 price=hit.price,

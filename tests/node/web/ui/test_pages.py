@@ -163,6 +163,23 @@ async def test_the_catalogue_lists_local_and_federated_offers_and_searches(
     assert "Miel de lavande" not in by_category
 
 
+async def test_the_catalogue_shows_each_title_in_the_readers_language(network: Network) -> None:
+    alpha, beta = await federated(network)
+    await publish(alpha, offer(title={"fr": "Pommes bio", "en": "Organic apples"}))
+    await publish(beta, offer(title={"fr": "Miel de lavande", "en": "Lavender honey"}))
+    await publish(beta, offer(title={"fr": "Pain au levain"}))
+    await network.settle()
+
+    english = (await browse(alpha, "/catalogue", params={"lang": "en"})).text
+    french = (await browse(alpha, "/catalogue", params={"lang": "fr"})).text
+
+    assert ">Organic apples</a>" in english and ">Lavender honey</a>" in english
+    assert ">Pommes bio</a>" in french and ">Miel de lavande</a>" in french
+    # Only in French: said so, for screen readers and translation tools.
+    assert 'lang="fr">Pain au levain</a>' in english
+    assert '">Pain au levain</a>' in french and 'lang="fr">Pain au levain' not in french
+
+
 async def test_the_catalogue_pages_by_cursor(network: Network) -> None:
     coop = await network.add("alpha.test")
     for n in range(5):
