@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
@@ -99,7 +100,8 @@ def _followed(conn: Connection, coop_id: int) -> list[FollowedCoop]:
         known = remote_actors.find(conn, followed.followed)
         document = known[0] if known is not None else {}
         username = document.get("preferredUsername")
-        host = host_of(followed.followed)
+        # The host with its port: a local node's handle has it (coop@127.0.0.1:8001).
+        host = urlsplit(followed.followed).netloc or host_of(followed.followed)
         handle = f"{username}@{host}" if isinstance(username, str) and username else host
         name = document.get("name")
         found.append(
