@@ -645,6 +645,9 @@ class _Server:
                 server_header=False,
                 http="httptools",
                 ws="none",
+                # A request still open at Ctrl-C (a page waiting on a slow peer) gets
+                # this long, then the connection is closed: the demo always stops.
+                timeout_graceful_shutdown=5,
             )
         )
 
@@ -660,6 +663,9 @@ class _Server:
 
     def stop(self) -> None:
         self.server.should_exit = True
+
+    def force(self) -> None:
+        self.server.force_exit = True
 
 
 # --- seeding -----------------------------------------------------------------------
@@ -930,8 +936,12 @@ async def _run(
     stop = asyncio.Event()
 
     def on_signal() -> None:
-        # A second Ctrl-C changes nothing: the servers finish what they answer and the
-        # workers stop, which takes a moment, not a forced exit.
+        # A second Ctrl-C closes the open connections at once rather than letting them
+        # finish; the workers still stop and the data directory is still cleaned up.
+        if stop.is_set():
+            for demo in nodes:
+                if demo.server is not None:
+                    demo.server.force()
         stop.set()
 
     signals = (signal.SIGINT, signal.SIGTERM)

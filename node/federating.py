@@ -68,12 +68,20 @@ async def unfollow(node: Node, target: str) -> str:
     followed = target
     if not target.startswith(("https://", "http://")):
         followed = str((await node.peers.resolve(target))["id"])
+    coop_id = node.peers.coop_id
+    # Only an actor this co-op follows is looked up: an address sent in a form is not
+    # fetched for nothing.
+    state = await node.db.read(
+        lambda conn: follows.following_state(conn, actor_id=coop_id, followed=followed)
+    )
+    if state is None:
+        raise NotFound(f"this co-op does not follow {followed}")
     inbox = None
     try:
         inbox = (await node.peers.actor(followed))["inbox"]
     except Exception as exc:  # gone or unreachable: forget the follow all the same
         log.info("unfollow %s: no inbox to send the Undo to (%s)", followed, exc)
-    coop_id, now, policy = node.peers.coop_id, node.clock.now(), node.peers.policy
+    now, policy = node.clock.now(), node.peers.policy
 
     def unit(conn: Connection) -> str:
         follow_id = follows.stop_following(conn, actor_id=coop_id, followed=followed)

@@ -242,7 +242,7 @@ def _moment(value: str) -> str:
 
 
 def _whole(value: str, field: str) -> int:
-    if not value.isdigit() or len(value) > 6:
+    if not (value.isascii() and value.isdigit()) or len(value) > 6:  # not "²"
         raise Invalid("give a whole number", field=field)
     return int(value)
 

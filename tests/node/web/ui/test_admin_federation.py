@@ -372,3 +372,5 @@ async def test_an_invalid_entry_shows_the_page_again_with_400(
         await alpha.node.db.read(lambda c: follows.list_following(c, actor_id=alpha_id, state=None))
         == []
     )
+    # An address in the form is not fetched unless the co-op follows it.
+    assert not any("x.test" in url for _, url in network.router.log)

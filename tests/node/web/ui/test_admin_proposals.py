@@ -211,6 +211,8 @@ async def test_invalid_input_shows_the_form_again_and_opens_nothing(network: Net
             "counting_mode",
             "shared with other co-ops",
         ),
+        # A digit that is not 0-9 ("²".isdigit() is true, int("²") fails).
+        ({"closes_at": closes, "choice": "multiple", "max_choices": "²"}, "max_choices", "whole"),
     ]
     for changes, field, message in cases:
         answer = await admin.post(
