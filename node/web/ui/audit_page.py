@@ -4,16 +4,21 @@ this node for anyone who asks.
 The node audits the proposal from the outside, as any auditor would: it fetches the
 published proposal, ballots (or subtotals) and electorate over HTTP with its guarded
 client, verifies each proof with its author's key, and recounts. A closed proposal's
-published record does not change, so one recount per proposal is kept for a while;
-audits run one at a time, so that a crowd of visitors cannot make the node fetch a large
-vote's ballots over and over.
+published record does not change, so one recount per proposal is kept for a while. One
+recount runs at a time, within a time limit; asked for another proposal meanwhile, the
+page answers 503 with ``Retry-After`` rather than queue, so that a crowd of visitors
+cannot make the node fetch large votes' ballots over and over. (Checking the proofs is
+CPU work on the event loop: a vote of tens of thousands of ballots holds the node for
+seconds, once per hour at most.)
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections import OrderedDict
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,8 +33,13 @@ from node.web.ui import i18n, sessions
 from node.web.ui import render as pages
 from node.web.ui.shared_pages import remote_view
 
-KEEP_SECONDS = 3600.0
+KEEP_SECONDS = 3600.0  # a recount that verified or not: the record is closed
+KEEP_ERROR_SECONDS = 60.0  # a host that could not be read may answer in a minute
 KEPT = 32
+AUDIT_SECONDS = 300.0  # the longest one audit may take, fetching included
+WAIT_SECONDS = 20.0  # how long a page waits for a recount before saying it is on its way
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,18 +49,29 @@ class Recount:
     text: str
     at: float
 
+    @property
+    def expired(self) -> bool:
+        keep = KEEP_SECONDS if self.error is None else KEEP_ERROR_SECONDS
+        return time.monotonic() - self.at > keep
+
+
+class Busy(Exception):
+    """Another proposal's recount is running: one at a time, and nobody queues."""
+
 
 class _Audits:
-    """Recounts kept per proposal URL, and the lock that runs one audit at a time."""
+    """Recounts kept per proposal URL (the most recently used kept longest), and the
+    one recount running: asked again while it runs, a page waits for the same one."""
 
     def __init__(self) -> None:
         self.kept: OrderedDict[str, Recount] = OrderedDict()
-        self.lock = asyncio.Lock()
+        self.running: dict[str, asyncio.Task[Recount]] = {}
 
     def fresh(self, url: str) -> Recount | None:
         found = self.kept.get(url)
-        if found is None or time.monotonic() - found.at > KEEP_SECONDS:
+        if found is None or found.expired:
             return None
+        self.kept.move_to_end(url)
         return found
 
     def keep(self, url: str, recount: Recount) -> None:
@@ -58,6 +79,25 @@ class _Audits:
         self.kept.move_to_end(url)
         while len(self.kept) > KEPT:
             self.kept.popitem(last=False)
+
+    def task(
+        self, url: str, make: Callable[[], Coroutine[Any, Any, Recount]]
+    ) -> asyncio.Task[Recount]:
+        found = self.running.get(url)
+        if found is not None:
+            return found
+        if self.running:
+            raise Busy
+        task = asyncio.create_task(make(), name=f"audit {url}")
+        self.running[url] = task
+
+        def done(finished: asyncio.Task[Recount]) -> None:
+            self.running.pop(url, None)
+            if not finished.cancelled() and finished.exception() is None:
+                self.keep(url, finished.result())
+
+        task.add_done_callback(done)
+        return task
 
 
 def _audits(request: Request) -> _Audits:
@@ -68,24 +108,33 @@ def _audits(request: Request) -> _Audits:
     return audits
 
 
-async def recount(request: Request, url: str) -> Recount:
+async def _make(request: Request, url: str) -> Recount:
+    node = node_of(request)
+    try:
+        async with asyncio.timeout(AUDIT_SECONDS):
+            report = await audit(url, http=node.http, allow_http=node.settings.local)
+    except AuditError as exc:
+        return Recount(None, str(exc), "", time.monotonic())
+    except TimeoutError:
+        return Recount(None, f"it took longer than {AUDIT_SECONDS:.0f} s", "", time.monotonic())
+    except Exception:  # a fault of ours: logged, said, tried again in a minute
+        log.exception("recount of %s", url)
+        return Recount(None, "the recount failed on this node", "", time.monotonic())
+    return Recount(report, None, render(report), time.monotonic())
+
+
+async def recount(request: Request, url: str) -> Recount | None:
+    """The recount of ``url``: kept, or made now; None while it is still being made
+    after a page's wait. Raises :class:`Busy` when another recount is running."""
     audits = _audits(request)
     found = audits.fresh(url)
     if found is not None:
         return found
-    async with audits.lock:
-        found = audits.fresh(url)  # made while this request waited
-        if found is not None:
-            return found
-        node = node_of(request)
-        try:
-            report = await audit(url, http=node.http, allow_http=node.settings.local)
-        except AuditError as exc:
-            made = Recount(None, str(exc), "", time.monotonic())
-        else:
-            made = Recount(report, None, render(report), time.monotonic())
-        audits.keep(url, made)
-        return made
+    task = audits.task(url, lambda: _make(request, url))
+    try:
+        return await asyncio.wait_for(asyncio.shield(task), WAIT_SECONDS)
+    except TimeoutError:
+        return None
 
 
 def _rows(report: AuditReport) -> list[dict[str, Any]]:
@@ -103,7 +152,25 @@ async def _page(request: Request, url: str | None, title: str | None, back: str)
     choice = i18n.choose_language(request)
     if url is None or title is None:
         return pages.page(request, choice, "not_found.html", {}, status=404)
-    found = await recount(request, url)
+    try:
+        found = await recount(request, url)
+    except Busy:
+        found = None
+        busy = True
+    else:
+        busy = False
+    if found is None:
+        # Another recount is running, or this one is still on its way: come back soon.
+        response = pages.page(
+            request,
+            choice,
+            "audit.html",
+            {"title": title, "url": url, "back": back, "pending": True, "busy": busy},
+            status=503 if busy else 202,
+        )
+        response.headers["Retry-After"] = "10"
+        response.headers["Cache-Control"] = "no-store"
+        return response
     report = found.report
     response = pages.page(
         request,

@@ -74,7 +74,7 @@ async def test_the_admin_follows_a_coop_by_handle_and_sees_its_offers_imported(
     assert page.status_code == 200
     check_structure(page.text)
     assert "accepted" in page.text
-    assert "1 pages read, 3 offers imported" in page.text
+    assert "1 page read, 3 offers imported" in page.text
     assert "Done" in page.text
     assert "http-equiv" not in page.text
     health = page.text.split("Peer health", 1)[1]
