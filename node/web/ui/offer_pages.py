@@ -41,6 +41,7 @@ from node.errors import Conflict, Forbidden, Invalid, NodeError, NotFound, TooLa
 from node.offers import categories, parse_offer_input
 from node.offers.currencies import ITEM_BY_CODE
 from node.offers.model import DEFAULT_UNIT, UNITS
+from node.runtime import Node
 from node.services import media as media_service
 from node.services import tokens
 from node.services.sessions import Session
@@ -636,7 +637,28 @@ async def save_offer(request: Request) -> Response:
         if uploaded is not None:
             await media_service.delete(node.db, node.settings.data_dir, uploaded.key)
         raise
+    replaced = current is not None and (photo is not None or values["remove_photo"])
+    if replaced and current is not None and isinstance(current.get("media_id"), str):
+        await _forget_photo(node, current["media_id"])
     return RedirectResponse(f"/me/offers?updated={key}", status_code=303)
+
+
+async def _forget_photo(node: Node, media_key: str) -> None:
+    """Delete a photo the member replaced or removed, unless another of the co-op's
+    offers shows it too: a member who takes a photo down expects it gone, not still
+    served at the address its followers received."""
+
+    def used(conn: Connection) -> bool:
+        # Keys are random: found in an offer's source, it is that offer's photo.
+        return (
+            conn.execute(
+                select(offers.c.id).where(offers.c.source.contains(media_key)).limit(1)
+            ).first()
+            is not None
+        )
+
+    if not await node.db.read(used):
+        await media_service.delete(node.db, node.settings.data_dir, media_key)
 
 
 @html_errors

@@ -354,6 +354,8 @@ async def test_the_author_replaces_the_photo_and_withdraws_the_offer(
     second = (await coop.get(f"/offers/{key}", headers=AS2)).json()["attachment"][0]
     assert second["url"] != first["url"]
     assert (second["mediaType"], second["name"]) == ("image/jpeg", "A hive")
+    # The photo taken down is gone from the node, not only from the offer.
+    assert (await coop.get(first["url"].removeprefix(coop.base))).status_code == 404
 
     removed = await send(
         ben,
@@ -363,6 +365,7 @@ async def test_the_author_replaces_the_photo_and_withdraws_the_offer(
     )
     assert removed.status_code == 303, removed.text
     assert "attachment" not in (await coop.get(f"/offers/{key}", headers=AS2)).json()
+    assert (await coop.get(second["url"].removeprefix(coop.base))).status_code == 404
 
     withdrawn = await ben.http.post(f"/offers/{key}/withdraw", data={"csrf": token})
     assert withdrawn.status_code == 303
