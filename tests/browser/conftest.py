@@ -28,6 +28,8 @@ if TYPE_CHECKING:
 SCREENSHOTS = Path(__file__).resolve().parent / "screenshots"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 PHONE = {"width": 360, "height": 740}
+# What a page may weigh: HTML, stylesheet and script, photos apart.
+MAX_PAGE_WEIGHT = 100_000
 
 
 def chromium_path() -> str | None:
@@ -66,10 +68,27 @@ class Watched:
     errors: list[str] = field(default_factory=list)
 
     def screenshot(self, name: str) -> Path:
+        """Save the page as ``name.png``, and check what it weighs (see :meth:`weight`)."""
         SCREENSHOTS.mkdir(exist_ok=True)
         path = SCREENSHOTS / f"{name}.png"
         self.page.screenshot(path=str(path), full_page=True)
+        weight = self.weight()
+        with (SCREENSHOTS / "weights.txt").open("a", encoding="utf-8") as weights:
+            weights.write(f"{name}\t{weight}\t{self.page.url}\n")
+        assert weight < MAX_PAGE_WEIGHT, f"{name} weighs {weight} bytes"
         return path
+
+    def weight(self) -> int:
+        """Bytes the page's document, stylesheets and scripts took to load, as sent
+        (before decompression), photos left out; the browser's cache counts nothing."""
+        return int(
+            self.page.evaluate(
+                """() => performance.getEntriesByType("navigation")
+                    .concat(performance.getEntriesByType("resource"))
+                    .filter(e => e.initiatorType !== "img")
+                    .reduce((sum, e) => sum + (e.encodedBodySize || 0), 0)"""
+            )
+        )
 
 
 def _watch(page: Page) -> Watched:
