@@ -120,6 +120,14 @@ def translations(language: str) -> Translations:
     return Translations(fp=compiled)
 
 
+def reason(text: object, language: str) -> str:
+    """A service's reason for refusing something (written in English, as the API says
+    it), in ``language`` where the catalogue has it (``errors.po``), else as it is."""
+    if not isinstance(text, str):
+        return "" if text is None else str(text)
+    return str(translations(language).gettext(text))
+
+
 # --- formatting --------------------------------------------------------------------
 # Babel reads a locale's data from a string on every call; a Locale object, once.
 

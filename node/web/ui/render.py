@@ -42,6 +42,8 @@ def environment(language: str) -> Environment:
     env.filters["number"] = lambda amount: i18n.format_number(amount, language)
     env.filters["date"] = lambda moment: i18n.format_date(moment, language)
     env.filters["datetime"] = lambda moment: i18n.format_datetime(moment, language)
+    # A refusal's reason, from the services, in the page's language where it is known.
+    env.filters["reason"] = lambda text: i18n.reason(text, language)
     return env
 
 

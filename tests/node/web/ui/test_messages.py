@@ -10,7 +10,7 @@ from babel.messages.extract import extract_from_dir
 
 from node.web.templates import TEMPLATES_DIR
 from node.web.ui import i18n
-from node.web.ui.i18n import LANGUAGES
+from node.web.ui.i18n import LANGUAGES, LOCALE_DIR
 
 PLACEHOLDER = re.compile(r"%\(\w+\)s")
 
@@ -49,3 +49,45 @@ def test_every_page_text_is_in_each_catalogue_and_translated_in_french() -> None
                 for form in found:
                     got = sorted(set(PLACEHOLDER.findall(form)) - {"%(num)s"})
                     assert got == wanted, (message, form)
+
+
+def reasons_in_the_code() -> set[str]:
+    """Every reason a refusal can give as a fixed text: the string literals of the
+    node's code, and the ballot refusals."""
+    import ast
+
+    from node.governance.tally import Reason
+
+    root = LOCALE_DIR.parents[0]
+    found = {reason.value for reason in Reason}
+    for path in root.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                found.add(node.value)
+            elif isinstance(node, ast.JoinedStr):  # f"this page needs the {role} role"
+                found.add(
+                    "".join(p.value if isinstance(p, ast.Constant) else "*" for p in node.values)
+                )
+    return found
+
+
+def test_every_translated_reason_is_one_the_code_gives() -> None:
+    """A reason reworded in the code and not in errors.po would silently go back to
+    English: the catalogue names only texts the code still has, all translated."""
+    import fnmatch
+
+    from babel.messages.pofile import read_po
+
+    known = reasons_in_the_code()
+    with (LOCALE_DIR / "fr" / "LC_MESSAGES" / "errors.po").open("rb") as source:
+        catalogue = read_po(source, locale="fr")
+    ids = [m.id for m in catalogue if m.id]
+    assert len(ids) > 40
+    for message in ids:
+        assert isinstance(message, str)
+        assert message in known or any(
+            "*" in k and fnmatch.fnmatchcase(message, k) for k in known
+        ), message
+        assert catalogue[message].string, message
+        assert i18n.reason(message, "fr") == catalogue[message].string
+    assert i18n.reason("a reason nobody translated", "fr") == "a reason nobody translated"

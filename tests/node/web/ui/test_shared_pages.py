@@ -133,6 +133,15 @@ async def test_a_member_votes_at_home_on_a_proposal_hosted_elsewhere(network: Ne
     assert "Verified: the published result is the recount’s." in recount.text
     assert re.search(r"<th scope=\"row\">Against</th><td>1</td><td>1</td>", recount.text)
 
+    # A refusal comes back in the page's language.
+    fresh_token = CSRF.search((await member.get("/me")).text)
+    assert fresh_token is not None
+    late = await member.post(
+        f"{path}/vote?lang=fr", data={"csrf": fresh_token.group(1), "choices": "For"}
+    )
+    assert late.status_code == 409
+    assert "bulletin déposé après la clôture du vote" in late.text
+
 
 async def test_a_hostile_hosts_document_is_shown_safely(network: Network) -> None:
     _host, food, _created = await two_coops(network)
