@@ -14,11 +14,12 @@ the rows the workers still have to take).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import httpx
 from sqlalchemy import and_, desc, func, or_, select
@@ -36,7 +37,14 @@ from node.runtime import Node
 from node.services import domains as domain_service
 from node.services import follows, outbox
 from node.services.sessions import Session
-from node.storage.tables import deliveries, domains, followers, following, inbox_activities
+from node.storage.tables import (
+    deliveries,
+    domains,
+    followers,
+    following,
+    inbox_activities,
+    remote_actors,
+)
 from node.web.responses import node_of
 from node.web.ui import i18n, render, sessions
 from node.web.ui.member_pages import html_errors
@@ -173,6 +181,12 @@ class FederationView:
     pending: list[follows.Follower]
     policies: list[dict[str, Any]]
     peers: list[Peer]
+    names: dict[str, str] = field(default_factory=dict)
+    """What each actor shown calls itself, with its handle: "Marché équitable
+    (marche@example.org)"; the actor's address where it is not known."""
+
+    def name(self, actor: str) -> str:
+        return self.names.get(actor, actor)
 
     @property
     def importing(self) -> bool:
@@ -183,17 +197,53 @@ class FederationView:
 
 
 def read_federation(conn: Connection, coop_id: int) -> FederationView:
+    shown = _following(conn, coop_id)
+    accepted = follows.list_followers(
+        conn, actor_id=coop_id, state=follows.ACCEPTED, limit=FOLLOWERS_SHOWN
+    )
+    pending = follows.list_followers(
+        conn, actor_id=coop_id, state=follows.PENDING, limit=FOLLOWERS_SHOWN
+    )
+    actors = {f["followed"] for f in shown} | {f.follower for f in (*accepted, *pending)}
     return FederationView(
-        following=_following(conn, coop_id),
-        accepted=follows.list_followers(
-            conn, actor_id=coop_id, state=follows.ACCEPTED, limit=FOLLOWERS_SHOWN
-        ),
-        pending=follows.list_followers(
-            conn, actor_id=coop_id, state=follows.PENDING, limit=FOLLOWERS_SHOWN
-        ),
+        following=shown,
+        accepted=accepted,
+        pending=pending,
         policies=_policies(conn),
         peers=peer_health(conn),
+        names=_names(conn, actors),
     )
+
+
+def _names(conn: Connection, actors: set[str]) -> dict[str, str]:
+    """Names and handles from the actor documents this node keeps (what a peer says
+    its name is: shown escaped, cut short)."""
+    names: dict[str, str] = {}
+    if not actors:
+        return names
+    rows = conn.execute(
+        select(remote_actors.c.uri, remote_actors.c.document).where(
+            remote_actors.c.uri.in_(sorted(actors))
+        )
+    )
+    for uri, document in rows:
+        try:
+            found = json.loads(document)
+        except ValueError:
+            continue
+        if not isinstance(found, dict):
+            continue
+        name, username = found.get("name"), found.get("preferredUsername")
+        handle = (
+            f"{username}@{urlsplit(uri).netloc}"
+            if isinstance(username, str) and username
+            else urlsplit(uri).netloc
+        )
+        if isinstance(name, str) and name.strip():
+            names[uri] = f"{' '.join(name.split())[:80]} ({handle})"
+        else:
+            names[uri] = handle
+    return names
 
 
 def _counts(conn: Connection, table: Any, states: tuple[str, ...]) -> dict[str, int]:

@@ -69,6 +69,8 @@ async def test_the_admin_follows_a_coop_by_handle_and_sees_its_offers_imported(
     assert "https://beta.test/actors/coop" in page.text
     assert "waiting for an answer" in page.text
     await network.settle()
+    named = (await browser.http.get("/admin/federation")).text
+    assert '<a href="https://beta.test/actors/coop">Beta Farm (coop@beta.test)</a>' in named
 
     page = await browser.http.get("/admin/federation")
     assert page.status_code == 200
