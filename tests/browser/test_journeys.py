@@ -16,6 +16,7 @@ Every page is watched for console errors, and the main pages are saved as screen
 
 from __future__ import annotations
 
+import signal
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -46,10 +47,12 @@ def demo() -> Iterator[DemoInfo]:
     try:
         yield process.wait_ready(timeout=120)
     finally:
-        code = process.stop()
+        # SIGTERM here (a service manager's stop); tests/node/test_demo.py sends Ctrl-C.
+        code = process.stop(signal.SIGTERM)
         output = process.read_output()
         assert code == 0, output
         assert "Traceback" not in output, output
+        assert "The demo stopped." in output
 
 
 @pytest.fixture(scope="module")
