@@ -19,14 +19,12 @@ nothing is stored, and a photo stored for it is removed.
 
 from __future__ import annotations
 
-import hmac
 import json
 import re
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
-from urllib.parse import urlsplit
 
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
@@ -75,30 +73,10 @@ LANGUAGES = ("fr", "en")
 # --- the form as sent --------------------------------------------------------------------
 
 
-def _check_same_site(request: Request) -> None:
-    """Refuse a form the browser says comes from another site (as ``read_form`` does)."""
-    if request.headers.get("sec-fetch-site") == "cross-site":
-        raise Forbidden("this form was sent from another site")
-    origin = request.headers.get("origin")
-    if origin and origin != "null":
-        base = urlsplit(str(node_of(request).settings.base_url))
-        if origin.rstrip("/") != f"{base.scheme}://{base.netloc}":
-            raise Forbidden("this form was sent from another site")
-
-
-def _check_token(form: FormData, session: Session) -> None:
-    sent = form.get("csrf")
-    if not isinstance(sent, str) or not hmac.compare_digest(sent.encode(), session.csrf.encode()):
-        raise Forbidden(
-            "this form has expired or did not come from this site: reload the page and "
-            "send it again"
-        )
-
-
 async def read_offer_form(request: Request, session: Session) -> FormData:
     """The offer form with its photo: from this site, with its length, at most the
     photo limit plus what the other fields need, and with the session's token."""
-    _check_same_site(request)
+    sessions.check_same_site(request)
     limit = node_of(request).settings.media_max_bytes + MAX_FIELD_BYTES
     declared = request.headers.get("content-length")
     if declared is None or not declared.isdigit() or int(declared) > limit:
@@ -111,7 +89,7 @@ async def read_offer_form(request: Request, session: Session) -> FormData:
         raise Invalid("send the page's form", field="content-type")
     form = await request.form(max_files=1, max_fields=MAX_FIELDS, max_part_size=MAX_FIELD_BYTES)
     try:
-        _check_token(form, session)
+        sessions.check_token(form, session.csrf)
     except Forbidden:
         await form.close()
         raise

@@ -130,14 +130,7 @@ def set_form_cookie(request: Request, response: Response) -> None:
 async def read_form(request: Request, session: Session | None) -> FormData:
     """A form sent from one of this node's pages: from this site, not too large, and
     with the right token. Anything else is refused before the form is acted on."""
-    site = request.headers.get("sec-fetch-site")
-    if site == "cross-site":
-        raise Forbidden("this form was sent from another site")
-    origin = request.headers.get("origin")
-    if origin and origin != "null":
-        base = urlsplit(str(node_of(request).settings.base_url))
-        if origin.rstrip("/") != f"{base.scheme}://{base.netloc}":
-            raise Forbidden("this form was sent from another site")
+    check_same_site(request)
     # Browsers send a form with its length; without one, the body could be endless.
     declared = request.headers.get("content-length")
     if declared is None or not declared.isdigit() or int(declared) > MAX_FORM_BYTES:
@@ -147,6 +140,24 @@ async def read_form(request: Request, session: Session | None) -> FormData:
         raise Invalid("send the page's form", field="content-type")
     form = await request.form(max_files=0, max_fields=200)
     expected = session.csrf if session is not None else request.cookies.get(FORM_COOKIE)
+    check_token(form, expected)
+    return form
+
+
+def check_same_site(request: Request) -> None:
+    """Refuse a form the browser says comes from another site: ``Sec-Fetch-Site``, or
+    an ``Origin`` that is not this node's."""
+    if request.headers.get("sec-fetch-site") == "cross-site":
+        raise Forbidden("this form was sent from another site")
+    origin = request.headers.get("origin")
+    if origin and origin != "null":
+        base = urlsplit(str(node_of(request).settings.base_url))
+        if origin.rstrip("/") != f"{base.scheme}://{base.netloc}":
+            raise Forbidden("this form was sent from another site")
+
+
+def check_token(form: FormData, expected: str | None) -> None:
+    """The form's token against the one expected, compared in constant time."""
     sent = form.get("csrf")
     if (
         not expected
@@ -157,7 +168,6 @@ async def read_form(request: Request, session: Session | None) -> FormData:
             "this form has expired or did not come from this site: reload the page and "
             "send it again"
         )
-    return form
 
 
 # --- the login and logout pages --------------------------------------------------------

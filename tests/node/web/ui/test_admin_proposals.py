@@ -13,31 +13,10 @@ import httpx
 from sqlalchemy import func, select
 
 from node import federating
-from node.services import sessions
-from node.storage.tables import actors, members, proposal_coops, proposals
+from node.storage.tables import proposal_coops, proposals
+from tests.node.web.ui.test_proposal_pages import CSRF, HTML, browser_of
 from tests.support.coops import Coop, add_member, make_coop
 from tests.support.network import Network, TestNode
-
-HTML = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
-CSRF = re.compile(r'name="csrf" value="([^"]+)"')
-
-
-async def browser_of(network: Network, node: TestNode, username: str) -> httpx.AsyncClient:
-    """A browser with an open session of ``username`` (logging in is tested apart)."""
-    now = node.node.clock.now()
-
-    def open_one(conn: Any) -> str:
-        member_id = conn.execute(
-            select(members.c.id)
-            .join(actors, actors.c.id == members.c.actor_id)
-            .where(actors.c.username == username)
-        ).scalar_one()
-        return sessions.open_session(conn, member_id, now=now)
-
-    token = await node.node.db.write(open_one)
-    client = httpx.AsyncClient(transport=network.router, base_url=node.base, headers=HTML)
-    client.cookies.set("__Host-coopnode_session", token, domain=node.settings.domain)
-    return client
 
 
 async def two_coops(network: Network) -> tuple[Coop, Coop]:

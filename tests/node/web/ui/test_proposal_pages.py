@@ -14,17 +14,17 @@ from sqlalchemy import select
 from node.services import sessions
 from node.storage.tables import actors, ballots, members
 from tests.support.coops import Coop, add_member, make_coop
-from tests.support.network import Network
+from tests.support.network import Network, TestNode
 
 HTML = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
 AS2 = {"Accept": "application/activity+json"}
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 
 
-async def browser_of(network: Network, coop: Coop, username: str) -> httpx.AsyncClient:
+async def browser_of(network: Network, coop: Coop | TestNode, username: str) -> httpx.AsyncClient:
     """A browser with an open session of ``username`` (logging in is tested apart)."""
-    node = coop.node.node
-    now = node.clock.now()
+    node = coop.node if isinstance(coop, Coop) else coop
+    now = node.node.clock.now()
 
     def open_one(conn: Any) -> str:
         member_id = conn.execute(
@@ -34,9 +34,9 @@ async def browser_of(network: Network, coop: Coop, username: str) -> httpx.Async
         ).scalar_one()
         return sessions.open_session(conn, member_id, now=now)
 
-    token = await node.db.write(open_one)
-    client = httpx.AsyncClient(transport=network.router, base_url=coop.node.base, headers=HTML)
-    client.cookies.set("__Host-coopnode_session", token, domain=coop.node.settings.domain)
+    token = await node.node.db.write(open_one)
+    client = httpx.AsyncClient(transport=network.router, base_url=node.base, headers=HTML)
+    client.cookies.set("__Host-coopnode_session", token, domain=node.settings.domain)
     return client
 
 
