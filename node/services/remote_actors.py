@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -62,6 +64,47 @@ def find(conn: Connection, uri: str) -> tuple[dict[str, Any], datetime] | None:
         )
     ).first()
     return None if row is None else (json.loads(row.document), row.fetched_at)
+
+
+@dataclass(frozen=True, slots=True)
+class Label:
+    """What an actor calls itself, as its document says: shown escaped, never trusted."""
+
+    uri: str
+    name: str | None  # as given, when it is a non-blank string
+    username: str | None
+
+    @property
+    def handle(self) -> str:
+        """``user@host:port`` (a local node's host has its port), or the host alone."""
+        host = urlsplit(self.uri).netloc
+        return f"{self.username}@{host}" if self.username else host
+
+
+def labels(conn: Connection, uris: Iterable[str]) -> dict[str, Label]:
+    """The labels of the actors among ``uris`` whose documents this node keeps, in one
+    query."""
+    wanted = sorted(set(uris))
+    if not wanted:
+        return {}
+    found: dict[str, Label] = {}
+    rows = conn.execute(
+        select(remote_actors.c.uri, remote_actors.c.document).where(remote_actors.c.uri.in_(wanted))
+    )
+    for uri, text in rows:
+        try:
+            document = json.loads(text)
+        except ValueError:
+            continue
+        if not isinstance(document, dict):
+            continue
+        name, username = document.get("name"), document.get("preferredUsername")
+        found[uri] = Label(
+            uri=uri,
+            name=name if isinstance(name, str) and name.strip() else None,
+            username=username if isinstance(username, str) and username else None,
+        )
+    return found
 
 
 def exists(conn: Connection, uri: str) -> bool:

@@ -14,12 +14,11 @@ the rows the workers still have to take).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 
 import httpx
 from sqlalchemy import and_, desc, func, or_, select
@@ -36,6 +35,7 @@ from node.errors import Invalid, NodeError
 from node.runtime import Node
 from node.services import domains as domain_service
 from node.services import follows, outbox
+from node.services.remote_actors import labels as actor_labels
 from node.services.sessions import Session
 from node.storage.tables import (
     deliveries,
@@ -43,7 +43,6 @@ from node.storage.tables import (
     followers,
     following,
     inbox_activities,
-    remote_actors,
 )
 from node.web.responses import node_of
 from node.web.ui import i18n, render, sessions
@@ -218,32 +217,12 @@ def read_federation(conn: Connection, coop_id: int) -> FederationView:
 def _names(conn: Connection, actors: set[str]) -> dict[str, str]:
     """Names and handles from the actor documents this node keeps (what a peer says
     its name is: shown escaped, cut short)."""
-    names: dict[str, str] = {}
-    if not actors:
-        return names
-    rows = conn.execute(
-        select(remote_actors.c.uri, remote_actors.c.document).where(
-            remote_actors.c.uri.in_(sorted(actors))
-        )
-    )
-    for uri, document in rows:
-        try:
-            found = json.loads(document)
-        except ValueError:
-            continue
-        if not isinstance(found, dict):
-            continue
-        name, username = found.get("name"), found.get("preferredUsername")
-        handle = (
-            f"{username}@{urlsplit(uri).netloc}"
-            if isinstance(username, str) and username
-            else urlsplit(uri).netloc
-        )
-        if isinstance(name, str) and name.strip():
-            names[uri] = f"{' '.join(name.split())[:80]} ({handle})"
-        else:
-            names[uri] = handle
-    return names
+    return {
+        uri: f"{' '.join(label.name.split())[:80]} ({label.handle})"
+        if label.name is not None
+        else label.handle
+        for uri, label in actor_labels(conn, actors).items()
+    }
 
 
 def _counts(conn: Connection, table: Any, states: tuple[str, ...]) -> dict[str, int]:

@@ -12,7 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
@@ -95,22 +94,14 @@ def field_of(error: Invalid) -> str:
 def _followed(conn: Connection, coop_id: int) -> list[FollowedCoop]:
     """The co-ops this node follows (accepted), with the name and handle their actor
     documents give."""
+    uris = [f.followed for f in follows.list_following(conn, actor_id=coop_id, limit=500)]
+    known = remote_actors.labels(conn, uris)
     found = []
-    for followed in follows.list_following(conn, actor_id=coop_id, limit=500):
-        known = remote_actors.find(conn, followed.followed)
-        document = known[0] if known is not None else {}
-        username = document.get("preferredUsername")
+    for uri in uris:
+        label = known.get(uri) or remote_actors.Label(uri=uri, name=None, username=None)
         # The host with its port: a local node's handle has it (coop@127.0.0.1:8001).
-        host = urlsplit(followed.followed).netloc or host_of(followed.followed)
-        handle = f"{username}@{host}" if isinstance(username, str) and username else host
-        name = document.get("name")
-        found.append(
-            FollowedCoop(
-                uri=followed.followed,
-                name=name if isinstance(name, str) and name.strip() else handle,
-                handle=handle,
-            )
-        )
+        handle = label.handle or host_of(uri)
+        found.append(FollowedCoop(uri=uri, name=label.name or handle, handle=handle))
     return sorted(found, key=lambda c: (c.name.casefold(), c.uri))
 
 

@@ -34,7 +34,8 @@ from node.offers import categories
 from node.offers.currencies import ITEM_BY_CODE
 from node.offers.markdown import sanitise_html
 from node.offers.remote import RemoteOffer, RemoteOfferError, from_proposal
-from node.storage.tables import actors, offers, remote_actors
+from node.services.remote_actors import labels as actor_labels
+from node.storage.tables import actors, offers
 from node.web import offers as offer_routes
 from node.web.responses import node_of
 from node.web.templates import TEMPLATES_DIR
@@ -140,21 +141,11 @@ def _search_params(request: Request) -> dict[str, list[str]]:
 
 
 def _remote_names(conn: Connection, uris: Iterable[str]) -> dict[str, str]:
-    rows = conn.execute(
-        select(remote_actors.c.uri, remote_actors.c.document).where(
-            remote_actors.c.uri.in_(sorted(set(uris)))
-        )
-    ).all()
-    names: dict[str, str] = {}
-    for row in rows:
-        try:
-            document = json.loads(row.document)
-        except ValueError:
-            continue
-        name = document.get("name") if isinstance(document, dict) else None
-        if isinstance(name, str) and name.strip():
-            names[row.uri] = name.strip()[:200]
-    return names
+    return {
+        uri: label.name.strip()[:200]
+        for uri, label in actor_labels(conn, uris).items()
+        if label.name is not None
+    }
 
 
 async def catalogue_page(request: Request) -> Response:
