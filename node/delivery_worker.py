@@ -19,6 +19,7 @@ import logging
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 
 from sqlalchemy.engine import Connection
 
@@ -33,6 +34,7 @@ from federation.poster import (
     Rfc9421Signer,
     SignedPost,
 )
+from federation.storable import storable
 from node.runtime import Node
 from node.services import domains, outbox
 from node.services.outbox import Delivery
@@ -248,11 +250,41 @@ async def _post(
 
 async def _write(node: Node, results: list[_Result], healthy: set[str]) -> None:
     """Write a chunk of outcomes; ``healthy`` holds the hosts already recorded as
-    answering this round, which need no second write of it."""
+    answering this round, which need no second write of it.
+
+    Never raises: if the chunk cannot be written together, each outcome is written in
+    its own unit of work, and one the database refuses leaves only its delivery claimed
+    (sent again when the claim expires), while the round goes on."""
     known = frozenset(healthy)
-    answering, failing = await node.db.write(
-        lambda conn: _record(conn, results, node.clock.now(), healthy=known)
-    )
+    now = node.clock.now()
+    try:
+        answering, failing = await node.db.write(
+            lambda conn: _record(conn, results, now, healthy=known)
+        )
+    except Exception:
+        log.exception(
+            "delivery: %d outcomes failed together; writing them one by one", len(results)
+        )
+        answering, failing = set(), set()
+        # Written concurrently, they share a transaction in which a failing unit is left out.
+        written = await asyncio.gather(
+            *(
+                node.db.write(partial(_record, results=[r], now=now, healthy=known))
+                for r in results
+            ),
+            return_exceptions=True,
+        )
+        for result, outcome in zip(results, written, strict=True):
+            if isinstance(outcome, BaseException):
+                log.error(
+                    "delivery %d to %s stays claimed: %s",
+                    result.delivery.id,
+                    result.delivery.inbox,
+                    outcome,
+                )
+            else:
+                answering |= outcome[0]
+                failing |= outcome[1]
     healthy.update(answering)
     healthy.difference_update(failing)
 
@@ -279,19 +311,21 @@ def _record(
             continue
         if result.status is not None:
             answered.add(delivery.host)
+        # A reason may quote the peer (an error message, an answer): made storable.
+        why = storable(verdict.reason)
         if verdict.outcome is Outcome.DELIVERED:
             delivered.append(delivery.id)
         elif verdict.outcome is Outcome.GIVE_UP:
-            finished["failed", result.status, verdict.reason].append(delivery.id)
+            finished["failed", result.status, why].append(delivery.id)
         else:
             at = next_attempt(delivery.attempts + 1, now, verdict.not_before)
             if at is None:
-                reason = f"gave up after {delivery.attempts + 1} attempts: {verdict.reason}"
+                reason = f"gave up after {delivery.attempts + 1} attempts: {why}"
                 finished["failed", result.status, reason].append(delivery.id)
             else:
-                retries[at, result.status, verdict.reason].append(delivery.id)
+                retries[at, result.status, why].append(delivery.id)
             if result.status not in NOT_OUTAGES:
-                failing[delivery.host] = verdict.reason
+                failing[delivery.host] = why
     outbox.finish(conn, delivered, state="delivered", now=now, status=None)
     for (state, status, error), ids in finished.items():
         outbox.finish(conn, ids, state=state, now=now, status=status, error=error)

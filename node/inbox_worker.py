@@ -2,19 +2,24 @@
 
 The set of handled types is the :data:`HANDLERS` table, visible in one place. A type
 with no handler is stored and marked ``ignored``; a handler that raises is retried with
-backoff and finally recorded as ``failed`` with its reason (see services.inbox).
+backoff and finally recorded as ``failed`` with its reason (see services.inbox). One
+activity never stops a round: see :func:`run_once`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import datetime
+from functools import partial
 from typing import Any
 
 from sqlalchemy.engine import Connection
 
 from federation.errors import MalformedInput, NotAuthorized, Refused
 from federation.inbox import actor_id, host_of
+from federation.storable import storable
 from node import federating, offering, sharing, subtotals, voting
 from node.errors import Forbidden
 from node.runtime import Node
@@ -109,9 +114,16 @@ HANDLERS: dict[str, Handler] = {
 
 
 async def run_once(node: Node, *, limit: int = 100) -> int:
-    """Handle the due activities; returns how many were taken."""
+    """Handle the due activities; returns how many were taken.
+
+    No single activity stops the round: whatever its handling raises, or the recording
+    of its outcome, is caught for that activity alone, logged, and the others go on. An
+    activity whose outcome could not be recorded stays claimed until the claim expires,
+    which counts as an attempt (see services.inbox.claim)."""
     now = node.clock.now()
     items = await node.db.write(lambda conn: inbox.claim(conn, now=now, limit=limit))
+    if not items:
+        return 0
     outcomes: dict[str, list[int]] = {"done": [], "ignored": [], "dropped": []}
     wanted = []
     for item in items:
@@ -120,54 +132,127 @@ async def run_once(node: Node, *, limit: int = 100) -> int:
             outcomes["dropped"].append(item.id)
         else:
             wanted.append(item)
-    votes = await voting.take_votes(node, wanted)
+    votes = await _take_votes(node, wanted)
     for item in wanted:
-        if item.id in votes:
-            error = votes[item.id]
-            if error is None:
-                outcomes["done"].append(item.id)
-            else:
-                await _settle_error(node, item, error)
-            continue
-        handler = HANDLERS.get(item.type)
-        if handler is None:
-            outcomes["ignored"].append(item.id)
-            continue
-        try:
-            await handler(node, item)
-        except Exception as exc:
-            await _settle_error(node, item, exc)
-        else:
-            outcomes["done"].append(item.id)
-    if items:
-        done_at = node.clock.now()
-
-        def finish_all(conn: Connection) -> None:
-            for state, ids in outcomes.items():
-                inbox.finish(conn, ids, state=state, now=done_at)
-
-        await node.db.write(finish_all)
+        state = await _handle(node, item, votes)
+        if state is not None:
+            outcomes[state].append(item.id)
+    await _finish_all(node, outcomes)
     return len(items)
 
 
+async def _take_votes(node: Node, items: list[InboxItem]) -> dict[int, Exception | None]:
+    """The round's ballots, taken together; if that fails, one activity at a time, so
+    that the one that made it fail is the only one left with the error."""
+    try:
+        return await voting.take_votes(node, items)
+    except Exception:
+        log.exception("inbox: the round's ballots failed together; taking them one by one")
+    votes: dict[int, Exception | None] = {}
+    for item in items:
+        try:
+            votes.update(await voting.take_votes(node, [item]))
+        except Exception as exc:
+            votes[item.id] = exc
+    return votes
+
+
+async def _handle(node: Node, item: InboxItem, votes: dict[int, Exception | None]) -> str | None:
+    """The state an activity ends in this round, or None when its failure is recorded
+    already (or could not be: then its claim expires)."""
+    if item.id in votes:
+        error = votes[item.id]
+        if error is None:
+            return "done"
+        await _settle_error(node, item, error)
+        return None
+    handler = HANDLERS.get(item.type)
+    if handler is None:
+        return "ignored"
+    try:
+        await handler(node, item)
+    except Exception as exc:
+        await _settle_error(node, item, exc)
+        return None
+    return "done"
+
+
+async def _finish_all(node: Node, outcomes: dict[str, list[int]]) -> None:
+    """Mark the round's handled activities in one unit of work; if that fails, each in
+    its own, so that one row the database refuses keeps only itself pending."""
+    done_at = node.clock.now()
+
+    def finish_all(conn: Connection) -> None:
+        for state, ids in outcomes.items():
+            inbox.finish(conn, ids, state=state, now=done_at)
+
+    try:
+        await node.db.write(finish_all)
+        return
+    except Exception:
+        log.exception("inbox: the round's outcomes failed together; writing them one by one")
+    each = [(state, item_id) for state, ids in outcomes.items() for item_id in ids]
+    # Written concurrently, they share a transaction in which a failing unit is left out.
+    results = await asyncio.gather(
+        *(
+            node.db.write(partial(_finish_one, item_id, state=state, now=done_at))
+            for state, item_id in each
+        ),
+        return_exceptions=True,
+    )
+    for (state, item_id), result in zip(each, results, strict=True):
+        if isinstance(result, Exception):
+            log.error("inbox: activity %d stays claimed, not %s: %s", item_id, state, result)
+
+
+def _finish_one(item_id: int, conn: Connection, *, state: str, now: datetime) -> None:
+    inbox.finish(conn, [item_id], state=state, now=now)
+
+
 async def _settle_error(node: Node, item: InboxItem, exc: Exception) -> None:
+    """Record why an activity failed; never raises (the round goes on)."""
+    shown = storable(_message(exc), limit=inbox.MAX_REASON)
     if isinstance(exc, _REFUSED):
         # Trying again cannot help: the activity is wrong, not the moment.
-        log.info("inbox: %s %s refused: %s", item.type, item.activity_id, exc)
-        await _record_refusal(node, item, f"refused: {exc}")
+        log.info("inbox: %s %s refused: %s", item.type, item.activity_id, shown)
+        await _record(node, item, f"refused: {shown}", refused=True)
     else:
-        log.warning("inbox: %s %s failed: %s", item.type, item.activity_id, exc)
-        await _record_failure(node, item, f"{type(exc).__name__}: {exc}")
+        log.warning("inbox: %s %s failed: %s", item.type, item.activity_id, shown)
+        await _record(node, item, f"{type(exc).__name__}: {shown}", refused=False)
 
 
-async def _record_refusal(node: Node, item: InboxItem, reason: str) -> None:
+def _message(exc: Exception) -> str:
+    try:
+        return str(exc)
+    except Exception:  # an exception's own __str__ may fail too
+        return f"({type(exc).__name__} with a message that cannot be shown)"
+
+
+async def _record(node: Node, item: InboxItem, reason: str, *, refused: bool) -> None:
+    """Record a refusal (failed at once) or a failure (retried later); if the database
+    refuses that, the same in plain ASCII; if even that fails, the activity stays
+    claimed until the claim expires, which counts as an attempt."""
     now = node.clock.now()
-    await node.db.write(lambda conn: inbox.refuse(conn, item, reason, now=now))
+    ascii_reason = reason.encode("ascii", "backslashreplace").decode("ascii")
+    for shown in dict.fromkeys((reason, ascii_reason)):
 
+        def unit(conn: Connection, shown: str = shown) -> None:
+            if refused:
+                inbox.refuse(conn, item, shown, now=now)
+            else:
+                inbox.fail(conn, item, shown, now=now)
 
-async def _record_failure(node: Node, item: InboxItem, reason: str) -> None:
-    now = node.clock.now()
-    await node.db.write(lambda conn: inbox.fail(conn, item, reason, now=now))
+        try:
+            await node.db.write(unit)
+            return
+        except Exception as exc:
+            log.warning(
+                "inbox: the outcome of %s %s could not be recorded: %s",
+                item.type,
+                item.activity_id,
+                storable(_message(exc)),
+            )
+    log.error("inbox: %s %s stays claimed until its claim expires", item.type, item.activity_id)
 
 
 INBOX_POLLER = Poller(

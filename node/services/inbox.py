@@ -11,6 +11,9 @@ from sqlalchemy import Dialect, Select, and_, or_, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.dml import Insert
 
+from federation.errors import MalformedInput
+from federation.jsonlimits import parse_object
+from federation.storable import storable
 from node.storage.database import Database
 from node.storage.rows import RowInsert
 from node.storage.tables import inbox_activities
@@ -18,7 +21,11 @@ from node.storage.tables import inbox_activities
 # How long a worker may hold claimed rows before another worker may take them.
 CLAIM_SECONDS = 300
 # Handler failures are retried this many times, spaced by RETRY_DELAYS, then recorded.
+# A claim that expires with no outcome recorded (its worker died, or could not write the
+# outcome) counts as a failed attempt too, so that no activity is taken again forever.
 RETRY_DELAYS = (timedelta(seconds=30), timedelta(minutes=5), timedelta(hours=1), timedelta(hours=6))
+# The longest reason kept for a failed activity.
+MAX_REASON = 2000
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,30 +135,71 @@ def due_query(*, now: datetime, limit: int) -> Select[Any]:
 
 
 def claim(conn: Connection, *, now: datetime, limit: int = 100) -> list[InboxItem]:
-    """Take up to ``limit`` due activities for this worker (PostgreSQL: skip locked rows)."""
+    """Take up to ``limit`` due activities for this worker (PostgreSQL: skip locked rows).
+
+    A row is settled here rather than handed out when its claim expired one time too
+    many, or when its stored body is one the inbox would refuse today (it was stored
+    before the inbox refused it): no handler can do better with it."""
     due = due_query(now=now, limit=limit)
     if conn.dialect.name == "postgresql":
         due = due.with_for_update(skip_locked=True)
     rows = conn.execute(due).all()
-    if not rows:
-        return []
+    items: list[InboxItem] = []
+    abandoned: list[int] = []
+    for r in rows:
+        attempts = r.attempts
+        if r.claimed_until is not None:
+            # Claimed before, and the claim expired with no outcome recorded.
+            attempts += 1
+        if attempts > len(RETRY_DELAYS):
+            reason = f"no outcome was recorded in {attempts} rounds that took it"
+            _settle(conn, r.id, attempts=attempts, reason=reason, now=now)
+            continue
+        try:
+            activity = parse_object(r.body)
+        except MalformedInput as exc:
+            _settle(conn, r.id, attempts=attempts + 1, reason=f"refused: {exc}", now=now)
+            continue
+        if attempts != r.attempts:
+            abandoned.append(r.id)
+        items.append(
+            InboxItem(
+                id=r.id,
+                activity_id=r.activity_id,
+                actor=r.actor,
+                type=r.type,
+                activity=activity,
+                attempts=attempts,
+                received_at=r.received_at,
+            )
+        )
+    if items:
+        conn.execute(
+            update(inbox_activities)
+            .where(inbox_activities.c.id.in_([item.id for item in items]))
+            .values(claimed_until=now + timedelta(seconds=CLAIM_SECONDS))
+        )
+    if abandoned:
+        conn.execute(
+            update(inbox_activities)
+            .where(inbox_activities.c.id.in_(abandoned))
+            .values(attempts=inbox_activities.c.attempts + 1)
+        )
+    return items
+
+
+def _settle(conn: Connection, item_id: int, *, attempts: int, reason: str, now: datetime) -> None:
     conn.execute(
         update(inbox_activities)
-        .where(inbox_activities.c.id.in_([r.id for r in rows]))
-        .values(claimed_until=now + timedelta(seconds=CLAIM_SECONDS))
-    )
-    return [
-        InboxItem(
-            id=r.id,
-            activity_id=r.activity_id,
-            actor=r.actor,
-            type=r.type,
-            activity=json.loads(r.body),
-            attempts=r.attempts,
-            received_at=r.received_at,
+        .where(inbox_activities.c.id == item_id)
+        .values(
+            state="failed",
+            attempts=attempts,
+            processed_at=now,
+            claimed_until=None,
+            last_error=storable(reason, limit=MAX_REASON),
         )
-        for r in rows
-    ]
+    )
 
 
 def finish(conn: Connection, item_ids: list[int], *, state: str, now: datetime) -> None:
@@ -165,22 +213,14 @@ def finish(conn: Connection, item_ids: list[int], *, state: str, now: datetime) 
 
 
 def refuse(conn: Connection, item: InboxItem, reason: str, *, now: datetime) -> None:
-    """Record an activity that no retry can make acceptable: ``failed`` at once."""
-    conn.execute(
-        update(inbox_activities)
-        .where(inbox_activities.c.id == item.id)
-        .values(
-            state="failed",
-            attempts=item.attempts + 1,
-            processed_at=now,
-            claimed_until=None,
-            last_error=reason[:2000],
-        )
-    )
+    """Record an activity that no retry can make acceptable: ``failed`` at once. The
+    reason may quote the peer: what no column can hold is replaced."""
+    _settle(conn, item.id, attempts=item.attempts + 1, reason=reason, now=now)
 
 
 def fail(conn: Connection, item: InboxItem, reason: str, *, now: datetime) -> str:
-    """Record a handler failure: retry later, or give up after the last delay."""
+    """Record a handler failure: retry later, or give up after the last delay. The
+    reason may quote the peer: what no column can hold is replaced."""
     attempts = item.attempts + 1
     if attempts > len(RETRY_DELAYS):
         values: dict[str, Any] = {"state": "failed", "processed_at": now}
@@ -189,6 +229,11 @@ def fail(conn: Connection, item: InboxItem, reason: str, *, now: datetime) -> st
     conn.execute(
         update(inbox_activities)
         .where(and_(inbox_activities.c.id == item.id))
-        .values(attempts=attempts, claimed_until=None, last_error=reason[:2000], **values)
+        .values(
+            attempts=attempts,
+            claimed_until=None,
+            last_error=storable(reason, limit=MAX_REASON),
+            **values,
+        )
     )
     return str(values.get("state", "pending"))

@@ -5,15 +5,15 @@ Every route names the role it needs; :func:`authenticate` checks the bearer toke
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from federation.bodies import read_capped
-from federation.errors import FederationError
+from federation.errors import FederationError, MalformedInput
 from federation.fetch import resolve_handle
+from federation.jsonlimits import parse_object
 from federation.webfinger import WebFingerError
 from node import __version__, federating
 from node.errors import BadRequest, Forbidden, Invalid, NotAuthenticated, TooLarge
@@ -48,13 +48,12 @@ async def json_body(request: Request) -> dict[str, Any]:
         limit=MAX_JSON_BODY,
         too_large=lambda what: TooLarge(f"the body {what}"),
     )
+    # Parsed as a peer's JSON is: bounded nesting, and no text that could not be stored
+    # (a NUL, an unpaired surrogate), so that such text is a clear 400, never a 500.
     try:
-        data = json.loads(body)
-    except ValueError as exc:
-        raise BadRequest(f"invalid JSON: {exc}") from exc
-    if not isinstance(data, dict):
-        raise BadRequest("the body must be a JSON object")
-    return data
+        return parse_object(body)
+    except MalformedInput as exc:
+        raise BadRequest(exc.reason) from exc
 
 
 async def node_info(request: Request) -> Response:
