@@ -1,5 +1,7 @@
 """The protocol library's exceptions. Each knows the HTTP status it should produce and
-carries a reason that a peer's admin can act on.
+carries a reason that a peer's admin can act on. When the reason holds what only this
+node should know (an address its resolver gave, a resolver's message), ``public`` is
+the part a peer may read, and the reason goes to the node's log.
 
     FederationError
     ├── MalformedInput          400  a peer sent something we cannot parse or accept
@@ -18,9 +20,10 @@ from __future__ import annotations
 class FederationError(Exception):
     status = 500
 
-    def __init__(self, reason: str):
+    def __init__(self, reason: str, *, public: str | None = None):
         super().__init__(reason)
         self.reason = reason
+        self.public = reason if public is None else public
 
 
 class MalformedInput(FederationError):

@@ -2,12 +2,17 @@
 
 Every remote GET goes through :func:`fetch_json`, which trusts nothing the remote says:
 
-- every URL, the first and each redirect's, must be https (http too in local mode);
-  redirects are followed here, at most :data:`MAX_REDIRECTS`, and a loop is refused;
+- every URL, the first and each redirect's, must be https (http too in local mode)
+  and on a domain the caller's policy does not refuse; redirects are followed here, at
+  most :data:`MAX_REDIRECTS`, and a loop is refused;
 - one deadline covers the whole fetch, so a peer sending a byte a second cannot hold
   us longer than that;
 - the body is capped while it is read, must be ActivityStreams when an object is asked
   for, and may not nest deeper than :data:`MAX_JSON_DEPTH`;
+- a document's ``id`` must be on the origin (scheme, host and port) of the URL it
+  was finally served from, redirects followed: an open redirect on one server cannot
+  make another server's document pass for the first one's (Mastodon checks the same
+  since CVE-2024-23832);
 - the returned ``id`` must be the URL asked for. When it is not, the document is
   fetched once more by its own id and must carry that id there, as Mastodon does
   (``FetchResourceService``, app/services/fetch_resource_service.rb), so a server
@@ -20,6 +25,7 @@ made on the address actually connected to.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,8 +34,9 @@ import httpx
 
 from federation import mediatypes, netguard, webfinger
 from federation.bodies import read_capped
-from federation.errors import FetchError, InvalidDocument, MalformedInput, RemoteNotFound
+from federation.errors import FetchError, InvalidDocument, MalformedInput, Refused, RemoteNotFound
 from federation.jsonlimits import parse_object
+from federation.origins import origin_of, same_origin
 
 MAX_DOCUMENT_BYTES = 1024 * 1024
 MAX_REDIRECTS = 3
@@ -40,6 +47,10 @@ ACCEPT_AS2 = f"{mediatypes.AS2}, {mediatypes.LD_JSON_AS2};q=0.9"
 ACCEPT_JRD = f"{mediatypes.JRD}, application/json;q=0.9"
 ACTOR_TYPES = frozenset({"Application", "Group", "Organization", "Person", "Service"})
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
+
+# host -> why the node will not talk to it, or None: the domain policy, passed in (this
+# library knows nothing of the node's blocks and allow-lists).
+Refusal = Callable[[str], str | None]
 
 
 async def fetch_json(
@@ -52,13 +63,16 @@ async def fetch_json(
     allow_http: bool = False,
     deadline: float = DEADLINE,
     connect_timeout: float = CONNECT_TIMEOUT,
+    refusal: Refusal | None = None,
 ) -> dict[str, Any]:
     """GET ``url`` and return its JSON object; raise a :class:`FetchError` saying why not.
 
     ``activity`` asks for an ActivityStreams object (content type and ``id`` checked);
     without it any JSON object will do (WebFinger). ``auth`` signs each request,
     redirects and the fetch by id included. ``allow_http`` is for local mode.
-    ``deadline`` bounds the whole fetch in seconds.
+    ``deadline`` bounds the whole fetch in seconds. ``refusal`` is the domain policy:
+    a URL whose host it refuses, the first or any redirect's, is not requested
+    (:class:`Refused`).
     """
     get = _Getter(
         http,
@@ -67,22 +81,37 @@ async def fetch_json(
         auth=auth,
         allow_http=allow_http,
         timeout=httpx.Timeout(deadline, connect=min(connect_timeout, deadline)),
+        refusal=refusal,
     )
     with anyio.move_on_after(deadline):
-        document = await get(url)
-        if not activity or document.get("id") == url:
+        document, ended = await get(url)
+        if not activity:
             return document
         claimed = document.get("id")
         if not isinstance(claimed, str):
             raise InvalidDocument(f"{url} answered a document whose id is {claimed!r}")
-        refetched = await get(claimed)
+        _check_served_from(claimed, ended, url)
+        if claimed == url:
+            return document
+        refetched, ended = await get(claimed)
         if refetched.get("id") != claimed:
             raise InvalidDocument(
                 f"{url} answered a document whose id is {claimed}, "
                 f"and {claimed} answered one whose id is {refetched.get('id')!r}"
             )
+        _check_served_from(claimed, ended, claimed)
         return refetched
     raise FetchError(f"{url}: no complete answer within {deadline:g} s")
+
+
+def _check_served_from(claimed: str, ended: str, asked: str) -> None:
+    """A document may only carry an id of the server that served it."""
+    if not same_origin(claimed, ended):
+        shown = asked if ended == asked else f"{asked} (redirected to {ended})"
+        raise InvalidDocument(
+            f"{shown} answered a document whose id {claimed} is on another server than "
+            f"{origin_of(ended) or ended}"
+        )
 
 
 def check_url(url: str, *, allow_http: bool = False) -> httpx.URL:
@@ -119,12 +148,15 @@ class _Getter:
     auth: httpx.Auth | None
     allow_http: bool
     timeout: httpx.Timeout
+    refusal: Refusal | None = None
 
-    async def __call__(self, url: str) -> dict[str, Any]:
+    async def __call__(self, url: str) -> tuple[dict[str, Any], str]:
+        """The document at ``url`` and the URL it was served from, redirects followed."""
         current = check_url(url, allow_http=self.allow_http)
         visited = {str(current)}
         for hop in range(MAX_REDIRECTS + 1):
             shown = f"{url} (redirected to {current})" if hop else url
+            self._check_policy(current, shown)
             try:
                 async with self.http.stream(
                     "GET",
@@ -135,7 +167,8 @@ class _Getter:
                     timeout=self.timeout,
                 ) as response:
                     if response.status_code not in _REDIRECTS:
-                        return _parse(await self._body(response, shown), shown)
+                        ended = url if hop == 0 else str(current)
+                        return _parse(await self._body(response, shown), shown), ended
                     location = response.headers.get("location")
             except httpx.HTTPError as exc:
                 raise _unreachable(shown, exc) from exc
@@ -150,6 +183,14 @@ class _Getter:
                 raise FetchError(f"{url}: redirect loop back to {current}")
             visited.add(str(current))
         raise FetchError(f"{url}: more than {MAX_REDIRECTS} redirects")
+
+    def _check_policy(self, url: httpx.URL, shown: str) -> None:
+        if self.refusal is None:
+            return
+        # The host as the policy knows it: lower-case, no port, no brackets.
+        reason = self.refusal(url.host.lower().rstrip("."))
+        if reason is not None:
+            raise Refused(f"{shown}: {reason}")
 
     async def _body(self, response: httpx.Response, shown: str) -> bytes:
         if response.status_code in (404, 410):
@@ -168,8 +209,20 @@ class _Getter:
 def _unreachable(shown: str, exc: httpx.HTTPError) -> FetchError:
     forbidden = exc.__cause__
     if isinstance(forbidden, netguard.ForbiddenAddress):
-        return FetchError(f"{shown}: {forbidden}")
-    return FetchError(f"{shown}: {type(exc).__name__}: {exc}")
+        reason = f"{shown}: {forbidden}"
+    else:
+        reason = f"{shown}: {type(exc).__name__}: {exc}"
+    # The reason names the addresses the resolver gave and its messages, for the node's
+    # admin. A peer reads only the kind of failure, and one kind for a name resolving
+    # to a forbidden address and for a name not resolving at all: told apart, they
+    # would answer anyone asking which names exist inside the node's network.
+    if isinstance(exc, httpx.TimeoutException):
+        kind = "timed out"
+    elif isinstance(exc, httpx.ConnectError):
+        kind = "could not connect (its address is not allowed, unknown or not answering)"
+    else:
+        kind = "the connection failed"
+    return FetchError(reason, public=f"{shown}: {kind}")
 
 
 async def _read_capped(response: httpx.Response, shown: str) -> bytes:
@@ -196,10 +249,12 @@ async def resolve_handle(
     scheme: str = "https",
     auth: httpx.Auth | None = None,
     deadline: float = DEADLINE,
+    refusal: Refusal | None = None,
 ) -> dict[str, Any]:
     """Find the actor behind ``user@host`` by WebFinger, then fetch its document.
 
-    ``scheme="http"`` is local mode: http URLs are then fetched too.
+    ``scheme="http"`` is local mode: http URLs are then fetched too. ``refusal`` is the
+    domain policy, applied to every URL as in :func:`fetch_json`.
     """
     user, host = webfinger.parse_acct(handle, strict=False)
     allow_http = scheme == "http"
@@ -211,12 +266,15 @@ async def resolve_handle(
         auth=auth,
         allow_http=allow_http,
         deadline=deadline,
+        refusal=refusal,
     )
     try:
         actor_id = webfinger.actor_id_from_jrd(jrd)
     except webfinger.WebFingerError as exc:
         raise InvalidDocument(f"WebFinger for {user}@{host}: {exc}") from exc
-    actor = await fetch_json(http, actor_id, auth=auth, allow_http=allow_http, deadline=deadline)
+    actor = await fetch_json(
+        http, actor_id, auth=auth, allow_http=allow_http, deadline=deadline, refusal=refusal
+    )
     if actor.get("type") not in ACTOR_TYPES:
         raise InvalidDocument(f"{actor_id} is a {actor.get('type')!r}, not an actor")
     return actor

@@ -25,9 +25,16 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from federation import httpsig, mediatypes, rfc9421
-from federation.errors import MalformedInput, NotAuthorized, Refused, UnsupportedMediaType
+from federation.errors import (
+    FetchError,
+    MalformedInput,
+    NotAuthorized,
+    Refused,
+    UnsupportedMediaType,
+)
 from federation.jsonlimits import parse_object
 from federation.keycache import KeyCache
+from federation.origins import same_origin
 
 MAX_BODY_BYTES = 1024 * 1024
 
@@ -81,7 +88,10 @@ async def verify_incoming(
     now: datetime,
     known_actor: Callable[[str], Awaitable[bool]],
     refusal: Callable[[str], str | None] | None = None,
+    on_verified: Callable[[str], Awaitable[None]] | None = None,
 ) -> Verified | Dropped:
+    """``on_verified(key_id)`` is awaited once the request is known to be the actor's:
+    what was fetched to find its key may be kept from then on, not before."""
     content_type = headers.get("content-type")
     if not mediatypes.is_activity_content_type(content_type):
         raise UnsupportedMediaType(
@@ -112,8 +122,10 @@ async def verify_incoming(
     owner = signer.owner if signer is not None else None
     if owner != actor:
         raise NotAuthorized(f"the request is signed by {owner} but the activity's actor is {actor}")
-    if host_of(activity_id) != host_of(actor):
-        raise MalformedInput(f"the activity {activity_id} is not on its actor's host")
+    if not same_origin(activity_id, actor):
+        raise MalformedInput(f"the activity {activity_id} is not on its actor's server")
+    if on_verified is not None:
+        await on_verified(verified_key)
     return Verified(activity=activity, actor=actor, key_id=verified_key, text=text)
 
 
@@ -131,6 +143,11 @@ def _check_origins(
         raise Refused(reason)
 
 
+def _key_unavailable(key_id: str, exc: FetchError) -> FetchError:
+    said = f"the key {key_id} could not be fetched: "
+    return type(exc)(said + exc.reason, public=said + exc.public)
+
+
 async def _verify_signature(
     method: str,
     url: str,
@@ -144,10 +161,16 @@ async def _verify_signature(
         # A key on a refused domain is never fetched.
         if refusal is not None and (reason := refusal(host_of(key_id))) is not None:
             raise Refused(reason)
-        return (await keys.get(key_id)).public_key
+        try:
+            return (await keys.get(key_id)).public_key
+        except FetchError as exc:
+            raise _key_unavailable(key_id, exc) from exc
 
     async def refetch(key_id: str) -> Any:
-        key = await keys.refetch(key_id)
+        try:
+            key = await keys.refetch(key_id)
+        except FetchError as exc:
+            raise _key_unavailable(key_id, exc) from exc
         return None if key is None else key.public_key
 
     if "signature-input" in headers:

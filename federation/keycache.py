@@ -59,11 +59,17 @@ class KeyCache:
         # How many cached keys each actor owns: a Delete storm asks this per request.
         self._owners: Counter[str] = Counter()
         self._in_flight: dict[str, asyncio.Future[ActorKey]] = {}
-        self._last_refetch: dict[str, datetime] = {}
+        # When each key was last fetched again, oldest first; bounded like the keys, as
+        # every bad signature with a new key id adds one.
+        self._last_refetch: OrderedDict[str, datetime] = OrderedDict()
         self.fetches = 0
 
     def cached(self, key_id: str) -> ActorKey | None:
         return self._keys.get(key_id)
+
+    @property
+    def refetches_remembered(self) -> int:
+        return len(self._last_refetch)
 
     def knows_actor(self, actor_id: str) -> bool:
         return self._owners[actor_id] > 0
@@ -102,9 +108,19 @@ class KeyCache:
         last = self._last_refetch.get(key_id)
         if last is not None and now - last < self._refetch_interval:
             return None
+        self._last_refetch.pop(key_id, None)
         self._last_refetch[key_id] = now
+        self._forget_old_refetches(now)
         self._drop(key_id)
         return await self._fetch_once(key_id, fresh=True)
+
+    def _forget_old_refetches(self, now: datetime) -> None:
+        # A refetch older than the interval no longer holds anything back.
+        while self._last_refetch:
+            key_id, when = next(iter(self._last_refetch.items()))
+            if now - when < self._refetch_interval and len(self._last_refetch) <= self._max_entries:
+                return
+            del self._last_refetch[key_id]
 
     async def _fetch_once(self, key_id: str, *, fresh: bool) -> ActorKey:
         pending = self._in_flight.get(key_id)

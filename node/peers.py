@@ -1,5 +1,11 @@
 """How the node talks to other servers: every fetch signed by the co-op, and the cache
-of remote actors and their keys."""
+of remote actors and their keys.
+
+An actor document is stored (``remote_actors``) when the node fetched it for a trusted
+reason: the admin asked, or an actor whose signature verified is being answered. One
+fetched only to check a signature waits in memory (:mod:`node.unverified_actors`) until
+a signature made with its key verifies, so that bad signatures from made-up actors
+cost no storage."""
 
 from __future__ import annotations
 
@@ -21,6 +27,7 @@ from node.services.domains import DomainPolicy
 from node.settings import Settings
 from node.storage.database import Database
 from node.storage.tables import actors
+from node.unverified_actors import UnverifiedActors
 from node.urls import Urls
 
 # A stored actor document is used for keys without a new fetch for this long; a failed
@@ -50,6 +57,7 @@ class Peers:
         # The same key signs the co-op's deliveries (see node.delivery_worker).
         self.inbox_signer = InboxSigner(key_id=key_id, private_key=private_key, clock=clock)
         self.keys = KeyCache(self._key_document, clock)
+        self.unverified = UnverifiedActors(clock)
         self._member_signers: dict[tuple[int, bool], InboxSigner | Rfc9421Signer] = {}
         self._coopnode_inboxes: dict[str, bool] = {}
         # The admin's domain decisions, reloaded every few seconds (DOMAINS_POLLER).
@@ -111,7 +119,18 @@ class Peers:
         """A signed, guarded GET of an ActivityStreams document. A domain the policy
         refuses is never fetched."""
         self.ensure_allowed(url)
-        return await fetch_json(self.http, url, auth=self.signer, allow_http=self.settings.local)
+        return await fetch_json(
+            self.http,
+            url,
+            auth=self.signer,
+            allow_http=self.settings.local,
+            refusal=self.refusal,
+        )
+
+    def refusal(self, host: str) -> str | None:
+        """Why the admin's policy refuses ``host``, or None; read at each call, as the
+        policy is reloaded while the node runs."""
+        return self.policy.refusal(host)
 
     def ensure_allowed(self, url: str) -> None:
         """Raise :class:`Refused` for a URL on a domain the admin's policy refuses."""
@@ -120,10 +139,17 @@ class Peers:
             raise Refused(refusal)
 
     async def actor(self, uri: str) -> dict[str, Any]:
-        """An actor's document: the stored copy while fresh, else fetched (and stored)."""
-        document = await self._key_document(uri, fresh=False)
+        """An actor's document: the stored copy while fresh, else fetched and stored.
+
+        For trusted callers only: the admin's requests, and answers to an actor whose
+        signature verified."""
+        document = await self._stored(uri)
+        if document is not None:
+            return document
+        document = self.unverified.take(uri) or await self.fetch(uri)
         if not remote_actors.is_actor_document(document) or document.get("id") != uri:
             raise InvalidDocument(f"{uri} is not an actor")
+        await self._store(document)
         return document
 
     async def resolve(self, target: str) -> dict[str, Any]:
@@ -133,22 +159,40 @@ class Peers:
         _, host = webfinger.parse_acct(target, strict=False)
         self.ensure_allowed(f"https://{host}/")
         document = await resolve_handle(
-            self.http, target, scheme=self.settings.scheme, auth=self.signer
+            self.http, target, scheme=self.settings.scheme, auth=self.signer, refusal=self.refusal
         )
-        now = self.clock.now()
-        await self.db.write(lambda conn: remote_actors.store(conn, document, now=now))
+        await self._store(document)
         return document
 
+    async def key_verified(self, key_id: str) -> None:
+        """A signature made with ``key_id`` verified: the document its key came from, if
+        it waits in memory, is now worth storing."""
+        key = self.keys.cached(key_id)
+        document = None if key is None else self.unverified.take(key.owner)
+        if document is not None:
+            await self._store(document)
+
     async def _key_document(self, url: str, fresh: bool) -> dict[str, Any]:
+        """A document the key cache asked for: stored or held copies while fresh, else
+        fetched and held (not stored: no signature has verified with it yet)."""
         if not fresh:
-            found = await self.db.read(lambda conn: remote_actors.find(conn, url))
-            if found is not None and self.clock.now() - found[1] < ACTOR_FRESHNESS:
-                return found[0]
+            document = await self._stored(url) or self.unverified.get(url)
+            if document is not None:
+                return document
         document = await self.fetch(url)
         if remote_actors.is_actor_document(document):
-            now = self.clock.now()
-            await self.db.write(lambda conn: remote_actors.store(conn, document, now=now))
+            self.unverified.hold(document)
         return document
+
+    async def _stored(self, uri: str) -> dict[str, Any] | None:
+        found = await self.db.read(lambda conn: remote_actors.find(conn, uri))
+        if found is not None and self.clock.now() - found[1] < ACTOR_FRESHNESS:
+            return found[0]
+        return None
+
+    async def _store(self, document: dict[str, Any]) -> None:
+        now = self.clock.now()
+        await self.db.write(lambda conn: remote_actors.store(conn, document, now=now))
 
     async def known_actor(self, actor: str) -> bool:
         if self.keys.knows_actor(actor):

@@ -38,8 +38,16 @@ def default_pollers() -> tuple[Poller, ...]:
     from node.delivery_worker import DELIVERY_POLLER, DOMAINS_POLLER
     from node.inbox_worker import INBOX_POLLER
     from node.proposing import GOVERNANCE_POLLER
+    from node.retention_worker import RETENTION_POLLER
 
-    return (INBOX_POLLER, DELIVERY_POLLER, DOMAINS_POLLER, BACKFILL_POLLER, GOVERNANCE_POLLER)
+    return (
+        INBOX_POLLER,
+        DELIVERY_POLLER,
+        DOMAINS_POLLER,
+        BACKFILL_POLLER,
+        GOVERNANCE_POLLER,
+        RETENTION_POLLER,
+    )
 
 
 async def run_poller(node: Node, poller: Poller, stop: asyncio.Event) -> None:

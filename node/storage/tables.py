@@ -97,6 +97,8 @@ remote_actors = Table(
 )
 
 Index("ix_remote_actors_host", remote_actors.c.host)
+# The retention takes the documents not fetched for longest first (migration 0012).
+Index("ix_remote_actors_fetched_at", remote_actors.c.fetched_at)
 
 # Every verified activity, stored before the peer gets its 202. The unique activity id
 # makes a replayed or re-delivered activity a no-op; the worker takes rows in order of
@@ -125,6 +127,15 @@ Index(
     inbox_activities.c.next_attempt_at,
     sqlite_where=text("state = 'pending'"),
     postgresql_where=text("state = 'pending'"),
+)
+# Finished rows by when they finished, for the retention (migration 0012). The states
+# are named, not "not pending": a state added later is kept until it is listed here.
+INBOX_FINISHED = text("state IN ('done', 'ignored', 'failed', 'dropped')")
+Index(
+    "ix_inbox_activities_finished",
+    inbox_activities.c.processed_at,
+    sqlite_where=INBOX_FINISHED,
+    postgresql_where=INBOX_FINISHED,
 )
 
 # Remote actors that follow a local actor. A Follow held for the admin is "pending";
@@ -211,6 +222,14 @@ Index(
     postgresql_where=text("state = 'pending'"),
 )
 Index("ix_deliveries_host", deliveries.c.host)
+# Ended deliveries by when they ended, for the retention (migration 0012).
+DELIVERIES_FINISHED = text("state IN ('delivered', 'failed', 'dropped')")
+Index(
+    "ix_deliveries_finished",
+    deliveries.c.finished_at,
+    sqlite_where=DELIVERIES_FINISHED,
+    postgresql_where=DELIVERIES_FINISHED,
+)
 Index(
     "ix_deliveries_ordering_key",
     deliveries.c.ordering_key,

@@ -93,6 +93,7 @@ async def receive_activity(node: Node, scope: Scope, receive: Receive) -> None:
         now=now,
         known_actor=node.peers.known_actor,
         refusal=node.peers.policy.refusal,
+        on_verified=node.peers.key_verified,
     )
     if isinstance(result, Dropped):
         return

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from starlette.requests import Request
@@ -11,6 +12,8 @@ from federation.errors import FederationError
 from federation.mediatypes import AS2
 from node.errors import NodeError
 from node.runtime import Node
+
+log = logging.getLogger(__name__)
 
 
 class ActivityResponse(JSONResponse):
@@ -46,4 +49,7 @@ def node_error(exc: NodeError) -> JSONResponse:
 
 
 def federation_error(exc: FederationError) -> JSONResponse:
-    return error(exc.status, type(exc).__name__, exc.reason)
+    """The answer to a peer: the public part of the reason; the rest is logged."""
+    if exc.public != exc.reason:
+        log.info("answered %d: %s", exc.status, exc.reason)
+    return error(exc.status, type(exc).__name__, exc.public)

@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from federation.errors import FetchError, InvalidDocument, RemoteNotFound
+from federation.errors import FetchError, InvalidDocument, Refused, RemoteNotFound
 from federation.fetch import (
     MAX_DOCUMENT_BYTES,
     MAX_JSON_DEPTH,
@@ -321,11 +321,15 @@ async def test_a_document_without_an_id_is_refused(peer: Peer, http: httpx.Async
         await fetch(http, peer.url("/note"))
 
 
-async def test_an_id_that_cannot_be_fetched_is_refused(peer: Peer, http: httpx.AsyncClient) -> None:
+async def test_an_id_in_the_private_network_is_refused_without_fetching_it(
+    peer: Peer, http: httpx.AsyncClient
+) -> None:
     peer.document("/note", {"id": "http://10.0.0.1/note"})
 
-    with pytest.raises(FetchError, match=r"forbidden address 10\.0\.0\.1 \(private\)"):
+    with pytest.raises(InvalidDocument, match=r"http://10\.0\.0\.1/note is on another server"):
         await fetch(http, peer.url("/note"))
+
+    assert peer.paths == ["/note"]
 
 
 async def test_json_that_is_not_an_object_is_refused(peer: Peer, http: httpx.AsyncClient) -> None:
@@ -462,3 +466,56 @@ async def test_a_handle_resolves_over_http_in_local_mode(
     actor = await resolve_handle(http, f"ana@{host}", scheme="http")
 
     assert actor == {"id": actor_id, "type": "Person"}
+
+
+# --- where the document ended ----------------------------------------------------------
+
+
+async def test_a_document_claiming_the_asked_url_from_another_origin_is_refused(
+    peer: Peer, http: httpx.AsyncClient
+) -> None:
+    # An open redirect on the asked origin hands the fetch to another server, whose
+    # document then claims to be the URL first asked for.
+    elsewhere = f"http://localhost:{peer.port}"
+    peer.redirect("/go", f"{elsewhere}/forged")
+    peer.document("/forged", {"id": peer.url("/go"), "type": "Note"})
+
+    with pytest.raises(InvalidDocument, match="on another server than"):
+        await fetch(http, peer.url("/go"))
+
+
+async def test_a_document_whose_id_is_on_another_origin_is_refused_without_fetching_it(
+    peer: Peer, http: httpx.AsyncClient
+) -> None:
+    peer.document("/note", {"id": f"http://localhost:{peer.port}/note", "type": "Note"})
+
+    with pytest.raises(InvalidDocument, match="on another server than"):
+        await fetch(http, peer.url("/note"))
+
+    assert peer.paths == ["/note"]
+
+
+async def test_a_redirect_to_a_refused_domain_is_not_followed(
+    peer: Peer, http: httpx.AsyncClient
+) -> None:
+    peer.redirect("/note", f"http://localhost:{peer.port}/moved")
+    peer.document("/moved", {"id": f"http://localhost:{peer.port}/moved"})
+
+    def refusal(host: str) -> str | None:
+        return f"{host} is blocked" if host == "localhost" else None
+
+    with pytest.raises(Refused, match="localhost is blocked"):
+        await fetch(http, peer.url("/note"), refusal=refusal)
+
+    assert peer.paths == ["/note"]
+
+
+async def test_the_first_url_of_a_refused_domain_is_not_fetched(
+    peer: Peer, http: httpx.AsyncClient
+) -> None:
+    peer.document("/note", {"id": peer.url("/note")})
+
+    with pytest.raises(Refused):
+        await fetch(http, peer.url("/note"), refusal=lambda host: "blocked")
+
+    assert peer.connections == 0

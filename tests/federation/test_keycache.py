@@ -147,3 +147,19 @@ async def test_forgetting_an_actor_drops_its_keys() -> None:
 
     assert not keycache.knows_actor(ACTOR)
     assert keycache.cached(KEY_ID) is None
+
+
+async def test_the_record_of_refetches_stays_bounded_and_forgets_what_no_longer_counts() -> None:
+    clock = ManualClock(datetime(2027, 1, 1, tzinfo=UTC))
+    key_ids = [f"{ACTOR}#key-{n}" for n in range(50)]
+    document = actor_document()
+    document["publicKey"] = [{"id": k, "owner": ACTOR, "publicKeyPem": PEM} for k in key_ids]
+    keycache = KeyCache(Documents({ACTOR: document}), clock, max_entries=10)
+
+    for key_id in key_ids:
+        await keycache.refetch(key_id)
+
+    assert keycache.refetches_remembered == 10
+    clock.advance(6 * 60)
+    await keycache.refetch(key_ids[0])
+    assert keycache.refetches_remembered == 1
