@@ -20,7 +20,7 @@ import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -41,9 +41,15 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.selectable import Join
 
-from node.catalogue.store import ACTIVE, WITHDRAWN, scaled_price, unscaled_price
+from node.catalogue.store import (
+    ACTIVE,
+    MAX_SCALED_PRICE,
+    WITHDRAWN,
+    scaled_price,
+    unscaled_price,
+)
 from node.catalogue.text import cell_words, filter_word, query_words
-from node.errors import Invalid
+from node.errors import BadRequest, Invalid
 from node.storage.tables import offer_categories, offer_claims, offers
 
 SORTS = ("relevance", "recent", "price", "distance")
@@ -54,6 +60,11 @@ MAX_LIMIT = 100
 MAX_FILTER_VALUES = 10
 EARTH_RADIUS_KM = 6371.0088
 MAX_PRICE = Decimal("1e12")
+# What a cursor may carry: an offset for relevance pages (a walk of a thousand pages of
+# a hundred), a row id, and a distance no longer than half the Earth's circumference.
+MAX_OFFSET = 100_000
+MAX_ID = 2**63 - 1
+MAX_DISTANCE_KM = 20_100.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,7 +146,10 @@ def parse_query(params: Mapping[str, Any]) -> Query:
         raise Invalid("sorting by distance needs a point (near=45.76,4.84)", field="sort")
     limit_text = _one(params, "limit")
     limit = DEFAULT_LIMIT if limit_text is None else int(_number(limit_text, "limit", 1, MAX_LIMIT))
-    cursor_text = _one(params, "cursor")
+    try:
+        cursor_text = _one(params, "cursor")
+    except Invalid as exc:
+        raise _bad_cursor(f"this cursor is not one a search gave ({exc.reason})") from None
     return Query(
         words=words,
         categories=categories,
@@ -164,6 +178,8 @@ def _one(params: Mapping[str, Any], name: str) -> str | None:
     value = str(value).strip()
     if len(value) > 2048:
         raise Invalid(f"{name} is too long", field=name)
+    if "\x00" in value:
+        raise Invalid(f"{name} holds a NUL character", field=name)
     return value or None
 
 
@@ -175,6 +191,8 @@ def _many(params: Mapping[str, Any], name: str) -> tuple[str, ...]:
         raise Invalid(f"at most {MAX_FILTER_VALUES} values of {name}", field=name)
     if any(len(v) > 64 for v in found):
         raise Invalid(f"a {name} is at most 64 characters", field=name)
+    if any("\x00" in v for v in found):
+        raise Invalid(f"a {name} holds a NUL character", field=name)
     return found
 
 
@@ -222,17 +240,56 @@ def _encode_cursor(values: list[Any]) -> str:
 
 
 def _decode_cursor(value: str, sort: str) -> tuple[Any, ...]:
+    """The sort key and id a page ended on, as :func:`search` encoded them. A cursor is
+    the node's own token, never written by hand: anything else is a bad request, found
+    here, before any of it reaches the database."""
     try:
         raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
         decoded = json.loads(raw)
-        expected = 1 if sort == "relevance" else 2
-        if not isinstance(decoded, list) or len(decoded) != expected:
-            raise ValueError
-        if not all(isinstance(v, int | float | str) for v in decoded):
-            raise ValueError
-    except (ValueError, binascii.Error):
-        raise Invalid("this cursor is not one a search of this kind gave", field="cursor") from None
-    return tuple(decoded)
+    except (ValueError, binascii.Error, RecursionError):
+        decoded = None
+    expected = 1 if sort == "relevance" else 2
+    if not isinstance(decoded, list) or len(decoded) != expected:
+        raise _bad_cursor(f"this cursor is not one a search sorted by {sort} gave")
+    if sort == "relevance":
+        return (_whole(decoded[0], 0, MAX_OFFSET),)
+    last_id = _whole(decoded[1], 0, MAX_ID)
+    if sort == "recent":
+        return (_moment(decoded[0]), last_id)
+    if sort == "price":
+        return (_whole(decoded[0], 0, MAX_SCALED_PRICE), last_id)
+    return (_kilometres(decoded[0]), last_id)
+
+
+def _bad_cursor(reason: str) -> BadRequest:
+    return BadRequest(reason, field="cursor")
+
+
+def _whole(value: Any, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise _bad_cursor("this cursor is not one a search gave: a position is out of range")
+    return value
+
+
+def _kilometres(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise _bad_cursor("this cursor is not one a search gave: a distance is not a number")
+    if not (math.isfinite(value) and 0 <= value <= MAX_DISTANCE_KM):
+        raise _bad_cursor("this cursor is not one a search gave: a distance is out of range")
+    return float(value)
+
+
+def _moment(value: Any) -> datetime:
+    moment = None
+    if isinstance(value, str) and len(value) <= 64:
+        try:
+            moment = datetime.fromisoformat(value)
+            moment = None if moment.tzinfo is None else moment.astimezone(UTC)
+        except (ValueError, OverflowError):
+            moment = None
+    if moment is None:
+        raise _bad_cursor("this cursor is not one a search gave: a time is not readable")
+    return moment
 
 
 # --- SQL ------------------------------------------------------------------------------
@@ -406,7 +463,7 @@ def search(conn: Connection, query: Query, *, now: datetime) -> Page:
         conditions.append(after)
     statement = statement.where(*conditions).order_by(*order).limit(query.limit + 1)
     if query.sort == "relevance" and query.cursor is not None:
-        statement = statement.offset(int(query.cursor[0]))
+        statement = statement.offset(query.cursor[0])
     rows = conn.execute(statement).all()
     more = len(rows) > query.limit
     rows = rows[: query.limit]
@@ -415,7 +472,7 @@ def search(conn: Connection, query: Query, *, now: datetime) -> Page:
     if more and rows:
         last = rows[-1]
         if query.sort == "relevance":
-            offset = (int(query.cursor[0]) if query.cursor else 0) + len(rows)
+            offset = (query.cursor[0] if query.cursor else 0) + len(rows)
             next_cursor = _encode_cursor([offset])
         elif query.sort == "recent":
             next_cursor = _encode_cursor([last.published.isoformat(), last.id])
@@ -435,11 +492,7 @@ def _order(
     if query.sort == "recent":
         after = None
         if cursor is not None:
-            try:
-                moment = datetime.fromisoformat(str(cursor[0]))
-                last_id = int(cursor[1])
-            except ValueError:
-                raise Invalid("this cursor is not one a search gave", field="cursor") from None
+            moment, last_id = cursor
             after = or_(
                 offers.c.published < moment,
                 and_(offers.c.published == moment, offers.c.id < last_id),
@@ -448,7 +501,7 @@ def _order(
     if query.sort == "price":
         after = None
         if cursor is not None:
-            price, last_id = int(cursor[0]), int(cursor[1])
+            price, last_id = cursor
             after = or_(
                 offers.c.price_e4 > price, and_(offers.c.price_e4 == price, offers.c.id > last_id)
             )
@@ -456,7 +509,7 @@ def _order(
     assert distance is not None
     after = None
     if cursor is not None:
-        km, last_id = float(cursor[0]), int(cursor[1])
+        km, last_id = cursor
         after = or_(distance > km, and_(distance == km, offers.c.id > last_id))
     return [distance.asc(), offers.c.id.asc()], after
 

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from federation.errors import MalformedInput
 from federation.jsonld import SCHEMAS_DIR
+from federation.storable import unstorable_at
 from node.offers import categories, currencies
 from node.offers.markdown import sanitise_html
 from node.offers.model import (
@@ -108,6 +109,11 @@ def from_proposal(document: Any) -> RemoteOffer:
     """A peer's ``Proposal`` as a :class:`RemoteOffer`, or :class:`RemoteOfferError`."""
     if not isinstance(document, dict):
         raise RemoteOfferError("the offer is not a JSON object")
+    # Text no database can hold: a peer's JSON with it is refused as it is parsed
+    # (federation.jsonlimits); a document that came any other way is refused here.
+    where = unstorable_at(document)
+    if where is not None:
+        raise RemoteOfferError(f"{where}: holds a NUL or an unpaired surrogate")
     normalised = normalise(document)
     validate(normalised)
     return _build(normalised)
@@ -136,9 +142,23 @@ def _fast_check() -> Callable[[Any], Any]:
     fastjsonschema knows); a test holds the two validators to the same answers."""
     import fastjsonschema
 
-    schema = json.loads(OFFER_SCHEMA_FILE.read_text(encoding="utf-8"))
+    schema = _draft_7(json.loads(OFFER_SCHEMA_FILE.read_text(encoding="utf-8")))
     schema["$schema"] = "http://json-schema.org/draft-07/schema#"
     return fastjsonschema.compile(schema)
+
+
+def _draft_7(schema: Any) -> Any:
+    """The schema with each ``$ref`` that has sibling keywords moved into an ``allOf``:
+    draft 7 ignores a ``$ref``'s siblings (2020-12 applies them), and those siblings
+    say, for one, that a ``nameMap``'s texts are strings."""
+    if isinstance(schema, list):
+        return [_draft_7(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {key: _draft_7(value) for key, value in schema.items()}
+    if "$ref" in out and len(out) > 1:
+        out = {"allOf": [{"$ref": out.pop("$ref")}, out]}
+    return out
 
 
 def is_valid_fast(normalised: Mapping[str, Any]) -> bool:
@@ -326,13 +346,15 @@ def _datetime(value: str | None, term: str, *, strict: bool) -> datetime | None:
         return None
     try:
         moment = datetime.fromisoformat(value.strip())
-    except ValueError:
+        # A moment at the edge of the calendar, in a time zone that pushes it past.
+        moment = moment if moment.tzinfo is None else moment.astimezone(UTC)
+    except (ValueError, OverflowError):
         moment = None
     if moment is None or moment.tzinfo is None:
         if strict:
             raise RemoteOfferError(f"{term}: {value!r} is not a date and time with a time zone")
         return None
-    return moment.astimezone(UTC)
+    return moment
 
 
 def _options(items: Iterable[Any], known: Iterable[str]) -> Options:

@@ -80,7 +80,7 @@ def _people(
         if raw_page is None or not listed:
             total = await node.db.read(lambda conn: count(conn, found))
             return activity(documents.ordered_collection(collection_id, total, paged=listed))
-        if not raw_page.isdigit() or int(raw_page) < 1:
+        if not (raw_page.isascii() and raw_page.isdigit()) or not 1 <= int(raw_page) <= 1_000_000:
             return error(400, "bad_request", "page must be a whole number from 1")
         page = int(raw_page)
         offset = (page - 1) * PAGE_SIZE

@@ -95,7 +95,9 @@ async def offers_collection(request: Request) -> Response:
         document["first"] = f"{collection_id}?page=true"
         return activity(document)
     before = params.get("before")
-    if before is not None and not before.isdigit():
+    # ASCII digits only ("²" is a digit to str.isdigit, not to int), and no more than
+    # a row id can hold.
+    if before is not None and not (before.isascii() and before.isdigit() and len(before) <= 18):
         return error(400, "bad_request", "before must be a whole number")
     query = select(offers.c.id, offers.c.document).where(*listed)
     if before is not None:

@@ -29,7 +29,7 @@ from federation.mediatypes import parse_accept, prefers_activity_json
 from node import documents
 from node.catalogue import search as catalogue
 from node.catalogue.store import WITHDRAWN
-from node.errors import Invalid
+from node.errors import BadRequest, Invalid
 from node.offers import categories
 from node.offers.currencies import ITEM_BY_CODE
 from node.offers.markdown import sanitise_html
@@ -48,6 +48,7 @@ SORTS = ("recent", "relevance", "price")
 # Parameters of the page itself, not of the search.
 PAGE_PARAMETERS = frozenset({"lang"})
 LINK_REL = "nofollow noopener noreferrer"
+MAX_ROW_ID = 2**63 - 1
 # Sanitised HTML: a heading tag carries no attributes.
 _HEADING = re.compile(r"<(/?)h([1-6])>")
 
@@ -170,7 +171,7 @@ async def catalogue_page(request: Request) -> Response:
     local_actor = node.urls.actor(handle)
     try:
         query = catalogue.parse_query(params)
-    except Invalid as exc:
+    except (Invalid, BadRequest) as exc:  # a bad cursor is a BadRequest
         context["error"] = exc.reason
         context["coop_name"] = await node.db.read(lambda conn: _coop_name(conn, handle))
         return page(request, choice, "catalogue.html", context, status=400)
@@ -193,12 +194,7 @@ async def catalogue_page(request: Request) -> Response:
         names = _remote_names(conn, remote) if remote else {}
         return found, keys, names, _coop_name(conn, handle)
 
-    try:
-        found, keys, names, coop_name = await node.db.read(read)
-    except Invalid as exc:  # a cursor that decodes but does not fit the sort
-        context["error"] = exc.reason
-        context["coop_name"] = await node.db.read(lambda conn: _coop_name(conn, handle))
-        return page(request, choice, "catalogue.html", context, status=400)
+    found, keys, names, coop_name = await node.db.read(read)
     cards = []
     for hit in found.hits:
         row = keys.get(hit.uri)
@@ -410,7 +406,10 @@ async def offer(request: Request) -> Response:
 async def catalogue_offer(request: Request) -> Response:
     """``/catalogue/offers/ID``: an offer of the catalogue, a federated one as a rule."""
     choice = i18n.choose_language(request)
-    return await _offer_page(request, choice, offers.c.id == request.path_params["offer_id"])
+    offer_id = request.path_params["offer_id"]
+    if not 0 < offer_id <= MAX_ROW_ID:  # beyond any row, and beyond what SQL can compare
+        return _not_found(request, choice)
+    return await _offer_page(request, choice, offers.c.id == offer_id)
 
 
 async def _offer_page(
