@@ -30,6 +30,7 @@ import asyncio
 import random
 import socket
 import sqlite3
+import subprocess
 import sys
 import tempfile
 import textwrap
@@ -94,7 +95,9 @@ def choice_of(n: int) -> str:
     return "For" if rest < 6 else "Against" if rest < 9 else "Abstain"
 
 
-def make_node(index: int, port: int, data_dir: str, count: int) -> tuple[str, list[str]]:
+def make_node(
+    index: int, port: int, data_dir: str, count: int, host_port: int
+) -> tuple[str, list[str]]:
     """A local node's settings, database and co-op, and ``count`` members, each with an
     API token, who joined a month ago; returns the admin token and the members' tokens.
     Runs in a worker process (key generation and the inserts are CPU-bound)."""
@@ -103,6 +106,8 @@ def make_node(index: int, port: int, data_dir: str, count: int) -> tuple[str, li
         domain=f"127.0.0.1:{port}",
         name=f"Co-op {index}",
         local=True,
+        # Every other co-op takes part in the host's shared proposals without asking.
+        accept_shared_from=(f"http://127.0.0.1:{host_port}/actors/coop",) if index else (),
     )
     write_config(settings)
     settings = load_settings(Path(data_dir))
@@ -167,7 +172,15 @@ def prepare(tmp: Path, nodes: int, total: int) -> list[Coop]:
     dirs = [tmp / f"node{i}" for i in range(nodes)]
     with ProcessPoolExecutor(max_workers=2) as pool:
         made = list(
-            pool.map(make_node, range(nodes), ports, [str(d) for d in dirs], shares, chunksize=1)
+            pool.map(
+                make_node,
+                range(nodes),
+                ports,
+                [str(d) for d in dirs],
+                shares,
+                [ports[0]] * nodes,
+                chunksize=1,
+            )
         )
     return [Coop(i, ports[i], dirs[i], admin, tokens) for i, (admin, tokens) in enumerate(made)]
 
@@ -178,6 +191,15 @@ def start(coops: list[Coop]) -> None:
     for coop in coops:
         assert coop.process is not None
         coop.process.wait_ready(timeout=60)
+    # A co-op takes part only in the shared proposals of co-ops it follows.
+    coopnode = str(Path(sys.executable).parent / "coopnode")
+    host = f"http://127.0.0.1:{coops[0].port}/actors/coop"
+    for coop in coops[1:]:
+        subprocess.run(
+            [coopnode, "follow", host, "--data-dir", str(coop.data_dir), "--wait", "60"],
+            check=True,
+            capture_output=True,
+        )
 
 
 def read_only(path: Path) -> sqlite3.Connection:

@@ -19,7 +19,9 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Connection
 
 from federation.errors import FederationError
-from federation.inbox import actor_id, host_of
+from federation.inbox import actor_id
+from federation.origins import origin_of, same_origin
+from federation.storable import storable
 from node.catalogue import store as catalogue
 from node.catalogue.entries import remote_entry
 from node.offers import RemoteOfferError, from_proposal
@@ -83,7 +85,7 @@ async def on_accepted(node: Node, followed: str) -> None:
         log.info("backfill: no actor document for %s: %s", followed, exc)
         return
     collection = document.get("offers")
-    if not isinstance(collection, str) or host_of(collection) != host_of(followed):
+    if not isinstance(collection, str) or not same_origin(collection, followed):
         return  # not a co-op that publishes offers (a Mastodon account, say)
     coop_id, now = node.peers.coop_id, node.clock.now()
     await node.db.write(
@@ -104,7 +106,16 @@ async def run_once(node: Node) -> int:
     )
     taken = 0
     for walk in walks:
-        taken += await _step(node, walk)
+        try:
+            taken += await _step(node, walk)
+        except Exception as exc:
+            # One walk never stops the others: counted as a failure of its own, it is
+            # given up after MAX_FAILURES like a walk whose fetches keep failing.
+            log.exception("backfill of %s failed", walk.followed)
+            try:
+                await _count_failure(node, walk, f"{type(exc).__name__}: {exc}")
+            except Exception:
+                log.exception("backfill of %s: the failure could not be recorded", walk.followed)
     return taken
 
 
@@ -171,24 +182,38 @@ async def _step(node: Node, walk: Any) -> int:
                 return taken
             page = await prefetch
     except (FederationError, ValueError) as exc:
-        failures = 1 + int((walk.last_error or "").startswith("failure "))
-        log.info("backfill of %s: %s", walk.followed, exc)
-        reason = f"failure {failures}: {exc}"[:2000]
-        state_after = FAILED if failures >= MAX_FAILURES else RUNNING
-        await node.db.write(
-            lambda conn: conn.execute(
-                update(backfills)
-                .where(backfills.c.id == walk.id)
-                .values(state=state_after, last_error=reason, updated_at=now)
-            )
-        )
+        log.info("backfill of %s: %s", walk.followed, storable(str(exc)))
+        await _count_failure(node, walk, str(exc))
         return 0
     return 1
 
 
+async def _count_failure(node: Node, walk: Any, error: str) -> None:
+    """Record a failed step (the error may quote the peer: made storable); the walk is
+    given up after MAX_FAILURES."""
+    failures = 1 + _failures_so_far(walk.last_error)
+    reason = storable(f"failure {failures}: {error}", limit=2000)
+    state_after = FAILED if failures >= MAX_FAILURES else RUNNING
+    now = node.clock.now()
+    await node.db.write(
+        lambda conn: conn.execute(
+            update(backfills)
+            .where(backfills.c.id == walk.id)
+            .values(state=state_after, last_error=reason, updated_at=now)
+        )
+    )
+
+
+def _failures_so_far(last_error: str | None) -> int:
+    """The failures in a row recorded so far ("failure 3: ..."; a page taken resets it)."""
+    head = (last_error or "").partition(":")[0]
+    word, _, number = head.partition(" ")
+    return int(number) if word == "failure" and number.isascii() and number.isdigit() else 0
+
+
 def _check_same_host(url: str, followed: str) -> None:
-    if host_of(url) != host_of(followed):
-        raise ValueError(f"the page {url} is not on {host_of(followed)}")
+    if not same_origin(url, followed):
+        raise ValueError(f"the page {url} is not on {origin_of(followed)}")
 
 
 def _read_page(
@@ -202,7 +227,7 @@ def _read_page(
     entries = []
     skipped = 0
     for item in items[:500]:
-        if not isinstance(item, dict) or host_of(str(item.get("id", ""))) != host_of(followed):
+        if not isinstance(item, dict) or not same_origin(str(item.get("id", "")), followed):
             skipped += 1  # a bare link, or an offer of another server: not taken on trust
             continue
         try:

@@ -597,10 +597,13 @@ def prepare_data_dir(data_dir: Path | None) -> tuple[Path, bool]:
     return data_dir, False
 
 
-def create_node(root: Path, coop: DemoCoop, port: int, clock: Clock) -> Settings:
+def create_node(
+    root: Path, coop: DemoCoop, port: int, clock: Clock, *, partners: tuple[str, ...] = ()
+) -> Settings:
     """A local node for ``coop`` in ``root/HANDLE``: settings, database and co-op actor.
     SQLite in its directory, whatever the environment says, so that the three nodes
-    never share a database."""
+    never share a database. ``partners``: the co-ops whose shared proposals it takes
+    part in without asking its admin."""
     from node.services.setup import create_coop, migrate_database
     from node.storage.database import Database
 
@@ -614,6 +617,7 @@ def create_node(root: Path, coop: DemoCoop, port: int, clock: Clock) -> Settings
         local=True,
         follow_policy=coop.follow_policy,
         database_url=f"sqlite:///{(data_dir / DATABASE_FILE).resolve()}",
+        accept_shared_from=partners,
     )
     write_config(settings)
     migrate_database(settings.database_url)
@@ -1001,7 +1005,18 @@ def run(
             DemoNode(
                 coop=coop,
                 port=port + i,
-                settings=create_node(root, coop, port + i, clock),
+                settings=create_node(
+                    root,
+                    coop,
+                    port + i,
+                    clock,
+                    # The three co-ops trust each other: shared proposals need no answer.
+                    partners=tuple(
+                        f"{other.handle}@{HOST}:{port + j}"
+                        for j, other in enumerate(COOPS)
+                        if j != i
+                    ),
+                ),
                 sock=sock,
             )
             for i, (coop, sock) in enumerate(zip(COOPS, sockets, strict=True))

@@ -25,8 +25,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
-from federation.inbox import actor_id, host_of
+from federation.inbox import actor_id
 from federation.jsonld import AS_CONTEXT_URL
+from federation.origins import same_origin
 from node import activities
 from node.catalogue import store as catalogue
 from node.catalogue.entries import local_entry, remote_entry
@@ -356,7 +357,7 @@ async def _object_of(node: Node, item: InboxItem) -> dict[str, Any] | None:
     object_id = actor_id(embedded)
     if object_id is None:
         return None
-    if host_of(object_id) != host_of(item.actor):
+    if not same_origin(object_id, item.actor):
         raise NotTheOrigin(f"{item.actor} sent {object_id}, which its host does not serve")
     if isinstance(embedded, dict) and len(embedded) > 1:
         return embedded

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from datetime import datetime, timedelta
 from fractions import Fraction
 from functools import partial
@@ -537,7 +537,9 @@ async def create_proposal(
     or by co-op ballots (see node.subtotals)."""
     now = node.clock.now()
     coop_colleges = await node.db.read(_colleges)
-    checked = parse_proposal_input(data, now=now, colleges=coop_colleges)
+    checked = parse_proposal_input(
+        data, now=now, colleges=coop_colleges, opened_elsewhere=mirror is not None
+    )
     weights = effective_colleges(data, coop_colleges)
     shared = await sharing.resolve_electorate(node, data.get("electorate"))
     key = uuid.uuid4().hex
@@ -839,10 +841,13 @@ def _close(node: Node, conn: Connection, *, pk: int, now: datetime) -> bool:
     return True
 
 
-def _ballots_waiting(conn: Connection, *, closes_at: datetime) -> bool:
+def _ballots_waiting(conn: Connection, *, closes_at: datetime, now: datetime) -> bool:
     """Whether activities accepted before the close still wait in the inbox, not tried
     yet: they may be ballots, which count (they were cast in time). One that failed once
-    is not waited for: its retries may take hours, the close does not."""
+    is not waited for: its retries may take hours, the close does not. Nor is one whose
+    worker took it and never recorded an outcome (its claim expired): a stuck activity
+    holds the close for one claim at most, never forever. One nobody took yet is waited
+    for: the inbox worker takes it as soon as it runs (after the node was down, say)."""
     waiting = conn.execute(
         select(inbox_activities.c.id)
         .where(
@@ -850,6 +855,10 @@ def _ballots_waiting(conn: Connection, *, closes_at: datetime) -> bool:
             inbox_activities.c.type == "Create",
             inbox_activities.c.received_at < closes_at,
             inbox_activities.c.attempts == 0,
+            or_(
+                inbox_activities.c.claimed_until.is_(None),
+                inbox_activities.c.claimed_until >= now,
+            ),
         )
         .limit(1)
     ).first()
@@ -889,31 +898,50 @@ async def run_once(node: Node) -> int:
     opening, closing, stale = await node.db.read(due)
     acted = 0
     own = node.urls.actor(node.settings.handle)
-    for pk, opens_at in opening:
+
+    async def open_one(pk: int, opens_at: datetime) -> int:
         is_shared = bool(await node.db.read(partial(sharing.participants, pk=pk)))
         if is_shared:
-            acted += await _open_shared(node, pk, opens_at, now)
-            continue
+            return int(await _open_shared(node, pk, opens_at, now))
 
-        def open_unit(conn: Connection, pk: int = pk, opens_at: datetime = opens_at) -> bool:
+        def open_unit(conn: Connection) -> bool:
             still = _claim_opening(conn, pk, now)
             if still:
                 _open(conn, pk, opens_at, own=own)
             return bool(still)
 
-        acted += await node.db.write(open_unit)
-    for pk, closes_at, mode in closing:
+        return int(await node.db.write(open_unit))
+
+    async def close_one(pk: int, closes_at: datetime, mode: str) -> int:
         if mode == "subtotal" and now < closes_at + subtotals.GRACE:
-            continue  # subtotals are taken until the deadline
-        waiting = await node.db.read(partial(_ballots_waiting, closes_at=closes_at))
+            return 0  # subtotals are taken until the deadline
+        waiting = await node.db.read(partial(_ballots_waiting, closes_at=closes_at, now=now))
         if waiting:
-            continue  # the inbox worker handles them first
-        acted += await node.db.write(partial(_close, node, pk=pk, now=now))
+            return 0  # the inbox worker handles them first
+        return int(await node.db.write(partial(_close, node, pk=pk, now=now)))
+
+    async def publish_one(pk: int) -> int:
+        return int(await node.db.write(partial(_publish_counts, node, pk=pk, now=now)))
+
+    # One proposal that cannot be opened, closed or published does not hold the others:
+    # it is logged and tried again at the next round.
+    for pk, opens_at in opening:
+        acted += await _one_proposal("open", pk, open_one(pk, opens_at))
+    for pk, closes_at, mode in closing:
+        acted += await _one_proposal("close", pk, close_one(pk, closes_at, mode))
     for (pk,) in stale:
-        acted += await node.db.write(partial(_publish_counts, node, pk=pk, now=now))
+        acted += await _one_proposal("publish the counts of", pk, publish_one(pk))
     if acted:
         node.delivery_wakeup.set()
     return acted
+
+
+async def _one_proposal(what: str, pk: int, work: Awaitable[int]) -> int:
+    try:
+        return await work
+    except Exception:
+        log.exception("governance: could not %s proposal %s; trying again later", what, pk)
+        return 0
 
 
 GOVERNANCE_POLLER = Poller(

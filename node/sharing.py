@@ -30,16 +30,19 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.engine import Connection, RowMapping
 
-from federation.errors import MalformedInput
-from federation.inbox import actor_id, host_of
+from federation.errors import MalformedInput, NotAuthorized, Refused
+from federation.inbox import actor_id
 from federation.jsonld import AS_CONTEXT_URL
+from federation.origins import same_origin
 from node.errors import Conflict, Forbidden, Invalid, NotFound
 from node.governance.proposal_input import iso
+from node.governance.shared_question import SharedQuestion, read_question
+from node.governance.tally import Reason
 from node.runtime import Node
-from node.services import outbox, remote_actors
+from node.services import follows, outbox, remote_actors
 from node.services.inbox import InboxItem
 from node.services.members import VOTING_ROLES
 from node.services.tokens import TokenInfo
@@ -51,6 +54,11 @@ MAX_COOPS = 50
 MAX_ROSTER_PAGES = 1000
 MAX_ROSTER = 200_000
 COOP_TYPES = ("Group", "Organization")
+# A shared proposal from a followed co-op, waiting for the admin to accept or decline it.
+INVITED = "invited"
+# A followed co-op's invitations waiting for the admin: past this, more are refused until
+# the admin answers (a co-op gone wrong cannot bury the admin's page).
+MAX_INVITATIONS_WAITING = 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,7 +134,7 @@ async def read_roster(node: Node, coop: str, opens_at: datetime) -> list[Elector
     """The voting members the co-op's roster lists as members at ``opens_at``."""
     document = await node.peers.actor(coop)
     collection = document.get("members")
-    if not isinstance(collection, str) or host_of(collection) != host_of(coop):
+    if not isinstance(collection, str) or not same_origin(collection, coop):
         raise MalformedInput(f"{coop} publishes no roster on its own host")
     first = (await node.peers.fetch(collection)).get("first")
     if first is None:
@@ -139,7 +147,7 @@ async def read_roster(node: Node, coop: str, opens_at: datetime) -> list[Elector
     pages = 0
     while page_url is not None:
         pages += 1
-        if pages > MAX_ROSTER_PAGES or host_of(page_url) != host_of(coop):
+        if pages > MAX_ROSTER_PAGES or not same_origin(page_url, coop):
             raise MalformedInput(f"{coop}'s roster pages go on too long, or elsewhere")
         page = await node.peers.fetch(page_url)
         items = page.get("orderedItems", page.get("items", []))
@@ -215,7 +223,9 @@ def key_of(uri: str) -> str:
     return hashlib.sha256(uri.encode("utf-8")).hexdigest()[:32]
 
 
-def _is_shared_question(node: Node, document: Any, sender: str) -> bool:
+def _names_this_coop(node: Node, document: Any, sender: str) -> bool:
+    """Whether an object is a shared proposal naming this co-op in its electorate, and
+    said to be its sender's: worth reading further."""
     if not isinstance(document, dict) or document.get("type") != "Question":
         return False
     electorate = document.get("electorate")
@@ -223,51 +233,201 @@ def _is_shared_question(node: Node, document: Any, sender: str) -> bool:
     return node.urls.actor(node.settings.handle) in named and document.get("attributedTo") == sender
 
 
+def _waiting(conn: Connection, host: str) -> int:
+    return int(
+        conn.execute(
+            select(func.count())
+            .select_from(remote_proposals)
+            .where(remote_proposals.c.host == host, remote_proposals.c.state == INVITED)
+        ).scalar_one()
+    )
+
+
+def _trusted(conn: Connection, node: Node, host: str) -> bool:
+    """Whether the admin listed ``host`` in ``accept_shared_from`` (by actor URL, or by
+    handle as its actor document gives it)."""
+    trusted = node.settings.accept_shared_from
+    if not trusted:
+        return False
+    if host in trusted:
+        return True
+    label = remote_actors.labels(conn, [host]).get(host)
+    return label is not None and label.username is not None and label.handle.lower() in trusted
+
+
 async def on_question(node: Node, item: InboxItem) -> bool:
     """A shared proposal that names this co-op in its electorate, new (``Create``) or
-    changed (``Update``: counts, outcome), from its host. False if it is not one."""
+    changed (``Update``: counts, outcome), from its host. False if it is not one.
+
+    A proposal is an invitation, not an order: one from a co-op this co-op does not
+    follow is refused; one from a followed co-op waits for the admin (``invited``), unless
+    the admin listed its host in ``accept_shared_from``. Until it is accepted, members do
+    not see it and nothing is published or signed for it. Only the co-op that first sent
+    a proposal may change it."""
     document = item.activity.get("object")
-    if not _is_shared_question(node, document, item.actor):
+    if not _names_this_coop(node, document, item.actor):
         return False
     assert isinstance(document, dict)
-    uri = actor_id(document)
-    if uri is None or host_of(uri) != host_of(item.actor):
-        raise MalformedInput(f"{item.actor} sent a proposal {uri} its host does not serve")
+    shared = read_question(document)
+    if not same_origin(shared.uri, item.actor):
+        raise MalformedInput(f"{item.actor} sent a proposal {shared.uri} its server does not serve")
     now = node.clock.now()
-    state = "closed" if document.get("closed") else "open"
+    coop_id = node.peers.coop_id
     text = json.dumps(document, ensure_ascii=False)
+    state = "closed" if shared.closed else "open"
 
-    def unit(conn: Connection) -> None:
+    def unit(conn: Connection) -> str:
         row = conn.execute(
-            select(remote_proposals.c.id, remote_proposals.c.state).where(
-                remote_proposals.c.uri == uri
+            select(remote_proposals.c.id, remote_proposals.c.state, remote_proposals.c.host).where(
+                remote_proposals.c.uri == shared.uri
             )
         ).first()
-        if row is None:  # new, or first seen at an update: kept all the same
+        if row is None:
+            followed = follows.following_state(conn, actor_id=coop_id, followed=item.actor)
+            if followed != follows.ACCEPTED:
+                raise Refused(
+                    f"{item.actor} is not a co-op this co-op follows: "
+                    "its shared proposals are not taken"
+                )
+            taken = state if _trusted(conn, node, item.actor) else INVITED
+            if taken == INVITED and _waiting(conn, item.actor) >= MAX_INVITATIONS_WAITING:
+                raise Refused(
+                    f"{item.actor} has {MAX_INVITATIONS_WAITING} shared proposals waiting "
+                    "for this co-op's answer already"
+                )
             conn.execute(
                 insert(remote_proposals).values(
-                    key=key_of(uri),
-                    uri=uri,
+                    key=key_of(shared.uri),
+                    uri=shared.uri,
                     host=item.actor,
                     document=text,
-                    state=state,
+                    state=taken,
                     received_at=now,
                     updated_at=now,
                 )
             )
-            return
-        kept = "declined" if row.state == "declined" and state == "open" else state
+            return taken
+        if row.host != item.actor:
+            raise NotAuthorized(f"{shared.uri} was shared by {row.host}: only it may change it")
+        # The admin's answer stands whatever the host says next: a declined proposal
+        # stays declined while it is open, an invitation waits for the admin.
+        kept = row.state
+        if row.state not in (INVITED, "declined") or (row.state == "declined" and shared.closed):
+            kept = state
         conn.execute(
             update(remote_proposals)
             .where(remote_proposals.c.id == row.id)
             .values(document=text, state=kept, updated_at=now)
         )
+        return "updated"
 
-    await node.db.write(unit)
-    mode = document.get("countingMode")
-    if item.type == "Create" and mode in ("subtotal", "coop") and state == "open":
-        await mirror(node, document, item.actor)
+    taken = await node.db.write(unit)
+    if taken == "open":
+        await _take_part(node, document, shared, item.actor)
     return True
+
+
+async def _take_part(
+    node: Node, document: dict[str, Any], shared: SharedQuestion, host: str
+) -> None:
+    """What taking part means beyond showing the proposal to members: counted by
+    subtotals or by co-op ballots, this co-op's own vote (its mirror) opens."""
+    counted_at_home = shared.counting_mode in ("subtotal", "coop")
+    if counted_at_home and not shared.closed and shared.ends_at > node.clock.now():
+        await mirror(node, document, host)
+
+
+def invitations(conn: Connection) -> list[dict[str, Any]]:
+    """The shared proposals waiting for the admin's answer, newest first."""
+    rows = conn.execute(
+        select(remote_proposals)
+        .where(remote_proposals.c.state == INVITED)
+        .order_by(remote_proposals.c.received_at.desc(), remote_proposals.c.id.desc())
+        .limit(200)
+    ).mappings()
+    return [describe_remote(row) for row in rows]
+
+
+async def accept(node: Node, key: str) -> dict[str, Any]:
+    """The admin accepts an invitation: members see the proposal and vote on it."""
+    row = await node.db.read(lambda conn: find_remote(conn, key))
+    if row is None:
+        raise NotFound(f"no shared proposal {key!r} here")
+    if row["state"] != INVITED:
+        raise Conflict(f"this shared proposal is {row['state']}, not waiting for an answer")
+    document = json.loads(row["document"])
+    shared = read_question(document)
+    state = "closed" if shared.closed else "open"
+    now = node.clock.now()
+
+    def unit(conn: Connection) -> bool:
+        done = conn.execute(
+            update(remote_proposals)
+            .where(remote_proposals.c.id == row["id"], remote_proposals.c.state == INVITED)
+            .values(state=state, updated_at=now)
+        )
+        return bool(done.rowcount)
+
+    if not await node.db.write(unit):
+        raise Conflict("this shared proposal was answered meanwhile")
+    await _take_part(node, document, shared, row["host"])
+    return {"id": key, "state": state}
+
+
+def visible(row: RowMapping) -> bool:
+    """Whether members may see a shared proposal: not while it waits for the admin."""
+    return bool(row["state"] != INVITED)
+
+
+def find_remote(conn: Connection, key: str) -> RowMapping | None:
+    return (
+        conn.execute(select(remote_proposals).where(remote_proposals.c.key == key))
+        .mappings()
+        .first()
+    )
+
+
+def list_remote(conn: Connection, *, limit: int = 100) -> list[RowMapping]:
+    """The shared proposals members see (invitations left out), newest first."""
+    return list(
+        conn.execute(
+            select(remote_proposals)
+            .where(remote_proposals.c.state != INVITED)
+            .order_by(remote_proposals.c.received_at.desc())
+            .limit(limit)
+        ).mappings()
+    )
+
+
+def describe_remote(
+    row: RowMapping, voted: dict[str, Any] | None = None, mirror: str | None = None
+) -> dict[str, Any]:
+    described: dict[str, Any] = {
+        "id": row["key"],
+        "uri": row["uri"],
+        "host": row["host"],
+        "state": row["state"],
+        # Counted by subtotals: members vote on this co-op's own proposal of that key.
+        "mirror": mirror,
+        "your_ballot": voted,
+    }
+    try:
+        shared = read_question(json.loads(row["document"]))
+    except (ValueError, MalformedInput) as exc:
+        # Stored before documents were read at receipt: shown for what it is.
+        reason = exc.reason if isinstance(exc, MalformedInput) else "not JSON"
+        return {**described, "title": None, "malformed": reason}
+    return {
+        **described,
+        "title": shared.title,
+        "options": [o.name for o in shared.options],
+        "counts": shared.counts,
+        "voters": shared.voters,
+        "opens_at": iso(shared.starts_at) if shared.starts_at else None,
+        "closes_at": iso(shared.ends_at),
+        "outcome": shared.outcome,
+        "counting_mode": shared.counting_mode,
+    }
 
 
 async def mirror(
@@ -313,42 +473,6 @@ def mirror_key(conn: Connection, uri: str) -> str | None:
     return None
 
 
-def find_remote(conn: Connection, key: str) -> RowMapping | None:
-    return (
-        conn.execute(select(remote_proposals).where(remote_proposals.c.key == key))
-        .mappings()
-        .first()
-    )
-
-
-def describe_remote(
-    row: RowMapping, voted: dict[str, Any] | None = None, mirror: str | None = None
-) -> dict[str, Any]:
-    document = json.loads(row["document"])
-    options = document.get("oneOf") or document.get("anyOf") or []
-    counts = {
-        o.get("name"): (o.get("replies") or {}).get("totalItems", 0)
-        for o in options
-        if isinstance(o, dict)
-    }
-    return {
-        "id": row["key"],
-        "uri": row["uri"],
-        "host": row["host"],
-        "state": row["state"],
-        "title": document.get("name"),
-        "options": list(counts),
-        "counts": counts,
-        "voters": document.get("votersCount", 0),
-        "closes_at": document.get("endTime"),
-        "outcome": document.get("outcome"),
-        "counting_mode": document.get("countingMode", "open"),
-        # Counted by subtotals: members vote on this co-op's own proposal of that key.
-        "mirror": mirror,
-        "your_ballot": voted,
-    }
-
-
 async def decline(node: Node, key: str) -> dict[str, Any]:
     """This co-op does not take part: the host is told (``Reject``)."""
     now = node.clock.now()
@@ -356,6 +480,8 @@ async def decline(node: Node, key: str) -> dict[str, Any]:
     row = await node.db.read(lambda conn: find_remote(conn, key))
     if row is None:
         raise NotFound(f"no shared proposal {key!r} here")
+    if row["state"] == "declined":
+        return {"id": key, "state": "declined"}
     host_document = await node.peers.actor(row["host"])
     inbox = host_document.get("inbox")
     if not isinstance(inbox, str):
@@ -398,21 +524,30 @@ async def vote_remote(
     Mastodon sends votes). The host decides whether it counts."""
     from node.voting import NOTE_CONTEXT, signed_ballot
 
+    if row["state"] == INVITED:
+        raise NotFound(f"no shared proposal {row['key']!r} here")
     if row["state"] == "declined":
         raise Conflict("this co-op declined to take part in this proposal")
     if row["state"] == "closed":
-        raise Conflict("cast after the vote closed")
-    document = json.loads(row["document"])
-    options = document.get("oneOf") or document.get("anyOf") or []
-    names = {o.get("name") for o in options if isinstance(o, dict)}
-    unknown = [c for c in choices if c not in names]
-    if unknown:
-        raise Invalid("the ballot names an option that does not exist", field="choices")
-    if not choices or ("oneOf" in document and len(choices) != 1):
+        raise Conflict(Reason.AFTER_CLOSE.value)
+    try:
+        shared = read_question(json.loads(row["document"]))
+    except (ValueError, MalformedInput) as exc:
+        raise Conflict("the host's copy of this proposal cannot be read") from exc
+    now = node.clock.now()
+    # By this node's own clock, whatever the host has said yet: a ballot the host would
+    # refuse is not signed nor sent.
+    if shared.starts_at is not None and now < shared.starts_at:
+        raise Conflict(Reason.BEFORE_OPENING.value)
+    if now >= shared.ends_at:
+        raise Conflict(Reason.AFTER_CLOSE.value)
+    names = {o.name for o in shared.options}
+    if any(c not in names for c in choices):
+        raise Invalid(Reason.UNKNOWN_OPTION.value, field="choices")
+    if not choices or (not shared.multiple and len(choices) != 1):
         raise Invalid("choose one option", field="choices")
     assert token.actor_id is not None
     member_pk = token.actor_id
-    now = node.clock.now()
     host = await node.peers.actor(row["host"])
     inbox = host.get("inbox")
     if not isinstance(inbox, str):

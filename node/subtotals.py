@@ -33,8 +33,9 @@ from sqlalchemy.engine import Connection, RowMapping
 
 from federation import keys, proofs
 from federation.errors import MalformedInput, NotAuthorized
-from federation.inbox import actor_id, host_of
+from federation.inbox import actor_id
 from federation.jsonld import AS_CONTEXT_URL, COOP_CONTEXT_URL, DATA_INTEGRITY_V2_CONTEXT_URL
+from federation.origins import same_origin
 from node.governance.proposal_input import iso
 from node.governance.tally import Result
 from node.runtime import Node
@@ -71,7 +72,9 @@ def mirror_input(document: dict[str, Any], now: datetime) -> dict[str, Any]:
         ],
         "rule": rule.get("type"),
         "quorum": "0%",  # quorum is the host's, over the whole electorate
-        "opens_at": iso(now),
+        # The host's opening, not the moment this co-op heard of it or took part: who
+        # may vote is who was a member then, as on every other co-op of the proposal.
+        "opens_at": start if isinstance(start := document.get("startTime"), str) else iso(now),
         "closes_at": _mirror_end(document),
         "allow_change": bool(document.get("allowBallotChange", True)),
         "abstentions_count": bool(document.get("abstentionsCountTowardQuorum", False)),
@@ -282,7 +285,7 @@ async def on_subtotal(node: Node, item: InboxItem) -> None:
     if actor_id(document.get("attributedTo")) != sender:
         raise NotAuthorized(f"a subtotal attributed to someone else than {sender}")
     subtotal_id = actor_id(document)
-    if subtotal_id is None or host_of(subtotal_id) != host_of(sender):
+    if subtotal_id is None or not same_origin(subtotal_id, sender):
         raise SubtotalRefused(f"{sender} sent a subtotal its host does not serve")
     target = actor_id(document.get("inReplyTo"))
 

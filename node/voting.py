@@ -35,6 +35,7 @@ from federation import keys, proofs
 from federation.errors import MalformedInput, NotAuthorized
 from federation.inbox import actor_id, host_of
 from federation.jsonld import AS_CONTEXT_URL, DATA_INTEGRITY_V2_CONTEXT_URL
+from federation.origins import same_origin
 from node.errors import Conflict, Forbidden, Invalid
 from node.governance.proposal_input import MAX_OPTION_NAME, iso
 from node.governance.tally import Reason, _check_choices
@@ -384,7 +385,7 @@ def _target(node: Node, item: InboxItem) -> str | None:
         return None
     assert isinstance(note, dict)
     target = actor_id(note.get("inReplyTo"))
-    if target is None or host_of(target) != host_of(node.urls.base + "/"):
+    if target is None or not same_origin(target, node.urls.base + "/"):
         return None
     return target
 
@@ -395,7 +396,7 @@ async def _vote_of(node: Node, item: InboxItem) -> Vote:
     author = actor_id(note.get("attributedTo"))
     if author != item.actor or actor_id(item.activity.get("actor")) != item.actor:
         raise NotTheVoter(f"the ballot is attributed to {author}, but {item.actor} signed it")
-    if isinstance(note.get("id"), str) and host_of(note["id"]) != host_of(item.actor):
+    if isinstance(note.get("id"), str) and not same_origin(note["id"], item.actor):
         raise NotTheVoter(f"{item.actor} sent a ballot {note['id']} its host does not serve")
     if "proof" in note:
         await _verify_proof(node, note, item.actor)

@@ -217,10 +217,16 @@ def _options(data: dict[str, Any], rule: str, multiple: bool) -> tuple[Option, .
 
 
 def parse_proposal_input(
-    data: Any, *, now: datetime, colleges: dict[str, Fraction] | None
+    data: Any,
+    *,
+    now: datetime,
+    colleges: dict[str, Fraction] | None,
+    opened_elsewhere: bool = False,
 ) -> ProposalInput:
     """Check a new proposal. ``colleges`` are the co-op's colleges and weights (None
-    where it has none): a proposal may have them weigh only where they exist."""
+    where it has none): a proposal may have them weigh only where they exist.
+    ``opened_elsewhere``: a co-op's own vote on a shared proposal keeps its host's
+    opening, which may be past by the time the co-op takes part."""
     if not isinstance(data, dict):
         raise Invalid("a proposal is a JSON object", field="")
     title = _text(data, "title", MAX_TITLE, required=True)
@@ -258,7 +264,7 @@ def parse_proposal_input(
     closes_at = _time(data, "closes_at")
     if closes_at is None:
         raise Invalid("closes_at is required: when the vote ends", field="closes_at")
-    if opens_at < now - timedelta(minutes=1):
+    if opens_at < now - timedelta(minutes=1) and not opened_elsewhere:
         raise Invalid("a vote cannot open in the past", field="opens_at")
     if closes_at - opens_at < MIN_DURATION:
         raise Invalid("a vote stays open at least five minutes", field="closes_at")

@@ -18,7 +18,6 @@ from node.storage.tables import (
     ballots,
     proposal_voters,
     proposals,
-    remote_proposals,
     subtotals,
 )
 from node.web.api import authenticate, json_body
@@ -48,7 +47,7 @@ def _page_number(request: Request) -> int | None:
     raw = request.query_params.get("page")
     if raw is None:
         return None
-    if not raw.isdigit() or not 1 <= int(raw) <= 1_000_000:
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= 1_000_000:
         raise ValueError("page is a whole number from 1")
     return int(raw)
 
@@ -261,9 +260,7 @@ async def list_all(request: Request) -> Response:
     node = node_of(request)
 
     def read(conn: Connection) -> dict[str, Any]:
-        shared = conn.execute(
-            select(remote_proposals).order_by(remote_proposals.c.received_at.desc()).limit(100)
-        ).mappings()
+        shared = sharing.list_remote(conn)
         return {
             "proposals": proposing.list_proposals(conn, node),
             "shared": [
@@ -286,7 +283,7 @@ async def show(request: Request) -> Response:
 
     def read(conn: Connection) -> dict[str, Any]:
         remote = sharing.find_remote(conn, key)
-        if remote is not None:
+        if remote is not None and (sharing.visible(remote) or info.role == "admin"):
             return sharing.describe_remote(
                 remote,
                 sharing.last_sent(conn, remote["id"], info.actor_id),
@@ -321,3 +318,17 @@ async def decline(request: Request) -> Response:
     await authenticate(request, role="admin")
     node = node_of(request)
     return JSONResponse(await sharing.decline(node, request.path_params["key"]))
+
+
+async def invitations(request: Request) -> Response:
+    """The shared proposals other co-ops invited this one to, waiting for the admin."""
+    await authenticate(request, role="admin")
+    node = node_of(request)
+    return JSONResponse({"invitations": await node.db.read(sharing.invitations)})
+
+
+async def accept(request: Request) -> Response:
+    """The admin accepts an invitation: the co-op takes part, and its members see it."""
+    await authenticate(request, role="admin")
+    node = node_of(request)
+    return JSONResponse(await sharing.accept(node, request.path_params["key"]))

@@ -74,13 +74,14 @@ async def make_coop(
     domain: str = "alpha.test",
     mastodon: Mastodon | None = None,
     remote_prefix: str = "r",
+    **settings: Any,
 ) -> Coop:
     """A co-op at ``domain`` with ``local`` members (m0, m1...) and ``remote`` members on
     mastodon.test (r0, r1...), all confirmed. ``colleges`` maps names to weights
     ("50%"); ``college_of(i, local)`` gives each member's college. Co-ops of one test
     share one ``mastodon`` server (their remote members named apart by
-    ``remote_prefix``)."""
-    node = await network.add(domain)
+    ``remote_prefix``). ``settings`` are further node settings."""
+    node = await network.add(domain, **settings)
     mastodon = mastodon or Mastodon(network, "mastodon.test")
     if colleges:
         response = await node.request(
@@ -143,3 +144,15 @@ async def deliver_as_coop(
         headers={"Content-Type": "application/activity+json"},
         auth=httpsig.SignatureAuth(f"{actor}#main-key", rsa, network.clock),
     )
+
+
+async def take_part_in(network: Network, host: Coop | TestNode, *coops: Coop | TestNode) -> None:
+    """Each of ``coops`` follows ``host``, as a co-op does before it takes part in the
+    shared proposals ``host`` opens (a proposal from a co-op not followed is refused)."""
+    from node import federating
+
+    host_node = host.node if isinstance(host, Coop) else host
+    for coop in coops:
+        node = coop.node if isinstance(coop, Coop) else coop
+        await federating.follow(node.node, f"{host_node.base}/actors/coop")
+    await network.settle()

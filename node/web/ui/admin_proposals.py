@@ -21,15 +21,15 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from federation.inbox import host_of
-from node import proposing
-from node.errors import Invalid
+from node import proposing, sharing
+from node.errors import Conflict, Invalid, NotFound
 from node.services import follows, remote_actors
 from node.services import members as members_service
 from node.services.sessions import Session
 from node.storage.tables import ballots, proposal_coops, proposals
 from node.web.responses import node_of
 from node.web.ui import i18n, render, sessions
-from node.web.ui.member_pages import html_errors
+from node.web.ui.member_pages import html_errors, refusal_page
 
 PROPOSALS_SHOWN = 200
 TEXT_FIELDS = (
@@ -161,10 +161,25 @@ async def _page(
 
     def read(
         conn: Connection,
-    ) -> tuple[list[Listed], list[FollowedCoop], list[members_service.College]]:
-        return _listed(conn), _followed(conn, coop_id), members_service.list_colleges(conn)
+    ) -> tuple[
+        list[Listed], list[FollowedCoop], list[members_service.College], list[dict[str, Any]]
+    ]:
+        invited = sharing.invitations(conn)
+        for invitation in invited:
+            label = remote_actors.labels(conn, [invitation["host"]]).get(invitation["host"])
+            invitation["host_label"] = (
+                invitation["host"] if label is None else f"{label.name or label.handle}"
+            )
+            closes = invitation.get("closes_at")
+            invitation["closes"] = datetime.fromisoformat(closes) if closes else None
+        return (
+            _listed(conn),
+            _followed(conn, coop_id),
+            members_service.list_colleges(conn),
+            invited,
+        )
 
-    listed, followed, colleges = await node.db.read(read)
+    listed, followed, colleges, invited = await node.db.read(read)
     sent = form if form is not None else _defaults()
     shown = None if error is None else field_of(error)
     if (shown in SHARING_FIELDS and not followed) or (shown == "colleges_weigh" and not colleges):
@@ -177,6 +192,8 @@ async def _page(
             "session": session,
             "csrf": session.csrf,
             "proposals": listed,
+            "invitations": invited,
+            "answered": request.query_params.get("answered"),
             "followed": followed,
             "colleges": [(c.name, members_service.percent(c.weight_bp)) for c in colleges],
             "own": node.urls.actor(node.settings.handle),
@@ -320,7 +337,29 @@ async def open_proposal(request: Request) -> Response:
     return RedirectResponse(f"/proposals/{created['id']}", status_code=303)
 
 
+@html_errors
+async def answer_invitation(request: Request) -> Response:
+    """The admin accepts a shared proposal (members see it and vote) or declines it (its
+    host is told)."""
+    session = await sessions.require(request, "admin")
+    form = await sessions.read_form(request, session)
+    node = node_of(request)
+    key = request.path_params["key"]
+    answer = form.get("answer")
+    try:
+        if answer == "accept":
+            await sharing.accept(node, key)
+        elif answer == "decline":
+            await sharing.decline(node, key)
+        else:
+            raise Invalid("answer accept or decline", field="answer")
+    except (NotFound, Conflict) as exc:
+        return refusal_page(request, exc)
+    return RedirectResponse(f"/admin/proposals?answered={answer}", status_code=303)
+
+
 routes: list[BaseRoute] = [
     Route("/admin/proposals", admin_proposals, methods=["GET"]),
     Route("/admin/proposals", open_proposal, methods=["POST"]),
+    Route("/admin/proposals/invitations/{key}", answer_invitation, methods=["POST"]),
 ]

@@ -25,7 +25,7 @@ from node import proposing, sharing, voting
 from node.errors import Conflict, Forbidden, Invalid, NodeError, NotFound
 from node.services.sessions import Session
 from node.services.tokens import TokenInfo
-from node.storage.tables import ballots, remote_proposals
+from node.storage.tables import ballots
 from node.web import proposals as proposal_routes
 from node.web.responses import node_of
 from node.web.ui import i18n, render, sessions
@@ -131,10 +131,7 @@ async def proposals_list(request: Request) -> Response:
         own = proposing.list_proposals(conn, node, limit=100)
         shared: list[dict[str, Any]] = []
         if session is not None:
-            rows = conn.execute(
-                select(remote_proposals).order_by(remote_proposals.c.received_at.desc()).limit(100)
-            ).mappings()
-            shared = [sharing.describe_remote(r) for r in rows]
+            shared = [sharing.describe_remote(r) for r in sharing.list_remote(conn)]
         return own, shared
 
     own, shared = await node.db.read(read)

@@ -19,15 +19,16 @@ from sqlalchemy.engine import Connection
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
+from federation.errors import MalformedInput
 from node import sharing
 from node.errors import Conflict, Forbidden, Invalid, NodeError, NotFound
+from node.governance.proposal_input import iso
+from node.governance.shared_question import SharedQuestion, read_question
 from node.offers.markdown import sanitise_html
 from node.web.responses import node_of
 from node.web.ui import i18n, render, sessions
 from node.web.ui.member_pages import html_errors
 from node.web.ui.proposal_pages import bars, college_chart, counts_response, token_of
-
-MAX_OPTIONS = 50
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,84 +49,82 @@ class RemoteView:
     url: str | None
 
 
-def _count(value: object) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
-
-
-def _outcome(raw: object, names: list[str]) -> dict[str, Any] | None:
-    """The host's outcome, kept only where each field is what it should be."""
-    if not isinstance(raw, dict) or not isinstance(raw.get("result"), str):
+def _outcome(raw: dict[str, Any] | None, names: list[str]) -> dict[str, Any] | None:
+    """The host's outcome as the page shows it (its figures were read at receipt)."""
+    if raw is None:
         return None
-    counts = raw.get("counts")
-    if not isinstance(counts, dict):
-        return None
+    counts = raw.get("counts", {})
     outcome: dict[str, Any] = {
-        "result": raw["result"][:64],
-        "reason": raw["reason"][:500] if isinstance(raw.get("reason"), str) else None,
-        "counts": {n: _count(counts.get(n)) or 0 for n in names},
-        "turnout": _count(raw.get("turnout")) or 0,
-        "eligible": _count(raw.get("eligible")) or 0,
+        "result": raw["result"],
+        "reason": raw.get("reason"),
+        "counts": {n: counts.get(n, 0) for n in names},
+        "turnout": raw.get("turnout", 0),
+        "eligible": raw.get("eligible", 0),
     }
     colleges = []
-    for college in raw.get("colleges") or []:
-        if not isinstance(college, dict) or not isinstance(college.get("name"), str):
-            continue
-        found = college.get("counts")
+    for college in raw.get("colleges", [])[:20]:
         weight = college.get("weight")
+        found = college.get("counts", {})
         colleges.append(
             {
-                "name": college["name"][:100],
+                "name": college["name"],
                 "weight": weight if isinstance(weight, str) and len(weight) < 40 else None,
-                "counts": {n: _count(found.get(n)) or 0 for n in names if isinstance(found, dict)},
+                "counts": {n: found.get(n, 0) for n in names},
             }
         )
-    outcome["colleges"] = colleges[:20]
+    outcome["colleges"] = colleges
     return outcome
 
 
 def remote_view(row: Any) -> RemoteView:
+    """The page's view of the host's document, read as the inbox read it at receipt."""
     try:
-        document = json.loads(row["document"])
-    except ValueError:
-        document = {}
-    if not isinstance(document, dict):
-        document = {}
-    multiple = isinstance(document.get("anyOf"), list)
-    raw_options = document.get("anyOf") if multiple else document.get("oneOf")
-    options: list[tuple[str, str]] = []
-    counts: dict[str, int] = {}
-    for option in (raw_options if isinstance(raw_options, list) else [])[:MAX_OPTIONS]:
-        if not isinstance(option, dict) or not isinstance(option.get("name"), str):
-            continue
-        name = option["name"][:200]
-        role = option.get("optionRole")
-        options.append((name, role if role in ("for", "against", "abstain") else "other"))
-        replies = option.get("replies")
-        counts[name] = (_count(replies.get("totalItems")) if isinstance(replies, dict) else 0) or 0
-    content = document.get("content")
-    name = document.get("name")
-    url = document.get("url")
+        shared: SharedQuestion | None = read_question(json.loads(row["document"]))
+    except (ValueError, MalformedInput):
+        shared = None  # kept from before documents were read at receipt: shown bare
+    host = urlsplit(row["host"]).netloc or row["host"]
+    if shared is None:
+        return RemoteView(
+            key=row["key"],
+            uri=row["uri"],
+            host=host,
+            state=row["state"],
+            title=row["uri"],
+            content_html="",
+            options=[],
+            multiple=False,
+            max_choices=0,
+            counts={},
+            voters=0,
+            closes_at=None,
+            outcome=None,
+            url=None,
+        )
+    options = [
+        (o.name, o.role if o.role in ("for", "against", "abstain") else "other")
+        for o in shared.options
+    ]
     return RemoteView(
         key=row["key"],
         uri=row["uri"],
-        host=urlsplit(row["host"]).netloc or row["host"],
+        host=host,
         state=row["state"],
-        title=name[:300] if isinstance(name, str) and name else row["uri"],
-        content_html=sanitise_html(content) if isinstance(content, str) else "",
+        title=shared.title,
+        content_html=sanitise_html(shared.content),
         options=options,
-        multiple=multiple,
-        max_choices=_count(document.get("maxChoices")) or len(options),
-        counts=counts,
-        voters=_count(document.get("votersCount")) or 0,
-        closes_at=document.get("endTime") if isinstance(document.get("endTime"), str) else None,
-        outcome=_outcome(document.get("outcome"), [n for n, _ in options]),
-        url=url if isinstance(url, str) and url.startswith(("https://", "http://")) else None,
+        multiple=shared.multiple,
+        max_choices=shared.max_choices or len(options),
+        counts=shared.counts,
+        voters=shared.voters,
+        closes_at=iso(shared.ends_at),
+        outcome=_outcome(shared.outcome, [n for n, _ in options]),
+        url=shared.url,
     )
 
 
 def _read(conn: Connection, key: str, actor_id: int | None) -> tuple[Any, str | None, Any]:
     row = sharing.find_remote(conn, key)
-    if row is None:
+    if row is None or not sharing.visible(row):
         raise NotFound("no such shared proposal")
     mirror = sharing.mirror_key(conn, row["uri"])
     return row, mirror, sharing.last_sent(conn, row["id"], actor_id)
@@ -183,7 +182,7 @@ async def shared_vote(request: Request) -> Response:
     key = request.path_params["key"]
     choices = [c for c in form.getlist("choices") if isinstance(c, str)]
     row = await node.db.read(lambda conn: sharing.find_remote(conn, key))
-    if row is None:
+    if row is None or not sharing.visible(row):
         return render.page(request, i18n.choose_language(request), "not_found.html", {}, status=404)
     try:
         await sharing.vote_remote(node, token_of(session), row, choices)
@@ -201,7 +200,7 @@ async def shared_counts(request: Request) -> Response:
     await sessions.require(request)
     node = node_of(request)
     row = await node.db.read(lambda conn: sharing.find_remote(conn, request.path_params["key"]))
-    if row is None:
+    if row is None or not sharing.visible(row):
         return JSONResponse({"error": "no such shared proposal"}, status_code=404)
     view = remote_view(row)
     return counts_response(view.state, bars(view.options, view.counts), view.voters)

@@ -8,7 +8,7 @@ from datetime import timedelta
 from typing import Any
 
 from node.governance.audit import audit
-from tests.support.coops import Coop, deliver_as_coop, make_coop
+from tests.support.coops import Coop, deliver_as_coop, make_coop, take_part_in
 from tests.support.mastodon import Mastodon
 from tests.support.network import Network
 
@@ -17,12 +17,19 @@ AS2 = {"Accept": "application/activity+json"}
 
 async def three_coops(network: Network) -> dict[str, Coop]:
     mastodon = Mastodon(network, "mastodon.test")
-    return {
+    coops = {
         name: await make_coop(
-            network, local=local, remote=0, domain=f"{name}.test", mastodon=mastodon
+            network,
+            local=local,
+            remote=0,
+            domain=f"{name}.test",
+            mastodon=mastodon,
+            accept_shared_from=("https://tourism.test/actors/coop",),
         )
         for name, local in (("tourism", 3), ("food", 2), ("delivery", 2))
     }
+    await take_part_in(network, coops["tourism"], coops["food"], coops["delivery"])
+    return coops
 
 
 async def own_vote_key(coop: Coop) -> str:

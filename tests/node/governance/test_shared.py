@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from node.governance.audit import audit
 from node.storage.tables import actor_keys, actors
-from tests.support.coops import Coop, link_remote, make_coop
+from tests.support.coops import Coop, link_remote, make_coop, take_part_in
 from tests.support.mastodon import Mastodon
 from tests.support.network import Network
 
@@ -30,9 +30,21 @@ async def network_of_coops(network: Network) -> dict[str, Coop]:
             mastodon=mastodon,
             remote_prefix="tourist",
         ),
-        "food": await make_coop(network, local=2, remote=0, domain="food.test", mastodon=mastodon),
+        "food": await make_coop(
+            network,
+            local=2,
+            remote=0,
+            domain="food.test",
+            mastodon=mastodon,
+            accept_shared_from=("https://tourism.test/actors/coop",),
+        ),
         "delivery": await make_coop(
-            network, local=1, remote=0, domain="delivery.test", mastodon=mastodon
+            network,
+            local=1,
+            remote=0,
+            domain="delivery.test",
+            mastodon=mastodon,
+            accept_shared_from=("https://tourism.test/actors/coop",),
         ),
         "outsider": await make_coop(
             network, local=1, remote=0, domain="outsider.test", mastodon=mastodon
@@ -43,6 +55,7 @@ async def network_of_coops(network: Network) -> dict[str, Coop]:
     await link_remote(coops["food"].node, both)
     await link_remote(coops["delivery"].node, both)
     coops["food"].remote["both"] = both
+    await take_part_in(network, coops["tourism"], coops["food"], coops["delivery"])
     return coops
 
 
@@ -327,12 +340,15 @@ async def test_colleges_weigh_across_coops_and_weighted_and_plain_results_differ
         mastodon=mastodon,
         colleges={"consumers": "60%", "producers": "40%"},
         college_of=lambda i, _: ["consumers", "consumers", "producers"][i],
+        accept_shared_from=("https://tourism.test/actors/coop",),
     )
     delivery = await make_coop(
         network, local=2, remote=0, domain="delivery.test", mastodon=mastodon,
         colleges={"workers": "50%", "couriers": "50%"},
         college_of=lambda i, _: ["workers", "couriers"][i],
+        accept_shared_from=("https://tourism.test/actors/coop",),
     )  # fmt: skip
+    await take_part_in(network, tourism, food, delivery)
     created = await tourism.propose(
         "m0",
         title="Join the regional mobility fund",

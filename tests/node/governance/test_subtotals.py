@@ -15,7 +15,14 @@ from sqlalchemy import select
 from federation import proofs
 from node.governance.audit import audit, render
 from node.storage.tables import ballots, inbox_activities
-from tests.support.coops import Coop, coop_keys, deliver_as_coop, link_remote, make_coop
+from tests.support.coops import (
+    Coop,
+    coop_keys,
+    deliver_as_coop,
+    link_remote,
+    make_coop,
+    take_part_in,
+)
 from tests.support.mastodon import Mastodon
 from tests.support.network import Network, TestNode
 
@@ -26,10 +33,16 @@ async def four_coops(network: Network) -> dict[str, Coop]:
     mastodon = Mastodon(network, "mastodon.test")
     coops = {
         name: await make_coop(
-            network, local=local, remote=0, domain=f"{name}.test", mastodon=mastodon
+            network,
+            local=local,
+            remote=0,
+            domain=f"{name}.test",
+            mastodon=mastodon,
+            accept_shared_from=("https://tourism.test/actors/coop",),
         )
         for name, local in (("tourism", 2), ("food", 2), ("delivery", 1), ("outsider", 1))
     }
+    await take_part_in(network, coops["tourism"], coops["food"], coops["delivery"])
     eater = mastodon.add_user("eater")  # a food member who votes from Mastodon
     await link_remote(coops["food"].node, eater)
     coops["food"].remote["eater"] = eater

@@ -20,11 +20,12 @@ from tests.support.network import Network, TestNode
 
 
 async def two_coops(network: Network) -> tuple[Coop, Coop]:
-    """Alpha, with an admin (ana) and members, following beta (accepted)."""
+    """Alpha, with an admin (ana) and members, and beta: each follows the other."""
     alpha = await make_coop(network, local=2, remote=0, domain="alpha.test")
     await add_member(alpha.node, username="ana", role="admin", joined_at="2026-01-01")
     beta = await make_coop(network, local=1, remote=0, domain="beta.test")
     await federating.follow(alpha.node.node, "coop@beta.test")
+    await federating.follow(beta.node.node, "coop@alpha.test")
     await network.settle()
     return alpha, beta
 
@@ -155,11 +156,34 @@ async def test_a_shared_proposal_goes_to_the_checked_coop(network: Network) -> N
     assert "Shared with other co-ops: 1" in listed.text
     assert "Counted by subtotals" in listed.text
 
-    # The other node receives it and lists it for its members.
+    # Beta follows alpha, so the proposal reaches it as an invitation: its members see
+    # nothing and no mirror opens until its admin accepts on the page.
     await network.settle()
     response = await beta.node.request("GET", "/api/v1/proposals", headers=beta.local["m0"])
-    assert response.status_code == 200, response.text
-    assert [p["title"] for p in response.json()["shared"]] == ["Join the regional mobility fund"]
+    assert response.json() == {"proposals": [], "shared": []}
+    await add_member(beta.node, username="bea", role="admin", joined_at="2026-01-01")
+    beta_admin = await browser_of(network, beta.node, "bea")
+    page = await beta_admin.get("/admin/proposals")
+    assert "Invitations from other co-ops" in page.text
+    assert "Join the regional mobility fund" in page.text
+    key = re.search(r'action="/admin/proposals/invitations/([0-9a-f]+)"', page.text)
+    token = CSRF.search(page.text)
+    assert key is not None
+    assert token is not None
+    answered = await beta_admin.post(
+        f"/admin/proposals/invitations/{key.group(1)}",
+        data={"csrf": token.group(1), "answer": "accept"},
+    )
+    assert answered.status_code == 303
+    assert answered.headers["location"] == "/admin/proposals?answered=accept"
+    assert "Invitations from other co-ops" not in (await beta_admin.get("/admin/proposals")).text
+    response = await beta.node.request("GET", "/api/v1/proposals", headers=beta.local["m0"])
+    [shared] = response.json()["shared"]
+    assert shared["title"] == "Join the regional mobility fund"
+    # Counted by subtotals: beta's own vote opens when the host's does, not at acceptance.
+    [mirror] = await stored(beta.node)
+    assert mirror["opens_at"] == row["opens_at"]
+    assert shared["mirror"] == mirror["key"]
 
 
 async def test_invalid_input_shows_the_form_again_and_opens_nothing(network: Network) -> None:
