@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -180,6 +181,14 @@ def serve(
     data_dir: Path,
 ) -> None:
     """Run the node. A new data directory becomes a local node at http://HOST:PORT."""
+    if "FORWARDED_ALLOW_IPS" in os.environ:
+        # uvicorn's variable is not read: failing here beats a node that silently takes
+        # its proxy for every client (and counts all their logins as one).
+        _fail(
+            "FORWARDED_ALLOW_IPS is not read: name the reverse proxy's addresses in "
+            "COOPNODE_TRUSTED_PROXIES (or trusted_proxies in coopnode.toml) and unset it"
+        )
+
     clock = _clock()
     new_node = not (data_dir / CONFIG_FILE).exists()
     if new_node:
@@ -224,7 +233,8 @@ def serve(
         port=port,
         log_level=log_level,
         access_log=access_log,
-        proxy_headers=True,
+        # The app reads X-Forwarded-* itself, from the trusted_proxies setting only.
+        proxy_headers=False,
         server_header=False,
         lifespan="on",
         # uvloop and httptools: the fastest loop and HTTP parser uvicorn offers (the
@@ -639,7 +649,8 @@ def offers_list(data_dir: Path) -> None:
 
 @main.group()
 def proposals() -> None:
-    """The co-op's governance proposals: open one, list them, see one's counts."""
+    """The co-op's governance proposals: open one, list them, see one's counts; answer
+    other co-ops' invitations to shared proposals."""
 
 
 @proposals.command("open")
@@ -711,6 +722,48 @@ def proposals_show(key: str, data_dir: Path) -> None:
     if row["outcome"]:
         outcome = json.loads(row["outcome"])
         click.echo(f"  outcome: {outcome['reason']}")
+
+
+@proposals.command("invitations")
+@data_dir_option
+def proposals_invitations(data_dir: Path) -> None:
+    """Shared proposals other co-ops invited this one to, waiting for an answer: key,
+    closing time, host, title. Members see one only once it is accepted."""
+    from node import sharing
+
+    settings = _settings(data_dir)
+    invited = _read(settings, sharing.invitations)
+    if not invited:
+        click.echo("No invitation waits for an answer.")
+    for found in invited:
+        click.echo(
+            f"{found['id']}\tcloses {found.get('closes_at') or '?'}\t{found['host']}\t"
+            f"{found.get('title') or found['uri']}"
+        )
+
+
+@proposals.command("accept")
+@click.argument("key")
+@data_dir_option
+def proposals_accept(key: str, data_dir: Path) -> None:
+    """Take part in the shared proposal KEY: its members see it and vote."""
+    from node import sharing
+
+    settings = _settings(data_dir)
+    result = _with_node(settings, lambda node: sharing.accept(node, key))
+    click.echo(f"{key}\t{result['state']}: members see it and vote.")
+
+
+@proposals.command("decline")
+@click.argument("key")
+@data_dir_option
+def proposals_decline(key: str, data_dir: Path) -> None:
+    """Decline the shared proposal KEY: its host is told (Reject)."""
+    from node import sharing
+
+    settings = _settings(data_dir)
+    _with_node(settings, lambda node: sharing.decline(node, key))
+    click.echo(f"{key}\tdeclined: its host is told.")
 
 
 @main.group()

@@ -8,6 +8,7 @@ http, for trying coopnode on one machine).
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import re
@@ -23,6 +24,11 @@ DATABASE_FILE = "coopnode.sqlite3"
 DEFAULT_MEDIA_MAX_BYTES = 10 * 1024 * 1024
 # An upload is held in memory while it is checked: the limit may not grow without bound.
 MEDIA_MAX_BYTES_CEILING = 100 * 1024 * 1024
+# Two weeks: what went wrong last week can still be read when it is noticed.
+DEFAULT_RETENTION_DAYS = 14
+RETENTION_DAYS_CEILING = 3650
+# A proxy on the same machine: what the systemd units and nginx.conf set up.
+DEFAULT_TRUSTED_PROXIES = ("127.0.0.1", "::1")
 
 # A host name (or IPv4 address) with an optional port: what ids and handles are built on.
 _LABEL = r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
@@ -61,6 +67,22 @@ class Settings:
     roster_partners: tuple[str, ...] = ()
     # The largest image a member may upload, in bytes (refused with 413 above it).
     media_max_bytes: int = DEFAULT_MEDIA_MAX_BYTES
+    # How long finished inbox activities and deliveries, and the documents of actors the
+    # co-op has no dealings with, are kept (node/services/retention.py).
+    retention_days: int = DEFAULT_RETENTION_DAYS
+    # The reverse proxies (addresses or networks) whose X-Forwarded-For and
+    # X-Forwarded-Proto the node believes; from any other peer they are ignored, and the
+    # peer's own address is the client's (login limits count by it).
+    trusted_proxies: tuple[str, ...] = DEFAULT_TRUSTED_PROXIES
+    # A request body may take body_grace seconds at any pace (its first byte too); after
+    # that it must have averaged body_min_rate bytes a second since the request began,
+    # or it is cut off with 408 (a body sent a byte at a time would hold the connection).
+    body_grace: float = 10.0
+    body_min_rate: int = 4096
+    # Co-ops (actor URLs, or handles user@host) whose shared proposals this co-op takes
+    # part in at once; a shared proposal from any other followed co-op waits for the
+    # admin as an invitation.
+    accept_shared_from: tuple[str, ...] = ()
 
     @property
     def scheme(self) -> str:
@@ -90,6 +112,11 @@ _FILE_KEYS = {
     "public_roster",
     "roster_partners",
     "media_max_bytes",
+    "retention_days",
+    "trusted_proxies",
+    "body_grace",
+    "body_min_rate",
+    "accept_shared_from",
 }
 _BOOLEANS = {"local", "public_collections", "public_roster"}
 _CHOICES = {"follow_policy": ("auto", "approve", "listed"), "federation": ("open", "allowlist")}
@@ -153,12 +180,22 @@ def _from_environ(environ: Mapping[str, str]) -> dict[str, Any]:
                 values[key] = float(raw)
             except ValueError as exc:
                 raise SettingsError(f"{_ENV_PREFIX}HTTP_TIMEOUT={raw!r}: not a number") from exc
+        elif key == "retention_days":
+            days = raw.strip()
+            # Bounded in length too: int() refuses strings of thousands of digits.
+            if not (days.isascii() and days.isdigit() and len(days) <= 6):
+                raise SettingsError(
+                    f"{_ENV_PREFIX}RETENTION_DAYS={raw!r}: give a whole number of days"
+                )
+            values[key] = int(days)
         elif key == "media_max_bytes":
-            if not raw.strip().isdigit():
+            if not (raw.strip().isascii() and raw.strip().isdigit()):
                 raise SettingsError(
                     f"{_ENV_PREFIX}MEDIA_MAX_BYTES={raw!r}: give a whole number of bytes"
                 )
             values[key] = int(raw)
+        elif key in _NUMBERS:
+            values[key] = _number(key, raw)
         else:
             values[key] = raw
     return values
@@ -182,6 +219,13 @@ def _build(data_dir: Path, values: Mapping[str, Any]) -> Settings:
         public_roster=bool(values.get("public_roster", True)),
         roster_partners=_domains("roster_partners", values.get("roster_partners", ())),
         media_max_bytes=_media_max_bytes(values.get("media_max_bytes", DEFAULT_MEDIA_MAX_BYTES)),
+        retention_days=_retention_days(values.get("retention_days", DEFAULT_RETENTION_DAYS)),
+        trusted_proxies=_proxies(values.get("trusted_proxies", DEFAULT_TRUSTED_PROXIES)),
+        body_grace=_positive("body_grace", values.get("body_grace", 10.0)),
+        body_min_rate=int(
+            _positive("body_min_rate", values.get("body_min_rate", 4096), whole=True)
+        ),
+        accept_shared_from=_coops("accept_shared_from", values.get("accept_shared_from", ())),
     )
     for key, choices in _CHOICES.items():
         if getattr(settings, key) not in choices:
@@ -206,12 +250,95 @@ def _domains(key: str, value: Any) -> tuple[str, ...]:
     return tuple(validate_domain(v) for v in value)
 
 
+_COOP_HANDLE = re.compile(r"^@?[a-z0-9_.-]{1,64}@[^@/\s]{1,260}$")
+
+
+def _coops(key: str, value: Any) -> tuple[str, ...]:
+    """Co-ops named by actor URL or handle: a TOML array, or a comma-separated string
+    (the environment). Handles are kept as ``user@host``, lower-cased."""
+    if isinstance(value, str):
+        value = [part.strip() for part in value.split(",") if part.strip()]
+    if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+        raise SettingsError(f"{key} = {value!r}: give a list of co-ops (actor URLs or handles)")
+    found = []
+    for entry in value:
+        entry = entry.strip()
+        if entry.startswith(("https://", "http://")) and " " not in entry:
+            found.append(entry)
+        elif _COOP_HANDLE.match(entry.lower()):
+            found.append(entry.lower().removeprefix("@"))
+        else:
+            raise SettingsError(
+                f"{key}: {entry!r} is neither an actor URL nor a handle such as coop@coop.example"
+            )
+    return tuple(found)
+
+
+_NUMBERS = {"body_grace", "body_min_rate"}
+
+
+def _number(key: str, raw: str) -> float | int:
+    try:
+        return int(raw) if key == "body_min_rate" else float(raw)
+    except ValueError as exc:
+        raise SettingsError(f"{_ENV_PREFIX}{key.upper()}={raw!r}: not a number") from exc
+
+
+def _positive(key: str, value: Any, *, whole: bool = False) -> float:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or (whole and not isinstance(value, int))
+        or not 0 < value < 1e9
+    ):
+        raise SettingsError(
+            f"{key} = {value!r}: give a {'whole ' if whole else ''}number between 0 and 1e9"
+        )
+    return float(value)
+
+
+def _proxies(value: Any) -> tuple[str, ...]:
+    """The trusted proxies: addresses or networks, a TOML array or a comma-separated
+    string (the environment). ``*`` is refused: it would let any client choose the
+    address the node counts its logins by."""
+    if isinstance(value, str):
+        value = [part.strip() for part in value.split(",") if part.strip()]
+    if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+        raise SettingsError(f"trusted_proxies = {value!r}: give a list of addresses")
+    found = []
+    for entry in value:
+        if entry.strip() == "*":
+            raise SettingsError(
+                "trusted_proxies: '*' would believe X-Forwarded-For from anyone; "
+                "name the reverse proxy's addresses (or their network, such as 10.0.0.0/24)"
+            )
+        try:
+            network = ipaddress.ip_network(entry.strip(), strict=False)
+        except ValueError as exc:
+            raise SettingsError(
+                f"trusted_proxies: {entry!r} is not an address or a network such as 10.0.0.0/24"
+            ) from exc
+        single = network.num_addresses == 1
+        found.append(str(network.network_address) if single else str(network))
+    return tuple(found)
+
+
 def _media_max_bytes(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise SettingsError(f"media_max_bytes = {value!r}: give a whole number of bytes")
     if not 0 < value <= MEDIA_MAX_BYTES_CEILING:
         raise SettingsError(
             f"media_max_bytes = {value}: use between 1 and {MEDIA_MAX_BYTES_CEILING} bytes"
+        )
+    return value
+
+
+def _retention_days(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise SettingsError(f"retention_days = {value!r}: give a whole number of days")
+    if not 1 <= value <= RETENTION_DAYS_CEILING:
+        raise SettingsError(
+            f"retention_days = {value}: use between 1 and {RETENTION_DAYS_CEILING} days"
         )
     return value
 

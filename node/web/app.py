@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -35,7 +37,11 @@ from node.web import (
     offers,
     proposals,
 )
+from node.web.framing import FramingMiddleware
+from node.web.nul_urls import NulUrlMiddleware
+from node.web.proxies import ProxyHeadersMiddleware
 from node.web.responses import federation_error, node_error
+from node.web.slowbodies import SlowBodyMiddleware
 from node.web.ui import (
     admin_federation,
     admin_proposals,
@@ -107,6 +113,7 @@ def create_app(
             db.close()
 
     app = NodeApp(
+        settings,
         routes=[
             Route("/.well-known/webfinger", discovery.webfinger_endpoint),
             Route("/.well-known/host-meta", discovery.host_meta),
@@ -176,11 +183,14 @@ def create_app(
             Route("/actors/{username}/proposals", proposals.proposals_collection),
             Route("/api/v1/proposals", proposals.list_all, methods=["GET"]),
             Route("/api/v1/proposals", proposals.create, methods=["POST"]),
+            Route("/api/v1/proposals/invitations", proposals.invitations, methods=["GET"]),
             Route("/api/v1/proposals/{key}", proposals.show, methods=["GET"]),
             Route("/api/v1/proposals/{key}/votes", proposals.vote, methods=["POST"]),
             Route("/api/v1/proposals/{key}/decline", proposals.decline, methods=["POST"]),
+            Route("/api/v1/proposals/{key}/accept", proposals.accept, methods=["POST"]),
         ],
         lifespan=lifespan,
+        middleware=[Middleware(FramingMiddleware), Middleware(NulUrlMiddleware)],
         exception_handlers={
             NodeError: _node_error,
             FederationError: _federation_error,
@@ -193,9 +203,23 @@ def create_app(
 
 class NodeApp(Starlette):
     """The node's Starlette app, with the shared inbox served ahead of the middleware
-    and router: peers' deliveries are the requests that come by the thousand."""
+    and router: peers' deliveries are the requests that come by the thousand.
+
+    Ahead of both, every request meets the connection's rules, from the settings: the
+    client's address is taken from ``X-Forwarded-For`` only when a trusted proxy sends
+    it, and a body must keep up a minimum pace (:mod:`node.web.slowbodies`)."""
+
+    def __init__(self, settings: Settings, **options: Any) -> None:
+        super().__init__(**options)
+        paced = SlowBodyMiddleware(
+            self._dispatch, grace=settings.body_grace, min_rate=settings.body_min_rate
+        )
+        self._front = ProxyHeadersMiddleware(paced, trusted=settings.trusted_proxies)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self._front(scope, receive, send)
+
+    async def _dispatch(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"] == "/inbox" and scope["method"] == "POST":
             scope["app"] = self
             await inbox.shared_inbox_lane(self.state.node, scope, receive, send)

@@ -201,19 +201,16 @@ def _login_limiter(request: Request) -> LoginLimiter:
 
 async def check_password(request: Request, username: str, password: str) -> service.Member:
     """The current local member ``username`` if ``password`` is theirs: for the API's
-    login and the login page alike. Failures are counted per name and per address;
-    raises :class:`TooManyRequests` while either must wait, :class:`Invalid` otherwise."""
+    login and the login page alike. Attempts are counted per name and per address
+    before the password is checked (:mod:`node.web.ratelimit`); raises
+    :class:`TooManyRequests` while either must wait, :class:`Invalid` otherwise."""
     node = node_of(request)
     limiter = _login_limiter(request)
     address = request.client.host if request.client is not None else ""
-    limiter.check(username, address)
+    counted_at = limiter.attempt(username, address)
     found = await node.db.read(lambda conn: service.login_candidate(conn, username))
-    try:
-        member = await run_in_threadpool(service.check_login, found, password)
-    except Invalid:
-        limiter.failed(username, address)
-        raise
-    limiter.succeeded(username)
+    member = await run_in_threadpool(service.check_login, found, password)
+    limiter.succeeded(username, address, counted_at)
     return member
 
 
@@ -261,7 +258,7 @@ async def roster(request: Request) -> Response:
     if raw_page is None or not listed:
         total = await node.db.read(service.roster_count)
         return activity(documents.ordered_collection(collection_id, total, paged=listed))
-    if not raw_page.isdigit() or int(raw_page) < 1:
+    if not (raw_page.isascii() and raw_page.isdigit()) or not 1 <= int(raw_page) <= 1_000_000:
         return error(400, "bad_request", "page must be a whole number from 1")
     page = int(raw_page)
     offset = (page - 1) * PAGE_SIZE
@@ -329,7 +326,7 @@ def roster_item(member: service.Member) -> dict[str, Any]:
 
 def _member_id(request: Request) -> int:
     raw = request.path_params["member_id"]
-    if not raw.isdigit():
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:  # "²"; beyond any row id
         raise Invalid("a member is named by its number", field="member_id")
     return int(raw)
 

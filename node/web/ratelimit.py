@@ -1,4 +1,4 @@
-"""Slowing down password guessing: failed logins counted per account and per address.
+"""Slowing down password guessing: login attempts counted per account and per address.
 
 Each argon2 check already costs a fraction of a second; the limit stops a guesser who
 would keep trying. After ``max_failures`` failures within ``window`` for one name (or
@@ -6,10 +6,15 @@ four times as many from one address, which may be a whole co-op behind one route
 logins for it are refused with 429 until the oldest failure leaves the window. A
 success clears the name's count. Counts live in the process's memory: a restart forgets
 them, which costs a guesser nothing it could not get by waiting.
+
+An attempt counts as a failure *before* its password is checked, and a success takes
+its count back. Checking first and counting after would let a guesser send sixty
+guesses at once: all of them would pass the check while the first were still hashing.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections import defaultdict, deque
 from datetime import datetime, timedelta
@@ -21,6 +26,8 @@ MAX_FAILURES = 5
 WINDOW = timedelta(minutes=15)
 # Keys kept at most (oldest forgotten first), so that a flood of names costs bounded memory.
 MAX_KEYS = 10_000
+# Longer names and addresses share a count: a key never holds more than this of them.
+MAX_KEY_CHARS = 64
 
 
 class LoginLimiter:
@@ -33,7 +40,7 @@ class LoginLimiter:
         self._failures: defaultdict[tuple[str, str], deque[datetime]] = defaultdict(deque)
 
     def _keys(self, name: str, address: str) -> list[tuple[str, str]]:
-        return [("name", name.casefold()), ("address", address)]
+        return [("name", name.casefold()[:MAX_KEY_CHARS]), ("address", address[:MAX_KEY_CHARS])]
 
     def _recent(self, key: tuple[str, str], now: datetime) -> deque[datetime]:
         failures = self._failures[key]
@@ -41,10 +48,16 @@ class LoginLimiter:
             failures.popleft()
         return failures
 
-    def check(self, name: str, address: str) -> None:
-        """Raise :class:`TooManyRequests` if this name or address must wait."""
+    def attempt(self, name: str, address: str) -> datetime:
+        """Count a login attempt as failed, before its password is checked; raise
+        :class:`TooManyRequests` instead if this name or address must wait.
+
+        Returns when it was counted, for :meth:`succeeded`. Nothing awaits between the
+        check and the count, so concurrent attempts in one event loop are counted one
+        after the other."""
         now = self._clock.now()
-        for key in self._keys(name, address):
+        keys = self._keys(name, address)
+        for key in keys:
             failures = self._recent(key, now)
             if len(failures) >= self._limits[key[0]]:
                 wait = failures[0] + self._window - now
@@ -53,13 +66,18 @@ class LoginLimiter:
                     f"too many failed logins for this {key[0]}; try again in {minutes} min",
                     retry_after=math.ceil(wait.total_seconds()),
                 )
-
-    def failed(self, name: str, address: str) -> None:
-        now = self._clock.now()
-        for key in self._keys(name, address):
-            self._recent(key, now).append(now)
+        for key in keys:
+            self._failures[key].append(now)
         while len(self._failures) > MAX_KEYS:
             del self._failures[next(iter(self._failures))]
+        return now
 
-    def succeeded(self, name: str) -> None:
-        self._failures.pop(("name", name.casefold()), None)
+    def succeeded(self, name: str, address: str, counted_at: datetime) -> None:
+        """The password was right: the name's count is cleared, and the address's
+        count of this attempt taken back."""
+        name_key, address_key = self._keys(name, address)
+        self._failures.pop(name_key, None)
+        failures = self._failures.get(address_key)
+        if failures is not None:
+            with contextlib.suppress(ValueError):  # already forgotten
+                failures.remove(counted_at)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 
 import pytest
@@ -10,6 +11,7 @@ from federation.clock import ManualClock
 from node.errors import TooManyRequests
 from node.web.ratelimit import LoginLimiter
 from tests.node.test_members import add
+from tests.node.web.ui.test_sessions import Browser
 from tests.support.network import Network
 
 
@@ -42,11 +44,86 @@ def test_one_address_guessing_many_names_is_held_up_too() -> None:
     clock = ManualClock(datetime(2027, 3, 1, 9, 0, tzinfo=UTC))
     limiter = LoginLimiter(clock)
     for n in range(20):
-        limiter.check(f"name{n}", "203.0.113.7")
-        limiter.failed(f"name{n}", "203.0.113.7")
+        limiter.attempt(f"name{n}", "203.0.113.7")
 
     with pytest.raises(TooManyRequests):
-        limiter.check("someone-else", "203.0.113.7")
-    limiter.check("someone-else", "198.51.100.2")  # another address is not
+        limiter.attempt("someone-else", "203.0.113.7")
+    limiter.attempt("someone-else", "198.51.100.2")  # another address is not
     clock.advance(15 * 60)
-    limiter.check("someone-else", "203.0.113.7")
+    limiter.attempt("someone-else", "203.0.113.7")
+
+
+def test_a_success_takes_back_its_own_count_from_the_address() -> None:
+    clock = ManualClock(datetime(2027, 3, 1, 9, 0, tzinfo=UTC))
+    limiter = LoginLimiter(clock)
+    for n in range(19):
+        limiter.attempt(f"name{n}", "203.0.113.7")
+    counted_at = limiter.attempt("ana", "203.0.113.7")  # the twentieth: the address is full
+
+    limiter.succeeded("ana", "203.0.113.7", counted_at)
+
+    limiter.attempt("bea", "203.0.113.7")  # the right password freed its place
+    with pytest.raises(TooManyRequests):
+        limiter.attempt("carla", "203.0.113.7")
+
+
+async def test_concurrent_wrong_guesses_cannot_slip_the_right_password_past_the_limit(
+    network: Network,
+) -> None:
+    coop = await network.add("alpha.test")
+    await add(coop, username="ana", password="correct horse battery")
+
+    async def login(password: str) -> int:
+        response = await coop.request(
+            "POST", "/api/v1/login", json={"username": "ana", "password": password}
+        )
+        return response.status_code
+
+    # Sixty wrong guesses in flight at once, the right password sent last among them.
+    statuses = await asyncio.gather(
+        *(login(f"guess {n}") for n in range(60)), login("correct horse battery")
+    )
+    afterwards = await login("correct horse battery")
+
+    assert statuses[:5] == [422] * 5  # only five guesses reach the password check
+    assert set(statuses[5:]) == {429}  # the right one included: it came after the limit
+    assert afterwards == 429
+
+
+async def test_the_right_password_within_the_limit_logs_in_among_concurrent_guesses(
+    network: Network,
+) -> None:
+    coop = await network.add("alpha.test")
+    await add(coop, username="ana", password="correct horse battery")
+
+    async def login(password: str) -> int:
+        response = await coop.request(
+            "POST", "/api/v1/login", json={"username": "ana", "password": password}
+        )
+        return response.status_code
+
+    statuses = await asyncio.gather(
+        *(login(f"guess {n}") for n in range(4)), login("correct horse battery")
+    )
+
+    assert statuses == [422, 422, 422, 422, 201]
+
+
+async def test_the_login_page_holds_concurrent_guesses_to_the_same_limit(
+    network: Network,
+) -> None:
+    coop = await network.add("alpha.test")
+    await add(coop, username="ana", password="correct horse battery")
+    browser = Browser(network, coop)
+    token = await browser.form_token("/login")
+
+    async def login(password: str) -> int:
+        form = {"csrf": token, "username": "ana", "password": password, "next": "/me"}
+        return (await browser.http.post("/login", data=form)).status_code
+
+    statuses = await asyncio.gather(
+        *(login(f"guess {n}") for n in range(60)), login("correct horse battery")
+    )
+
+    assert statuses[:5] == [400] * 5  # the page's "wrong password"
+    assert set(statuses[5:]) == {429}
