@@ -19,7 +19,7 @@ async def read_capped(
     a short description ("declares N bytes" or "sent more than N bytes") and returns
     the exception to raise.
     """
-    if declared is not None and declared.isdigit() and int(declared) > limit:
+    if declared is not None and declared.isascii() and declared.isdigit() and int(declared) > limit:
         raise too_large(f"declares {declared} bytes, over {limit}")
     parts: list[bytes] = []
     size = 0

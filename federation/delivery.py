@@ -110,7 +110,7 @@ def retry_after(value: str | None, now: datetime) -> datetime | None:
     if value is None:
         return None
     value = value.strip()
-    if value.isdigit():
+    if value.isascii() and value.isdigit():  # "²".isdigit(), but int("²") fails
         wait = timedelta(seconds=int(value)) if len(value) < 10 else MAX_RETRY_AFTER
     else:
         try:

@@ -150,7 +150,7 @@ def _check_host(host: str) -> str:
         _LABEL_RE.fullmatch(label) for label in name.split(".")
     ):
         raise WebFingerError(f"account host is not a valid host name: {_shown(host)}")
-    if colon and not (port.isdigit() and 0 < int(port) < 65536):
+    if colon and not (port.isascii() and port.isdigit() and 0 < int(port) < 65536):
         raise WebFingerError(f"account host has an invalid port: {_shown(host)}")
     return host
 

@@ -68,6 +68,8 @@ def test_retry_after_in_seconds_or_as_a_date_is_honoured() -> None:
         ("2592000", NOW + MAX_RETRY_AFTER),  # a month: capped at a day
         ("Sun, 28 Feb 2027 09:00:00 GMT", NOW + MIN_RETRY_AFTER),  # in the past
         ("soon", None),
+        ("²", None),  # a digit to str.isdigit, not to int()
+        ("٣٠", None),
         ("", None),
         (None, None),
     ],

@@ -79,7 +79,7 @@ async def read_offer_form(request: Request, session: Session) -> FormData:
     sessions.check_same_site(request)
     limit = node_of(request).settings.media_max_bytes + MAX_FIELD_BYTES
     declared = request.headers.get("content-length")
-    if declared is None or not declared.isdigit() or int(declared) > limit:
+    if declared is None or not (declared.isascii() and declared.isdigit()) or int(declared) > limit:
         raise TooLarge(
             f"this form is at most {limit} bytes with its photo, sent with its length: "
             "choose a smaller photo"

@@ -133,7 +133,8 @@ async def read_form(request: Request, session: Session | None) -> FormData:
     check_same_site(request)
     # Browsers send a form with its length; without one, the body could be endless.
     declared = request.headers.get("content-length")
-    if declared is None or not declared.isdigit() or int(declared) > MAX_FORM_BYTES:
+    sized = declared is not None and declared.isascii() and declared.isdigit()
+    if declared is None or not sized or int(declared) > MAX_FORM_BYTES:
         raise TooLarge(f"a form is at most {MAX_FORM_BYTES // 1024} KiB, sent with its length")
     kind = request.headers.get("content-type", "").split(";")[0].strip()
     if kind not in ("application/x-www-form-urlencoded", "multipart/form-data"):

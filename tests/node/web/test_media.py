@@ -310,13 +310,22 @@ async def test_control_characters_are_dropped_from_the_description(network: Netw
     response = await coop.request(
         "POST",
         "/api/v1/media",
-        params={"description": "Honey\x00 jars\r\non a shelf\x1b"},
+        params={"description": "Honey\x07 jars\r\non a shelf\x1b"},
         headers={**coop.auth, "Content-Type": "image/png"},
         content=png(),
     )
 
     assert response.status_code == 201
     assert response.json()["description"] == "Honey jars\non a shelf"
+    # A NUL in a URL is refused before anything is read (no column could hold it).
+    refused = await coop.request(
+        "POST",
+        "/api/v1/media",
+        params={"description": "Honey\x00 jars"},
+        headers={**coop.auth, "Content-Type": "image/png"},
+        content=png(),
+    )
+    assert refused.status_code == 400
 
 
 async def test_an_upload_without_a_valid_token_is_refused(network: Network) -> None:
