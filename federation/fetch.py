@@ -36,7 +36,7 @@ from federation import mediatypes, netguard, webfinger
 from federation.bodies import read_capped
 from federation.errors import FetchError, InvalidDocument, MalformedInput, Refused, RemoteNotFound
 from federation.jsonlimits import parse_object
-from federation.origins import origin_of, same_origin
+from federation.origins import ascii_host, origin_of, same_origin
 
 MAX_DOCUMENT_BYTES = 1024 * 1024
 MAX_REDIRECTS = 3
@@ -187,8 +187,9 @@ class _Getter:
     def _check_policy(self, url: httpx.URL, shown: str) -> None:
         if self.refusal is None:
             return
-        # The host as the policy knows it: lower-case, no port, no brackets.
-        reason = self.refusal(url.host.lower().rstrip("."))
+        # The host as the policy knows it: lower-case, no port, no brackets, and an
+        # international name as punycode (httpx's ``host`` gives it in Unicode).
+        reason = self.refusal(ascii_host(url.raw_host.decode("ascii")))
         if reason is not None:
             raise Refused(f"{shown}: {reason}")
 

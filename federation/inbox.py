@@ -34,7 +34,7 @@ from federation.errors import (
 )
 from federation.jsonlimits import parse_object
 from federation.keycache import KeyCache
-from federation.origins import same_origin
+from federation.origins import ascii_host, same_origin
 
 MAX_BODY_BYTES = 1024 * 1024
 
@@ -62,12 +62,14 @@ _PLAIN_HTTP_HOST = re.compile(r"https?://([A-Za-z0-9.-]+)(?::[0-9]*)?(?=[/?#]|\Z
 
 
 def host_of(url: str) -> str:
-    """The lower-cased host of an http(s) URL ("" if it has none)."""
+    """The lower-cased host of an http(s) URL ("" if it has none), an international name
+    in its ASCII (punycode) form: the one form domain policies are written in, so that
+    ``bücher.example`` and ``xn--bcher-kva.example`` are one host to a block."""
     plain = _PLAIN_HTTP_HOST.match(url)
     if plain is not None:
         return plain.group(1).lower()
     # User info, IPv6 literals and anything unusual: the standard library decides.
-    return (urlsplit(url).hostname or "").lower()
+    return ascii_host(urlsplit(url).hostname or "")
 
 
 def actor_id(value: object) -> str | None:

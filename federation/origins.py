@@ -22,6 +22,17 @@ _DEFAULT_PORTS = {"http": 80, "https": 443}
 _PLAIN = re.compile(r"(https?)://([A-Za-z0-9.-]+)(?::([0-9]{1,5}))?(?=[/?#]|\Z)", re.IGNORECASE)
 
 
+def ascii_host(host: str) -> str:
+    """``host`` lower-cased, without a final dot, an international name as punycode."""
+    host = host.lower().rstrip(".")
+    if host.isascii():
+        return host
+    try:
+        return host.encode("idna").decode("ascii")
+    except UnicodeError:
+        return host  # not a name IDNA can write: matched as it is, by nothing but itself
+
+
 def origin_of(url: str) -> str:
     """``scheme://host:port`` of an http(s) URL, lower-cased and with the port always
     written; "" when the URL has no usable origin (another scheme, no host, a bad port)."""
@@ -39,7 +50,7 @@ def origin_of(url: str) -> str:
         explicit = parts.port
     except ValueError:
         return ""
-    host = (parts.hostname or "").lower()
+    host = ascii_host(parts.hostname or "")
     if scheme not in _DEFAULT_PORTS or not host:
         return ""
     number = explicit if explicit is not None else _DEFAULT_PORTS[scheme]

@@ -20,6 +20,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from federation.inbox import host_of
+from federation.origins import ascii_host
 from node.storage.tables import (
     deliveries,
     domains,
@@ -77,7 +78,7 @@ def normalise(host: str) -> str:
     host = host.split("/", 1)[0]
     if not host or any(c.isspace() for c in host):
         raise ValueError(f"{host!r} is not a domain")
-    return host
+    return ascii_host(host)
 
 
 def load_policy(conn: Connection, *, allow_list_mode: bool) -> DomainPolicy:

@@ -75,3 +75,50 @@ def test_no_origin_check_compares_bare_host_names() -> None:
             if lines:
                 offenders[str(path.relative_to(ROOT))] = lines
     assert offenders == {}, "compare origins with federation.origins.same_origin"
+
+
+def test_an_international_name_is_one_host_whichever_way_it_is_written() -> None:
+    from federation.inbox import host_of
+
+    assert host_of("https://bücher.example/a") == "xn--bcher-kva.example"
+    assert host_of("https://xn--bcher-kva.example/a") == "xn--bcher-kva.example"
+    assert same_origin("https://BÜCHER.example/a", "https://xn--bcher-kva.example:443/b")
+
+
+async def test_a_redirect_to_a_blocked_international_name_is_refused() -> None:
+    """httpx gives a URL's host in Unicode; a block list holds the punycode form (as the
+    admin's command writes it, and as Mastodon's exported lists have it)."""
+    import json
+
+    import httpx
+    from starlette.types import Receive, Scope, Send
+
+    from federation.errors import Refused
+    from federation.fetch import fetch_json
+    from node.services.domains import DomainPolicy, normalise
+
+    async def good(scope: Scope, receive: Receive, send: Send) -> None:
+        location = b"https://xn--bcher-kva.example/users/a"
+        await send(
+            {"type": "http.response.start", "status": 302, "headers": [(b"location", location)]}
+        )
+        await send({"type": "http.response.body", "body": b""})
+
+    async def blocked(scope: Scope, receive: Receive, send: Send) -> None:
+        served.append(str(scope["path"]))
+        body = json.dumps({"id": "https://xn--bcher-kva.example/users/a", "type": "Person"})
+        headers = [(b"content-type", b"application/activity+json")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": body.encode()})
+
+    served: list[str] = []
+    mounts = {
+        "all://good.example": httpx.ASGITransport(app=good),
+        "all://xn--bcher-kva.example": httpx.ASGITransport(app=blocked),
+    }
+    # The admin typed the name in Unicode; it is kept as punycode.
+    policy = DomainPolicy(blocked=frozenset({normalise("Bücher.example")}))
+    async with httpx.AsyncClient(mounts=mounts) as http:
+        with pytest.raises(Refused):
+            await fetch_json(http, "https://good.example/users/a", refusal=policy.refusal)
+    assert served == []
