@@ -832,13 +832,19 @@ def _close(node: Node, conn: Connection, *, pk: int, now: datetime) -> bool:
     row = conn.execute(select(proposals).where(proposals.c.id == pk)).mappings().one()
     _publish(node, conn, "Update", question(node, row), pk, now)
     _publish(node, conn, "Create", outcome_note(node, row), pk, now)
-    if row["mirror"]:
+    if row["mirror"] and not sharing.declined(conn, json.loads(row["mirror"])["of"]):
         if json.loads(row["mirror"]).get("mode") == "coop":
             subtotals.send_coop_ballot(conn, node, row, result, now)
         else:
             subtotals.send_subtotal(conn, node, row, result, now)
     log.info("proposal %s closed: %s", row["uri"], result.reason)
     return True
+
+
+# How long a close waits, from when it was due, for activities accepted before the end
+# and still in the inbox: the worker takes them in seconds; past this, something holds
+# them, and the proposal closes without them rather than never.
+CLOSE_WAIT_LIMIT = timedelta(minutes=10)
 
 
 def _ballots_waiting(conn: Connection, *, closes_at: datetime, now: datetime) -> bool:
@@ -917,7 +923,16 @@ async def run_once(node: Node) -> int:
             return 0  # subtotals are taken until the deadline
         waiting = await node.db.read(partial(_ballots_waiting, closes_at=closes_at, now=now))
         if waiting:
-            return 0  # the inbox worker handles them first
+            since = node.close_waits.setdefault(pk, now)
+            if now - since < CLOSE_WAIT_LIMIT:
+                return 0  # the inbox worker handles them first
+            log.warning(
+                "proposal %s closes with activities from before its end still in the inbox, "
+                "after waiting %s for them",
+                pk,
+                now - since,
+            )
+        node.close_waits.pop(pk, None)
         return int(await node.db.write(partial(_close, node, pk=pk, now=now)))
 
     async def publish_one(pk: int) -> int:

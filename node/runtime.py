@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 import httpx
@@ -38,6 +39,9 @@ class Node:
     backfill_wakeup: asyncio.Event = field(init=False, default_factory=asyncio.Event)
     # Set when a ballot was counted or a proposal opened, for the counts and closings.
     governance_wakeup: asyncio.Event = field(init=False, default_factory=asyncio.Event)
+    # Closes held back for activities still waiting in the inbox: since when, by
+    # proposal (node.proposing bounds the wait).
+    close_waits: dict[int, datetime] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         from node.peers import Peers

@@ -38,7 +38,7 @@ from federation.inbox import actor_id
 from federation.jsonld import AS_CONTEXT_URL
 from federation.origins import same_origin
 from node.errors import Conflict, Forbidden, Invalid, NotFound
-from node.governance.proposal_input import iso
+from node.governance.proposal_input import MIN_DURATION, iso, parse_proposal_input
 from node.governance.shared_question import SharedQuestion, read_question
 from node.governance.tally import Reason
 from node.runtime import Node
@@ -271,6 +271,9 @@ async def on_question(node: Node, item: InboxItem) -> bool:
     shared = read_question(document)
     if not same_origin(shared.uri, item.actor):
         raise MalformedInput(f"{item.actor} sent a proposal {shared.uri} its server does not serve")
+    hindrance = await _mirror_hindrance(node, document, shared)
+    if hindrance is not None and not hindrance.late:
+        raise MalformedInput(hindrance.reason)
     now = node.clock.now()
     coop_id = node.peers.coop_id
     text = json.dumps(document, ensure_ascii=False)
@@ -289,7 +292,9 @@ async def on_question(node: Node, item: InboxItem) -> bool:
                     f"{item.actor} is not a co-op this co-op follows: "
                     "its shared proposals are not taken"
                 )
-            taken = state if _trusted(conn, node, item.actor) else INVITED
+            # Too late for this co-op's own vote: the admin sees it, and may decline.
+            trusted = hindrance is None and _trusted(conn, node, item.actor)
+            taken = state if trusted else INVITED
             if taken == INVITED and _waiting(conn, item.actor) >= MAX_INVITATIONS_WAITING:
                 raise Refused(
                     f"{item.actor} has {MAX_INVITATIONS_WAITING} shared proposals waiting "
@@ -319,12 +324,50 @@ async def on_question(node: Node, item: InboxItem) -> bool:
             .where(remote_proposals.c.id == row.id)
             .values(document=text, state=kept, updated_at=now)
         )
-        return "updated"
+        return str(kept)
 
     taken = await node.db.write(unit)
     if taken == "open":
+        # Again at an update, and at a retry: the mirror opens once, whatever failed.
         await _take_part(node, document, shared, item.actor)
     return True
+
+
+@dataclass(frozen=True, slots=True)
+class Hindrance:
+    reason: str
+    # Only too late: the proposal itself is fine.
+    late: bool
+
+
+async def _mirror_hindrance(
+    node: Node, document: dict[str, Any], shared: SharedQuestion
+) -> Hindrance | None:
+    """Why this co-op could not hold its own vote on a proposal counted by subtotals or by
+    co-op ballots (a proposal it cannot mirror, or too late to), or None."""
+    from node import proposing, subtotals
+
+    if shared.counting_mode not in ("subtotal", "coop") or shared.closed:
+        return None
+    now = node.clock.now()
+    colleges = await node.db.read(proposing._colleges)
+    try:
+        checked = parse_proposal_input(
+            subtotals.mirror_input(document, now),
+            now=now,
+            colleges=colleges,
+            opened_elsewhere=True,
+        )
+    except Invalid as exc:
+        where = f" ({exc.field})" if exc.field else ""
+        return Hindrance(f"the proposal cannot be voted on here{where}: {exc.reason}", False)
+    if checked.closes_at - now < MIN_DURATION:
+        return Hindrance(
+            "too late to take part: this co-op's own vote would close in less than "
+            f"{MIN_DURATION.seconds // 60} minutes",
+            True,
+        )
+    return None
 
 
 async def _take_part(
@@ -358,6 +401,11 @@ async def accept(node: Node, key: str) -> dict[str, Any]:
     document = json.loads(row["document"])
     shared = read_question(document)
     state = "closed" if shared.closed else "open"
+    hindrance = await _mirror_hindrance(node, document, shared)
+    if hindrance is not None:
+        raise Conflict(hindrance.reason)
+    # The co-op's own vote first: if it cannot open, the invitation still waits.
+    await _take_part(node, document, shared, row["host"])
     now = node.clock.now()
 
     def unit(conn: Connection) -> bool:
@@ -370,8 +418,16 @@ async def accept(node: Node, key: str) -> dict[str, Any]:
 
     if not await node.db.write(unit):
         raise Conflict("this shared proposal was answered meanwhile")
-    await _take_part(node, document, shared, row["host"])
     return {"id": key, "state": state}
+
+
+def declined(conn: Connection, uri: str) -> bool:
+    """Whether this co-op declined the shared proposal ``uri`` (after taking part, say):
+    its own vote then sends the host nothing."""
+    state = conn.execute(
+        select(remote_proposals.c.state).where(remote_proposals.c.uri == uri)
+    ).scalar()
+    return state == "declined"
 
 
 def visible(row: RowMapping) -> bool:
@@ -497,11 +553,16 @@ async def decline(node: Node, key: str) -> dict[str, Any]:
     }
 
     def unit(conn: Connection) -> None:
-        conn.execute(
+        done = conn.execute(
             update(remote_proposals)
-            .where(remote_proposals.c.id == row["id"])
+            .where(
+                remote_proposals.c.id == row["id"],
+                remote_proposals.c.state.in_([INVITED, "open"]),
+            )
             .values(state="declined", updated_at=now)
         )
+        if not done.rowcount:
+            raise Conflict("this shared proposal is closed or was answered meanwhile")
         outbox.publish(
             conn,
             reject,

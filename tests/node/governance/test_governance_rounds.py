@@ -41,3 +41,37 @@ async def test_one_proposal_that_cannot_close_does_not_hold_the_others(
     monkeypatch.setattr(proposing, "_close", real_close)
     await network.settle()
     assert await state(broken["id"]) == "closed"
+
+
+async def test_a_close_waits_for_the_inbox_a_bounded_time(network: Network) -> None:
+    """An activity accepted before the end may be a ballot: the close waits for the inbox
+    worker to take it, but not forever if nothing ever does."""
+    from node.services import inbox
+
+    coop = await make_coop(network, local=2, remote=0)
+    created = await coop.propose("m0")
+    node = coop.node.node
+    row = await node.db.read(lambda conn: proposing.get_row(conn, created["id"]))
+    before_end = row["closes_at"] - timedelta(minutes=1)
+    activity = {
+        "id": "https://mastodon.test/users/r0#votes/1/activity",
+        "type": "Create",
+        "actor": "https://mastodon.test/users/r0",
+        "object": {"type": "Note", "name": "For", "inReplyTo": created["uri"]},
+    }
+    await node.db.write(
+        lambda conn: inbox.record(conn, activity, actor=activity["actor"], now=before_end)
+    )
+
+    def state() -> Any:
+        return node.db.read(lambda conn: proposing.get_row(conn, created["id"])["state"])
+
+    network.clock.advance(timedelta(days=7, seconds=1))
+    await proposing.run_once(node)  # the inbox worker is not run: the item stays
+    assert await state() == "open"
+    network.clock.advance(proposing.CLOSE_WAIT_LIMIT - timedelta(seconds=1))
+    await proposing.run_once(node)
+    assert await state() == "open"
+    network.clock.advance(timedelta(seconds=2))
+    await proposing.run_once(node)
+    assert await state() == "closed"

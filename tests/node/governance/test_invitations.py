@@ -65,7 +65,9 @@ async def inbox_rows(node: TestNode) -> list[Any]:
     return await node.node.db.read(
         lambda conn: list(
             conn.execute(
-                select(inbox_activities).where(inbox_activities.c.type.in_(["Create", "Update"]))
+                select(inbox_activities)
+                .where(inbox_activities.c.type.in_(["Create", "Update"]))
+                .order_by(inbox_activities.c.id)
             ).mappings()
         )
     )
@@ -323,3 +325,71 @@ async def test_invitations_waiting_for_an_answer_are_capped_per_coop(
     refused = [r for r in await inbox_rows(food.node) if r["state"] == "failed"]
     assert len(refused) == 1
     assert "waiting for this co-op's answer already" in refused[0]["last_error"]
+
+
+async def test_a_proposal_this_coop_could_not_vote_on_is_refused_at_receipt(
+    network: Network,
+) -> None:
+    tourism, food = await host_and_food(network, accept_shared_from=("coop@tourism.test",))
+    await take_part_in(network, tourism, food)
+    created = await share(tourism, counting_mode="subtotal")
+    document = (await tourism.node.get(f"/proposals/{created['id']}", headers=AS2)).json()
+    await network.settle()
+    [before] = await remote_rows(food.node)
+    # The host now says 25 options: more than any proposal of this node may have, so its
+    # own vote could not open. Nothing changes; the reason is recorded.
+    options = [{"type": "Note", "name": f"Option {n}"} for n in range(25)]
+    answer = await send_update(
+        network, tourism.node, {**document, "id": document["id"], "oneOf": options}
+    )
+    assert answer.status_code == 202
+    await network.settle()
+    [after] = await remote_rows(food.node)
+    assert after["document"] == before["document"]
+    [*_, refused] = await inbox_rows(food.node)
+    assert refused["state"] == "failed"
+    assert "cannot be voted on here (options)" in refused["last_error"]
+
+
+async def test_an_invitation_accepted_too_late_opens_nothing(network: Network) -> None:
+    tourism, food = await host_and_food(network)
+    await take_part_in(network, tourism, food)
+    closes = network.clock.now() + timedelta(minutes=20)
+    await share(tourism, counting_mode="subtotal", closes_at=closes.isoformat())
+    await network.settle()
+    [row] = await remote_rows(food.node)
+    # Three minutes before the end: the co-op's own vote could not last five minutes.
+    network.clock.advance(timedelta(minutes=17))
+    accepted = await food.node.request(
+        "POST", f"/api/v1/proposals/{row['key']}/accept", headers=food.node.auth
+    )
+    assert accepted.status_code == 409
+    assert "too late to take part" in accepted.json()["reason"]
+    [still] = await remote_rows(food.node)
+    assert still["state"] == "invited"
+    assert await count(food.node, proposals) == 0
+
+
+async def test_a_coop_that_declines_after_taking_part_sends_no_subtotal(
+    network: Network,
+) -> None:
+    from node.storage.tables import subtotals
+
+    tourism, food = await host_and_food(network, accept_shared_from=("coop@tourism.test",))
+    await take_part_in(network, tourism, food)
+    await share(tourism, counting_mode="subtotal")
+    await network.settle()
+    [row] = await remote_rows(food.node)
+    listed = await food.node.request("GET", "/api/v1/proposals", headers=food.local["m0"])
+    mirror = listed.json()["shared"][0]["mirror"]
+    assert (await food.vote("m0", mirror, "For")).status_code == 201
+    declined = await food.node.request(
+        "POST", f"/api/v1/proposals/{row['key']}/decline", headers=food.node.auth
+    )
+    assert declined.status_code == 200
+    network.clock.advance(timedelta(days=8))
+    await network.settle()
+    coops = await tourism.node.node.db.read(
+        lambda conn: [r.coop for r in conn.execute(select(subtotals.c.coop))]
+    )
+    assert "https://food.test/actors/coop" not in coops
