@@ -19,7 +19,7 @@ from sqlalchemy import desc, func, select
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from node.errors import Forbidden, Invalid, NodeError, TooLarge
+from node.errors import BadRequest, Forbidden, Invalid, NodeError, TooLarge
 from node.services import members as members_service
 from node.services.sessions import Session
 from node.storage.tables import ballots, proposals, remote_proposals, sent_ballots
@@ -40,7 +40,7 @@ def html_errors(handler: Handler) -> Handler:
     async def wrapped(request: Request) -> Response:
         try:
             return await handler(request)
-        except (Forbidden, TooLarge, Invalid) as exc:
+        except (Forbidden, TooLarge, Invalid, BadRequest) as exc:
             return refusal_page(request, exc)
 
     return wrapped

@@ -35,7 +35,15 @@ from starlette.routing import BaseRoute, Route
 
 from node import offering
 from node.catalogue.store import WITHDRAWN
-from node.errors import Conflict, Forbidden, Invalid, NodeError, NotFound, TooLarge
+from node.errors import (
+    BadRequest,
+    Conflict,
+    Forbidden,
+    Invalid,
+    NodeError,
+    NotFound,
+    TooLarge,
+)
 from node.offers import categories, parse_offer_input
 from node.offers.currencies import ITEM_BY_CODE
 from node.offers.model import DEFAULT_UNIT, UNITS
@@ -90,7 +98,8 @@ async def read_offer_form(request: Request, session: Session) -> FormData:
     form = await request.form(max_files=1, max_fields=MAX_FIELDS, max_part_size=MAX_FIELD_BYTES)
     try:
         sessions.check_token(form, session.csrf)
-    except Forbidden:
+        sessions.check_storable(form)
+    except (Forbidden, BadRequest):
         await form.close()
         raise
     return form

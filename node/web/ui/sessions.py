@@ -24,7 +24,8 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from node.errors import Forbidden, Invalid, TooLarge, TooManyRequests
+from federation.storable import UNSTORABLE, storable
+from node.errors import BadRequest, Forbidden, Invalid, TooLarge, TooManyRequests
 from node.services import sessions, tokens
 from node.services.sessions import Session
 from node.web.members import check_password
@@ -142,7 +143,20 @@ async def read_form(request: Request, session: Session | None) -> FormData:
     form = await request.form(max_files=0, max_fields=200)
     expected = session.csrf if session is not None else request.cookies.get(FORM_COOKIE)
     check_token(form, expected)
+    check_storable(form)
     return form
+
+
+def check_storable(form: FormData) -> None:
+    """Refuse a form whose names or texts hold a NUL or an unpaired surrogate: no column
+    can hold them (PostgreSQL refuses NUL mid-query), so they are refused here, with the
+    field named, rather than met as a 500 further on."""
+    for name, value in form.multi_items():
+        if UNSTORABLE.search(name) or (isinstance(value, str) and UNSTORABLE.search(value)):
+            raise BadRequest(
+                "the form holds a character that cannot be stored (NUL)",
+                field=storable(name, limit=100),
+            )
 
 
 def check_same_site(request: Request) -> None:
