@@ -26,6 +26,9 @@ CLAIM_SECONDS = 300
 RETRY_DELAYS = (timedelta(seconds=30), timedelta(minutes=5), timedelta(hours=1), timedelta(hours=6))
 # The longest reason kept for a failed activity.
 MAX_REASON = 2000
+# The largest body kept whole for an activity stored as ``ignored``: a stranger may send
+# any number of them, up to the inbox's limit each, and nothing will ever read them.
+MAX_IGNORED_BODY = 16 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,14 +69,24 @@ def record_values(
 ) -> dict[str, Any]:
     """The row for a verified activity. ``body`` is the JSON as the peer sent it (kept
     verbatim, and cheaper than encoding the parsed activity again); without it the
-    activity is encoded here."""
+    activity is encoded here. An ``ignored`` activity over MAX_IGNORED_BODY bytes is kept
+    as a stub that says what it was: no handler will read it."""
+    kind = str(activity.get("type"))[:64]
+    if body is None:
+        body = json.dumps(activity, ensure_ascii=False, separators=(",", ":"))
+    if state == "ignored" and len(body.encode("utf-8", "surrogatepass")) > MAX_IGNORED_BODY:
+        stub = {
+            "id": activity["id"],
+            "type": kind,
+            "actor": actor,
+            "omitted": f"the body was over {MAX_IGNORED_BODY} bytes",
+        }
+        body = json.dumps(stub, ensure_ascii=False, separators=(",", ":"))
     return {
         "activity_id": activity["id"],
         "actor": actor,
-        "type": str(activity.get("type"))[:64],
-        "body": body
-        if body is not None
-        else json.dumps(activity, ensure_ascii=False, separators=(",", ":")),
+        "type": kind,
+        "body": body,
         "state": state,
         "attempts": 0,
         "received_at": now,
