@@ -150,6 +150,15 @@ async def test_a_member_votes_at_home_on_a_proposal_hosted_elsewhere(network: Ne
     assert "bulletin déposé après la clôture du vote" in late.text
 
 
+async def keep_as_sent(food: Coop, document: dict[str, Any]) -> None:
+    """Store ``document`` as the host's copy of the proposal, closed, past any check."""
+
+    def unit(conn: Any) -> None:
+        conn.execute(update(remote_proposals).values(document=json.dumps(document), state="closed"))
+
+    await food.node.node.db.write(unit)
+
+
 async def test_a_hostile_hosts_text_is_shown_safely(network: Network) -> None:
     _host, food, _created = await two_coops(network)
     key = await remote_key(food)
@@ -164,10 +173,7 @@ async def test_a_hostile_hosts_text_is_shown_safely(network: Network) -> None:
         "outcome": {"result": "passed", "counts": {"For": 999}},
     }
 
-    def poison(conn: Any) -> None:
-        conn.execute(update(remote_proposals).values(document=json.dumps(hostile), state="closed"))
-
-    await food.node.node.db.write(poison)
+    await keep_as_sent(food, hostile)
     member = await browser_of(network, food, "m0")
     page = await member.get(f"/proposals/shared/{key}")
     assert page.status_code == 200
@@ -203,10 +209,7 @@ async def test_a_malformed_document_kept_from_before_is_shown_bare(network: Netw
         },
     }
 
-    def poison(conn: Any) -> None:
-        conn.execute(update(remote_proposals).values(document=json.dumps(hostile), state="closed"))
-
-    await food.node.node.db.write(poison)
+    await keep_as_sent(food, hostile)
     member = await browser_of(network, food, "m0")
     page = await member.get(f"/proposals/shared/{key}")
     assert page.status_code == 200
