@@ -1,5 +1,6 @@
-"""Indexes for the retention: finished inbox activities and deliveries by when they
-finished, remote actors by when they were last fetched.
+"""Indexes for the retention: finished deliveries by when they finished, remote actors
+by when they were last fetched. Finished inbox activities have none: an index there
+would cost every activity received, and the retention walks their primary key.
 
 Each index covers only what the retention may delete, so it grows with history kept,
 and the pruning reads the oldest rows first without scanning the table.
@@ -17,18 +18,10 @@ down_revision = "0011"
 branch_labels = None
 depends_on = None
 
-INBOX_FINISHED = sa.text("state IN ('done', 'ignored', 'failed', 'dropped')")
 DELIVERIES_FINISHED = sa.text("state IN ('delivered', 'failed', 'dropped')")
 
 
 def upgrade() -> None:
-    op.create_index(
-        "ix_inbox_activities_finished",
-        "inbox_activities",
-        ["processed_at"],
-        sqlite_where=INBOX_FINISHED,
-        postgresql_where=INBOX_FINISHED,
-    )
     op.create_index(
         "ix_deliveries_finished",
         "deliveries",
@@ -42,4 +35,3 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index("ix_remote_actors_fetched_at", table_name="remote_actors")
     op.drop_index("ix_deliveries_finished", table_name="deliveries")
-    op.drop_index("ix_inbox_activities_finished", table_name="inbox_activities")
