@@ -75,9 +75,17 @@ async def send_paced(
             sent = min(len(body), start + chunk)
 
     sender = asyncio.create_task(trickle())
+    answer = b""
     try:
         async with asyncio.timeout(BOUND):
-            answer = await reader.read()  # to the end: the server closes after a cut
+            # To the end: the server closes after a cut. Read as it comes, and stop sending
+            # at the first byte of the answer: a byte sent after the server closed draws
+            # a reset, which would lose what was read but not yet handed over.
+            while chunk := await reader.read(65536):
+                answer += chunk
+                sender.cancel()
+    except ConnectionResetError:
+        pass  # the server closed with some of the body unread: the answer came before
     finally:
         sender.cancel()
         with contextlib.suppress(asyncio.CancelledError, ConnectionError):
