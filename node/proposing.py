@@ -832,8 +832,9 @@ def _close(node: Node, conn: Connection, *, pk: int, now: datetime) -> bool:
     row = conn.execute(select(proposals).where(proposals.c.id == pk)).mappings().one()
     _publish(node, conn, "Update", question(node, row), pk, now)
     _publish(node, conn, "Create", outcome_note(node, row), pk, now)
-    if row["mirror"] and not sharing.declined(conn, json.loads(row["mirror"])["of"]):
-        if json.loads(row["mirror"]).get("mode") == "coop":
+    mirror = json.loads(row["mirror"]) if row["mirror"] else None
+    if mirror is not None and not sharing.declined(conn, mirror["of"]):
+        if mirror.get("mode") == "coop":
             subtotals.send_coop_ballot(conn, node, row, result, now)
         else:
             subtotals.send_subtotal(conn, node, row, result, now)

@@ -165,10 +165,12 @@ async def _page(
         list[Listed], list[FollowedCoop], list[members_service.College], list[dict[str, Any]]
     ]:
         invited = sharing.invitations(conn)
+        # One query for every host's name, as the rest of the page reads them.
+        labels = remote_actors.labels(conn, [i["host"] for i in invited])
         for invitation in invited:
-            label = remote_actors.labels(conn, [invitation["host"]]).get(invitation["host"])
+            label = labels.get(invitation["host"])
             invitation["host_label"] = (
-                invitation["host"] if label is None else f"{label.name or label.handle}"
+                invitation["host"] if label is None else label.name or label.handle
             )
             closes = invitation.get("closes_at")
             invitation["closes"] = datetime.fromisoformat(closes) if closes else None
