@@ -227,8 +227,12 @@ def serve(
     click.echo(
         f"coopnode: {settings.name} (@{settings.handle}@{settings.domain}) on http://{host}:{port}/"
     )
+    from node import heap
+
+    app = create_app(settings, clock=clock, run_workers=workers)
+    heap.settle()
     uvicorn.run(
-        create_app(settings, clock=clock, run_workers=workers),
+        app,
         host=host,
         port=port,
         log_level=log_level,
@@ -303,6 +307,9 @@ def worker(data_dir: Path) -> None:
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     clock = _clock()
+    from node import heap
+
+    heap.settle()
     try:
         import uvloop  # the loop `serve` runs its workers on: about 13% more deliveries/s
     except ImportError:  # not built for this platform
