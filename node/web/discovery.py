@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from urllib.parse import urlsplit
 
 from starlette.requests import Request
@@ -19,6 +20,8 @@ CORS = {"Access-Control-Allow-Origin": "*"}
 NODE_SOFTWARE = "coopnode"
 REPOSITORY = "https://coopnode.org/source"
 HOMEPAGE = "https://coopnode.org"
+# A URI's scheme and its colon (RFC 3986, section 3.1).
+_URI_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")
 
 
 async def webfinger_endpoint(request: Request) -> Response:
@@ -28,7 +31,13 @@ async def webfinger_endpoint(request: Request) -> Response:
         return _cors(error(400, "bad_request", "the resource parameter is required"))
     username = _username_for(resource, node.settings.domain, node.urls.base)
     if username is None:
-        return _cors(error(400, "bad_request", f"{resource!r} is not an acct: URI or actor URL"))
+        return _cors(
+            error(
+                400,
+                "bad_request",
+                f"{resource!r} is not a URI: give acct:user@host or an actor's URL",
+            )
+        )
     if username == "":
         return _cors(error(404, "not_found", f"{resource!r} is not on this server"))
     if not await node.db.read(lambda conn: identity.actor_exists(conn, username)):
@@ -49,8 +58,13 @@ def _cors(response: Response) -> Response:
 
 
 def _username_for(resource: str, domain: str, base_url: str) -> str | None:
-    """The local username a resource names; "" for a valid resource of another server;
-    None for a malformed resource."""
+    """The local username a resource names; "" for a well-formed resource this server
+    has nothing for; None for a malformed resource.
+
+    RFC 7033 answers a malformed resource with 400 (section 4.2) and a URI the server
+    knows nothing about with 404 (section 4.5): ``mailto:``, ``did:`` or another
+    server's URL is a well-formed question with no answer here. ``user@host`` without
+    its ``acct:`` scheme is read as an account, as the servers people use do."""
     if resource.startswith(("http://", "https://")):
         parts = urlsplit(resource)
         prefix = f"{base_url}/actors/"
@@ -62,8 +76,10 @@ def _username_for(resource: str, domain: str, base_url: str) -> str | None:
             if plain.startswith(start) and "/" not in plain[len(start) :]:
                 return plain[len(start) :] or ""
         return ""
+    if resource[:5].lower() != "acct:" and _URI_SCHEME.match(resource):
+        return ""
     try:
-        user, host = webfinger.parse_acct(resource, strict=True)
+        user, host = webfinger.parse_acct(resource, strict=resource[:5].lower() == "acct:")
     except webfinger.WebFingerError:
         return None
     return user.lower() if host == domain else ""

@@ -30,7 +30,12 @@ async def test_webfinger_finds_the_coop_by_acct(network: Network) -> None:
 
 @pytest.mark.parametrize(
     "resource",
-    ["https://alpha.test/actors/coop", "https://alpha.test/@coop", "acct:COOP@ALPHA.TEST"],
+    [
+        "https://alpha.test/actors/coop",
+        "https://alpha.test/@coop",
+        "acct:COOP@ALPHA.TEST",
+        "coop@alpha.test",
+    ],
 )
 async def test_webfinger_accepts_the_actor_url_and_any_case(
     network: Network, resource: str
@@ -51,7 +56,13 @@ async def test_webfinger_accepts_the_actor_url_and_any_case(
         ({"resource": "acct:"}, 400),
         ({"resource": "acct:coop"}, 400),
         ({"resource": "acct:co op@alpha.test"}, 400),
-        ({"resource": "mailto:coop@alpha.test"}, 400),
+        ({"resource": "coop alpha.test"}, 400),
+        ({"resource": "@"}, 400),
+        # Well-formed URIs this server knows nothing about (RFC 7033, section 4.5).
+        ({"resource": "mailto:coop@alpha.test"}, 404),
+        ({"resource": "did:web:alpha.test"}, 404),
+        ({"resource": "urn:uuid:6e8bc430-9c3a-11d9-9669-0800200c9a66"}, 404),
+        ({"resource": "nobody@alpha.test"}, 404),
         ({"resource": "acct:nobody@alpha.test"}, 404),
         ({"resource": "acct:coop@elsewhere.test"}, 404),
         ({"resource": "https://elsewhere.test/actors/coop"}, 404),
