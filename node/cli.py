@@ -396,24 +396,14 @@ def tokens_revoke(token_id: int, data_dir: Path) -> None:
 @click.argument("handle")
 @data_dir_option
 def lookup(handle: str, data_dir: Path) -> None:
-    """Find a fediverse account by its handle (user@host) and show its actor."""
+    """Find a fediverse account by its handle (user@host) or URL and show its actor.
+
+    The fetches are signed as the co-op, so servers that answer only signed fetches
+    (authorized fetch) answer this too."""
     import json
 
-    from federation.errors import FederationError
-    from federation.fetch import resolve_handle
-    from federation.webfinger import WebFingerError
-    from node.web.app import make_http_client
-
     settings = _settings(data_dir)
-
-    async def run() -> dict[str, Any]:
-        async with make_http_client(settings) as http:
-            return await resolve_handle(http, handle, scheme=settings.scheme)
-
-    try:
-        actor = asyncio.run(run())
-    except (FederationError, WebFingerError) as exc:
-        raise click.ClickException(str(exc)) from None
+    actor = _with_node(settings, lambda node: node.peers.resolve(handle))
     summary = {k: actor.get(k) for k in ("id", "type", "preferredUsername", "name", "inbox")}
     click.echo(json.dumps(summary, indent=2, ensure_ascii=False))
 

@@ -12,7 +12,6 @@ from starlette.responses import JSONResponse, Response
 
 from federation.bodies import read_capped
 from federation.errors import FederationError, MalformedInput
-from federation.fetch import resolve_handle
 from federation.jsonlimits import parse_object
 from federation.webfinger import WebFingerError
 from node import __version__, federating
@@ -89,18 +88,20 @@ async def update_profile(request: Request) -> Response:
 
 
 async def lookup(request: Request) -> Response:
-    """Resolve ``acct:user@host`` (or ``user@host``) to its actor, as a peer would."""
+    """Resolve ``acct:user@host`` (or ``user@host``, or an actor's URL) to its actor,
+    through the node's one fetch path: signed as the co-op, as servers in authorized
+    fetch mode require, guarded, and refused for a domain the admin blocked."""
     await authenticate(request)
     node = node_of(request)
     resource = request.query_params.get("resource", "").strip()
     if not resource:
         raise Invalid("give ?resource=acct:user@host", field="resource")
     try:
-        actor = await resolve_handle(node.http, resource, scheme=node.settings.scheme)
+        actor = await node.peers.resolve(resource)
     except WebFingerError as exc:
         raise Invalid(str(exc), field="resource") from exc
     except FederationError as exc:
-        return error(exc.status, "remote_error", exc.reason)
+        return error(exc.status, "remote_error", exc.public)
     return JSONResponse(
         {key: actor.get(key) for key in ("id", "type", "preferredUsername", "name", "inbox", "url")}
     )

@@ -23,6 +23,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from federation import httpsig, keys, proofs
+from federation.errors import FederationError
 from federation.jsonld import (
     AS_CONTEXT_URL,
     DATA_INTEGRITY_V2_CONTEXT_URL,
@@ -61,6 +62,11 @@ class Mastodon:
     users: dict[str, MastodonUser] = field(default_factory=dict)
     # Every activity POSTed to any inbox here, in order.
     received: list[dict[str, Any]] = field(default_factory=list)
+    # Mastodon's secure mode (AUTHORIZED_FETCH): an actor is served only to a fetch
+    # signed by a key whose owner's document verifies it; others get 401.
+    authorized_fetch: bool = False
+    # The key ids of the signed fetches answered, in order.
+    signed_fetches: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.base = f"https://{self.domain}"
@@ -129,10 +135,34 @@ class Mastodon:
         return document
 
     async def _actor(self, request: Request) -> Response:
+        if self.authorized_fetch:
+            refusal = await self._check_signed_fetch(request)
+            if refusal is not None:
+                return refusal
         user = self.users.get(request.path_params["name"])
         if user is None:
             return JSONResponse({"error": "not found"}, status_code=404)
         return Response(json.dumps(self.actor_document(user)), media_type=AS2)
+
+    async def _check_signed_fetch(self, request: Request) -> Response | None:
+        async def lookup(key_id: str) -> Any:
+            owner = await self.network.http.get(key_id, headers={"Accept": AS2})
+            return keys.load_public_pem(owner.json()["publicKey"]["publicKeyPem"])
+
+        try:
+            verified = await httpsig.verify_request(
+                "GET",
+                request.url.path,
+                request.url.query,
+                request.headers,
+                b"",
+                self.network.clock.now(),
+                lookup,
+            )
+        except FederationError as exc:
+            return JSONResponse({"error": exc.reason}, status_code=401)
+        self.signed_fetches.append(verified.key_id)
+        return None
 
     async def _inbox(self, request: Request) -> Response:
         self.received.append(json.loads(await request.body()))

@@ -19,6 +19,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from federation import keys
+from federation import httpsig, keys
+from federation.errors import FederationError
 
 ANSWERS = ("202", "410", "429", "500", "hang")
 AS2 = "application/activity+json"
@@ -41,17 +43,30 @@ class Record:
     # activity id -> times received
     activities: dict[str, int] = field(default_factory=dict)
     types: dict[str, str] = field(default_factory=dict)
+    # With --authorized-fetch: the key ids of the signed fetches answered, and how many
+    # fetches were refused.
+    signed_fetches: list[str] = field(default_factory=list)
+    refused_fetches: int = 0
 
     def stats(self) -> dict[str, Any]:
         return {
             "posts": self.posts,
             "signed": self.signed,
+            "signed_fetches": list(self.signed_fetches),
+            "refused_fetches": self.refused_fetches,
             "activities": dict(self.activities),
             "types": dict(self.types),
         }
 
 
-def create_app(*, base: str, handle: str, answer: str, retry_after: str | None = None) -> Starlette:
+def create_app(
+    *,
+    base: str,
+    handle: str,
+    answer: str,
+    retry_after: str | None = None,
+    authorized_fetch: bool = False,
+) -> Starlette:
     if answer not in ANSWERS:
         raise ValueError(f"answer {answer!r}: use one of {', '.join(ANSWERS)}")
     authority = base.split("://", 1)[1]
@@ -81,7 +96,36 @@ def create_app(*, base: str, handle: str, answer: str, retry_after: str | None =
         return JSONResponse(jrd, media_type="application/jrd+json")
 
     async def actor_document(request: Request) -> Response:
+        if authorized_fetch:
+            refusal = await check_signed_fetch(request)
+            if refusal is not None:
+                return refusal
         return Response(json.dumps(actor), media_type=AS2)
+
+    async def check_signed_fetch(request: Request) -> Response | None:
+        """Mastodon's secure mode: 401 unless the fetch is signed by a key its owner's
+        document (fetched here, unsigned) vouches for."""
+
+        async def lookup(key_id: str) -> Any:
+            async with httpx.AsyncClient(timeout=5) as client:
+                owner = await client.get(key_id, headers={"Accept": AS2})
+            return keys.load_public_pem(owner.json()["publicKey"]["publicKeyPem"])
+
+        try:
+            verified = await httpsig.verify_request(
+                "GET",
+                request.url.path,
+                request.url.query,
+                request.headers,
+                b"",
+                datetime.now(UTC),
+                lookup,
+            )
+        except FederationError as exc:
+            record.refused_fetches += 1
+            return JSONResponse({"error": exc.reason}, status_code=401)
+        record.signed_fetches.append(verified.key_id)
+        return None
 
     async def inbox(request: Request) -> Response:
         body = await request.body()
@@ -152,11 +196,14 @@ def start_scripted_peer(
     host: str = "127.0.0.1",
     retry_after: int | None = None,
     handle: str = "peer",
+    authorized_fetch: bool = False,
     timeout: float = 15.0,
 ) -> ScriptedPeerProcess:
     """Start the peer as a process and wait until it answers."""
     command = [sys.executable, "-m", "tests.support.scripted_peer"]
     command += ["--host", host, "--port", str(port), "--answer", answer, "--handle", handle]
+    if authorized_fetch:
+        command.append("--authorized-fetch")
     if retry_after is not None:
         command += ["--retry-after", str(retry_after)]
     process = subprocess.Popen(
@@ -189,6 +236,11 @@ def main() -> None:
     parser.add_argument("--answer", choices=ANSWERS, required=True)
     parser.add_argument("--retry-after", help="the Retry-After value of a 429 answer")
     parser.add_argument("--handle", default="peer")
+    parser.add_argument(
+        "--authorized-fetch",
+        action="store_true",
+        help="serve the actor only to signed fetches, as Mastodon's secure mode does",
+    )
     args = parser.parse_args()
     import uvicorn
 
@@ -197,6 +249,7 @@ def main() -> None:
         handle=args.handle,
         answer=args.answer,
         retry_after=args.retry_after,
+        authorized_fetch=args.authorized_fetch,
     )
     uvicorn.run(
         app,

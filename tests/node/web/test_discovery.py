@@ -6,6 +6,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
 from federation import jsonld, keys
+from tests.support.mastodon import Mastodon
 from tests.support.network import Network
 
 AS2 = "application/activity+json"
@@ -225,6 +226,47 @@ async def test_two_nodes_find_each_other_by_webfinger(network: Network) -> None:
     assert from_alpha.json()["id"] == "https://beta.test/actors/coop"
     assert from_alpha.json()["name"] == "Beta Food Network"
     assert from_beta.json()["id"] == "https://alpha.test/actors/coop"
+
+
+async def test_a_lookup_reaches_servers_that_answer_only_signed_fetches(
+    network: Network,
+) -> None:
+    alpha = await network.add("alpha.test")
+    secure = Mastodon(network, "secure.test", authorized_fetch=True)
+    secure.add_user("ines")
+
+    by_handle = await alpha.get(
+        "/api/v1/lookup", params={"resource": "acct:ines@secure.test"}, headers=alpha.auth
+    )
+    by_url = await alpha.get(
+        "/api/v1/lookup",
+        params={"resource": "https://secure.test/users/ines"},
+        headers=alpha.auth,
+    )
+    unsigned = await network.http.get(
+        "https://secure.test/users/ines", headers={"Accept": "application/activity+json"}
+    )
+
+    assert by_handle.status_code == 200, by_handle.text
+    assert by_handle.json()["id"] == "https://secure.test/users/ines"
+    assert by_url.status_code == 200, by_url.text
+    assert unsigned.status_code == 401  # what the lookup met before it signed its fetches
+    assert secure.signed_fetches
+    assert set(secure.signed_fetches) == {"https://alpha.test/actors/coop#main-key"}
+
+
+async def test_a_lookup_on_a_blocked_domain_fetches_nothing(network: Network) -> None:
+    alpha = await network.add("alpha.test")
+    await network.add("beta.test")
+    await alpha.decide_domain("beta.test", "blocked")
+    network.router.log.clear()
+
+    response = await alpha.get(
+        "/api/v1/lookup", params={"resource": "acct:coop@beta.test"}, headers=alpha.auth
+    )
+
+    assert response.status_code == 403, response.text
+    assert not [url for _, url in network.router.log if url.startswith("https://beta.test")]
 
 
 async def test_a_lookup_of_an_unreachable_or_unknown_account_explains_why(
