@@ -41,6 +41,7 @@ from node.governance.proposal_input import (
     parse_proposal_input,
     rule_of,
 )
+from node.governance.question_text import titled
 from node.governance.tally import Option, Proposal, Reason, Result, Role, decide
 from node.runtime import Node
 from node.services import follows, members, outbox
@@ -166,7 +167,7 @@ def question(node: Node, row: RowMapping) -> dict[str, Any]:
         "type": "Question",
         "attributedTo": node.urls.actor(handle),
         "name": row["title"],
-        "content": row["content"] or f"<p>{_escape(row['title'])}</p>",
+        "content": titled(row["title"], row["content"] or ""),
         "source": {"content": json.loads(row["source"])["text"], "mediaType": "text/markdown"},
         ("anyOf" if row["multiple_choice"] else "oneOf"): choices,
         "startTime": iso(row["opens_at"]),
@@ -183,6 +184,9 @@ def question(node: Node, row: RowMapping) -> dict[str, Any]:
         "to": [PUBLIC],
         "cc": [node.urls.followers(handle)],
     }
+    language = json.loads(row["source"]).get("language")
+    if language:
+        doc["contentMap"] = {language: doc["content"]}
     if row["multiple_choice"]:
         doc["maxChoices"] = row["max_choices"]
     elif row["rule"] == "qualified":

@@ -26,6 +26,7 @@ from typing import Any
 from node.errors import Invalid
 from node.governance.tally import Consent, Majority, Option, Proposal, Qualified, Role, Rule
 from node.offers.markdown import render_markdown
+from node.offers.validation import LANGUAGE_TAG
 
 MAX_TITLE = 200
 MAX_TEXT = 20_000
@@ -63,6 +64,8 @@ class ProposalInput:
     counting_mode: str = "open"
     coop_tie: str | None = None
     """Co-op mode: what a co-op whose members tie casts (abstain or against)."""
+    language: str | None = None
+    """The language of the title and text (a BCP 47 tag), if the author said it."""
 
     def tally_rule(self) -> Rule | None:
         return rule_of(self.rule, self.threshold, self.block_at)
@@ -87,6 +90,7 @@ class ProposalInput:
             "open_ballot": self.open_ballot,
             "counting_mode": self.counting_mode,
             "coop_tie": self.coop_tie,
+            "language": self.language,
         }
 
 
@@ -288,6 +292,11 @@ def parse_proposal_input(
             "coop_tie says what a co-op whose members tie casts: abstain or against",
             field="coop_tie",
         )
+    language = data.get("language")
+    if language is not None and (
+        not isinstance(language, str) or not LANGUAGE_TAG.fullmatch(language)
+    ):
+        raise Invalid('language is a language tag, like "fr" or "pt-BR"', field="language")
     weigh = _flag(data, "colleges_weigh", False)
     if data.get("colleges") is not None:
         colleges = parse_colleges(data["colleges"])
@@ -313,6 +322,7 @@ def parse_proposal_input(
         open_ballot=_flag(data, "open_ballot", True) and mode != "subtotal",
         counting_mode=mode,
         coop_tie=tie if mode == "coop" else None,
+        language=language,
     )
     # The tally's own checks (roles fit the rule, limits on choices) run here too, so
     # that a proposal that could not be counted is refused before it is published.

@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from federation.errors import MalformedInput
+from node.governance.question_text import untitled
 
 MAX_OPTIONS = 50
 MAX_COUNT = 10**9
@@ -95,10 +96,11 @@ def read_question(document: Any) -> SharedQuestion:
         _time(document, "closed")  # Mastodon's form: the time it closed
         closed = True
     url = _optional(document, "url", str, "url")
+    title = _text(document, "name", MAX_TITLE, required=True)
     return SharedQuestion(
         uri=uri,
-        title=_text(document, "name", MAX_TITLE, required=True),
-        content=_text(document, "content", MAX_CONTENT),
+        title=title,
+        content=untitled(title, _text(document, "content", MAX_CONTENT)),
         options=options,
         multiple=multiple,
         max_choices=_count(document.get("maxChoices", len(options)), "maxChoices"),

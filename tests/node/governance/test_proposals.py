@@ -30,7 +30,12 @@ async def test_a_proposal_is_a_question_mastodon_can_show(network: Network) -> N
     assert doc["type"] == "Question"
     assert doc["attributedTo"] == "https://alpha.test/actors/coop"
     assert doc["name"] == "Adopt the 2027 delivery tariff"
-    assert doc["content"] == "<p>The <strong>new</strong> tariff.</p>"
+    # Mastodon shows a Question's content alone: the title leads it.
+    assert doc["content"] == (
+        "<p><strong>Adopt the 2027 delivery tariff</strong></p>"
+        "<p>The <strong>new</strong> tariff.</p>"
+    )
+    assert "contentMap" not in doc  # no language was given
     assert [o["name"] for o in doc["oneOf"]] == ["For", "Against", "Abstain"]
     assert [o["optionRole"] for o in doc["oneOf"]] == ["for", "against", "abstain"]
     assert doc["decisionRule"] == {"type": "qualified", "threshold": "2/3"}
@@ -43,6 +48,35 @@ async def test_a_proposal_is_a_question_mastodon_can_show(network: Network) -> N
     # The remote member's server received the poll, so that they can answer it.
     sent = [a for a in coop.mastodon.received if a["type"] == "Create"]
     assert [a["object"]["type"] for a in sent] == ["Question"]
+
+
+async def test_a_proposal_in_a_language_says_it_and_keeps_its_title_first(
+    network: Network,
+) -> None:
+    coop = await make_coop(network, local=2, remote=0)
+
+    created = await coop.propose(
+        "m0", title="Ouvrir un second point de retrait <Lyon & co>", text="", language="fr"
+    )
+    refused = await coop.node.request(
+        "POST",
+        "/api/v1/proposals",
+        json={
+            "title": "Un titre",
+            "options": ["Pour", "Contre"],
+            "closes_at": (coop.node.node.clock.now() + timedelta(days=7)).isoformat(),
+            "language": "français",
+        },
+        headers=coop.local["m0"],
+    )
+
+    doc = await question(coop, created["id"])
+    title = "<p><strong>Ouvrir un second point de retrait &lt;Lyon &amp; co&gt;</strong></p>"
+    assert doc["content"] == title
+    assert doc["contentMap"] == {"fr": title}
+    assert doc["name"] == "Ouvrir un second point de retrait <Lyon & co>"
+    assert refused.status_code == 422
+    assert refused.json()["field"] == "language"
 
 
 async def test_local_and_mastodon_votes_count_and_the_outcome_is_published(

@@ -236,7 +236,9 @@ def test_the_note_reads_as_a_post_with_title_price_link_and_hashtags() -> None:
 
     assert document["type"] == "Note"
     english = document["contentMap"]["en"]
-    assert "<strong>Organic apples</strong>" in english
+    # Mastodon shows the content alone: the title leads it, in each language.
+    assert english.startswith("<p><strong>Organic apples</strong></p>")
+    assert document["content"].startswith("<p><strong>Pommes bio</strong></p>")
     assert "3.50 EUR / kg" in english
     assert 'href="https://coop.example/@verger/offers/0f1e"' in english
     assert 'rel="tag">#<span>apples</span></a>' in english
