@@ -93,6 +93,25 @@ def load_context(url: str) -> dict[str, Any]:
     return copy.deepcopy(_read_context(file_name))
 
 
+@functools.cache
+def _coop_terms() -> dict[str, Any]:
+    terms: dict[str, Any] = _read_context(KNOWN_CONTEXTS[COOP_CONTEXT_URL])["@context"]
+    return terms
+
+
+def coop_context() -> dict[str, Any]:
+    """The co-op vocabulary's term definitions, to embed in a published document's
+    ``@context`` beside the standard context URLs.
+
+    Nobody serves :data:`COOP_CONTEXT_URL`: a peer that processes JSON-LD would have to
+    fetch it, fail, and refuse the document (Fedify answers 400). Embedded, the terms
+    need no fetch, as Mastodon embeds its own; peers preload only the standard contexts
+    (ActivityStreams, security, data integrity, Multikey). Documents that name the URL
+    are still read here (it stays among :data:`KNOWN_CONTEXTS`). Each call gets its own
+    copy."""
+    return copy.deepcopy(_coop_terms())
+
+
 def offline_document_loader(url: str, options: dict[str, Any] | None = None) -> dict[str, Any]:
     """A pyld document loader that answers from ``schemas/contexts`` and nothing else.
 

@@ -26,7 +26,7 @@ from typing import Any
 from sqlalchemy import Integer, and_, func, insert, literal, or_, select, update
 from sqlalchemy.engine import Connection, RowMapping
 
-from federation.jsonld import AS_CONTEXT_URL, COOP_CONTEXT_URL
+from federation.jsonld import AS_CONTEXT_URL, coop_context
 from node import activities, sharing, subtotals
 from node.documents import PUBLIC
 from node.errors import Invalid, NotFound
@@ -61,7 +61,7 @@ log = logging.getLogger(__name__)
 
 SCHEDULED, OPEN, CLOSED = "scheduled", "open", "closed"
 COUNTS_EVERY = timedelta(minutes=1)
-CONTEXT = [AS_CONTEXT_URL, COOP_CONTEXT_URL]
+CONTEXT = [AS_CONTEXT_URL, coop_context()]
 
 
 # --- reading a stored proposal ------------------------------------------------------------

@@ -34,7 +34,7 @@ from sqlalchemy.engine import Connection, RowMapping
 from federation import keys, proofs
 from federation.errors import MalformedInput, NotAuthorized
 from federation.inbox import actor_id
-from federation.jsonld import AS_CONTEXT_URL, COOP_CONTEXT_URL, DATA_INTEGRITY_V2_CONTEXT_URL
+from federation.jsonld import AS_CONTEXT_URL, DATA_INTEGRITY_V2_CONTEXT_URL, coop_context
 from federation.origins import same_origin
 from node.governance.proposal_input import iso
 from node.governance.tally import Result
@@ -47,7 +47,7 @@ GRACE = timedelta(minutes=15)
 # Co-op mode: a co-op's own vote ends this long before the shared one, so that its
 # ballot reaches the host before the end.
 COOP_LEAD = timedelta(minutes=15)
-CONTEXT = [AS_CONTEXT_URL, COOP_CONTEXT_URL, DATA_INTEGRITY_V2_CONTEXT_URL]
+CONTEXT = [AS_CONTEXT_URL, coop_context(), DATA_INTEGRITY_V2_CONTEXT_URL]
 MAX_COLLEGES = 50
 
 

@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from federation import httpsig, keys
-from federation.jsonld import AS_CONTEXT_URL, COOP_CONTEXT_URL
+from federation.jsonld import AS_CONTEXT_URL, coop_context
 from node import documents
 from node.errors import Invalid
 from node.services import members as service
@@ -271,7 +271,7 @@ async def roster(request: Request) -> Response:
         [roster_item(m) for m in rows[:PAGE_SIZE]],
         has_next=len(rows) > PAGE_SIZE,
     )
-    document["@context"] = [AS_CONTEXT_URL, COOP_CONTEXT_URL]
+    document["@context"] = [AS_CONTEXT_URL, coop_context()]
     return activity(document)
 
 

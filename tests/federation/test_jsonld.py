@@ -85,6 +85,8 @@ COOP_TERMS = {
     "turnout": COOP_NAMESPACE + "turnout",
     "quorumTurnout": COOP_NAMESPACE + "quorumTurnout",
     "counts": COOP_NAMESPACE + "counts",
+    "participation": COOP_NAMESPACE + "participation",
+    "subtotals": COOP_NAMESPACE + "subtotals",
     "support": COOP_NAMESPACE + "support",
     "weightedSupport": COOP_NAMESPACE + "weightedSupport",
     "weightedShares": COOP_NAMESPACE + "weightedShares",
@@ -114,6 +116,8 @@ COOP_TERMS = {
     "minimumQuantity": VF + "minimumQuantity",
     "hasUnit": OM2 + "hasUnit",
     "hasNumericalValue": OM2 + "hasNumericalValue",
+    # Mastodon's count of a poll's voters
+    "votersCount": "http://joinmastodon.org/ns#votersCount",
     # FEP-521a keys and FEP-844e capabilities
     "assertionMethod": SEC + "assertionMethod",
     "implements": "https://w3id.org/fep/844e/implements",
@@ -123,6 +127,7 @@ COOP_PREFIXES = {
     "vf": VF,
     "om2": OM2,
     "xsd": "http://www.w3.org/2001/XMLSchema#",
+    "toot": "http://joinmastodon.org/ns#",
 }
 COOP_CLASSES = {"Proposal", "Intent", "Ballot", "Subtotal"}
 
