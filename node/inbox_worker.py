@@ -11,20 +11,24 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from datetime import datetime
 from functools import partial
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
-from federation.errors import MalformedInput, NotAuthorized, Refused
+from federation.errors import FederationError, MalformedInput, NotAuthorized, Refused
 from federation.inbox import actor_id, host_of
 from federation.storable import storable
 from node import federating, offering, sharing, subtotals, voting
 from node.errors import Forbidden
+from node.offers.remote import linked_proposals
 from node.runtime import Node
 from node.services import inbox, remote_actors
 from node.services.inbox import InboxItem
+from node.storage.tables import following
 from node.workers import Poller
 
 log = logging.getLogger(__name__)
@@ -55,7 +59,71 @@ async def handle_reject(node: Node, item: InboxItem) -> None:
     """A co-op declining a shared proposal we host, or a refused follow."""
     if await sharing.on_reject(node, item):
         return
+    ours = await _our_follow(node, item.actor)
+    await federating.on_accept_or_reject(node, _naming_our_follow(node, item, ours))
+
+
+async def handle_accept(node: Node, item: InboxItem) -> None:
+    """Our follow accepted; then the offers the followed actor links from its profile
+    (see _take_linked_offers), which no Create brings."""
+    ours = await _our_follow(node, item.actor)
+    item = _naming_our_follow(node, item, ours)
     await federating.on_accept_or_reject(node, item)
+    if ours is None or actor_id(item.activity.get("object")) != ours:
+        return
+    try:
+        # Fetched again: the stored copy of an actor keeps no attachments.
+        document = await node.peers.fetch(item.actor)
+    except FederationError as exc:
+        log.info("inbox: no profile of %s to read offers from: %s", item.actor, exc)
+        return
+    await _take_linked_offers(node, item, document)
+
+
+async def _our_follow(node: Node, followed: str) -> str | None:
+    """The id of the co-op's Follow of ``followed``, if it sent one."""
+    coop_id = node.peers.coop_id
+    query = select(following.c.follow_id).where(
+        following.c.actor_id == coop_id, following.c.followed == followed
+    )
+    found = await node.db.read(lambda conn: conn.execute(query).scalar_one_or_none())
+    return None if found is None else str(found)
+
+
+def _naming_our_follow(node: Node, item: InboxItem, ours: str | None) -> InboxItem:
+    """An Accept or Reject of a Follow embedded by its two actors, the co-op and the
+    sender, names the co-op's Follow of the sender whatever id it gives it. Misskey,
+    rejecting a follower it removes, writes an id of its own (/follows/FOLLOWER/FOLLOWEE);
+    Mastodon matches such a Follow by its actors too (ActivityPub::Activity::Reject).
+    Only the followed actor's own signature gets here: it can settle no other follow."""
+    embedded = item.activity.get("object")
+    if (
+        ours is None
+        or not isinstance(embedded, dict)
+        or embedded.get("type") != "Follow"
+        or embedded.get("id") == ours
+        or actor_id(embedded.get("actor")) != node.urls.actor(node.settings.handle)
+        or actor_id(embedded.get("object")) != item.actor
+    ):
+        return item
+    return replace(item, activity={**item.activity, "object": {**embedded, "id": ours}})
+
+
+async def _take_linked_offers(node: Node, item: InboxItem, document: dict[str, Any]) -> None:
+    """The FEP-0837 proposals a followed actor links from its profile (FEP-0ea0 payment
+    links), into the catalogue. Mitra publishes its proposals this way only: each is
+    taken as a Create naming it by id would be (only from an actor the co-op follows,
+    fetched from the actor's server, attributed to the actor). One that cannot be taken
+    is logged and left: the links are read again at the actor's next Update."""
+    for url in linked_proposals(document):
+        as_create = replace(
+            item, type="Create", activity={"type": "Create", "actor": item.actor, "object": url}
+        )
+        try:
+            await offering.on_create_or_update(node, as_create)
+        except (FederationError, offering.NotTheOrigin) as exc:
+            shown = storable(_message(exc))
+            log.info("inbox: %s links the offer %s, not taken: %s", item.actor, url, shown)
 
 
 async def handle_delete(node: Node, item: InboxItem) -> None:
@@ -70,7 +138,7 @@ async def handle_delete(node: Node, item: InboxItem) -> None:
 
 async def handle_update(node: Node, item: InboxItem) -> None:
     """An actor's new profile or key (the embedded copy is not trusted: it is fetched),
-    or a changed offer."""
+    with the offers it links; or a changed offer."""
     target = actor_id(item.activity.get("object"))
     if target != item.actor:
         if _is_question(item.activity) and await sharing.on_question(node, item):
@@ -82,6 +150,7 @@ async def handle_update(node: Node, item: InboxItem) -> None:
         now = node.clock.now()
         await node.db.write(lambda conn: remote_actors.store(conn, document, now=now))
         node.peers.keys.forget_actor(item.actor)
+        await _take_linked_offers(node, item, document)
 
 
 def wants(activity: dict[str, Any]) -> bool:
@@ -107,7 +176,7 @@ HANDLERS: dict[str, Handler] = {
     "Delete": handle_delete,
     "Update": handle_update,
     "Follow": federating.on_follow,
-    "Accept": federating.on_accept_or_reject,
+    "Accept": handle_accept,
     "Reject": handle_reject,
     "Undo": federating.on_undo,
 }

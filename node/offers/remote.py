@@ -4,6 +4,10 @@ Software in the wild writes the same offer several ways: ``vf:`` or ``om2:`` spe
 amounts as strings or numbers, a currency as a Wikidata URI in any of its spellings, a
 bare ISO code, or something else entirely (Mitra uses CAIP-19 asset ids).
 
+Offers reach us in a ``Create`` or ``Update``, in a co-op's ``offers`` collection, or
+linked from an actor's profile (:func:`linked_proposals`), as FEP-0837 allows and as
+Mitra publishes them.
+
 A document goes through three steps: :func:`~node.offers.normalise.normalise` rewrites
 the variants to one spelling and keeps only the terms we read; the result is validated
 against ``schemas/offer.schema.json`` (types, and a limit on every string and list);
@@ -24,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from federation.errors import MalformedInput
 from federation.jsonld import SCHEMAS_DIR
+from federation.origins import same_origin
 from federation.storable import unstorable_at
 from node.offers import categories, currencies
 from node.offers.markdown import sanitise_html
@@ -44,6 +49,7 @@ from node.offers.normalise import normalise
 from node.offers.vocabulary import (
     ACTION_DELIVER_SERVICE,
     CATEGORY_BASE,
+    VF_NAMESPACE,
 )
 
 if TYPE_CHECKING:
@@ -51,6 +57,16 @@ if TYPE_CHECKING:
 
 OFFER_SCHEMA_FILE = SCHEMAS_DIR / "offer.schema.json"
 UNDETERMINED_LANGUAGE = "und"  # BCP 47, for a name or content given without a language
+
+
+# FEP-0837, "Publishing a proposal": a proposal linked from an actor is a FEP-0ea0
+# payment link (``rel`` holds "payment") whose ``rel`` also names the ValueFlows
+# Proposal class: the FEP spells it https://w3id.org/valueflows/Proposal, Mitra (its
+# author's server) in the vf: namespace.
+PAYMENT_RELATION = "payment"
+PROPOSAL_RELATIONS = frozenset({"https://w3id.org/valueflows/Proposal", VF_NAMESPACE + "Proposal"})
+# A profile links a few proposals (Mitra links one); more is not read.
+MAX_LINKED_PROPOSALS = 10
 
 
 class RemoteOfferError(MalformedInput):
@@ -368,3 +384,39 @@ def _options(items: Iterable[Any], known: Iterable[str]) -> Options:
         if text and text not in target:
             target.append(text)
     return Options(known=tuple(chosen), other=tuple(other))
+
+
+# --- proposals linked from an actor -------------------------------------------------------
+
+
+def linked_proposals(actor: Mapping[str, Any]) -> tuple[str, ...]:
+    """The ids of the FEP-0837 proposals an actor links from its profile: the ``href``
+    of each FEP-0ea0 payment link in its ``attachment`` whose ``rel`` names the
+    Proposal class, on the actor's own server, in order, without repeats, at most
+    :data:`MAX_LINKED_PROPOSALS`. Mitra publishes its proposals this way and sends no
+    ``Create`` for them. What is malformed, or on another server, is left out."""
+    owner = actor.get("id")
+    attachments = actor.get("attachment")
+    if isinstance(attachments, dict):
+        attachments = [attachments]
+    if not isinstance(owner, str) or not isinstance(attachments, list):
+        return ()
+    found: list[str] = []
+    for item in attachments:
+        if not isinstance(item, dict) or item.get("type") != "Link":
+            continue
+        rel = item.get("rel")
+        named = [rel] if isinstance(rel, str) else rel if isinstance(rel, list) else []
+        relations = {name for name in named if isinstance(name, str)}
+        href = item.get("href")
+        if (
+            PAYMENT_RELATION in relations
+            and relations & PROPOSAL_RELATIONS
+            and isinstance(href, str)
+            and same_origin(href, owner)
+            and href not in found
+        ):
+            found.append(href)
+            if len(found) == MAX_LINKED_PROPOSALS:
+                break
+    return tuple(found)
