@@ -80,6 +80,18 @@ def prefers_activity_json(accept: str | None) -> bool:
     return as2_named
 
 
+def wants_html(accept: str | None) -> bool:
+    """True when a client should get a page rather than ActivityStreams: it names
+    ``text/html`` and does not prefer ActivityStreams to it (a browser).
+
+    Every document the node serves at one URL for both people and servers decides with
+    this, so that a server gets the same answer everywhere: ActivityStreams for
+    ``application/activity+json``, for ``application/json``, for ``*/*`` and for no
+    ``Accept`` at all."""
+    named = any(media == "text/html" and quality > 0 for media, _, quality in parse_accept(accept))
+    return named and not prefers_activity_json(accept)
+
+
 @functools.lru_cache(maxsize=256)
 def is_activity_content_type(content_type: str | None) -> bool:
     """True when a request body's ``Content-Type`` says ActivityStreams.

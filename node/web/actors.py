@@ -9,7 +9,7 @@ from sqlalchemy.engine import Connection
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from federation.mediatypes import prefers_activity_json
+from federation.mediatypes import wants_html
 from node import documents
 from node.services import follows, identity
 from node.urls import Urls
@@ -24,7 +24,7 @@ async def actor(request: Request) -> Response:
         found = await node.db.read(lambda conn: identity.get_actor(conn, username))
     except identity.ActorNotFound:
         return error(404, "not_found", f"no actor {username!r} here")
-    if prefers_activity_json(request.headers.get("accept")):
+    if not wants_html(request.headers.get("accept")):
         return activity(documents.actor_document(node.urls, found))
     return templates().TemplateResponse(
         request,
@@ -43,7 +43,7 @@ async def profile(request: Request) -> Response:
     """``/@username``: the address people share; content negotiation as for the actor."""
     node = node_of(request)
     username = request.path_params["username"]
-    if prefers_activity_json(request.headers.get("accept")):
+    if not wants_html(request.headers.get("accept")):
         return RedirectResponse(node.urls.actor(username), status_code=302)
     return await actor(request)
 

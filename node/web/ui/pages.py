@@ -25,7 +25,7 @@ from starlette.responses import Response
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
-from federation.mediatypes import parse_accept, prefers_activity_json
+from federation.mediatypes import wants_html
 from node import documents
 from node.catalogue import search as catalogue
 from node.catalogue.store import WITHDRAWN
@@ -55,12 +55,6 @@ _HEADING = re.compile(r"<(/?)h([1-6])>")
 
 # The stylesheet and whatever else pages need, served by the node itself.
 static_mount = Mount("/static", app=StaticFiles(directory=str(STATIC_DIR)), name="static")
-
-
-def wants_html(accept: str | None) -> bool:
-    """True when the client names ``text/html`` and prefers it to ActivityStreams."""
-    named = any(media == "text/html" and quality > 0 for media, _, quality in parse_accept(accept))
-    return named and not prefers_activity_json(accept)
 
 
 def _coop_name(conn: Connection, handle: str) -> str | None:

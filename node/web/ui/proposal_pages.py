@@ -21,6 +21,7 @@ from sqlalchemy.engine import Connection
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
+from federation.mediatypes import wants_html
 from node import proposing, sharing, voting
 from node.errors import Conflict, Forbidden, Invalid, NodeError, NotFound
 from node.services.sessions import Session
@@ -30,7 +31,6 @@ from node.web import proposals as proposal_routes
 from node.web.responses import node_of
 from node.web.ui import i18n, render, sessions
 from node.web.ui.member_pages import html_errors
-from node.web.ui.pages import wants_html
 
 # The options' colours in charts and bars: distinct, and readable on white.
 COLOURS = ("#1f6b45", "#a61b1b", "#6b7280", "#1d4ed8", "#b45309", "#7e22ce")
