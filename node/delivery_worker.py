@@ -4,9 +4,12 @@ A round claims a batch of due rows, sends them with a limit on requests in fligh
 host (a small server is not flooded by one co-op's fan-out) and in all, classifies each
 answer (see :mod:`federation.delivery`) and writes the outcomes as they come, a chunk at
 a time: a worker that dies mid-round leaves only its sends in flight to be made again,
-when their claim expires. Each activity's body and digest are made once per round; the
-POSTs are signed a little ahead of their sends, on signing threads, and sent through the
-node's poster (see :mod:`federation.poster`).
+when their claim expires. Each POST is signed as its host takes it, RFC 9421 with the
+actor's Ed25519 key or draft-cavage with its RSA key, and a 400 or 401 to the first is
+answered by sending the second at once ("double knocking"; see
+:mod:`federation.schemes` and :mod:`node.delivery_signing`); what a host's answers
+teach is written with the outcomes. The POSTs go through the node's poster (see
+:mod:`federation.poster`).
 A domain whose deliveries have kept failing for a day is marked unavailable; its queue is
 then probed every few hours instead of at every retry, until it answers or sends us a
 signed request.
@@ -17,27 +20,21 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter, defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import partial
 
 from sqlalchemy.engine import Connection
 
 from federation.delivery import NOT_OUTAGES, Outcome, Verdict, classify, next_attempt
-from federation.mediatypes import AS2
-from federation.poster import (
-    SIGNING_THREADS,
-    InboxSigner,
-    Payload,
-    PostFailed,
-    PostSession,
-    Rfc9421Signer,
-    SignedPost,
-)
+from federation.poster import PostFailed, PostSession, SignedPost
+from federation.schemes import Scheme, knocks_again, lesson
 from federation.storable import storable
+from node.delivery_signing import RoundSchemes, RoundSignatures
 from node.runtime import Node
-from node.services import domains, outbox
+from node.services import domains, outbox, signature_schemes
 from node.services.outbox import Delivery
+from node.services.signature_schemes import HostScheme
 from node.workers import Poller
 
 log = logging.getLogger(__name__)
@@ -50,8 +47,6 @@ BATCH = 500
 # that a worker dying mid-round leaves only the sends in flight to be made again.
 RECORD_EVERY = 100
 RECORD_SECONDS = 0.5
-# Requests signed per hand-over to a signing thread.
-SIGN_CHUNK = 25
 # A round that has not started a send by then leaves it for the next round (the claim
 # lasts longer: see outbox.CLAIM_SECONDS).
 ROUND_SECONDS = 120.0
@@ -63,6 +58,8 @@ class _Result:
     verdict: Verdict | None  # None: not attempted this round
     status: int | None = None
     dropped: str | None = None
+    # What the host's answers taught about its signature scheme, to be written.
+    learned: HostScheme | None = None
 
 
 async def run_once(node: Node, *, limit: int = BATCH) -> int:
@@ -78,23 +75,27 @@ async def run_once(node: Node, *, limit: int = BATCH) -> int:
     refusal = _Refusals(node)
     # Sends not started yet, per host: the last send to a host closes its connection.
     waiting = Counter(delivery.host for delivery in batch)
-    signatures = _Signatures(node, batch)
+    schemes = await RoundSchemes.load(node, batch, now)
+    signatures = RoundSignatures(node, batch, schemes)
     results: list[_Result] = []
     chunk_ready = asyncio.Event()
     healthy: set[str] = set()  # hosts recorded as answering this round
 
     async def send(session: PostSession, delivery: Delivery) -> _Result:
-        refused = refusal(delivery.host)
+        host = delivery.host
+        refused = refusal(host)
         if refused is not None:
-            waiting[delivery.host] -= 1
+            waiting[host] -= 1
             return _Result(delivery, None, dropped=refused)
-        async with in_flight, per_host[delivery.host]:
-            waiting[delivery.host] -= 1
+        # A host being probed takes one send at a time (RoundSchemes.turn): that wait
+        # holds none of the slots other hosts' sends need.
+        async with per_host[host], schemes.turn(host) as scheme, in_flight:
+            waiting[host] -= 1
             if loop.time() > deadline:
                 return _Result(delivery, None)
-            signed = await signatures.get(delivery)
-            keep_alive = waiting[delivery.host] > 0
-            return await _post(node, session, delivery, signed, keep_alive=keep_alive)
+            return await _deliver(
+                node, session, delivery, scheme, signatures, schemes, waiting=waiting[host]
+            )
 
     async def collect(session: PostSession, delivery: Delivery) -> None:
         try:
@@ -146,79 +147,53 @@ class _Refusals:
         return self._known[host]
 
 
-class _Signatures:
-    """The round's requests, signed ahead of their sends, a chunk at a time, on the
-    signing threads (see federation.poster), in the order the sends start: the RSA
-    signature is most of a delivery's CPU, and it is made on other cores while this
-    thread sends. Each activity's body and digest are made once."""
+async def _deliver(
+    node: Node,
+    session: PostSession,
+    delivery: Delivery,
+    scheme: Scheme,
+    signatures: RoundSignatures,
+    schemes: RoundSchemes,
+    *,
+    waiting: int,
+) -> _Result:
+    """One delivery under the host's scheme: an RFC 9421 POST answered 400 or 401 is
+    sent again at once, signed draft-cavage; what the answers teach goes with the
+    result. ``waiting`` is how many sends to the host have not started yet."""
+    signed = await signatures.get(delivery, scheme)
+    if not (isinstance(signed, SignedPost) and signed.rfc9421):
+        return await _post(node, session, delivery, signed, keep_alive=waiting > 0)
+    known = schemes.of(delivery.host)
+    # A refusal, and a second POST, is likely unless the host's answers confirmed it.
+    sure = known is not None and known.confirmed
+    first = await _post(node, session, delivery, signed, keep_alive=waiting > 0 or not sure)
+    if not knocks_again(first.status):
+        if lesson(first.status) is None:
+            return first
+        taught = HostScheme(
+            Scheme.RFC9421_ED25519, True, f"HTTP {first.status} to RFC 9421 (Ed25519)"
+        )
+        return _learned(first, taught, schemes)
+    again = await signatures.get(delivery, Scheme.CAVAGE_RSA)
+    second = await _post(node, session, delivery, again, keep_alive=waiting > 0)
+    if second.verdict is not None and second.verdict.outcome is not Outcome.DELIVERED:
+        said = f"{second.verdict.reason} (after HTTP {first.status} to RFC 9421)"
+        second = replace(second, verdict=replace(second.verdict, reason=said))
+    if lesson(first.status, second.status) is None:
+        return second
+    taught = HostScheme(
+        Scheme.CAVAGE_RSA,
+        True,
+        f"HTTP {first.status} to RFC 9421 (Ed25519), HTTP {second.status} to draft-cavage (RSA)",
+    )
+    return _learned(second, taught, schemes)
 
-    def __init__(self, node: Node, batch: list[Delivery]) -> None:
-        self._node = node
-        self._signer = node.peers.inbox_signer
-        # The co-op's activities are signed ahead; a member's (a ballot for a proposal
-        # hosted elsewhere) are few and signed as they are sent, with the member's key.
-        self._batch = [d for d in batch if d.actor_id == node.peers.coop_id]
-        loop = asyncio.get_running_loop()
-        self._signed: dict[int, asyncio.Future[SignedPost | PostFailed]] = {
-            d.id: loop.create_future() for d in self._batch
-        }
-        self._payloads: dict[str, Payload] = {}
-        self._task: asyncio.Task[None] | None = None
 
-    async def get(self, delivery: Delivery) -> SignedPost | PostFailed:
-        future = self._signed.get(delivery.id)
-        if future is not None:
-            if not future.done():
-                await asyncio.wait((future,))
-            if not future.cancelled():
-                return future.result()
-        # Not signed ahead (a member's, or signing stopped early): signed here and now.
-        signer: InboxSigner | Rfc9421Signer = self._signer
-        if delivery.actor_id != self._node.peers.coop_id:
-            signer = await self._node.peers.member_signer(delivery.actor_id, delivery.inbox)
-        try:
-            return signer.sign(delivery.inbox, self._payload(delivery))
-        except PostFailed as exc:
-            return exc
-
-    def _payload(self, delivery: Delivery) -> Payload:
-        payload = self._payloads.get(delivery.activity_id)
-        if payload is None:
-            payload = Payload.of(delivery.body.encode("utf-8"), AS2)
-            self._payloads[delivery.activity_id] = payload
-        return payload
-
-    async def __aenter__(self) -> _Signatures:
-        self._task = asyncio.create_task(self._sign())
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        assert self._task is not None
-        self._task.cancel()
-        await asyncio.gather(self._task, return_exceptions=True)
-
-    async def _sign(self) -> None:
-        # Chunks in order, as many at a time as there are signing threads.
-        threads = asyncio.Semaphore(SIGNING_THREADS)
-
-        async def sign(chunk: list[Delivery]) -> None:
-            async with threads:
-                posts = [(delivery.inbox, self._payload(delivery)) for delivery in chunk]
-                signed = await self._signer.sign_many(posts)
-            for delivery, post in zip(chunk, signed, strict=True):
-                self._signed[delivery.id].set_result(post)
-
-        chunks = [
-            self._batch[start : start + SIGN_CHUNK]
-            for start in range(0, len(self._batch), SIGN_CHUNK)
-        ]
-        try:
-            await asyncio.gather(*(sign(chunk) for chunk in chunks))
-        except Exception:
-            log.exception("signing ahead failed; the round's other requests are signed as sent")
-        finally:
-            for future in self._signed.values():
-                future.cancel()  # a no-op for those already signed
+def _learned(result: _Result, taught: HostScheme, schemes: RoundSchemes) -> _Result:
+    """``result``, carrying what it taught if that is news to be written."""
+    if schemes.learn(result.delivery.host, taught):
+        return replace(result, learned=taught)
+    return result
 
 
 async def _post(
@@ -301,8 +276,11 @@ def _record(
     retries: defaultdict[tuple[datetime, int | None, str], list[int]] = defaultdict(list)
     failing: dict[str, str] = {}
     answered: set[str] = set()
+    learned: dict[str, HostScheme] = {}
     for result in results:
         delivery, verdict = result.delivery, result.verdict
+        if result.learned is not None:
+            learned[delivery.host] = result.learned
         if result.dropped is not None:
             finished["dropped", None, result.dropped].append(delivery.id)
             continue
@@ -337,6 +315,7 @@ def _record(
     for host, reason in failing.items():
         if domains.record_failure(conn, host, reason, now=now):
             outbox.postpone_host(conn, host, until=now + domains.UNAVAILABLE_PROBE)
+    signature_schemes.record_learned(conn, learned, now=now)
     return answering, set(failing)
 
 

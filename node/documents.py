@@ -56,6 +56,12 @@ IMPLEMENTS = [
     {"name": "coopnode co-op vocabulary", "href": COOP_CONTEXT_URL},
     {"name": "FEP-8b32: Object Integrity Proofs", "href": "https://w3id.org/fep/8b32"},
     {"name": "FEP-521a: Multikey in actors", "href": "https://w3id.org/fep/521a"},
+    # FEP-844e's name for RFC 9421 signatures with Ed25519 keys, which the inbox verifies:
+    # servers that read it (Mitra, tootik, coopnode) may sign to the co-op that way.
+    {
+        "name": "RFC 9421 signatures using the Ed25519 algorithm",
+        "href": "https://datatracker.ietf.org/doc/html/rfc9421#name-eddsa-using-curve-edwards25",
+    },
 ]
 
 

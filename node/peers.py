@@ -22,6 +22,7 @@ from federation.fetch import fetch_json, resolve_handle
 from federation.inbox import host_of
 from federation.keycache import KeyCache
 from federation.poster import InboxSigner, Rfc9421Signer
+from federation.schemes import Scheme
 from node.services import domains, identity, remote_actors
 from node.services.domains import DomainPolicy
 from node.settings import Settings
@@ -59,25 +60,22 @@ class Peers:
         self.keys = KeyCache(self._key_document, clock)
         self.unverified = UnverifiedActors(clock)
         self._member_signers: dict[tuple[int, bool], InboxSigner | Rfc9421Signer] = {}
-        self._coopnode_inboxes: dict[str, bool] = {}
         # The admin's domain decisions, reloaded every few seconds (DOMAINS_POLLER).
         allow_list = settings.federation == "allowlist"
         self.policy: DomainPolicy = db.read_sync(
             lambda conn: domains.load_policy(conn, allow_list_mode=allow_list)
         )
 
-    async def member_signer(self, actor_pk: int, inbox: str) -> InboxSigner | Rfc9421Signer:
-        """The signer of a local member's delivery to ``inbox``, cached for the process.
+    async def member_signer(self, actor_pk: int, scheme: Scheme) -> InboxSigner | Rfc9421Signer:
+        """The signer of a local actor's deliveries under ``scheme`` (see
+        :mod:`federation.schemes`, and the delivery worker, which chooses it per host),
+        cached for the process: a member's, or the co-op's own when RFC 9421 is chosen.
 
-        To a coopnode (a shared proposal's host): RFC 9421 with the member's Ed25519
-        key, which every member has from the start. Elsewhere: the member's RSA key
-        (made now if it was not yet, 50 to 100 ms), as Mastodon verifies only RSA."""
-        modern = self._coopnode_inboxes.get(inbox)
-        if modern is None:
-            modern = await self.db.read(lambda conn: remote_actors.speaks_coopnode(conn, inbox))
-            if len(self._coopnode_inboxes) > 10_000:
-                self._coopnode_inboxes.clear()
-            self._coopnode_inboxes[inbox] = modern
+        RFC 9421 signs with the actor's Ed25519 key, which every actor has from the
+        start; draft-cavage with its RSA key, made now for a member who had none (50 to
+        100 ms), as Mastodon verifies only RSA. An actor without an Ed25519 key signs
+        draft-cavage whatever ``scheme`` says."""
+        modern = scheme is Scheme.RFC9421_ED25519
         signer = self._member_signers.get((actor_pk, modern))
         if signer is not None:
             return signer

@@ -41,6 +41,8 @@ KEPT_FIELDS = (
     "icon",
     "url",
     "implements",
+    # FEP-844e: what the server declares it implements (RFC 9421 signatures, say).
+    "generator",
     "members",
     "offers",
     "proposals",

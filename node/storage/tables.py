@@ -252,6 +252,25 @@ domains = Table(
     Column("updated_at", UtcDateTime, nullable=False),
 )
 
+# How the node signs its deliveries to each host (federation.schemes): RFC 9421 with an
+# Ed25519 key, or draft-cavage with an RSA key. A row is either learned from the host's
+# answers (``confirmed``), kept for 30 days, or read from what the host's actors declare,
+# kept for a day; expired rows are read again and pruned as new ones are written.
+signature_schemes = Table(
+    "signature_schemes",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("host", String(255), nullable=False, unique=True),
+    # "rfc9421-ed25519" or "cavage-rsa" (federation.schemes.Scheme).
+    Column("scheme", String(32), nullable=False),
+    Column("confirmed", Integer, nullable=False, default=0),
+    # What taught it, for the admin: the answers, or the declaration.
+    Column("reason", Text, nullable=False, default=""),
+    Column("decided_at", UtcDateTime, nullable=False),
+    Column("expires_at", UtcDateTime, nullable=False),
+)
+Index("ix_signature_schemes_expires_at", signature_schemes.c.expires_at)
+
 # The catalogue: the co-op's own offers and those of the co-ops it follows, one row per
 # offer (a FEP-0837 Proposal) at its id. Withdrawn offers stay, marked so; an offer
 # past its end_time is expired without being touched. Prices are exact: the amount

@@ -19,7 +19,7 @@ import httpx
 import pytest
 from yarl import URL
 
-from federation import keys
+from federation import keys, rfc9421
 from federation.clock import ManualClock
 from federation.httpsig import sign_request, verify_request
 from federation.mediatypes import AS2
@@ -32,6 +32,7 @@ from federation.poster import (
     Payload,
     Poster,
     PostFailed,
+    Rfc9421Signer,
     SignedPost,
     poster_for,
 )
@@ -39,6 +40,7 @@ from federation.poster import (
 NOW = datetime.datetime(2027, 3, 1, 9, 0, 7, tzinfo=datetime.UTC)
 KEY_ID = "https://coop.test/actors/coop#main-key"
 BODY = b'{"id":"https://coop.test/activities/1","type":"Create"}'
+ED25519_PEM = keys.generate_ed25519_private_pem()
 
 
 @pytest.fixture(scope="module")
@@ -107,6 +109,34 @@ async def test_an_ed25519_key_signs_as_hs2019() -> None:
         "POST", "/inbox", "", signed.headers, BODY, NOW, key_lookup=lookup
     )
     assert verified.algorithm == "hs2019"
+
+
+@pytest.mark.parametrize(
+    "inbox",
+    [
+        "https://peer.test/inbox",
+        "https://peer.test:443/users/ana/inbox",
+        "http://127.0.1.7:8800/inbox/12",
+        "https://peer.test/inbox?shared=1&x=%C3%A9",
+        "https://bücher.test/users/ä/inbox",
+        "https://[2001:db8::1]:8443/inbox",
+    ],
+)
+@pytest.mark.parametrize("kind", ["ed25519", "rsa"])
+@pytest.mark.parametrize("body", [BODY, b""], ids=["body", "empty"])
+def test_an_rfc9421_post_is_signed_exactly_as_rfc9421_sign_request_signs_it(
+    inbox: str, kind: str, body: bytes, rsa_key: keys.PrivateKey
+) -> None:
+    key = rsa_key if kind == "rsa" else keys.load_own_private_key(ED25519_PEM)
+    key_id = 'https://coop.test/actors/"coop"#ed25519-key'
+    signed = Rfc9421Signer(key_id, key, ManualClock(NOW)).sign(inbox, Payload.of(body, AS2))
+
+    # Ed25519 and RSASSA-PKCS1-v1_5 are deterministic: the same base, the same signature.
+    headers = {"Host": signed.headers["Host"], "Content-Type": AS2}
+    expected = rfc9421.sign_request("POST", str(signed.url), headers, body, key_id, key, NOW)
+    assert signed.headers == {**headers, **expected}
+    assert signed.rfc9421
+    assert signed.content == body
 
 
 def test_the_date_follows_the_clock(rsa_key: keys.PrivateKey) -> None:

@@ -354,12 +354,15 @@ async def test_a_participant_down_at_the_close_has_no_subtotal_and_the_outcome_s
     await delivery.vote("m0", (await shared_entry(delivery))["id"], "Against")
     await network.settle()
 
-    delivery_app = network.router.apps.pop("delivery.test")  # down across the close
+    # Down across the close: nothing reaches it, and its workers do not run.
+    delivery_app = network.router.apps.pop("delivery.test")
+    delivery_node = network.nodes.pop("delivery.test")
     network.clock.advance(timedelta(days=7))
     await network.settle()
     network.clock.advance(timedelta(minutes=15))
     await network.settle()
     network.router.apps["delivery.test"] = delivery_app
+    network.nodes["delivery.test"] = delivery_node
     network.clock.advance(timedelta(hours=2))
     await network.settle()  # its late subtotal arrives, and is refused
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
-from federation import jsonld, keys
+from federation import jsonld, keys, schemes
 from tests.support.mastodon import Mastodon
 from tests.support.network import Network
 
@@ -120,6 +120,8 @@ async def test_the_actor_answers_activitystreams_to_fediverse_servers(
     assert actor["endpoints"]["sharedInbox"] == "https://alpha.test/inbox"
     assert actor["offers"] == "https://alpha.test/actors/coop/offers"
     assert any(i["href"] == jsonld.COOP_CONTEXT_URL for i in actor["implements"])
+    # So that servers which read it sign their deliveries with Ed25519 (RFC 9421).
+    assert any(i["href"] == schemes.ED25519_CAPABILITY for i in actor["implements"])
 
 
 async def test_the_actor_publishes_an_rsa_key_and_an_ed25519_multikey(network: Network) -> None:
