@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 # The newest revision under migrations/versions. Update it with every new revision.
-HEAD_REVISION = "0013"
+HEAD_REVISION = "0014"
 
 
 class SchemaState(enum.Enum):

@@ -4,14 +4,20 @@ collections."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.engine import Connection
+from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from federation.jsonld import AS_CONTEXT_URL
 from federation.mediatypes import wants_html
-from node import documents
+from node import documents, published
 from node.services import follows, identity
+from node.storage.tables import followers as followers_table
+from node.storage.tables import following as following_table
 from node.urls import Urls
 from node.web.responses import activity, error, node_of
 from node.web.templates import templates
@@ -50,23 +56,87 @@ async def profile(request: Request) -> Response:
 
 PAGE_SIZE = 50
 
+# The largest row id: the tables' INTEGER keys hold 32 bits on PostgreSQL, which
+# refuses to compare them with a larger number.
+_MAX_ROW_ID = 2**31 - 1
+
+
+def _cursor(params: QueryParams, name: str) -> int | None:
+    raw = params.get(name)
+    if raw is None:
+        return None
+    # ASCII digits only: "²" is a digit to str.isdigit, not to int.
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 10 and int(raw) <= _MAX_ROW_ID):
+        raise ValueError(f"{name} must be a row id, a whole number up to {_MAX_ROW_ID}")
+    return int(raw)
+
+
+def _page_wanted(params: QueryParams) -> bool:
+    """Whether a page is asked for, not the collection: ``page=true`` as Mastodon and
+    GoToSocial write it, or ``page=1`` as this node wrote its first pages; a cursor alone
+    asks for a page too. Any other ``page`` is refused rather than guessed at."""
+    raw = params.get("page")
+    if raw is not None and raw not in ("true", "1"):
+        raise ValueError("page must be true")
+    return raw is not None or "max_id" in params or "min_id" in params
+
 
 async def outbox(request: Request) -> Response:
+    """The actor's public activities (node/published.py says which), newest first, a
+    page at a time; pages are cut by row id (``max_id``, ``min_id``) as Mastodon's are."""
     node = node_of(request)
     username = request.path_params["username"]
-    if not await node.db.read(lambda conn: identity.actor_exists(conn, username)):
+    actor_pk = await node.db.read(lambda conn: identity.find_actor_id(conn, username))
+    if actor_pk is None:
         return error(404, "not_found", f"no actor {username!r} here")
-    # Public activities (offers, proposals) are listed here once they exist.
-    return activity(documents.ordered_collection(node.urls.outbox(username), 0))
+    collection_id = node.urls.outbox(username)
+    params = request.query_params
+    try:
+        wanted = _page_wanted(params)
+        max_id, min_id = _cursor(params, "max_id"), _cursor(params, "min_id")
+    except ValueError as exc:
+        return error(400, "bad_request", str(exc))
+    if max_id is not None and min_id is not None:
+        return error(400, "bad_request", "give max_id or min_id, not both")
+    if not wanted:
+        total = await node.db.read(lambda conn: published.count(conn, node.urls, actor_pk))
+        summary = documents.ordered_collection(collection_id, total, paged=True)
+        summary["first"] = f"{collection_id}?page=true"
+        summary["last"] = f"{collection_id}?min_id=0&page=true"
+        return activity(summary)
+    found = await node.db.read(
+        lambda conn: published.page(conn, node, actor_pk, max_id=max_id, min_id=min_id)
+    )
+    if max_id is not None:
+        page_id = f"{collection_id}?max_id={max_id}&page=true"
+    elif min_id is not None:
+        page_id = f"{collection_id}?min_id={min_id}&page=true"
+    else:
+        page_id = f"{collection_id}?page=true"
+    document: dict[str, Any] = {
+        "@context": found.context,
+        "id": page_id,
+        "type": "OrderedCollectionPage",
+        "partOf": collection_id,
+        "orderedItems": found.items,
+    }
+    # As Mastodon: "prev" whenever the page has items, so that a reader can come back
+    # for what is published after it; "next" only when older items exist.
+    if found.newest is not None:
+        document["prev"] = f"{collection_id}?min_id={found.newest}&page=true"
+    if found.older:
+        document["next"] = f"{collection_id}?max_id={found.oldest}&page=true"
+    return activity(document)
 
 
 def _people(
     which: Callable[[Urls, str], str],
     count: Callable[[Connection, int], int],
-    page_of: Callable[[Connection, int, int, int], list[str]],
+    page_of: Callable[[Connection, int, int | None, int], list[tuple[int, str]]],
 ) -> Callable[[Request], Awaitable[Response]]:
     """Followers or following: the size is public; the members are listed, a page at a
-    time and newest first, when the node's settings say so."""
+    time and newest first, when the node's settings say so. Pages are cut by row id
+    (``max_id``), so that a follow accepted or undone during a walk shifts nothing."""
 
     async def endpoint(request: Request) -> Response:
         node = node_of(request)
@@ -76,37 +146,68 @@ def _people(
             return error(404, "not_found", f"no actor {username!r} here")
         collection_id = which(node.urls, username)
         listed = node.settings.public_collections
-        raw_page = request.query_params.get("page")
-        if raw_page is None or not listed:
+        params = request.query_params
+        try:
+            wanted = _page_wanted(params)
+            max_id = _cursor(params, "max_id")
+        except ValueError as exc:
+            return error(400, "bad_request", str(exc))
+        if not wanted or not listed:
             total = await node.db.read(lambda conn: count(conn, found))
-            return activity(documents.ordered_collection(collection_id, total, paged=listed))
-        if not (raw_page.isascii() and raw_page.isdigit()) or not 1 <= int(raw_page) <= 1_000_000:
-            return error(400, "bad_request", "page must be a whole number from 1")
-        page = int(raw_page)
-        offset = (page - 1) * PAGE_SIZE
-        items = await node.db.read(lambda conn: page_of(conn, found, offset, PAGE_SIZE + 1))
-        return activity(
-            documents.collection_page(
-                collection_id, page, items[:PAGE_SIZE], has_next=len(items) > PAGE_SIZE
-            )
-        )
+            summary = documents.ordered_collection(collection_id, total, paged=listed)
+            # Hidden, the collection gives its size only: an empty list beside a size
+            # that is not zero would say the members are none.
+            summary.pop("orderedItems", None)
+            return activity(summary)
+        rows = await node.db.read(lambda conn: page_of(conn, found, max_id, PAGE_SIZE + 1))
+        page_id = f"{collection_id}?page=1"
+        if max_id is not None:
+            page_id = f"{collection_id}?max_id={max_id}&page=1"
+        document: dict[str, Any] = {
+            "@context": AS_CONTEXT_URL,
+            "id": page_id,
+            "type": "OrderedCollectionPage",
+            "partOf": collection_id,
+            "orderedItems": [uri for _, uri in rows[:PAGE_SIZE]],
+        }
+        if len(rows) > PAGE_SIZE:
+            document["next"] = f"{collection_id}?max_id={rows[PAGE_SIZE - 1][0]}&page=1"
+        return activity(document)
 
     return endpoint
+
+
+def _followers_page(
+    conn: Connection, actor_pk: int, max_id: int | None, limit: int
+) -> list[tuple[int, str]]:
+    query = select(followers_table.c.id, followers_table.c.follower).where(
+        followers_table.c.actor_id == actor_pk, followers_table.c.state == follows.ACCEPTED
+    )
+    if max_id is not None:
+        query = query.where(followers_table.c.id < max_id)
+    rows = conn.execute(query.order_by(followers_table.c.id.desc()).limit(limit))
+    return [(r.id, r.follower) for r in rows]
+
+
+def _following_page(
+    conn: Connection, actor_pk: int, max_id: int | None, limit: int
+) -> list[tuple[int, str]]:
+    query = select(following_table.c.id, following_table.c.followed).where(
+        following_table.c.actor_id == actor_pk, following_table.c.state == follows.ACCEPTED
+    )
+    if max_id is not None:
+        query = query.where(following_table.c.id < max_id)
+    rows = conn.execute(query.order_by(following_table.c.id.desc()).limit(limit))
+    return [(r.id, r.followed) for r in rows]
 
 
 followers = _people(
     Urls.followers,
     lambda conn, actor_id: follows.count_followers(conn, actor_id=actor_id),
-    lambda conn, actor_id, offset, limit: [
-        f.follower
-        for f in follows.list_followers(conn, actor_id=actor_id, offset=offset, limit=limit)
-    ],
+    _followers_page,
 )
 following = _people(
     Urls.following,
     lambda conn, actor_id: follows.count_following(conn, actor_id=actor_id),
-    lambda conn, actor_id, offset, limit: [
-        f.followed
-        for f in follows.list_following(conn, actor_id=actor_id, offset=offset, limit=limit)
-    ],
+    _following_page,
 )
