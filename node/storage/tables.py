@@ -32,6 +32,10 @@ from sqlalchemy.sql.functions import FunctionElement
 
 from node.storage.types import UtcDateTime
 
+# The largest id an ``Integer`` primary key holds on PostgreSQL (int4): a cursor or id
+# from a URL above it names no row, and PostgreSQL refuses to compare it with one.
+MAX_ROW_ID = 2**31 - 1
+
 metadata = MetaData(
     naming_convention={
         "ix": "ix_%(column_0_label)s",

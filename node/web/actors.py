@@ -16,6 +16,7 @@ from federation.jsonld import AS_CONTEXT_URL
 from federation.mediatypes import wants_html
 from node import documents, published
 from node.services import follows, identity
+from node.storage.tables import MAX_ROW_ID
 from node.storage.tables import followers as followers_table
 from node.storage.tables import following as following_table
 from node.urls import Urls
@@ -58,7 +59,6 @@ PAGE_SIZE = 50
 
 # The largest row id: the tables' INTEGER keys hold 32 bits on PostgreSQL, which
 # refuses to compare them with a larger number.
-_MAX_ROW_ID = 2**31 - 1
 
 
 def _cursor(params: QueryParams, name: str) -> int | None:
@@ -66,8 +66,8 @@ def _cursor(params: QueryParams, name: str) -> int | None:
     if raw is None:
         return None
     # ASCII digits only: "²" is a digit to str.isdigit, not to int.
-    if not (raw.isascii() and raw.isdigit() and len(raw) <= 10 and int(raw) <= _MAX_ROW_ID):
-        raise ValueError(f"{name} must be a row id, a whole number up to {_MAX_ROW_ID}")
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 10 and int(raw) <= MAX_ROW_ID):
+        raise ValueError(f"{name} must be a row id, a whole number up to {MAX_ROW_ID}")
     return int(raw)
 
 

@@ -22,7 +22,7 @@ from node.catalogue.store import WITHDRAWN
 from node.offers import parse_offer_input, to_note
 from node.services import tokens
 from node.services.tokens import TokenInfo
-from node.storage.tables import offers
+from node.storage.tables import MAX_ROW_ID, offers
 from node.web.api import authenticate, json_body
 from node.web.responses import activity, error, node_of
 
@@ -100,7 +100,7 @@ async def offers_collection(request: Request) -> Response:
     if before is not None and not (before.isascii() and before.isdigit() and len(before) <= 18):
         return error(400, "bad_request", "before must be a whole number")
     query = select(offers.c.id, offers.c.document).where(*listed)
-    if before is not None:
+    if before is not None and int(before) <= MAX_ROW_ID:  # above it, every row is before
         query = query.where(offers.c.id < int(before))
     query = query.order_by(offers.c.id.desc()).limit(PAGE_SIZE + 1)
     rows = await node.db.read(lambda conn: conn.execute(query).all())

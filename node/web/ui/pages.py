@@ -35,7 +35,7 @@ from node.offers.currencies import ITEM_BY_CODE
 from node.offers.markdown import sanitise_html
 from node.offers.remote import RemoteOffer, RemoteOfferError, from_proposal
 from node.services.remote_actors import labels as actor_labels
-from node.storage.tables import actors, offers
+from node.storage.tables import MAX_ROW_ID, actors, offers
 from node.web import offers as offer_routes
 from node.web.responses import node_of
 from node.web.templates import TEMPLATES_DIR
@@ -48,7 +48,6 @@ SORTS = ("recent", "relevance", "price")
 # Parameters of the page itself, not of the search.
 PAGE_PARAMETERS = frozenset({"lang"})
 LINK_REL = "nofollow noopener noreferrer"
-MAX_ROW_ID = 2**63 - 1
 # Sanitised HTML: a heading tag carries no attributes.
 _HEADING = re.compile(r"<(/?)h([1-6])>")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.node.web.ui.test_pages import offer, publish
 from tests.support.network import Network
 
 HTML = {"Accept": "text/html"}
@@ -37,12 +38,32 @@ async def test_a_nul_in_the_url_is_a_bad_request(
     assert "NUL" in response.text
 
 
-async def test_a_catalogue_offer_beyond_any_row_is_not_found(network: Network) -> None:
+@pytest.mark.parametrize(
+    "number",
+    # Past SQL's 64-bit integers, and past PostgreSQL's int4 row ids but within 64 bits.
+    ["99999999999999999999999999", "2147483648", "999999999999999999"],
+)
+async def test_a_catalogue_offer_beyond_any_row_is_not_found(
+    network: Network, number: str
+) -> None:
     coop = await network.add("alpha.test")
 
-    response = await coop.get("/catalogue/offers/99999999999999999999999999", headers=HTML)
+    response = await coop.get(f"/catalogue/offers/{number}", headers=HTML)
 
     assert response.status_code == 404
+
+
+@pytest.mark.parametrize("before", ["2147483648", "999999999999999999"])
+async def test_an_offers_cursor_past_any_row_id_lists_from_the_newest(
+    network: Network, before: str
+) -> None:
+    coop = await network.add("alpha.test")
+    await publish(coop, offer())
+
+    response = await coop.get(f"/actors/coop/offers?before={before}", headers=AS2)
+
+    assert response.status_code == 200, response.text
+    assert len(response.json()["orderedItems"]) == 1
 
 
 @pytest.mark.parametrize(
