@@ -43,9 +43,7 @@ async def test_a_nul_in_the_url_is_a_bad_request(
     # Past SQL's 64-bit integers, and past PostgreSQL's int4 row ids but within 64 bits.
     ["99999999999999999999999999", "2147483648", "999999999999999999"],
 )
-async def test_a_catalogue_offer_beyond_any_row_is_not_found(
-    network: Network, number: str
-) -> None:
+async def test_a_catalogue_offer_beyond_any_row_is_not_found(network: Network, number: str) -> None:
     coop = await network.add("alpha.test")
 
     response = await coop.get(f"/catalogue/offers/{number}", headers=HTML)
