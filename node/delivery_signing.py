@@ -57,7 +57,7 @@ class RoundSchemes:
 
     @classmethod
     async def load(cls, node: Node, batch: list[Delivery], now: datetime) -> RoundSchemes:
-        hosts = {delivery.host for delivery in batch}
+        hosts = {delivery.server for delivery in batch}
         try:
             found, read = await node.db.read(
                 lambda conn: signature_schemes.plan(conn, hosts, now=now)
@@ -118,7 +118,7 @@ class RoundSignatures:
         self._node = node
         coop = node.peers.coop_id
         self._ahead = [d for d in batch if d.actor_id == coop]
-        self._planned = {d.id: schemes.first(d.host) for d in self._ahead}
+        self._planned = {d.id: schemes.first(d.server) for d in self._ahead}
         self._signers: dict[Scheme, InboxSigner | Rfc9421Signer] = {
             Scheme.CAVAGE_RSA: node.peers.inbox_signer
         }

@@ -89,7 +89,7 @@ async def run_once(node: Node, *, limit: int = BATCH) -> int:
             return _Result(delivery, None, dropped=refused)
         # A host being probed takes one send at a time (RoundSchemes.turn): that wait
         # holds none of the slots other hosts' sends need.
-        async with per_host[host], schemes.turn(host) as scheme, in_flight:
+        async with per_host[host], schemes.turn(delivery.server) as scheme, in_flight:
             waiting[host] -= 1
             if loop.time() > deadline:
                 return _Result(delivery, None)
@@ -163,7 +163,7 @@ async def _deliver(
     signed = await signatures.get(delivery, scheme)
     if not (isinstance(signed, SignedPost) and signed.rfc9421):
         return await _post(node, session, delivery, signed, keep_alive=waiting > 0)
-    known = schemes.of(delivery.host)
+    known = schemes.of(delivery.server)
     # A refusal, and a second POST, is likely unless the host's answers confirmed it.
     sure = known is not None and known.confirmed
     first = await _post(node, session, delivery, signed, keep_alive=waiting > 0 or not sure)
@@ -191,7 +191,7 @@ async def _deliver(
 
 def _learned(result: _Result, taught: HostScheme, schemes: RoundSchemes) -> _Result:
     """``result``, carrying what it taught if that is news to be written."""
-    if schemes.learn(result.delivery.host, taught):
+    if schemes.learn(result.delivery.server, taught):
         return replace(result, learned=taught)
     return result
 
@@ -280,7 +280,7 @@ def _record(
     for result in results:
         delivery, verdict = result.delivery, result.verdict
         if result.learned is not None:
-            learned[delivery.host] = result.learned
+            learned[delivery.server] = result.learned
         if result.dropped is not None:
             finished["dropped", None, result.dropped].append(delivery.id)
             continue

@@ -21,6 +21,7 @@ from sqlalchemy.engine import Connection
 
 from federation.delivery import NOT_OUTAGES
 from federation.inbox import host_of
+from federation.origins import origin_of
 from node.services.domains import DomainPolicy
 from node.storage.tables import deliveries, domains, outbox_activities
 
@@ -38,6 +39,12 @@ class Delivery:
     activity_id: str
     actor_id: int
     body: str
+
+    @property
+    def server(self) -> str:
+        """The origin of the inbox (scheme, host and port): the server that receives
+        it, as signature schemes are learned (a host's policy is by ``host``)."""
+        return origin_of(self.inbox) or self.host
 
 
 def publish(

@@ -16,12 +16,14 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from sqlalchemy import delete, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from federation.jsonld import COOP_CONTEXT_URL
+from federation.origins import origin_of
 from federation.schemes import (
     DECLARATION_FRESHNESS,
     ED25519_CAPABILITY,
@@ -37,6 +39,8 @@ from node.storage.tables import remote_actors, signature_schemes
 MAX_HOSTS = 50_000
 # Documents of a host read to find a declaration: the first that declares suffices.
 _DOCUMENTS_READ = 20
+# The longest server (origin) a row holds: the column's length.
+_MAX_SERVER = 255
 # Hosts read in one query (SQLite allows 32,766 variables; PostgreSQL more).
 _CHUNK = 1_000
 
@@ -75,11 +79,13 @@ def known(conn: Connection, hosts: Iterable[str], *, now: datetime) -> dict[str,
     return found
 
 
-def declared(conn: Connection, host: str) -> HostScheme:
-    """What the stored actors of ``host`` declare (see
-    :func:`federation.schemes.declares_ed25519`): RFC 9421 with Ed25519 if one of them
-    says its server verifies it, else draft-cavage RSA. The documents are filtered by
+def declared(conn: Connection, server: str) -> HostScheme:
+    """What the stored actors of ``server`` (an origin: scheme, host and port) declare
+    (see :func:`federation.schemes.declares_ed25519`): RFC 9421 with Ed25519 if one of
+    them says its server verifies it, else draft-cavage RSA. Another server on the same
+    host, on another port, declares nothing for this one. The documents are filtered by
     their text first, so that a host with thousands of stored actors costs one scan."""
+    host = urlsplit(server).hostname or server
     query = (
         select(remote_actors.c.document)
         .where(
@@ -96,7 +102,11 @@ def declared(conn: Connection, host: str) -> HostScheme:
             document = json.loads(text)
         except ValueError:
             continue
-        if isinstance(document, dict) and declares_ed25519(document):
+        if (
+            isinstance(document, dict)
+            and origin_of(str(document.get("id"))) == server
+            and declares_ed25519(document)
+        ):
             return HostScheme(
                 Scheme.RFC9421_ED25519,
                 confirmed=False,
@@ -123,7 +133,9 @@ def record_declared(conn: Connection, read: Mapping[str, HostScheme], *, now: da
     worker has just learned stays. Expired rows go, and the table stays bounded."""
     if not read:
         return
-    rows = [_row(host, found, now=now) for host, found in read.items()]
+    rows = [_row(host, found, now=now) for host, found in read.items() if _fits(host)]
+    if not rows:
+        return
     statement = _insert(conn).values(rows)
     conn.execute(
         statement.on_conflict_do_update(
@@ -139,7 +151,9 @@ def record_learned(conn: Connection, learned: Mapping[str, HostScheme], *, now: 
     """Write what hosts' answers taught, replacing whatever was there."""
     if not learned:
         return
-    rows = [_row(host, found, now=now) for host, found in learned.items()]
+    rows = [_row(host, found, now=now) for host, found in learned.items() if _fits(host)]
+    if not rows:
+        return
     statement = _insert(conn).values(rows)
     conn.execute(
         statement.on_conflict_do_update(
@@ -166,6 +180,12 @@ def prune(conn: Connection, *, now: datetime, keep: int = MAX_HOSTS) -> int:
             delete(signature_schemes).where(signature_schemes.c.id.in_(first.scalar_subquery()))
         ).rowcount
     return int(deleted)
+
+
+def _fits(server: str) -> bool:
+    # An origin may be a few characters longer than the column (a 253-character host,
+    # its scheme and port): such a server is simply not remembered.
+    return len(server) <= _MAX_SERVER
 
 
 def _row(host: str, found: HostScheme, *, now: datetime) -> dict[str, Any]:

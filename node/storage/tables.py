@@ -306,7 +306,8 @@ domains = Table(
     Column("updated_at", UtcDateTime, nullable=False),
 )
 
-# How the node signs its deliveries to each host (federation.schemes): RFC 9421 with an
+# How the node signs its deliveries to each server (federation.schemes), keyed by the
+# inbox's origin (scheme, host and port: two ports are two servers): RFC 9421 with an
 # Ed25519 key, or draft-cavage with an RSA key. A row is either learned from the host's
 # answers (``confirmed``), kept for 30 days, or read from what the host's actors declare,
 # kept for a day; expired rows are read again and pruned as new ones are written.

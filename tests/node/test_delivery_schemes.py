@@ -22,6 +22,7 @@ from federation import httpsig, rfc9421
 from federation.keycache import KeyCache
 from federation.mediatypes import AS2
 from federation.netguard import GuardedBackend
+from federation.origins import origin_of
 from federation.poster import AiohttpPoster
 from federation.schemes import ED25519_CAPABILITY, LEARNED_FOR, RFC9421_CAPABILITY
 from node import delivery_worker
@@ -170,7 +171,7 @@ async def test_a_host_that_declares_ed25519_gets_deliveries_signed_with_it(
     assert await verified(network, sink) == [alpha.base + ED25519_KEY] * 2
     assert [state for state, _, _ in await states(alpha.node)] == ["delivered"] * 2
     # The first answer confirmed what the host declared, for a month.
-    assert await remembered(alpha.node) == {sink.host(0): ("rfc9421-ed25519", 1)}
+    assert await remembered(alpha.node) == {origin_of(sink.inbox(0)): ("rfc9421-ed25519", 1)}
 
 
 @pytest.mark.parametrize(
@@ -205,7 +206,7 @@ async def test_a_host_that_does_not_declare_ed25519_gets_draft_cavage_rsa(
     stats = sink.stats()
     assert (stats["requests"], stats["rfc9421"]) == (1, 0)
     assert await verified(network, sink) == [alpha.base + RSA_KEY]
-    assert await remembered(alpha.node) == {sink.host(0): ("cavage-rsa", 0)}
+    assert await remembered(alpha.node) == {origin_of(sink.inbox(0)): ("cavage-rsa", 0)}
 
 
 @pytest.mark.parametrize("refusal", [400, 401])
@@ -231,8 +232,8 @@ async def test_a_refusal_of_rfc9421_is_answered_with_rsa_in_the_same_round(
     assert keys.count(alpha.base + ED25519_KEY) == 5  # 4 to host 1, the refused one
     assert keys.count(alpha.base + RSA_KEY) == 4
     assert await remembered(alpha.node) == {
-        sink.host(0): ("cavage-rsa", 1),
-        sink.host(1): ("rfc9421-ed25519", 1),
+        origin_of(sink.inbox(0)): ("cavage-rsa", 1),
+        origin_of(sink.inbox(1)): ("rfc9421-ed25519", 1),
     }
 
     # The next activity goes to host 0 signed draft-cavage at once: one POST.
@@ -290,7 +291,7 @@ async def test_a_5xx_to_rfc9421_is_no_reason_to_switch(network: Network, sink_fa
     assert sink.stats()["requests"] == 1
     [(state, status, _)] = await states(alpha.node)
     assert (state, status) == ("pending", 503)
-    assert await remembered(alpha.node) == {sink.host(0): ("rfc9421-ed25519", 0)}
+    assert await remembered(alpha.node) == {origin_of(sink.inbox(0)): ("rfc9421-ed25519", 0)}
 
     # The retry is signed RFC 9421 again.
     network.clock.advance(timedelta(minutes=2))
@@ -313,7 +314,7 @@ async def test_a_401_to_both_schemes_is_an_ordinary_failure(
     assert (state, status) == ("pending", 401)
     assert "after HTTP 401 to RFC 9421" in str(error)
     # Nothing learned: a 401 to both says the key is not trusted yet, not which scheme.
-    assert await remembered(alpha.node) == {sink.host(0): ("rfc9421-ed25519", 0)}
+    assert await remembered(alpha.node) == {origin_of(sink.inbox(0)): ("rfc9421-ed25519", 0)}
 
 
 async def test_a_members_delivery_falls_back_to_an_rsa_key_made_for_it(

@@ -43,6 +43,8 @@ def test_declarations_are_read_from_the_hosts_own_actors(db: Database) -> None:
         # The capability quoted in a profile is no declaration.
         actor("quoting.test", 1, summary=f"we like {ED25519_CAPABILITY}"),
         actor("other.test", 1, **declaring),
+        # Another server on the same host, on another port, declares for itself only.
+        actor("port.test:8443", 1, **declaring),
     ]
 
     def store(conn: Any) -> None:
@@ -51,15 +53,20 @@ def test_declarations_are_read_from_the_hosts_own_actors(db: Database) -> None:
 
     db.write_sync(store)
 
-    def read(host: str) -> HostScheme:
-        return db.read_sync(lambda c: signature_schemes.declared(c, host))
+    def read(server: str) -> HostScheme:
+        return db.read_sync(lambda c: signature_schemes.declared(c, server))
 
-    found = {host: read(host) for host in ("big.test", "quoting.test", "nobody.test")}
+    found = {
+        host: read(f"https://{host}:443")
+        for host in ("big.test", "quoting.test", "nobody.test", "port.test")
+    }
 
     assert found["big.test"].scheme is Scheme.RFC9421_ED25519
     assert "https://big.test/users/50" in found["big.test"].reason
     assert found["quoting.test"].scheme is Scheme.CAVAGE_RSA
     assert found["nobody.test"].scheme is Scheme.CAVAGE_RSA
+    assert found["port.test"].scheme is Scheme.CAVAGE_RSA
+    assert read("https://port.test:8443").scheme is Scheme.RFC9421_ED25519
 
 
 def test_a_plan_reads_declarations_only_for_hosts_without_a_row(db: Database) -> None:
