@@ -33,6 +33,11 @@ from node.workers import Poller
 
 log = logging.getLogger(__name__)
 
+# The offers an actor links from its profile (see _take_linked_offers): fetched this
+# many at a time, and all within this many seconds.
+LINKED_OFFERS_AT_ONCE = 4
+LINKED_OFFERS_SECONDS = 20
+
 Handler = Callable[[Node, InboxItem], Awaitable[object]]
 # Handler errors that no retry can mend: a malformed or refused object, or one whose
 # sender is not its origin.
@@ -114,16 +119,35 @@ async def _take_linked_offers(node: Node, item: InboxItem, document: dict[str, A
     links), into the catalogue. Mitra publishes its proposals this way only: each is
     taken as a Create naming it by id would be (only from an actor the co-op follows,
     fetched from the actor's server, attributed to the actor). One that cannot be taken
-    is logged and left: the links are read again at the actor's next Update."""
-    for url in linked_proposals(document):
+    is logged and left: the links are read again at the actor's next Update.
+
+    The links are fetched a few at a time, and all of them together within
+    LINKED_OFFERS_SECONDS: a slow server holds the worker's round that long at most,
+    not ten fetches' deadlines one after another."""
+    gate = asyncio.Semaphore(LINKED_OFFERS_AT_ONCE)
+
+    async def take(url: str) -> None:
         as_create = replace(
             item, type="Create", activity={"type": "Create", "actor": item.actor, "object": url}
         )
-        try:
-            await offering.on_create_or_update(node, as_create)
-        except (FederationError, offering.NotTheOrigin) as exc:
-            shown = storable(_message(exc))
-            log.info("inbox: %s links the offer %s, not taken: %s", item.actor, url, shown)
+        async with gate:
+            try:
+                await offering.on_create_or_update(node, as_create)
+            except (FederationError, offering.NotTheOrigin) as exc:
+                shown = storable(_message(exc))
+                log.info("inbox: %s links the offer %s, not taken: %s", item.actor, url, shown)
+
+    try:
+        async with asyncio.timeout(LINKED_OFFERS_SECONDS):
+            await asyncio.gather(
+                *(take(url) for url in linked_proposals(document, owner=item.actor))
+            )
+    except TimeoutError:
+        log.info(
+            "inbox: the offers %s links took over %d s; the rest wait for its next Update",
+            item.actor,
+            LINKED_OFFERS_SECONDS,
+        )
 
 
 async def handle_delete(node: Node, item: InboxItem) -> None:

@@ -389,13 +389,17 @@ def _options(items: Iterable[Any], known: Iterable[str]) -> Options:
 # --- proposals linked from an actor -------------------------------------------------------
 
 
-def linked_proposals(actor: Mapping[str, Any]) -> tuple[str, ...]:
+def linked_proposals(actor: Mapping[str, Any], *, owner: str | None = None) -> tuple[str, ...]:
     """The ids of the FEP-0837 proposals an actor links from its profile: the ``href``
     of each FEP-0ea0 payment link in its ``attachment`` whose ``rel`` names the
     Proposal class, on the actor's own server, in order, without repeats, at most
     :data:`MAX_LINKED_PROPOSALS`. Mitra publishes its proposals this way and sends no
-    ``Create`` for them. What is malformed, or on another server, is left out."""
-    owner = actor.get("id")
+    ``Create`` for them. What is malformed, or on another server, is left out.
+
+    ``owner`` is the actor the links are taken for (the sender of the activity): a
+    document fetched for it may have come, through a redirect, from another server, and
+    links there are not its own."""
+    owner = actor.get("id") if owner is None else owner
     attachments = actor.get("attachment")
     if isinstance(attachments, dict):
         attachments = [attachments]
