@@ -112,6 +112,19 @@ def coop_context() -> dict[str, Any]:
     return copy.deepcopy(_coop_terms())
 
 
+def embedding_coop_terms(context: Any) -> Any:
+    """``context`` (a document's ``@context``) with each spelling of
+    :data:`COOP_CONTEXT_URL` replaced by the embedded terms: for documents stored before
+    they were published so, served again as they are published now."""
+    entries = context if isinstance(context, list) else [context]
+    if not any(isinstance(e, str) and KNOWN_CONTEXTS.get(e) == "coop-v1.jsonld" for e in entries):
+        return context
+    return [
+        coop_context() if isinstance(e, str) and KNOWN_CONTEXTS.get(e) == "coop-v1.jsonld" else e
+        for e in entries
+    ]
+
+
 def offline_document_loader(url: str, options: dict[str, Any] | None = None) -> dict[str, Any]:
     """A pyld document loader that answers from ``schemas/contexts`` and nothing else.
 

@@ -41,7 +41,7 @@ from sqlalchemy import Table, func, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement, TextClause
 
-from federation.jsonld import AS_CONTEXT_URL
+from federation.jsonld import AS_CONTEXT_URL, embedding_coop_terms
 from node import offering, proposing
 from node.catalogue.store import WITHDRAWN
 from node.governance.proposal_input import iso
@@ -295,6 +295,7 @@ def _current_objects(conn: Connection, node: Node, ids: list[str]) -> dict[str, 
     ).all()
     for row in offer_rows:
         proposal = json.loads(row.document)
+        proposal["@context"] = embedding_coop_terms(proposal.get("@context"))
         if row.uri in wanted:
             found[row.uri] = proposal
         if row.uri + note in wanted and row.source is not None:

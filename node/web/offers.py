@@ -16,10 +16,12 @@ from sqlalchemy.engine import Connection
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from federation.jsonld import embedding_coop_terms
 from node import documents, offering
 from node.catalogue import search as catalogue
 from node.catalogue.store import WITHDRAWN
 from node.offers import parse_offer_input, to_note
+from node.offers.vocabulary import PROPOSAL_CONTEXT
 from node.services import tokens
 from node.services.tokens import TokenInfo
 from node.storage.tables import MAX_ROW_ID, offers
@@ -46,7 +48,9 @@ async def offer_object(request: Request) -> Response:
         return error(404, "not_found", f"no offer {key!r} here")
     if row.status == WITHDRAWN:
         return activity(offering.tombstone(uri, "Proposal", row.updated), status=410)
-    return activity(json.loads(row.document))
+    document = json.loads(row.document)
+    document["@context"] = embedding_coop_terms(document.get("@context"))
+    return activity(document)
 
 
 async def offer_note(request: Request) -> Response:
@@ -111,7 +115,8 @@ async def offers_collection(request: Request) -> Response:
         items.append(item)
     page_id = f"{collection_id}?before={before}" if before else f"{collection_id}?page=true"
     page: dict[str, Any] = {
-        "@context": documents.ACTOR_CONTEXT[0],
+        # The items' own context: without it their ValueFlows and co-op terms mean nothing.
+        "@context": PROPOSAL_CONTEXT,
         "id": page_id,
         "type": "OrderedCollectionPage",
         "partOf": collection_id,

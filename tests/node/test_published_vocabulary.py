@@ -27,7 +27,7 @@ from federation.jsonld import (
     SECURITY_V1_CONTEXT_URL,
     load_context,
 )
-from node.storage.tables import outbox_activities
+from node.storage.tables import offers, outbox_activities
 from tests.node.governance.test_subtotals import four_coops, open_shared, shared_entry
 from tests.node.web.ui.test_pages import offer, publish
 from tests.support.coops import Coop, make_coop
@@ -132,6 +132,8 @@ async def test_offers_proposals_votes_and_outcomes_need_only_the_standard_contex
         await get(node, f"/offers/{published['id']}/note"),
         await get(node, f"/proposals/{created['id']}"),
         await get(node, f"/proposals/{created['id']}/ballots"),
+        await get(node, "/actors/coop/offers?page=true"),
+        await get(node, "/actors/coop/outbox?page=true"),
     ]
     sent = await outbox_bodies(node)
     met = check_all(served + sent)
@@ -183,3 +185,31 @@ async def test_shared_proposals_subtotals_and_the_roster_need_only_the_standard_
     met = check_all(documents)
 
     assert {COOP + "voters", COOP + "counts", COOP + "subtotals", COOP + "participation"} <= met
+
+
+async def test_an_offer_stored_naming_the_old_context_url_is_served_with_the_terms(
+    network: Network,
+) -> None:
+    """Offers published before the terms were embedded keep their stored document: they
+    are served, alone and in pages, as they would be published now."""
+    coop = await network.add("alpha.test")
+    published = await publish(coop, offer())
+    uri = f"{coop.base}/offers/{published['id']}"
+
+    def name_the_url(conn: Any) -> None:
+        document = json.loads(conn.execute(select(offers.c.document)).scalar_one())
+        document["@context"] = [AS_CONTEXT_URL, COOP_CONTEXT_URL, {"Hashtag": "as:Hashtag"}]
+        conn.execute(
+            offers.update().where(offers.c.uri == uri).values(document=json.dumps(document))
+        )
+
+    await coop.node.db.write(name_the_url)
+
+    documents = [
+        await get(coop, uri),
+        await get(coop, "/actors/coop/offers?page=true"),
+        await get(coop, "/actors/coop/outbox?page=true"),
+    ]
+
+    met = check_all(documents)
+    assert {VF + "publishes", OM2 + "hasNumericalValue"} <= met
