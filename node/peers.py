@@ -153,6 +153,8 @@ class Peers:
     async def resolve(self, target: str) -> dict[str, Any]:
         """The actor behind a handle (``user@host``, ``@user@host``, ``acct:``) or a URL."""
         if target.startswith(("https://", "http://")):
+            # Before the stored copy: a domain no longer allowed is not answered from it.
+            self.ensure_allowed(target)
             return await self.actor(target)
         _, host = webfinger.parse_acct(target, strict=False)
         self.ensure_allowed(f"https://{host}/")

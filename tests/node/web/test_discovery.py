@@ -266,8 +266,14 @@ async def test_a_lookup_on_a_blocked_domain_fetches_nothing(network: Network) ->
     response = await alpha.get(
         "/api/v1/lookup", params={"resource": "acct:coop@beta.test"}, headers=alpha.auth
     )
+    by_url = await alpha.get(
+        "/api/v1/lookup",
+        params={"resource": "https://beta.test/actors/coop"},
+        headers=alpha.auth,
+    )
 
     assert response.status_code == 403, response.text
+    assert by_url.status_code == 403, by_url.text
     assert not [url for _, url in network.router.log if url.startswith("https://beta.test")]
 
 
