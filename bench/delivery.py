@@ -61,13 +61,12 @@ from federation.mediatypes import AS2
 from federation.poster import HttpxPoster, InboxSigner, Payload, Rfc9421Signer
 from federation.schemes import ED25519_CAPABILITY
 from node import delivery_worker
-from node.runtime import Node
+from node.runtime import Node, make_http_client
 from node.services import follows, outbox, remote_actors
 from node.services.setup import create_coop, migrate_database
 from node.settings import Settings
 from node.storage.database import Database
 from node.storage.tables import followers
-from node.web.app import make_http_client
 from tests.support.processes import free_port
 from tests.support.sink import SinkProcess, start_sink
 

@@ -27,7 +27,7 @@ EXIT_ERROR = 2
 
 
 def make_audit_client(*, allow_loopback: bool) -> httpx.AsyncClient:
-    """The guarded client of :func:`node.web.app.make_http_client`, without a node's
+    """The guarded client of :func:`node.runtime.make_http_client`, without a node's
     settings, and with enough connections for the actor documents fetched at once."""
     return httpx.AsyncClient(
         transport=make_guarded_transport(

@@ -413,9 +413,8 @@ def _with_node(settings: Settings, work: Callable[[Any], Any]) -> Any:
     HTTP client, domain policy), with federation and node errors shown plainly."""
     from federation.errors import FederationError
     from federation.webfinger import WebFingerError
-    from node.runtime import Node
+    from node.runtime import Node, make_http_client
     from node.storage.database import Database
-    from node.web.app import make_http_client
 
     _check_schema(settings)
 

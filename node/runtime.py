@@ -10,7 +10,9 @@ from typing import TYPE_CHECKING
 import httpx
 
 from federation.clock import Clock
+from federation.netguard import make_guarded_transport
 from federation.poster import Poster, poster_for
+from node import __version__
 from node.settings import Settings
 from node.storage.database import Database
 from node.urls import Urls
@@ -49,3 +51,19 @@ class Node:
         self.urls = Urls(self.settings.base_url)
         self.poster = poster_for(self.http)
         self.peers = Peers(self.settings, self.db, self.http, self.clock)
+
+
+def make_http_client(settings: Settings) -> httpx.AsyncClient:
+    """The node's one HTTP client: every connection goes through the address guard,
+    which refuses private, loopback and reserved addresses (loopback is allowed to a
+    local node only). Passing a transport also makes httpx ignore proxy variables,
+    which could otherwise route around the guard."""
+    return httpx.AsyncClient(
+        transport=make_guarded_transport(
+            allow_loopback=settings.local,
+            limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
+        ),
+        timeout=httpx.Timeout(settings.http_timeout, connect=5.0),
+        headers={"User-Agent": f"coopnode/{__version__} (+{settings.base_url})"},
+        follow_redirects=False,
+    )

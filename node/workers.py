@@ -82,7 +82,7 @@ async def run_workers(
 ) -> None:
     """Run every poller until SIGINT or SIGTERM, then finish the current rounds."""
     from node.clock import node_clock
-    from node.web.app import make_http_client
+    from node.runtime import make_http_client
 
     clock = clock if clock is not None else node_clock()
 

@@ -17,11 +17,9 @@ from starlette.types import Receive, Scope, Send
 
 from federation.clock import Clock
 from federation.errors import FederationError
-from federation.netguard import make_guarded_transport
-from node import __version__
 from node.clock import node_clock
 from node.errors import NodeError, SchemaOutdated
-from node.runtime import Node
+from node.runtime import Node, make_http_client
 from node.services.setup import check_schema
 from node.settings import Settings
 from node.storage.database import Database
@@ -54,22 +52,6 @@ from node.web.ui import (
 from node.web.ui import pages as ui_pages
 from node.web.ui import sessions as ui_sessions
 from node.workers import default_pollers, run_poller
-
-
-def make_http_client(settings: Settings) -> httpx.AsyncClient:
-    """The node's one HTTP client: every connection goes through the address guard,
-    which refuses private, loopback and reserved addresses (loopback is allowed to a
-    local node only). Passing a transport also makes httpx ignore proxy variables,
-    which could otherwise route around the guard."""
-    return httpx.AsyncClient(
-        transport=make_guarded_transport(
-            allow_loopback=settings.local,
-            limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
-        ),
-        timeout=httpx.Timeout(settings.http_timeout, connect=5.0),
-        headers={"User-Agent": f"coopnode/{__version__} (+{settings.base_url})"},
-        follow_redirects=False,
-    )
 
 
 def create_app(

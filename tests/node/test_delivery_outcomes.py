@@ -218,8 +218,8 @@ async def test_an_inbox_on_a_private_address_is_given_up_not_contacted(
     network: Network, host: str
 ) -> None:
     from federation.poster import AiohttpPoster, poster_for
+    from node.runtime import make_http_client
     from node.settings import Settings
-    from node.web.app import make_http_client
 
     alpha = await network.add("alpha.test")
     settings = Settings(data_dir=network.root, domain="alpha.test", name="x")

@@ -454,8 +454,8 @@ async def test_the_production_client_refuses_loopback_unless_the_node_is_local(
 ) -> None:
     import httpx
 
+    from node.runtime import make_http_client
     from node.settings import Settings
-    from node.web.app import make_http_client
 
     public = Settings(data_dir=tmp_path, domain="coop.example", name="Coop")
     async with make_http_client(public) as http:
