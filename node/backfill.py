@@ -25,10 +25,9 @@ from federation.storable import storable
 from node.catalogue import store as catalogue
 from node.catalogue.entries import remote_entry
 from node.offers import RemoteOfferError, from_proposal
-from node.runtime import Node
+from node.runtime import Node, Poller
 from node.services import follows
 from node.storage.tables import backfills
-from node.workers import Poller
 
 log = logging.getLogger(__name__)
 

@@ -31,11 +31,10 @@ from federation.poster import PostFailed, PostSession, SignedPost
 from federation.schemes import Scheme, knocks_again, lesson
 from federation.storable import storable
 from node.delivery_signing import RoundSchemes, RoundSignatures
-from node.runtime import Node
+from node.runtime import Node, Poller
 from node.services import domains, outbox, signature_schemes
 from node.services.outbox import Delivery
 from node.services.signature_schemes import HostScheme
-from node.workers import Poller
 
 log = logging.getLogger(__name__)
 

@@ -25,11 +25,10 @@ from federation.storable import storable
 from node import federating, offering, sharing, subtotals, voting
 from node.errors import Forbidden
 from node.offers.remote import linked_proposals
-from node.runtime import Node
+from node.runtime import Node, Poller
 from node.services import inbox, remote_actors
 from node.services.inbox import InboxItem
 from node.storage.tables import following
-from node.workers import Poller
 
 log = logging.getLogger(__name__)
 

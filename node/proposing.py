@@ -43,7 +43,7 @@ from node.governance.proposal_input import (
 )
 from node.governance.question_text import titled
 from node.governance.tally import Option, Proposal, Reason, Result, Role, decide
-from node.runtime import Node
+from node.runtime import Node, Poller
 from node.services import follows, members, outbox
 from node.services.remote_actors import delivery_inbox
 from node.storage.tables import (
@@ -55,7 +55,6 @@ from node.storage.tables import (
     remote_actors,
 )
 from node.storage.tables import members as members_table
-from node.workers import Poller
 
 log = logging.getLogger(__name__)
 

@@ -6,9 +6,8 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from node.runtime import Node
+from node.runtime import Node, Poller
 from node.services import retention
-from node.workers import Poller
 
 log = logging.getLogger(__name__)
 

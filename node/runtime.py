@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -67,3 +68,17 @@ def make_http_client(settings: Settings) -> httpx.AsyncClient:
         headers={"User-Agent": f"coopnode/{__version__} (+{settings.base_url})"},
         follow_redirects=False,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Poller:
+    """A background loop (see node.workers): a feature's round, run again while it finds
+    work and otherwise after ``idle_seconds`` or a wake-up. Defined here, beside the
+    Node it runs on, so that features declare theirs without importing the workers."""
+
+    name: str
+    # Runs one round; returns how many items it handled (0: sleep until the next poll).
+    run_once: Callable[[Node], Awaitable[int]]
+    idle_seconds: float = 1.0
+    # The event this process sets when it queued work for this poller, if any.
+    wakeup: Callable[[Node], asyncio.Event] | None = None

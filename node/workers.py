@@ -3,8 +3,8 @@
 Workers find their work by polling the database, so work queued by any process (the
 web app, ``coopnode follow``, another worker) is picked up; the same loops run inside
 ``coopnode serve`` (SQLite: one writing process) or in ``coopnode worker`` processes
-(PostgreSQL, where row locks share the work). Each loop is a :class:`Poller`; features
-register theirs in :func:`default_pollers`.
+(PostgreSQL, where row locks share the work). Each loop is a
+:class:`node.runtime.Poller`; features register theirs in :func:`default_pollers`.
 """
 
 from __future__ import annotations
@@ -12,25 +12,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 
 from federation.clock import Clock
-from node.runtime import Node
+from node.runtime import Node, Poller
 from node.settings import Settings
 from node.storage.database import Database
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class Poller:
-    name: str
-    # Runs one round; returns how many items it handled (0: sleep until the next poll).
-    run_once: Callable[[Node], Awaitable[int]]
-    idle_seconds: float = 1.0
-    # The event this process sets when it queued work for this poller, if any.
-    wakeup: Callable[[Node], asyncio.Event] | None = None
 
 
 def default_pollers() -> tuple[Poller, ...]:
