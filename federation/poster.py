@@ -384,7 +384,7 @@ class _Refused(OSError):
         self.forbidden = forbidden
 
 
-class _GuardedResolver(AbstractResolver):
+class GuardedResolver(AbstractResolver):
     """aiohttp's resolver, answering the guard's allowed addresses only."""
 
     def __init__(self, guard: GuardedBackend) -> None:
@@ -444,7 +444,7 @@ class AiohttpPoster(Poster):
         connector = aiohttp.TCPConnector(
             limit=0,  # the caller limits requests in flight, per host and in all
             ssl=self._ssl,
-            resolver=_GuardedResolver(self.guard),
+            resolver=GuardedResolver(self.guard),
             socket_factory=self._socket,
         )
         async with aiohttp.ClientSession(

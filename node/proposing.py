@@ -321,7 +321,7 @@ def _publish(
 # --- opening ---------------------------------------------------------------------------------
 
 
-def _colleges(conn: Connection) -> dict[str, Fraction] | None:
+def read_colleges(conn: Connection) -> dict[str, Fraction] | None:
     found = members.list_colleges(conn)
     if not found:
         return None
@@ -539,7 +539,7 @@ async def create_proposal(
     ``mirror`` makes it this co-op's own vote on a shared proposal counted by subtotals
     or by co-op ballots (see node.subtotals)."""
     now = node.clock.now()
-    coop_colleges = await node.db.read(_colleges)
+    coop_colleges = await node.db.read(read_colleges)
     checked = parse_proposal_input(
         data, now=now, colleges=coop_colleges, opened_elsewhere=mirror is not None
     )

@@ -350,7 +350,7 @@ async def _mirror_hindrance(
     if shared.counting_mode not in ("subtotal", "coop") or shared.closed:
         return None
     now = node.clock.now()
-    colleges = await node.db.read(proposing._colleges)
+    colleges = await node.db.read(proposing.read_colleges)
     try:
         checked = parse_proposal_input(
             subtotals.mirror_input(document, now),

@@ -38,7 +38,7 @@ from federation.jsonld import AS_CONTEXT_URL, DATA_INTEGRITY_V2_CONTEXT_URL
 from federation.origins import same_origin
 from node.errors import Conflict, Forbidden, Invalid
 from node.governance.proposal_input import MAX_OPTION_NAME, iso
-from node.governance.tally import Reason, _check_choices
+from node.governance.tally import Reason, check_choices
 from node.proposing import CLOSED, get_row, options_of
 from node.runtime import Node
 from node.services import identity, outbox
@@ -112,7 +112,7 @@ def check(
     college = electorate[vote.voter]
     roles = {o.name: o.role for o in options_of(row)}
     limit = row["max_choices"] if row["multiple_choice"] else 1
-    return _check_choices(vote.choices, roles, limit), college
+    return check_choices(vote.choices, roles, limit), college
 
 
 def _choices_text(choices: tuple[str, ...]) -> str:

@@ -1,5 +1,6 @@
-"""The layers' rules: the protocol library never depends on the application, and the
-application's modules form no new import cycle (imports inside functions counted)."""
+"""The layers' rules: the protocol library never depends on the application, the
+application's modules form no new import cycle (imports inside functions counted), and
+no module reaches into another's private names."""
 
 from __future__ import annotations
 
@@ -165,3 +166,59 @@ def test_no_module_joins_an_import_cycle() -> None:
     cyclic = cyclic_modules(node_import_graph())
 
     assert sorted(cyclic - KNOWN_CYCLIC) == []
+
+
+# --- private names -----------------------------------------------------------------------
+
+
+def private_names_used_across_modules() -> list[str]:
+    """``module: other._name`` for each private name (one leading underscore) of a module
+    of ``node`` or ``federation`` that another module imports or reads as an attribute
+    of the module it imported."""
+    paths = {
+        _module_name(path): path
+        for package in ("node", "federation")
+        for path in (ROOT / package).rglob("*.py")
+        if "migrations" not in path.parts
+    }
+    found: set[str] = set()
+    for name, path in paths.items():
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        aliases: dict[str, str] = {}
+        for item in ast.walk(tree):
+            if isinstance(item, ast.Import):
+                for alias in item.names:
+                    if alias.name in paths:
+                        aliases[alias.asname or alias.name.split(".")[0]] = alias.name
+            elif isinstance(item, ast.ImportFrom):
+                base = package.split(".")[: len(package.split(".")) - max(item.level - 1, 0)]
+                target = (
+                    ".".join([*base, item.module] if item.module else base)
+                    if item.level
+                    else item.module or ""
+                )
+                for alias in item.names:
+                    child = f"{target}.{alias.name}"
+                    if child in paths:
+                        aliases[alias.asname or alias.name] = child
+                    elif _private(alias.name) and target in paths and target != name:
+                        found.add(f"{name}: {child}")
+        for item in ast.walk(tree):
+            if (
+                isinstance(item, ast.Attribute)
+                and isinstance(item.value, ast.Name)
+                and item.value.id in aliases
+                and aliases[item.value.id] != name
+                and _private(item.attr)
+            ):
+                found.add(f"{name}: {aliases[item.value.id]}.{item.attr}")
+    return sorted(found)
+
+
+def _private(name: str) -> bool:
+    return name.startswith("_") and not name.startswith("__")
+
+
+def test_no_module_uses_another_modules_private_names() -> None:
+    assert private_names_used_across_modules() == []

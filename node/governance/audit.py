@@ -221,7 +221,7 @@ class AuditReport:
 FetchDocument = Callable[[str], Awaitable[dict[str, Any]]]
 
 
-def _origin(url: str) -> tuple[str, str, int | None]:
+def url_origin(url: str) -> tuple[str, str, int | None]:
     parsed = httpx.URL(url)
     return parsed.scheme, parsed.host, parsed.port
 
@@ -254,7 +254,7 @@ class _ActorFetcher:
             return
         import aiohttp
 
-        from federation.poster import _GuardedResolver
+        from federation.poster import GuardedResolver
 
         guard = self._guard
         ssl_context = _ssl_of(self._http)
@@ -270,7 +270,7 @@ class _ActorFetcher:
         connector = aiohttp.TCPConnector(
             limit=ACTOR_CONCURRENCY,
             ssl=ssl_context if ssl_context is not None else True,
-            resolver=_GuardedResolver(guard),
+            resolver=GuardedResolver(guard),
             socket_factory=guarded_socket,
         )
         async with aiohttp.ClientSession(
@@ -393,7 +393,7 @@ async def fetch_page(
     except MalformedInput as exc:
         raise InvalidDocument(f"{url} answered {exc.reason}") from exc
     if document.get("id") != url:
-        raise InvalidDocument(f"{url} answered a page whose id is {_shown(document.get('id'))}")
+        raise InvalidDocument(f"{url} answered a page whose id is {quoted(document.get('id'))}")
     return document
 
 
@@ -436,46 +436,46 @@ def _literal_refusal(host: str, guard: GuardedBackend | None) -> str | None:
 
 def _fraction(value: object, name: str) -> Fraction:
     if isinstance(value, bool) or not isinstance(value, str | int):
-        raise AuditError(f'a fraction written as "p/q", not {_shown(value)}', field=name)
+        raise AuditError(f'a fraction written as "p/q", not {quoted(value)}', field=name)
     text = str(value)
     if not _FRACTION.fullmatch(text):
-        raise AuditError(f'a fraction written as "p/q", not {_shown(value)}', field=name)
+        raise AuditError(f'a fraction written as "p/q", not {quoted(value)}', field=name)
     return Fraction(text)
 
 
-def _integer(value: object, name: str, *, minimum: int = 0) -> int:
+def integer(value: object, name: str, *, minimum: int = 0) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise AuditError(f"a whole number of at least {minimum}, not {_shown(value)}", field=name)
+        raise AuditError(f"a whole number of at least {minimum}, not {quoted(value)}", field=name)
     return value
 
 
 def _boolean(value: object, name: str) -> bool:
     if not isinstance(value, bool):
-        raise AuditError(f"true or false, not {_shown(value)}", field=name)
+        raise AuditError(f"true or false, not {quoted(value)}", field=name)
     return value
 
 
-def _string(value: object, name: str, *, limit: int = 2048) -> str:
+def string(value: object, name: str, *, limit: int = 2048) -> str:
     if not isinstance(value, str) or not value or len(value) > limit:
         raise AuditError(
-            f"a non-empty string (at most {limit} characters), not {_shown(value)}", field=name
+            f"a non-empty string (at most {limit} characters), not {quoted(value)}", field=name
         )
     return value
 
 
-def _time(value: object, name: str) -> datetime:
+def stamp(value: object, name: str) -> datetime:
     if not isinstance(value, str) or len(value) > 64:
-        raise AuditError(f"an ISO 8601 time, not {_shown(value)}", field=name)
+        raise AuditError(f"an ISO 8601 time, not {quoted(value)}", field=name)
     try:
         moment = datetime.fromisoformat(value)
     except ValueError:
-        raise AuditError(f"an ISO 8601 time, not {_shown(value)}", field=name) from None
+        raise AuditError(f"an ISO 8601 time, not {quoted(value)}", field=name) from None
     if moment.tzinfo is None:
-        raise AuditError(f'a time with its time zone ("Z"), not {_shown(value)}', field=name)
+        raise AuditError(f'a time with its time zone ("Z"), not {quoted(value)}', field=name)
     return moment
 
 
-def _shown(value: object) -> str:
+def quoted(value: object) -> str:
     if value is None:
         return "nothing"
     text = repr(value)
@@ -502,22 +502,22 @@ def read_proposal(question: Mapping[str, Any]) -> Proposal:
     for index, raw in enumerate(raw_options):
         where = f"{key}[{index}]"
         if not isinstance(raw, dict):
-            raise AuditError(f"an option object, not {_shown(raw)}", field=where)
-        name = _string(raw.get("name"), f"{where}.name", limit=512)
+            raise AuditError(f"an option object, not {quoted(raw)}", field=where)
+        name = string(raw.get("name"), f"{where}.name", limit=512)
         role_text = raw.get("optionRole", "plain")
         try:
             role = Role(role_text)
         except ValueError:
             choices = ", ".join(r.value for r in Role)
             raise AuditError(
-                f"one of {choices}, not {_shown(role_text)}", field=f"{where}.optionRole"
+                f"one of {choices}, not {quoted(role_text)}", field=f"{where}.optionRole"
             ) from None
         options.append(Option(name, role))
     multiple = has_any
     max_choices = 1
     if multiple:
         max_choices = (
-            _integer(question["maxChoices"], "maxChoices", minimum=1)
+            integer(question["maxChoices"], "maxChoices", minimum=1)
             if question.get("maxChoices") is not None
             else len(options)
         )
@@ -531,16 +531,16 @@ def read_proposal(question: Mapping[str, Any]) -> Proposal:
         for index, raw in enumerate(colleges):
             where = f"colleges[{index}]"
             if not isinstance(raw, dict):
-                raise AuditError(f"a college object, not {_shown(raw)}", field=where)
-            name = _string(raw.get("name"), f"{where}.name", limit=64)
+                raise AuditError(f"a college object, not {quoted(raw)}", field=where)
+            name = string(raw.get("name"), f"{where}.name", limit=64)
             if name in weights:
                 raise AuditError(f"college {name!r} is listed twice", field=where)
             weights[name] = _fraction(_required(raw, "weight", f"{where}."), f"{where}.weight")
     try:
         return Proposal(
             options=tuple(options),
-            opens_at=_time(_required(question, "startTime"), "startTime"),
-            closes_at=_time(_required(question, "endTime"), "endTime"),
+            opens_at=stamp(_required(question, "startTime"), "startTime"),
+            closes_at=stamp(_required(question, "endTime"), "endTime"),
             rule=rule,
             multiple_choice=multiple,
             max_choices=max_choices,
@@ -572,7 +572,7 @@ def _rule(raw: object) -> Rule | None:
     if raw is None:
         return None
     if not isinstance(raw, dict):
-        raise AuditError(f"a decision rule object, not {_shown(raw)}", field="decisionRule")
+        raise AuditError(f"a decision rule object, not {quoted(raw)}", field="decisionRule")
     kind = raw.get("type")
     try:
         if kind == "majority":
@@ -582,11 +582,11 @@ def _rule(raw: object) -> Rule | None:
             return Qualified(_fraction(threshold, "decisionRule.threshold"))
         if kind == "consent":
             block_at = _required(raw, "blockAt", "decisionRule.")
-            return Consent(_integer(block_at, "decisionRule.blockAt", minimum=1))
+            return Consent(integer(block_at, "decisionRule.blockAt", minimum=1))
     except Invalid as exc:
         raise AuditError(exc.reason, field="decisionRule") from None
     raise AuditError(
-        f"majority, qualified or consent, not {_shown(kind)}", field="decisionRule.type"
+        f"majority, qualified or consent, not {quoted(kind)}", field="decisionRule.type"
     )
 
 
@@ -594,25 +594,25 @@ def read_outcome(question: Mapping[str, Any], proposal: Proposal) -> Published:
     """The published result, each field checked (an :class:`AuditError` names a bad one)."""
     outcome = _required(question, "outcome")
     if not isinstance(outcome, dict):
-        raise AuditError(f"an object, not {_shown(outcome)}", field="outcome")
+        raise AuditError(f"an object, not {quoted(outcome)}", field="outcome")
     where = "outcome."
     result = _required(outcome, "result", where)
     if result not in {o.value for o in Outcome}:
         raise AuditError(
-            f"one of {', '.join(o.value for o in Outcome)}, not {_shown(result)}",
+            f"one of {', '.join(o.value for o in Outcome)}, not {quoted(result)}",
             field="outcome.result",
         )
     published = Published(
         result=result,
-        eligible=_integer(_required(outcome, "eligible", where), "outcome.eligible"),
-        quorum_needed=_integer(_required(outcome, "quorumNeeded", where), "outcome.quorumNeeded"),
-        turnout=_integer(_required(outcome, "turnout", where), "outcome.turnout"),
+        eligible=integer(_required(outcome, "eligible", where), "outcome.eligible"),
+        quorum_needed=integer(_required(outcome, "quorumNeeded", where), "outcome.quorumNeeded"),
+        turnout=integer(_required(outcome, "turnout", where), "outcome.turnout"),
         counts=_counts(_required(outcome, "counts", where), "outcome.counts"),
     )
     if outcome.get("passed") is not None:
         published.passed = _boolean(outcome["passed"], "outcome.passed")
     if outcome.get("quorumTurnout") is not None:
-        published.quorum_turnout = _integer(outcome["quorumTurnout"], "outcome.quorumTurnout")
+        published.quorum_turnout = integer(outcome["quorumTurnout"], "outcome.quorumTurnout")
     if "support" in outcome:
         published.has_support = True
         if outcome["support"] is not None:
@@ -626,31 +626,31 @@ def read_outcome(question: Mapping[str, Any], proposal: Proposal) -> Published:
     if outcome.get("weightedShares") is not None:
         shares = outcome["weightedShares"]
         if not isinstance(shares, dict):
-            raise AuditError(f"an object, not {_shown(shares)}", field="outcome.weightedShares")
+            raise AuditError(f"an object, not {quoted(shares)}", field="outcome.weightedShares")
         published.weighted_shares = {
             str(k): _fraction(v, f"outcome.weightedShares.{k}") for k, v in shares.items()
         }
     if outcome.get("reason") is not None:
-        published.reason = _string(outcome["reason"], "outcome.reason", limit=4096)
+        published.reason = string(outcome["reason"], "outcome.reason", limit=4096)
     if outcome.get("colleges") is not None:
         raw_colleges = outcome["colleges"]
         if not isinstance(raw_colleges, list):
-            raise AuditError(f"a list, not {_shown(raw_colleges)}", field="outcome.colleges")
+            raise AuditError(f"a list, not {quoted(raw_colleges)}", field="outcome.colleges")
         published.colleges = {}
         for index, raw in enumerate(raw_colleges):
             at = f"outcome.colleges[{index}]"
             if not isinstance(raw, dict):
-                raise AuditError(f"an object, not {_shown(raw)}", field=at)
-            name = _string(raw.get("name"), f"{at}.name", limit=64)
+                raise AuditError(f"an object, not {quoted(raw)}", field=at)
+            name = string(raw.get("name"), f"{at}.name", limit=64)
             weight = None if raw.get("weight") is None else _fraction(raw["weight"], f"{at}.weight")
-            voters = _integer(_required(raw, "voters", f"{at}."), f"{at}.voters")
+            voters = integer(_required(raw, "voters", f"{at}."), f"{at}.voters")
             counts = _counts(_required(raw, "counts", f"{at}."), f"{at}.counts")
             published.colleges[name] = (weight, voters, counts)
     key = "anyOf" if proposal.multiple_choice else "oneOf"
     for index, raw in enumerate(question[key]):
         replies = raw.get("replies")
         if isinstance(replies, dict) and replies.get("totalItems") is not None:
-            published.replies[raw["name"]] = _integer(
+            published.replies[raw["name"]] = integer(
                 replies["totalItems"], f"{key}[{index}].replies.totalItems"
             )
     return published
@@ -658,14 +658,14 @@ def read_outcome(question: Mapping[str, Any], proposal: Proposal) -> Published:
 
 def _counts(value: object, name: str) -> dict[str, int]:
     if not isinstance(value, dict):
-        raise AuditError(f"an object of option name to count, not {_shown(value)}", field=name)
-    return {str(k): _integer(v, f"{name}.{k}") for k, v in value.items()}
+        raise AuditError(f"an object of option name to count, not {quoted(value)}", field=name)
+    return {str(k): integer(v, f"{name}.{k}") for k, v in value.items()}
 
 
 # --- walking collections -------------------------------------------------------------
 
 
-async def _walk(
+async def crawl(
     fetch: FetchDocument,
     fetch_large: FetchDocument,
     collection_url: str,
@@ -685,11 +685,11 @@ async def _walk(
     _same_host(collection.get("id"), origin, what)
     if collection.get("type") not in ("OrderedCollection", "Collection"):
         raise AuditError(
-            f"an OrderedCollection, not a {_shown(collection.get('type'))}", field=what
+            f"an OrderedCollection, not a {quoted(collection.get('type'))}", field=what
         )
     total = collection.get("totalItems")
     if total is not None:
-        total = _integer(total, f"{what}.totalItems")
+        total = integer(total, f"{what}.totalItems")
     items: list[Any] = []
     inline = collection.get("orderedItems")
     if inline is not None:
@@ -716,11 +716,11 @@ async def _walk(
             page = await _fetch(fetch_large, page_url, f"{what} page")
             _same_host(page.get("id"), origin, f"{what} page")
         else:
-            raise AuditError(f"a page link, not {_shown(page_ref)}", field=f"{what} page")
+            raise AuditError(f"a page link, not {quoted(page_ref)}", field=f"{what} page")
         seen.add(page_url)
         if page.get("partOf") != collection_url:
             raise AuditError(
-                f"page {page_url} is part of {_shown(page.get('partOf'))}, not of {collection_url}",
+                f"page {page_url} is part of {quoted(page.get('partOf'))}, not of {collection_url}",
                 field=f"{what} page",
             )
         page_items = page.get("orderedItems", [])
@@ -737,11 +737,11 @@ async def _walk(
 
 def _same_host(url: object, origin: tuple[str, str, int | None], what: str) -> None:
     if not isinstance(url, str):
-        raise AuditError(f"a URL, not {_shown(url)}", field=what)
+        raise AuditError(f"a URL, not {quoted(url)}", field=what)
     try:
-        here = _origin(url)
+        here = url_origin(url)
     except httpx.InvalidURL:
-        raise AuditError(f"not a valid URL: {_shown(url)}", field=what) from None
+        raise AuditError(f"not a valid URL: {quoted(url)}", field=what) from None
     if here != origin:
         raise AuditError(
             f"{url} is on another host than the proposal ({origin[0]}://{origin[1]}"
@@ -765,11 +765,11 @@ def _read_electorate(items: list[Any], problems: list[str]) -> dict[str, str | N
     for index, item in enumerate(items):
         where = f"electorate item {index + 1}"
         if not isinstance(item, dict):
-            raise AuditError(f"an object, not {_shown(item)}", field=where)
-        voter = _string(item.get("voter"), f"{where}.voter")
+            raise AuditError(f"an object, not {quoted(item)}", field=where)
+        voter = string(item.get("voter"), f"{where}.voter")
         college = item.get("college")
         if college is not None:
-            college = _string(college, f"{where}.college", limit=64)
+            college = string(college, f"{where}.college", limit=64)
         if voter in eligible:
             problems.append(f"the electorate lists {voter} more than once")
         eligible[voter] = college
@@ -782,29 +782,29 @@ def _read_electorate(items: list[Any], problems: list[str]) -> dict[str, str | N
 def _read_ballot(position: int, item: object) -> BallotCheck:
     where = f"ballots item {position}"
     if not isinstance(item, dict):
-        raise AuditError(f"an object, not {_shown(item)}", field=where)
+        raise AuditError(f"an object, not {quoted(item)}", field=where)
     if item.get("type", "Ballot") != "Ballot":
-        raise AuditError(f"a Ballot, not a {_shown(item.get('type'))}", field=f"{where}.type")
+        raise AuditError(f"a Ballot, not a {quoted(item.get('type'))}", field=f"{where}.type")
     choices = _required(item, "choices", f"{where}.")
     if not isinstance(choices, list) or len(choices) > 256:
-        raise AuditError(f"a list of option names, not {_shown(choices)}", field=f"{where}.choices")
+        raise AuditError(f"a list of option names, not {quoted(choices)}", field=f"{where}.choices")
     status = _required(item, "status", f"{where}.")
     if status not in STATUSES:
         raise AuditError(
-            f"one of {', '.join(STATUSES)}, not {_shown(status)}", field=f"{where}.status"
+            f"one of {', '.join(STATUSES)}, not {quoted(status)}", field=f"{where}.status"
         )
     college = item.get("college")
     votes = item.get("votes", [])
     if not isinstance(votes, list):
-        raise AuditError(f"a list of Notes, not {_shown(votes)}", field=f"{where}.votes")
+        raise AuditError(f"a list of Notes, not {quoted(votes)}", field=f"{where}.votes")
     reason = item.get("reason")
     return BallotCheck(
         position=position,
-        voter=_string(item.get("voter"), f"{where}.voter"),
-        college=None if college is None else _string(college, f"{where}.college", limit=64),
-        choices=tuple(_string(c, f"{where}.choices", limit=512) for c in choices),
-        cast_at=_time(_required(item, "castAt", f"{where}."), f"{where}.castAt"),
-        activity=_string(item.get("activity"), f"{where}.activity"),
+        voter=string(item.get("voter"), f"{where}.voter"),
+        college=None if college is None else string(college, f"{where}.college", limit=64),
+        choices=tuple(string(c, f"{where}.choices", limit=512) for c in choices),
+        cast_at=stamp(_required(item, "castAt", f"{where}."), f"{where}.castAt"),
+        activity=string(item.get("activity"), f"{where}.activity"),
         status=status,
         reason=reason if isinstance(reason, str) else None,
         votes=votes,
@@ -824,17 +824,17 @@ def _check_notes(check: BallotCheck, proposal_id: str) -> list[dict[str, Any]]:
             continue
         if note.get("inReplyTo") != proposal_id:
             check.problems.append(
-                f"vote {index + 1} replies to {_shown(note.get('inReplyTo'))}, not this proposal"
+                f"vote {index + 1} replies to {quoted(note.get('inReplyTo'))}, not this proposal"
             )
         if note.get("attributedTo") != check.voter:
             check.problems.append(
-                f"vote {index + 1} is attributed to {_shown(note.get('attributedTo'))}, "
+                f"vote {index + 1} is attributed to {quoted(note.get('attributedTo'))}, "
                 "not the voter"
             )
         name = note.get("name")
         if not isinstance(name, str) or name not in check.choices:
             check.problems.append(
-                f"vote {index + 1} names {_shown(name)}, which is not among the ballot's "
+                f"vote {index + 1} names {quoted(name)}, which is not among the ballot's "
                 f"choices {list(check.choices)}"
             )
         else:
@@ -850,7 +850,7 @@ def _check_notes(check: BallotCheck, proposal_id: str) -> list[dict[str, Any]]:
     return signed
 
 
-def _voter_keys(voter: str, document: Mapping[str, Any]) -> dict[str, Ed25519PublicKey]:
+def keys_of_voter(voter: str, document: Mapping[str, Any]) -> dict[str, Ed25519PublicKey]:
     """The Ed25519 keys the voter's own actor document publishes for assertions."""
     if document.get("id") != voter:
         return {}
@@ -948,7 +948,7 @@ class _Verifier:
     async def _load(self, voter: str) -> dict[str, Ed25519PublicKey] | str:
         async with self._gate:
             try:
-                return _voter_keys(voter, await self._fetch(voter))
+                return keys_of_voter(voter, await self._fetch(voter))
             except FederationError as exc:
                 return f"the voter's actor document is unavailable ({exc.reason})"
 
@@ -982,7 +982,7 @@ def _fr(value: Fraction | None) -> str:
     )
 
 
-def _compare(published: Published, recount: Result, problems: list[str]) -> None:
+def compare(published: Published, recount: Result, problems: list[str]) -> None:
     def differ(what: str, shown: object, computed: object) -> None:
         if shown != computed:
             problems.append(f"{what}: published {shown}, recomputed {computed}")
@@ -1057,11 +1057,11 @@ async def audit(url: str, *, http: httpx.AsyncClient, allow_http: bool = False) 
         raise AuditError(exc.reason) from None
     question = await _fetch(fetch, url, "proposal")
     if question.get("type") != "Question":
-        raise AuditError(f"{url} is a {_shown(question.get('type'))}, not a Question", field="type")
-    proposal_id = _string(question.get("id"), "id")
+        raise AuditError(f"{url} is a {quoted(question.get('type'))}, not a Question", field="type")
+    proposal_id = string(question.get("id"), "id")
     # The document's own id, which fetch_json checked it is served at: everything the
     # count used must live on that host.
-    origin = _origin(proposal_id)
+    origin = url_origin(proposal_id)
     if not question.get("closed"):
         raise AuditError(
             "the proposal is not closed: its result is only final, and its ballots only "
@@ -1097,10 +1097,10 @@ async def audit(url: str, *, http: httpx.AsyncClient, allow_http: bool = False) 
 
     snapshot = _required(question, "rosterSnapshot")
     if not isinstance(snapshot, dict):
-        raise AuditError(f"an object, not {_shown(snapshot)}", field="rosterSnapshot")
-    electorate_url = _string(snapshot.get("id"), "rosterSnapshot.id")
-    digest = _string(snapshot.get("digest"), "rosterSnapshot.digest", limit=256)
-    ballots_url = _string(question["ballots"], "ballots")
+        raise AuditError(f"an object, not {quoted(snapshot)}", field="rosterSnapshot")
+    electorate_url = string(snapshot.get("id"), "rosterSnapshot.id")
+    digest = string(snapshot.get("digest"), "rosterSnapshot.digest", limit=256)
+    ballots_url = string(question["ballots"], "ballots")
 
     checks: list[BallotCheck] = []
     actors = _ActorFetcher(http, allow_http=allow_http)
@@ -1114,9 +1114,9 @@ async def audit(url: str, *, http: httpx.AsyncClient, allow_http: bool = False) 
                 verifier.add(check)
 
         walks = [
-            asyncio.ensure_future(_walk(fetch, fetch_large, electorate_url, origin, "electorate")),
+            asyncio.ensure_future(crawl(fetch, fetch_large, electorate_url, origin, "electorate")),
             asyncio.ensure_future(
-                _walk(fetch, fetch_large, ballots_url, origin, "ballots", read_ballots)
+                crawl(fetch, fetch_large, ballots_url, origin, "ballots", read_ballots)
             ),
         ]
         try:
@@ -1137,7 +1137,7 @@ async def audit(url: str, *, http: httpx.AsyncClient, allow_http: bool = False) 
             f"the {len(electorate_items)} members served give {computed_digest}"
         )
     if snapshot.get("totalItems") is not None:
-        total = _integer(snapshot["totalItems"], "rosterSnapshot.totalItems")
+        total = integer(snapshot["totalItems"], "rosterSnapshot.totalItems")
         if total != len(electorate_items):
             problems.append(
                 f"rosterSnapshot.totalItems is {total}, "
@@ -1185,7 +1185,7 @@ async def audit(url: str, *, http: httpx.AsyncClient, allow_http: bool = False) 
                 f"ballot {check.position} ({check.voter}, {check.activity}) is {check.label}: "
                 + "; ".join(check.problems)
             )
-    _compare(published, recount, problems)
+    compare(published, recount, problems)
     return AuditReport(
         url=url,
         name=name,
@@ -1216,7 +1216,7 @@ def _rule_text(proposal: Proposal) -> str:
     return text
 
 
-def _when(moment: datetime) -> str:
+def when(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
@@ -1227,7 +1227,7 @@ def _percent(share: Fraction | None) -> str:
     return f"{tenths // 10}.{tenths % 10} %"
 
 
-def _table(rows: list[list[str]]) -> list[str]:
+def table(rows: list[list[str]]) -> list[str]:
     rows = [row + [""] * (len(rows[0]) - len(row)) for row in rows]
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = []
@@ -1250,7 +1250,7 @@ def render(report: AuditReport) -> str:
     lines = [
         f"Proposal  {report.name}",
         f"          {report.url}",
-        f"Voting    {_when(proposal.opens_at)} to {_when(proposal.closes_at)}",
+        f"Voting    {when(proposal.opens_at)} to {when(proposal.closes_at)}",
         f"Rule      {_rule_text(proposal)}",
         f"Quorum    {_fr(proposal.quorum)} of {recount.eligible} eligible = "
         f"{recount.quorum_needed} needed; {recount.quorum_turnout} counted toward it"
@@ -1281,7 +1281,7 @@ def render(report: AuditReport) -> str:
         rows.append(row)
     rows.append(["Turnout", "", str(published.turnout), str(recount.turnout)])
     rows.append(["Eligible", "", str(published.eligible), str(recount.eligible)])
-    lines += _table(rows)
+    lines += table(rows)
     if recount.colleges:
         lines += ["", "Colleges (recomputed; published in brackets where it differs)"]
         college_rows = [["College", "Weight", "Voters", *(o.name for o in proposal.options)]]
@@ -1300,7 +1300,7 @@ def render(report: AuditReport) -> str:
                 cells.append(cell)
             weight = "-" if college.weight is None else _fr(college.weight)
             college_rows.append([college.name, weight, voters, *cells])
-        lines += _table(college_rows)
+        lines += table(college_rows)
     if recount.weighted_support is not None:
         lines.append(
             f"  Weighted support: {_percent(recount.weighted_support)} "

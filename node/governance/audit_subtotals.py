@@ -81,15 +81,15 @@ def read_participation(outcome: Mapping[str, Any]) -> dict[str, Share]:
     for index, entry in enumerate(raw):
         at = f"outcome.participation[{index}]"
         if not isinstance(entry, dict):
-            raise base.AuditError(f"an object, not {base._shown(entry)}", field=at)
-        coop = base._string(entry.get("coop"), f"{at}.coop")
+            raise base.AuditError(f"an object, not {base.quoted(entry)}", field=at)
+        coop = base.string(entry.get("coop"), f"{at}.coop")
         if coop in found:
             raise base.AuditError(f"{coop} is listed twice", field=at)
         found[coop] = Share(
             coop=coop,
-            state=base._string(entry.get("state"), f"{at}.state", limit=32),
-            eligible=base._integer(entry.get("eligible", 0), f"{at}.eligible"),
-            voted=base._integer(entry.get("voted", 0), f"{at}.voted"),
+            state=base.string(entry.get("state"), f"{at}.state", limit=32),
+            eligible=base.integer(entry.get("eligible", 0), f"{at}.eligible"),
+            voted=base.integer(entry.get("voted", 0), f"{at}.voted"),
             subtotal=entry.get("subtotal") is True,
         )
     return found
@@ -102,28 +102,28 @@ def _read_subtotal(
     (a field the audit cannot read at all stops the audit, as a ballot's does)."""
     where = f"subtotals item {position}"
     if not isinstance(item, dict):
-        raise base.AuditError(f"an object, not {base._shown(item)}", field=where)
-    coop = base._string(item.get("attributedTo"), f"{where}.attributedTo")
+        raise base.AuditError(f"an object, not {base.quoted(item)}", field=where)
+    coop = base.string(item.get("attributedTo"), f"{where}.attributedTo")
     check = SubtotalCheck(
         position=position, coop=coop, voters=0, colleges={}, published=None, document=item
     )
     problems = check.problems
     if item.get("type") != "Subtotal":
-        problems.append(f"a {base._shown(item.get('type'))}, not a Subtotal")
+        problems.append(f"a {base.quoted(item.get('type'))}, not a Subtotal")
     if item.get("inReplyTo") != proposal_id:
-        problems.append(f"it counts {base._shown(item.get('inReplyTo'))}, not this proposal")
+        problems.append(f"it counts {base.quoted(item.get('inReplyTo'))}, not this proposal")
     voters = item.get("voters")
     if isinstance(voters, bool) or not isinstance(voters, int) or voters < 0:
-        problems.append(f"voters is {base._shown(voters)}, not a whole number")
+        problems.append(f"voters is {base.quoted(voters)}, not a whole number")
     else:
         check.voters = voters
     published = item.get("published")
     try:
-        check.published = base._time(published, f"{where}.published")
+        check.published = base.stamp(published, f"{where}.published")
     except base.AuditError:
-        problems.append(f"published is {base._shown(published)}, not a date and time")
+        problems.append(f"published is {base.quoted(published)}, not a date and time")
     if check.published is not None and check.published > proposal.closes_at:
-        problems.append(f"published {base._when(check.published)}, after the vote's end")
+        problems.append(f"published {base.when(check.published)}, after the vote's end")
     names = {o.name for o in proposal.options}
     weights = proposal.college_weights
     colleges = item.get("colleges")
@@ -133,11 +133,11 @@ def _read_subtotal(
     total = 0
     for college in colleges:
         if not isinstance(college, dict):
-            problems.append(f"a college is {base._shown(college)}, not an object")
+            problems.append(f"a college is {base.quoted(college)}, not an object")
             continue
         name = college.get("name")
         if name is not None and not isinstance(name, str):
-            problems.append(f"a college is named {base._shown(name)}")
+            problems.append(f"a college is named {base.quoted(name)}")
             continue
         if name in check.colleges:
             problems.append(f"college {name!r} is listed twice")
@@ -147,7 +147,7 @@ def _read_subtotal(
         in_college = college.get("voters")
         counts = college.get("counts")
         if isinstance(in_college, bool) or not isinstance(in_college, int) or in_college < 0:
-            problems.append(f"college {name!r} has {base._shown(in_college)} voters")
+            problems.append(f"college {name!r} has {base.quoted(in_college)} voters")
             continue
         if not isinstance(counts, dict) or not all(
             isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in counts.values()
@@ -207,7 +207,7 @@ def _verify(check: SubtotalCheck, coop_keys: dict[str, Ed25519PublicKey] | str) 
 
 async def _coop_keys(fetch: base.FetchDocument, coop: str) -> dict[str, Ed25519PublicKey] | str:
     try:
-        return base._voter_keys(coop, await fetch(coop))
+        return base.keys_of_voter(coop, await fetch(coop))
     except FederationError as exc:
         return f"the co-op's actor document is unavailable ({exc.reason})"
 
@@ -284,11 +284,11 @@ async def audit_subtotals(
     fetch_large: base.FetchDocument,
     actors: base.FetchDocument,
 ) -> base.AuditReport:
-    proposal_id = base._string(question.get("id"), "id")
-    origin = base._origin(proposal_id)
+    proposal_id = base.string(question.get("id"), "id")
+    origin = base.url_origin(proposal_id)
     shares = read_participation(question["outcome"])
-    subtotals_url = base._string(question.get("subtotals"), "subtotals")
-    items, total = await base._walk(fetch, fetch_large, subtotals_url, origin, "subtotals")
+    subtotals_url = base.string(question.get("subtotals"), "subtotals")
+    items, total = await base.crawl(fetch, fetch_large, subtotals_url, origin, "subtotals")
     problems: list[str] = []
     if total is not None and total != len(items):
         problems.append(f"the subtotals collection says totalItems {total}, it holds {len(items)}")
@@ -311,7 +311,7 @@ async def audit_subtotals(
     snapshot = question.get("rosterSnapshot")
     eligible = sum(s.eligible for s in shares.values() if s.state in TAKING_PART)
     if isinstance(snapshot, dict) and snapshot.get("totalItems") is not None:
-        shown = base._integer(snapshot["totalItems"], "rosterSnapshot.totalItems")
+        shown = base.integer(snapshot["totalItems"], "rosterSnapshot.totalItems")
         if shown != eligible:
             problems.append(
                 f"rosterSnapshot.totalItems is {shown}, the co-ops' rosters add up to {eligible}"
@@ -323,7 +323,7 @@ async def audit_subtotals(
                 f"subtotal {check.position} ({check.coop}) is {check.label}: "
                 + "; ".join(check.problems)
             )
-    base._compare(published, result, problems)
+    base.compare(published, result, problems)
     title = question.get("name")
     return base.AuditReport(
         url=url,
@@ -361,5 +361,5 @@ def render_subtotals(report: base.AuditReport) -> list[str]:
                 "none" if check is None else check.label.lower(),
             ]
         )
-    lines += ["  " + line for line in base._table(rows)]
+    lines += ["  " + line for line in base.table(rows)]
     return lines

@@ -338,7 +338,7 @@ def _pick(
                 refused.append(Refusal(ballot, Reason.UNKNOWN_OPTION))
                 continue
         else:
-            problem = _check_choices(choices, roles, 1 if single else max_choices)
+            problem = check_choices(choices, roles, 1 if single else max_choices)
             if problem is not None:
                 refused.append(Refusal(ballot, problem))
                 continue
@@ -398,7 +398,7 @@ def _add(
     counts[choices] = counts.get(choices, 0) + n
 
 
-def _check_choices(
+def check_choices(
     choices: tuple[str, ...], roles: Mapping[str, Role], max_choices: int
 ) -> Reason | None:
     if not choices:
