@@ -253,6 +253,22 @@ def list_following(
     ]
 
 
+def accepted_page(
+    conn: Connection, side: str, *, actor_id: int, max_id: int | None, limit: int
+) -> list[tuple[int, str]]:
+    """Up to ``limit`` accepted ``followers`` or ``following`` (``side``) of a local
+    actor, as (row id, actor URL), newest first and older than the row ``max_id``: the
+    pages of its collections, cut by row id so that a follow accepted during a walk
+    shifts nothing."""
+    table = followers if side == "followers" else following
+    other = table.c.follower if side == "followers" else table.c.followed
+    query = select(table.c.id, other).where(table.c.actor_id == actor_id, table.c.state == ACCEPTED)
+    if max_id is not None:
+        query = query.where(table.c.id < max_id)
+    rows = conn.execute(query.order_by(table.c.id.desc()).limit(limit))
+    return [(row[0], row[1]) for row in rows]
+
+
 def count_following(conn: Connection, *, actor_id: int, state: str = ACCEPTED) -> int:
     query = select(func.count()).where(following.c.actor_id == actor_id, following.c.state == state)
     return int(conn.execute(query).scalar_one())

@@ -131,36 +131,35 @@ def plan(
 def record_declared(conn: Connection, read: Mapping[str, HostScheme], *, now: datetime) -> None:
     """Write what was read from declarations, over expired rows only: a row another
     worker has just learned stays. Expired rows go, and the table stays bounded."""
-    if not read:
-        return
-    rows = [_row(host, found, now=now) for host, found in read.items() if _fits(host)]
-    if not rows:
-        return
-    statement = _insert(conn).values(rows)
-    conn.execute(
-        statement.on_conflict_do_update(
-            index_elements=["host"],
-            set_={k: statement.excluded[k] for k in rows[0] if k != "host"},
-            where=signature_schemes.c.expires_at <= now,
-        )
-    )
-    prune(conn, now=now)
+    if _upsert(conn, read, now=now, over_expired_only=True):
+        prune(conn, now=now)
 
 
 def record_learned(conn: Connection, learned: Mapping[str, HostScheme], *, now: datetime) -> None:
     """Write what hosts' answers taught, replacing whatever was there."""
-    if not learned:
-        return
-    rows = [_row(host, found, now=now) for host, found in learned.items() if _fits(host)]
+    _upsert(conn, learned, now=now, over_expired_only=False)
+
+
+def _upsert(
+    conn: Connection,
+    found: Mapping[str, HostScheme],
+    *,
+    now: datetime,
+    over_expired_only: bool,
+) -> bool:
+    """Write a row per server of ``found`` (those that fit); returns whether any was."""
+    rows = [_row(host, scheme, now=now) for host, scheme in found.items() if _fits(host)]
     if not rows:
-        return
+        return False
     statement = _insert(conn).values(rows)
     conn.execute(
         statement.on_conflict_do_update(
             index_elements=["host"],
             set_={k: statement.excluded[k] for k in rows[0] if k != "host"},
+            where=signature_schemes.c.expires_at <= now if over_expired_only else None,
         )
     )
+    return True
 
 
 def prune(conn: Connection, *, now: datetime, keep: int = MAX_HOSTS) -> int:

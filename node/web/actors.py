@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.engine import Connection
 from starlette.datastructures import QueryParams
 from starlette.requests import Request
@@ -17,8 +16,6 @@ from federation.mediatypes import wants_html
 from node import documents, published
 from node.services import follows, identity
 from node.storage.tables import MAX_ROW_ID
-from node.storage.tables import followers as followers_table
-from node.storage.tables import following as following_table
 from node.urls import Urls
 from node.web.responses import activity, error, node_of
 from node.web.templates import templates
@@ -177,37 +174,17 @@ def _people(
     return endpoint
 
 
-def _followers_page(
-    conn: Connection, actor_pk: int, max_id: int | None, limit: int
-) -> list[tuple[int, str]]:
-    query = select(followers_table.c.id, followers_table.c.follower).where(
-        followers_table.c.actor_id == actor_pk, followers_table.c.state == follows.ACCEPTED
-    )
-    if max_id is not None:
-        query = query.where(followers_table.c.id < max_id)
-    rows = conn.execute(query.order_by(followers_table.c.id.desc()).limit(limit))
-    return [(r.id, r.follower) for r in rows]
-
-
-def _following_page(
-    conn: Connection, actor_pk: int, max_id: int | None, limit: int
-) -> list[tuple[int, str]]:
-    query = select(following_table.c.id, following_table.c.followed).where(
-        following_table.c.actor_id == actor_pk, following_table.c.state == follows.ACCEPTED
-    )
-    if max_id is not None:
-        query = query.where(following_table.c.id < max_id)
-    rows = conn.execute(query.order_by(following_table.c.id.desc()).limit(limit))
-    return [(r.id, r.followed) for r in rows]
-
-
 followers = _people(
     Urls.followers,
     lambda conn, actor_id: follows.count_followers(conn, actor_id=actor_id),
-    _followers_page,
+    lambda conn, actor_id, max_id, limit: follows.accepted_page(
+        conn, "followers", actor_id=actor_id, max_id=max_id, limit=limit
+    ),
 )
 following = _people(
     Urls.following,
     lambda conn, actor_id: follows.count_following(conn, actor_id=actor_id),
-    _following_page,
+    lambda conn, actor_id, max_id, limit: follows.accepted_page(
+        conn, "following", actor_id=actor_id, max_id=max_id, limit=limit
+    ),
 )
