@@ -79,8 +79,6 @@ class Peers:
         signer = self._member_signers.get((actor_pk, modern))
         if signer is not None:
             return signer
-        from node.services import members
-
         urls = Urls(self.settings.base_url)
         if modern:
 
@@ -102,7 +100,7 @@ class Peers:
                 username = conn.execute(
                     select(actors.c.username).where(actors.c.id == actor_pk)
                 ).scalar_one()
-                return username, members.ensure_rsa_key(conn, actor_pk, now=now)
+                return username, identity.ensure_rsa_key(conn, actor_pk, now=now)
 
             username, pem = await self.db.write(load)
             signer = InboxSigner(

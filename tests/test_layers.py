@@ -61,9 +61,6 @@ KNOWN_CYCLIC = frozenset(
         "node.sharing",
         "node.subtotals",
         "node.voting",
-        "node.peers",
-        "node.runtime",
-        "node.services.members",
         "node.governance.audit",
         "node.governance.audit_subtotals",
     }

@@ -140,3 +140,19 @@ def count_actors(conn: Connection, type_: str | None = None) -> int:
     if type_ is not None:
         query = query.where(actors.c.type == type_)
     return int(conn.execute(query).scalar_one())
+
+
+def ensure_rsa_key(conn: Connection, actor_id: int, *, now: datetime) -> bytes:
+    """The actor's RSA private key, made on first use (signing for Mastodon needs it)."""
+    found = conn.execute(
+        select(actor_keys.c.private_pem).where(
+            actor_keys.c.actor_id == actor_id, actor_keys.c.kind == "rsa"
+        )
+    ).scalar()
+    if found is not None:
+        return bytes(found)
+    pem = keys.generate_rsa_private_pem()
+    conn.execute(
+        insert(actor_keys).values(actor_id=actor_id, kind="rsa", private_pem=pem, created_at=now)
+    )
+    return pem

@@ -17,12 +17,12 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import RowMapping, delete, func, insert, select, update
 from sqlalchemy.engine import Connection
 
-from federation import keys, webfinger
+from federation import webfinger
 from federation.errors import InvalidDocument
 from node.errors import Conflict, Invalid, NotFound
 from node.services import identity, sessions, tokens
 from node.settings import SettingsError, validate_handle
-from node.storage.tables import actor_keys, actors, colleges, members
+from node.storage.tables import actors, colleges, members
 
 if TYPE_CHECKING:
     from node.runtime import Node
@@ -185,7 +185,8 @@ def add_local(
     password_hash: str | None,
 ) -> Member:
     """A local member and its Person actor. Only the Ed25519 key is made here (about
-    50 µs); the RSA key, a few hundred times slower, waits for :func:`ensure_rsa_key`."""
+    50 µs); the RSA key, a few hundred times slower, waits for
+    :func:`node.services.identity.ensure_rsa_key`."""
     try:
         validate_handle(username)
     except SettingsError as exc:
@@ -219,22 +220,6 @@ def add_local(
     }
     member_id = conn.execute(insert(members).values(values).returning(members.c.id)).scalar_one()
     return _member({**values, "id": int(member_id)})
-
-
-def ensure_rsa_key(conn: Connection, actor_id: int, *, now: datetime) -> bytes:
-    """The actor's RSA private key, made on first use (signing for Mastodon needs it)."""
-    found = conn.execute(
-        select(actor_keys.c.private_pem).where(
-            actor_keys.c.actor_id == actor_id, actor_keys.c.kind == "rsa"
-        )
-    ).scalar()
-    if found is not None:
-        return bytes(found)
-    pem = keys.generate_rsa_private_pem()
-    conn.execute(
-        insert(actor_keys).values(actor_id=actor_id, kind="rsa", private_pem=pem, created_at=now)
-    )
-    return pem
 
 
 def login_candidate(conn: Connection, username: str) -> tuple[Member, str | None] | None:

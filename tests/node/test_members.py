@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from node.services import members
+from node.services import identity, members
 from node.storage.tables import actor_keys, api_tokens
 from tests.support.network import Network, TestNode
 
@@ -70,8 +70,8 @@ async def test_the_rsa_key_is_made_once_when_first_needed(network: Network) -> N
 
     assert kinds() == ["ed25519"]
     now = network.clock.now()
-    first = await db.write(lambda c: members.ensure_rsa_key(c, actor_id, now=now))
-    second = await db.write(lambda c: members.ensure_rsa_key(c, actor_id, now=now))
+    first = await db.write(lambda c: identity.ensure_rsa_key(c, actor_id, now=now))
+    second = await db.write(lambda c: identity.ensure_rsa_key(c, actor_id, now=now))
 
     assert first == second
     assert kinds() == ["ed25519", "rsa"]
