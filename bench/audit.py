@@ -26,8 +26,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from node.audit_cli import audit_blocking  # noqa: E402
-from node.governance.tally import Qualified  # noqa: E402
+from node.cli.audit import audit_blocking  # noqa: E402
+from node.governance.rules.tally import Qualified  # noqa: E402
 from tests.node.governance.test_audit import DocumentServer, Scenario  # noqa: E402
 
 COLLEGES = {"producers": Fraction(1, 2), "workers": Fraction(3, 10), "consumers": Fraction(1, 5)}

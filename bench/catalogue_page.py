@@ -30,12 +30,12 @@ sys.path.insert(0, str(ROOT))
 
 from bench.catalogue import NOW, database, offers  # noqa: E402
 from federation.clock import ManualClock  # noqa: E402
+from node.app import create_app  # noqa: E402
 from node.catalogue import search as catalogue  # noqa: E402
 from node.catalogue.store import Entry, put_many  # noqa: E402
 from node.services.setup import create_coop, migrate_database  # noqa: E402
 from node.settings import Settings  # noqa: E402
 from node.storage.database import Database  # noqa: E402
-from node.web.app import create_app  # noqa: E402
 
 SCENARIOS = {
     "no query": "/catalogue",

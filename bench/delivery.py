@@ -6,7 +6,7 @@ A node in local mode (so that its address guard lets loopback through) whose co-
 addresses, 127.0.1.x: to the node these are 100 hosts, so the per-host limit on
 requests in flight applies. One activity is published to all of them through the
 outbox, in one unit of work, as any feature does; then the delivery worker's own round,
-``node.delivery_worker.run_once``, runs in this process until the queue is empty. That
+``node.delivery.worker.run_once``, runs in this process until the queue is empty. That
 is the loop ``coopnode worker`` runs (``node.workers.run_poller`` calls ``run_once``
 again at once while it finds work), without the start-up and the first poll's wait, and
 with this process's CPU time being the worker's (its signing and database threads
@@ -60,9 +60,10 @@ from federation.clock import SystemClock
 from federation.mediatypes import AS2
 from federation.poster import HttpxPoster, InboxSigner, Payload, Rfc9421Signer
 from federation.schemes import ED25519_CAPABILITY
-from node import delivery_worker
+from node.delivery import worker as delivery_worker
+from node.follows import store as follows
 from node.runtime import Node, make_http_client
-from node.services import follows, outbox, remote_actors
+from node.services import outbox, remote_actors
 from node.services.setup import create_coop, migrate_database
 from node.settings import Settings
 from node.storage.database import Database

@@ -26,7 +26,7 @@ from starlette.concurrency import run_in_threadpool  # noqa: E402
 
 from federation import keys  # noqa: E402
 from federation.clock import SystemClock  # noqa: E402
-from node.services import members  # noqa: E402
+from node.members import store as members  # noqa: E402
 from node.services.setup import create_coop, migrate_database  # noqa: E402
 from node.settings import Settings  # noqa: E402
 from node.storage.database import Database  # noqa: E402

@@ -33,11 +33,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.catalogue import NOW, database
 from federation.clock import ManualClock
+from node.app import create_app
 from node.services.setup import create_coop, migrate_database
 from node.settings import Settings
 from node.storage.database import Database
 from node.storage.tables import offers, outbox_activities
-from node.web.app import create_app
 
 OFFER = {
     "title": {"en": "Organic apples, 1 kg", "fr": "Pommes bio"},

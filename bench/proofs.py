@@ -1,6 +1,6 @@
 """Object integrity proofs (eddsa-jcs-2022) signed and verified per second, on a ballot.
 
-The document is the ``Note`` a member's vote is sent as (``node.voting``): an option
+The document is the ``Note`` a member's vote is sent as (``node.governance.voting``): an option
 name in reply to a proposal, addressed to the co-op's actor. Signing is what a local vote
 costs per option; verifying (reading the proof, then checking it) is what every remote
 ballot that carries a proof costs in the inbox worker, before any key fetch. Each figure

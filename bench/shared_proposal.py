@@ -51,7 +51,7 @@ from sqlalchemy.engine import Connection, make_url  # noqa: E402
 
 from federation import keys  # noqa: E402
 from federation.clock import SystemClock  # noqa: E402
-from node.services import members  # noqa: E402
+from node.members import store as members  # noqa: E402
 from node.services.setup import create_coop, migrate_database  # noqa: E402
 from node.settings import Settings, load_settings, write_config  # noqa: E402
 from node.storage.database import Database  # noqa: E402

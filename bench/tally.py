@@ -5,7 +5,7 @@ consumers, weighing 50/30/20) votes For / Against / Abstain on a proposal that n
 thirds, allows changes and counts abstentions toward a 25 % quorum. Every member votes;
 on top of those ballots, 5 % of members changed their mind later, 2 % of ballots arrive
 twice (a peer's redelivery) and a few hundred are refused (late, or from non-members).
-Ballots come in a shuffled order. Prints the time of :func:`node.governance.tally` alone,
+Ballots come in a shuffled order. Prints the time of :func:`node.governance.rules.tally` alone,
 best of 3: reading the ballots from the database must fit in what is left of the
 3 seconds that the whole tally may take.
 
@@ -44,14 +44,14 @@ from sqlalchemy.engine import Connection
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from node.governance import (  # noqa: E402
+from node.governance import stored  # noqa: E402
+from node.governance.rules import (  # noqa: E402
     Ballot,
     Option,
     Proposal,
     Qualified,
     Result,
     Role,
-    stored,
     tally,
 )
 from node.storage import migrate  # noqa: E402

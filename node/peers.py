@@ -3,7 +3,7 @@ of remote actors and their keys.
 
 An actor document is stored (``remote_actors``) when the node fetched it for a trusted
 reason: the admin asked, or an actor whose signature verified is being answered. One
-fetched only to check a signature waits in memory (:mod:`node.unverified_actors`) until
+fetched only to check a signature waits in memory (:mod:`node.inbox.unverified_actors`) until
 a signature made with its key verifies, so that bad signatures from made-up actors
 cost no storage."""
 
@@ -23,12 +23,12 @@ from federation.inbox import host_of
 from federation.keycache import KeyCache
 from federation.poster import InboxSigner, Rfc9421Signer
 from federation.schemes import Scheme
+from node.inbox.unverified_actors import UnverifiedActors
 from node.services import domains, identity, remote_actors
 from node.services.domains import DomainPolicy
 from node.settings import Settings
 from node.storage.database import Database
 from node.storage.tables import actors
-from node.unverified_actors import UnverifiedActors
 from node.urls import Urls
 
 # A stored actor document is used for keys without a new fetch for this long; a failed
@@ -55,7 +55,7 @@ class Peers:
         key_id = urls.actor_key(settings.handle)
         private_key = keys.load_own_private_key(coop.rsa_private_pem)
         self.signer = httpsig.SignatureAuth(key_id=key_id, private_key=private_key, clock=clock)
-        # The same key signs the co-op's deliveries (see node.delivery_worker).
+        # The same key signs the co-op's deliveries (see node.delivery.worker).
         self.inbox_signer = InboxSigner(key_id=key_id, private_key=private_key, clock=clock)
         self.keys = KeyCache(self._key_document, clock)
         self.unverified = UnverifiedActors(clock)

@@ -42,10 +42,10 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement, TextClause
 
 from federation.jsonld import AS_CONTEXT_URL, embedding_coop_terms
-from node import offering, proposing
 from node.catalogue.store import WITHDRAWN
-from node.governance.proposal_input import iso
-from node.offers import parse_offer_input, to_note
+from node.governance import proposing
+from node.governance.rules.proposal_input import iso
+from node.offers import offering, parse_offer_input, to_note
 from node.runtime import Node
 from node.storage.tables import (
     PUBLIC_ACTIVITY,

@@ -43,7 +43,7 @@ class Node:
     # Set when a ballot was counted or a proposal opened, for the counts and closings.
     governance_wakeup: asyncio.Event = field(init=False, default_factory=asyncio.Event)
     # Closes held back for activities still waiting in the inbox: since when, by
-    # proposal (node.proposing bounds the wait).
+    # proposal (node.governance.proposing bounds the wait).
     close_waits: dict[int, datetime] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:

@@ -22,10 +22,10 @@ log = logging.getLogger(__name__)
 
 
 def default_pollers() -> tuple[Poller, ...]:
-    from node.backfill import BACKFILL_POLLER
-    from node.delivery_worker import DELIVERY_POLLER, DOMAINS_POLLER
-    from node.inbox_worker import INBOX_POLLER
-    from node.proposing import GOVERNANCE_POLLER
+    from node.delivery.worker import DELIVERY_POLLER, DOMAINS_POLLER
+    from node.governance.proposing import GOVERNANCE_POLLER
+    from node.inbox.worker import INBOX_POLLER
+    from node.offers.backfill import BACKFILL_POLLER
     from node.retention_worker import RETENTION_POLLER
 
     return (

@@ -57,10 +57,10 @@ def test_importing_every_federation_module_loads_nothing_of_node() -> None:
 # workers and the inbox, delivery and backfill loops when Poller did.
 KNOWN_CYCLIC = frozenset(
     {
-        "node.proposing",
-        "node.sharing",
-        "node.subtotals",
-        "node.voting",
+        "node.governance.proposing",
+        "node.governance.sharing",
+        "node.governance.subtotals",
+        "node.governance.voting",
         "node.governance.audit",
         "node.governance.audit_subtotals",
     }

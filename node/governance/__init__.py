@@ -1,42 +1,6 @@
-"""Governance: proposals, ballots and the tally.
+"""Governance: proposals, their ballots and tallies, proposals shared between co-ops,
+college subtotals, and the audit that re-checks a published result.
 
-Pure code: no storage and no HTTP. Services call :func:`tally` with a proposal's
-settings, its electorate as of the opening and the ballots the host accepted; the same
-function recomputes a published result in ``coopnode audit``.
+``rules`` is the pure part (the tally, digests, reading input); the modules beside it
+store, publish and receive.
 """
-
-from __future__ import annotations
-
-from node.governance.tally import (
-    Ballot,
-    CollegeCount,
-    Consent,
-    Majority,
-    Option,
-    Outcome,
-    Proposal,
-    Qualified,
-    Reason,
-    Refusal,
-    Result,
-    Role,
-    Rule,
-    tally,
-)
-
-__all__ = [
-    "Ballot",
-    "CollegeCount",
-    "Consent",
-    "Majority",
-    "Option",
-    "Outcome",
-    "Proposal",
-    "Qualified",
-    "Reason",
-    "Refusal",
-    "Result",
-    "Role",
-    "Rule",
-    "tally",
-]

@@ -6,7 +6,7 @@ electorate as of the opening (with a digest in ``rosterSnapshot``), and every ba
 with the Notes the voter sent, signed by the voter's own node where it is a coopnode
 (FEP-8b32 ``eddsa-jcs-2022`` proofs). Anyone can then:
 
-1. read the settings into the same :class:`~node.governance.tally.Proposal` the host used;
+1. read the settings into the same :class:`~node.governance.rules.tally.Proposal` the host used;
 2. walk the electorate and ballots collections, refusing pages that are not the
    collection's or that live on another host (a host cannot make another server answer
    for its ballots, and a page from elsewhere could be anyone's);
@@ -14,7 +14,7 @@ with the Notes the voter sent, signed by the voter's own node where it is a coop
    voter's own actor document publishes: a proof made with another actor's key proves
    nothing about the voter (key confusion), and a proof that fails means the ballot was
    changed after the voter signed it;
-4. recount with :func:`~node.governance.tally.tally` — the very function the host ran —
+4. recount with :func:`~node.governance.rules.tally.tally` — the very function the host ran —
    over the ballots that verified and those without a proof (which the host vouches
    for: Mastodon voters sign nothing), and compare every published figure and every
    ballot's published status with the recount.
@@ -55,8 +55,8 @@ from federation.fetch import ACCEPT_AS2, MAX_DOCUMENT_BYTES, MAX_JSON_DEPTH, che
 from federation.jsonlimits import parse_object
 from federation.netguard import ForbiddenAddress, GuardedBackend
 from node.errors import Invalid
-from node.governance.digest import roster_digest
-from node.governance.tally import (
+from node.governance.rules.digest import roster_digest
+from node.governance.rules.tally import (
     Ballot,
     Consent,
     Majority,

@@ -15,7 +15,7 @@ many voted) in the outcome. The audit then:
 4. holds the subtotals against the published participation: each from a co-op that
    took part, one per co-op, no more voters than its roster had, the same voters as
    published, and every subtotal the outcome says was counted present;
-5. adds them up and decides with :func:`~node.governance.tally.decide`, the function
+5. adds them up and decides with :func:`~node.governance.rules.tally.decide`, the function
    the host ran, over the electorate the participation adds up to, and compares every
    published figure.
 
@@ -38,7 +38,7 @@ from federation import proofs
 from federation.errors import FederationError
 from node.errors import Invalid
 from node.governance import audit as base
-from node.governance.tally import Proposal, Result, decide
+from node.governance.rules.tally import Proposal, Result, decide
 
 PROOF_STATES = ("verified", "unverifiable", "failed", "inconsistent")
 TAKING_PART = ("host", "listed")

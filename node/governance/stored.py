@@ -5,7 +5,7 @@ At the close of a large vote, reading every ballot into Python objects costs mor
 the tally itself, so the database does the part that grows with the number of ballots:
 it picks each voter's counted ballot and groups the counted ballots by (college,
 choices). Python then gets a handful of rows and decides with
-:func:`node.governance.tally.decide`, the very code :func:`tally` ends with, so both
+:func:`node.governance.rules.tally.decide`, the very code :func:`tally` ends with, so both
 paths agree on every share, threshold and reason.
 
 What the rows already settle
@@ -38,7 +38,7 @@ from typing import Literal
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
-from node.governance.tally import Proposal, Result, check_roster, decide
+from node.governance.rules.tally import Proposal, Result, check_roster, decide
 
 Status = Literal["counted", "replaced", "set aside"]
 

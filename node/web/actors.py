@@ -14,7 +14,8 @@ from starlette.responses import RedirectResponse, Response
 from federation.jsonld import AS_CONTEXT_URL
 from federation.mediatypes import wants_html
 from node import documents, published
-from node.services import follows, identity
+from node.follows import store as follows
+from node.services import identity
 from node.storage.tables import MAX_ROW_ID
 from node.urls import Urls
 from node.web.responses import activity, error, node_of

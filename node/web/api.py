@@ -14,8 +14,9 @@ from federation.bodies import read_capped
 from federation.errors import FederationError, MalformedInput
 from federation.jsonlimits import parse_object
 from federation.webfinger import WebFingerError
-from node import __version__, federating
+from node import __version__
 from node.errors import BadRequest, Forbidden, Invalid, NotAuthenticated, TooLarge
+from node.follows import federating
 from node.services import identity, tokens
 from node.services.tokens import TokenInfo
 from node.web.responses import error, node_of

@@ -25,7 +25,7 @@ from federation.errors import FederationError, PayloadTooLarge
 from federation.httpsig import lowered_headers
 from federation.inbox import MAX_BODY_BYTES, Dropped, host_of, verify_incoming
 from node.errors import NodeError
-from node.inbox_worker import wants
+from node.inbox.worker import wants
 from node.runtime import Node
 from node.services import domains, identity, inbox, outbox
 from node.web.responses import error, federation_error, node_error, node_of

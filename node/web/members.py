@@ -3,7 +3,6 @@ roster as the co-op's ``members`` collection."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -11,11 +10,12 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from federation import httpsig, keys
+from federation import httpsig
 from federation.jsonld import AS_CONTEXT_URL, coop_context
 from node import documents
 from node.errors import Invalid
-from node.services import members as service
+from node.members import actions
+from node.members import store as service
 from node.web.api import authenticate, json_body
 from node.web.ratelimit import LoginLimiter
 from node.web.responses import activity, error, node_of
@@ -24,93 +24,6 @@ if TYPE_CHECKING:
     from node.runtime import Node
 
 PAGE_SIZE = 50
-_ADD_FIELDS = {"username", "name", "password", "remote", "role", "college", "joined_at"}
-
-
-# --- what the API and the command line share ---------------------------------------
-
-
-async def add_member(node: Node, data: dict[str, Any]) -> tuple[service.Member, dict[str, Any]]:
-    """Add a local member (``username``) or link a remote one (``remote``: a handle or
-    actor URL, left pending until confirmed). Returns the member and, for a remote one,
-    what the admin should look at before confirming."""
-    unknown = set(data) - _ADD_FIELDS
-    if unknown:
-        raise Invalid(f"unknown field {sorted(unknown)[0]!r}", field=sorted(unknown)[0])
-    role = _string(data, "role") or "member"
-    college = _string(data, "college")
-    now = node.clock.now()
-    joined_at = _moment(data.get("joined_at"), default=now)
-    remote = _string(data, "remote")
-    username = _string(data, "username")
-    if (remote is None) == (username is None):
-        raise Invalid("give either username (a local member) or remote", field="username")
-    if remote is not None:
-        for key in ("password", "name"):
-            if key in data:
-                raise Invalid(f"{key} is for local members only", field=key)
-        service.check_role(role)
-        await node.db.read(lambda conn: service.check_college(conn, college))
-        actor_uri, handle = await service.resolve_remote(node, remote)
-        actor = await node.peers.actor(actor_uri)
-        member = await node.db.write(
-            lambda conn: service.link_remote(
-                conn,
-                actor_uri=actor_uri,
-                handle=handle,
-                role=role,
-                college=college,
-                joined_at=joined_at,
-                now=now,
-            )
-        )
-        shown = {k: actor.get(k) for k in ("id", "type", "preferredUsername", "name", "url")}
-        return member, shown
-    assert username is not None
-    password = data.get("password")
-    if password is not None and not isinstance(password, str):
-        raise Invalid("password must be a string", field="password")
-    # Both slow steps happen here, off the writer thread.
-    password_hash = (
-        None if password is None else await run_in_threadpool(service.hash_password, password)
-    )
-    ed_pem = keys.generate_ed25519_private_pem()
-    name = _string(data, "name") or username
-    member = await node.db.write(
-        lambda conn: service.add_local(
-            conn,
-            base_url=node.settings.base_url,
-            domain=node.settings.domain,
-            username=username,
-            name=name,
-            role=role,
-            college=college,
-            joined_at=joined_at,
-            now=now,
-            ed25519_private_pem=ed_pem,
-            password_hash=password_hash,
-        )
-    )
-    return member, {}
-
-
-async def set_colleges(node: Node, data: dict[str, Any]) -> list[service.College]:
-    raw = data.get("colleges")
-    if not isinstance(raw, list):
-        raise Invalid("colleges is a list of {name, weight}", field="colleges")
-    wanted = []
-    for item in raw:
-        if not isinstance(item, dict) or not isinstance(item.get("name"), str):
-            raise Invalid("each college has a name and a weight", field="colleges")
-        name = item["name"].strip()
-        if not 0 < len(name) <= 64:
-            raise Invalid("a college's name has 1 to 64 characters", field="name")
-        wanted.append(
-            service.College(name=name, weight_bp=service.parse_weight(item.get("weight")))
-        )
-    now = node.clock.now()
-    await node.db.write(lambda conn: service.set_colleges(conn, wanted, now=now))
-    return wanted
 
 
 # --- the JSON API ------------------------------------------------------------------
@@ -127,7 +40,7 @@ async def list_members(request: Request) -> Response:
 async def create(request: Request) -> Response:
     await authenticate(request)
     node = node_of(request)
-    member, actor = await add_member(node, await json_body(request))
+    member, actor = await actions.add_member(node, await json_body(request))
     body = member.to_json()
     if actor:
         body["remote_actor"] = actor
@@ -150,7 +63,7 @@ async def change(request: Request) -> Response:
     unknown = set(data) - {"role", "college"}
     if unknown:
         raise Invalid(f"unknown field {sorted(unknown)[0]!r}", field=sorted(unknown)[0])
-    role, college = _string(data, "role"), _string(data, "college")
+    role, college = actions.string_field(data, "role"), actions.string_field(data, "college")
     now = node.clock.now()
     member = await node.db.write(
         lambda conn: service.change(conn, member_id, now=now, role=role, college=college)
@@ -235,7 +148,7 @@ async def colleges(request: Request) -> Response:
     node = node_of(request)
     if request.method == "PUT":
         await authenticate(request)
-        await set_colleges(node, await json_body(request))
+        await actions.set_colleges(node, await json_body(request))
     else:
         await authenticate(request, role="observer")
     found = await node.db.read(service.list_colleges)
@@ -329,30 +242,3 @@ def _member_id(request: Request) -> int:
     if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:  # "²"; beyond any row id
         raise Invalid("a member is named by its number", field="member_id")
     return int(raw)
-
-
-def _string(data: dict[str, Any], key: str) -> str | None:
-    value = data.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, str) or not value.strip():
-        raise Invalid(f"{key} must be a non-empty string", field=key)
-    return value.strip()
-
-
-def _moment(raw: object, *, default: datetime) -> datetime:
-    """``joined_at`` as a date (``2026-01-15``) or a time with its offset."""
-    if raw is None:
-        return default
-    if not isinstance(raw, str):
-        raise Invalid("joined_at is a date such as 2026-01-15", field="joined_at")
-    try:
-        if len(raw) == 10:
-            day = date.fromisoformat(raw)
-            return datetime(day.year, day.month, day.day, tzinfo=UTC)
-        moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    except ValueError:
-        raise Invalid(f"joined_at {raw!r} is not a date", field="joined_at") from None
-    if moment.tzinfo is None:
-        raise Invalid("joined_at needs a time zone offset (or Z)", field="joined_at")
-    return moment.astimezone(UTC)

@@ -17,10 +17,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from federation.jsonld import embedding_coop_terms
-from node import documents, offering
+from node import documents
 from node.catalogue import search as catalogue
 from node.catalogue.store import WITHDRAWN
-from node.offers import parse_offer_input, to_note
+from node.offers import offering, parse_offer_input, to_note
 from node.offers.vocabulary import PROPOSAL_CONTEXT
 from node.services import tokens
 from node.services.tokens import TokenInfo

@@ -12,8 +12,9 @@ from sqlalchemy.engine import Connection
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from node import documents, proposing, sharing, voting
-from node.governance.proposal_input import iso
+from node import documents
+from node.governance import proposing, sharing, voting
+from node.governance.rules.proposal_input import iso
 from node.storage.tables import (
     ballots,
     proposal_voters,

@@ -25,9 +25,10 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
 from federation.jsonld import AS_CONTEXT_URL
-from node.delivery_worker import BATCH
+from node.delivery.worker import BATCH
 from node.documents import PUBLIC
-from node.services import follows, identity, outbox
+from node.follows import store as follows
+from node.services import identity, outbox
 from node.services.outbox import CLAIM_SECONDS
 from node.settings import Settings, load_settings, write_config
 from node.storage.database import Database

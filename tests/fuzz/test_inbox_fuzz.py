@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select, update
 
 from federation import httpsig
-from node import inbox_worker
+from node.inbox import worker as inbox_worker
 from node.services.inbox import RETRY_DELAYS
 from node.storage.tables import inbox_activities
 from tests.fuzz.hostile import FUZZ_SETTINGS, dumps, mutated

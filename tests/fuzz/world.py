@@ -16,8 +16,9 @@ from typing import Any
 
 from sqlalchemy import select
 
-from node import activities, federating
-from node.services import follows
+from node import activities
+from node.follows import federating
+from node.follows import store as follows
 from node.storage.tables import outbox_activities
 from tests.support.coops import Coop, make_coop
 from tests.support.mastodon import Mastodon

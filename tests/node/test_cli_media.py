@@ -11,12 +11,12 @@ import httpx
 from click.testing import CliRunner
 from sqlalchemy import select
 
+from node.app import create_app
 from node.cli import main
 from node.services import media as media_service
 from node.settings import load_settings
 from node.storage.database import Database
 from node.storage.tables import media
-from node.web.app import create_app
 
 
 def run(*args: str, env: dict[str, str] | None = None) -> tuple[int, str]:

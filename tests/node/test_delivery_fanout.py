@@ -18,8 +18,9 @@ from sqlalchemy import func, select
 
 from federation.netguard import GuardedBackend
 from federation.poster import AiohttpPoster
-from node import delivery_worker
-from node.services import follows, outbox
+from node.delivery import worker as delivery_worker
+from node.follows import store as follows
+from node.services import outbox
 from node.storage.tables import deliveries, followers
 from tests.support.network import Network, TestNode
 from tests.support.processes import free_port

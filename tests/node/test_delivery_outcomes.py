@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import select
 
 from federation.delivery import RETRY_DELAYS
-from node import delivery_worker
+from node.delivery import worker as delivery_worker
 from node.services import domains, outbox
 from node.storage.tables import deliveries
 from tests.support.network import Network, TestNode

@@ -25,7 +25,7 @@ from federation.netguard import GuardedBackend
 from federation.origins import origin_of
 from federation.poster import AiohttpPoster
 from federation.schemes import ED25519_CAPABILITY, LEARNED_FOR, RFC9421_CAPABILITY
-from node import delivery_worker
+from node.delivery import worker as delivery_worker
 from node.runtime import Node
 from node.services import outbox, remote_actors
 from node.storage.database import Database

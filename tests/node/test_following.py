@@ -7,9 +7,12 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from node import delivery_worker, federating, inbox_worker
+from node.delivery import worker as delivery_worker
 from node.errors import NotFound
-from node.services import domains, follows, remote_actors
+from node.follows import federating
+from node.follows import store as follows
+from node.inbox import worker as inbox_worker
+from node.services import domains, remote_actors
 from node.storage.tables import deliveries, inbox_activities
 from tests.support.network import Network, TestNode
 
@@ -148,7 +151,7 @@ async def test_an_accept_from_someone_else_settles_nothing(network: Network) -> 
         "object": {"id": result.follow_id, "type": "Follow", "actor": coop(alpha)},
     }
     assert (await post(network, mallory, alpha, forged)).status_code == 202
-    from node import inbox_worker
+    from node.inbox import worker as inbox_worker
 
     await inbox_worker.run_once(alpha.node)
 

@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from node.services import identity, members
+from node.members import store as members
+from node.services import identity
 from node.storage.tables import actor_keys, api_tokens
 from tests.support.network import Network, TestNode
 

@@ -7,7 +7,8 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from node.cli import main
-from node.services import members, tokens
+from node.members import store as members
+from node.services import tokens
 from node.settings import load_settings
 from node.storage.database import Database
 

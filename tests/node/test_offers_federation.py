@@ -11,9 +11,13 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from node import backfill, delivery_worker, federating, inbox_worker, offering
 from node.catalogue import store
-from node.services import follows, outbox, remote_actors
+from node.delivery import worker as delivery_worker
+from node.follows import federating
+from node.follows import store as follows
+from node.inbox import worker as inbox_worker
+from node.offers import backfill, offering
+from node.services import outbox, remote_actors
 from node.storage.tables import deliveries, inbox_activities, outbox_activities
 from tests.node.web.test_inbox import post
 from tests.support.network import Network, TestNode

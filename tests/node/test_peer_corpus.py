@@ -28,8 +28,9 @@ from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
 from federation import httpsig, keys, rfc9421
-from node import federating, inbox_worker
-from node.services import follows
+from node.follows import federating
+from node.follows import store as follows
+from node.inbox import worker as inbox_worker
 from node.storage import tables
 from tests.support.coops import add_member, token_for
 from tests.support.network import Network, TestNode

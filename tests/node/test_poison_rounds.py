@@ -12,7 +12,10 @@ from typing import Any
 import pytest
 from sqlalchemy import select, update
 
-from node import backfill, delivery_worker, inbox_worker, proposing, voting
+from node.delivery import worker as delivery_worker
+from node.governance import proposing, voting
+from node.inbox import worker as inbox_worker
+from node.offers import backfill
 from node.services import inbox, outbox
 from node.services.inbox import InboxItem
 from node.storage.tables import backfills, deliveries, inbox_activities, proposals

@@ -11,7 +11,9 @@ from typing import Any
 import pytest
 from sqlalchemy import event, func, select
 
-from node import delivery_worker, federating, retention_worker
+from node import retention_worker
+from node.delivery import worker as delivery_worker
+from node.follows import federating
 from node.services import inbox, retention
 from node.settings import DEFAULT_RETENTION_DAYS
 from node.storage.tables import (

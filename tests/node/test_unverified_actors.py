@@ -12,8 +12,8 @@ from sqlalchemy import select
 
 from federation import httpsig, keys
 from federation.clock import ManualClock
+from node.inbox.unverified_actors import UnverifiedActors
 from node.storage.tables import remote_actors
-from node.unverified_actors import UnverifiedActors
 from tests.support.network import Network, TestNode
 
 AS2 = "application/activity+json"

@@ -149,7 +149,7 @@ async def deliver_as_coop(
 async def take_part_in(network: Network, host: Coop | TestNode, *coops: Coop | TestNode) -> None:
     """Each of ``coops`` follows ``host``, as a co-op does before it takes part in the
     shared proposals ``host`` opens (a proposal from a co-op not followed is refused)."""
-    from node import federating
+    from node.follows import federating
 
     host_node = host.node if isinstance(host, Coop) else host
     for coop in coops:

@@ -20,11 +20,11 @@ import httpx
 from starlette.applications import Starlette
 
 from federation.clock import ManualClock
+from node.app import create_app
 from node.runtime import Node
 from node.services.setup import create_coop, migrate_database
 from node.settings import Settings
 from node.storage.database import Database
-from node.web.app import create_app
 
 START = datetime(2027, 3, 1, 9, 0, tzinfo=UTC)
 
@@ -80,7 +80,7 @@ class TestNode:
 
     async def decide_domain(self, host: str, policy: str) -> None:
         """Block or allow ``host`` as the admin would, effective at once."""
-        from node.delivery_worker import refresh_domains
+        from node.delivery.worker import refresh_domains
         from node.services import domains
 
         now = self.node.clock.now()
@@ -130,7 +130,10 @@ class Network:
         """Run every node's inbox, delivery, backfill and governance workers until none
         has work left (the clock does not move: retries scheduled for later stay queued).
         Returns how many items were handled."""
-        from node import backfill, delivery_worker, inbox_worker, proposing
+        from node.delivery import worker as delivery_worker
+        from node.governance import proposing
+        from node.inbox import worker as inbox_worker
+        from node.offers import backfill
 
         handled = 0
         for _ in range(rounds):

@@ -30,11 +30,13 @@ from starlette.routing import BaseRoute, Route
 from federation.errors import FederationError
 from federation.inbox import host_of
 from federation.webfinger import WebFingerError
-from node import backfill, federating
 from node.errors import Invalid, NodeError
+from node.follows import federating
+from node.follows import store as follows
+from node.offers import backfill
 from node.runtime import Node
 from node.services import domains as domain_service
-from node.services import follows, outbox
+from node.services import outbox
 from node.services.remote_actors import labels as actor_labels
 from node.services.sessions import Session
 from node.storage.tables import (
@@ -450,7 +452,7 @@ async def decide_domain(request: Request) -> Response:
 async def _set_policy(node: Node, host: str, policy: str, reason: str) -> None:
     """The decision stored, then this process's policy reloaded at once (a separate
     worker process reloads its own within a few seconds)."""
-    from node.delivery_worker import refresh_domains
+    from node.delivery.worker import refresh_domains
 
     now = node.clock.now()
     await node.db.write(

@@ -2,7 +2,7 @@
 internal or shared with co-ops this node follows.
 
 The form builds the same data the JSON API takes (``POST /api/v1/proposals``) and opens
-the proposal with the same service (:func:`node.proposing.create_proposal`), so every
+the proposal with the same service (:func:`node.governance.proposing.create_proposal`), so every
 check is the API's. An invalid entry shows the form again with what was typed and the
 message next to its field; nothing is stored then.
 """
@@ -21,10 +21,11 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from federation.inbox import host_of
-from node import proposing, sharing
 from node.errors import Conflict, Invalid, NotFound
-from node.services import follows, remote_actors
-from node.services import members as members_service
+from node.follows import store as follows
+from node.governance import proposing, sharing
+from node.members import store as members_service
+from node.services import remote_actors
 from node.services.sessions import Session
 from node.storage.tables import ballots, proposal_coops, proposals
 from node.web.responses import node_of
@@ -258,7 +259,7 @@ def _whole(value: str, field: str) -> int:
 
 
 def proposal_data(sent: dict[str, Any], followed: list[FollowedCoop], own: str) -> dict[str, Any]:
-    """The form's entries as the JSON API's data (see node.governance.proposal_input)."""
+    """The form's entries as the JSON API's data (see node.governance.rules.proposal_input)."""
     data: dict[str, Any] = {
         "title": sent["title"],
         "options": [line.strip() for line in sent["options"].splitlines() if line.strip()],

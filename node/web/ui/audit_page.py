@@ -25,8 +25,8 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from node import proposing, sharing
 from node.errors import NotFound
+from node.governance import proposing, sharing
 from node.governance.audit import AuditError, AuditReport, audit, render
 from node.web.responses import node_of
 from node.web.ui import i18n, sessions

@@ -20,10 +20,10 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from node.errors import BadRequest, Forbidden, Invalid, NodeError, TooLarge
-from node.services import members as members_service
+from node.members import store as members_service
+from node.members.actions import add_member
 from node.services.sessions import Session
 from node.storage.tables import ballots, proposals, remote_proposals, sent_ballots
-from node.web.members import add_member
 from node.web.responses import node_of
 from node.web.ui import i18n, render, sessions
 

@@ -6,7 +6,7 @@ changing it, withdrawing it.
 - ``GET|POST /offers/new``: the form to publish one. It is sent as
   ``multipart/form-data`` with its photo, which goes through the same checks as an
   upload to the API (its type read from its bytes, the node's size limit) before the
-  offer goes through :func:`node.offering.create_offer`, as the API's would.
+  offer goes through :func:`node.offers.offering.create_offer`, as the API's would.
 - ``GET|POST /offers/KEY/edit`` and ``POST /offers/KEY/withdraw``: for the offer's
   author or an admin only (403 for anyone else).
 
@@ -33,7 +33,6 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from node import offering
 from node.catalogue.store import WITHDRAWN
 from node.errors import (
     BadRequest,
@@ -44,7 +43,7 @@ from node.errors import (
     NotFound,
     TooLarge,
 )
-from node.offers import categories, parse_offer_input
+from node.offers import categories, offering, parse_offer_input
 from node.offers.currencies import ITEM_BY_CODE
 from node.offers.model import DEFAULT_UNIT, UNITS
 from node.runtime import Node

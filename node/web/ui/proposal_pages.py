@@ -4,7 +4,7 @@ and after the close its outcome, a chart per college and how to audit it.
 A proposal's address answers HTML only to a browser that prefers it; everyone else gets
 the ``Question`` as before. A member votes with an ordinary form (radio buttons, or
 check boxes for a multiple choice): the same checks as the API's
-(:func:`node.voting.cast_local`), the same page again with the reason when a ballot is
+(:func:`node.governance.voting.cast_local`), the same page again with the reason when a ballot is
 refused. The chart is SVG drawn here, from the published counts: no script, no
 external service.
 """
@@ -22,8 +22,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from federation.mediatypes import wants_html
-from node import proposing, sharing, voting
 from node.errors import Conflict, Forbidden, Invalid, NodeError, NotFound
+from node.governance import proposing, sharing, voting
 from node.services.sessions import Session
 from node.services.tokens import TokenInfo
 from node.storage.tables import ballots

@@ -20,10 +20,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from federation.errors import MalformedInput
-from node import sharing
 from node.errors import Conflict, Forbidden, Invalid, NodeError, NotFound
-from node.governance.proposal_input import iso
-from node.governance.shared_question import SharedQuestion, read_question
+from node.governance import sharing
+from node.governance.rules.proposal_input import iso
+from node.governance.rules.shared_question import SharedQuestion, read_question
 from node.offers.markdown import sanitise_html
 from node.web.responses import node_of
 from node.web.ui import i18n, render, sessions

@@ -27,10 +27,11 @@ from click.testing import CliRunner
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from federation import keys, proofs
-from node.audit_cli import audit_command, run_audit
+from node.cli.audit import audit_command, run_audit
 from node.governance.audit import AuditReport, audit, render
-from node.governance.digest import roster_digest
-from node.governance.tally import (
+from node.governance.proposing import result_json as outcome
+from node.governance.rules.digest import roster_digest
+from node.governance.rules.tally import (
     Ballot,
     Consent,
     Majority,
@@ -42,7 +43,6 @@ from node.governance.tally import (
     Role,
     tally,
 )
-from node.proposing import result_json as outcome
 
 AS = "https://www.w3.org/ns/activitystreams"
 DATA_INTEGRITY = "https://w3id.org/security/data-integrity/v2"

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from node import proposing
+from node.governance import proposing
 from tests.support.coops import make_coop
 from tests.support.network import Network
 

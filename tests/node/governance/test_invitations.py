@@ -313,7 +313,7 @@ async def test_the_admin_answers_invitations_from_the_command_line(network: Netw
 async def test_invitations_waiting_for_an_answer_are_capped_per_coop(
     network: Network, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from node import sharing
+    from node.governance import sharing
 
     monkeypatch.setattr(sharing, "MAX_INVITATIONS_WAITING", 2)
     tourism, food = await host_and_food(network)

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from node.governance.question_text import titled, untitled
-from node.governance.shared_question import read_question
+from node.governance.rules.question_text import titled, untitled
+from node.governance.rules.shared_question import read_question
 
 TITLE = 'Open a second pickup point <"Lyon" & co>'
 

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
 from node.errors import Invalid
-from node.governance import (
+from node.governance.rules import (
     Ballot,
     Consent,
     Majority,

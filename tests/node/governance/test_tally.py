@@ -12,9 +12,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import node.governance
+import node.governance.rules
 from node.errors import Invalid
-from node.governance import (
+from node.governance.rules import (
     Ballot,
     Consent,
     Majority,
@@ -82,7 +82,7 @@ def votes(electorate: Mapping[str, str | None], *plan: tuple[int, str]) -> list[
 
 
 def test_the_public_names_are_pinned() -> None:
-    assert set(node.governance.__all__) == {
+    assert set(node.governance.rules.__all__) == {
         "Ballot",
         "CollegeCount",
         "Consent",

@@ -16,9 +16,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from node import federating, inbox_worker
+from node.follows import federating
+from node.follows import store as follows
+from node.inbox import worker as inbox_worker
 from node.offers.remote import MAX_LINKED_PROPOSALS
-from node.services import follows
 from node.storage.tables import inbox_activities
 from tests.node.offers.test_mitra import (
     ACTOR,

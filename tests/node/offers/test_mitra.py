@@ -23,10 +23,11 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from federation import keys, rfc9421
-from node import federating, inbox_worker
+from node.follows import federating
+from node.follows import store as follows
+from node.inbox import worker as inbox_worker
 from node.offers import Kind, from_proposal, parse_offer_input, to_proposal
 from node.offers.remote import MAX_LINKED_PROPOSALS, linked_proposals
-from node.services import follows
 from tests.support.network import Network
 
 PEERS = Path(__file__).parents[2] / "data" / "peers"

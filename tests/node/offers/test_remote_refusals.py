@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from node import federating
+from node.follows import federating
 from node.offers import RemoteOffer, RemoteOfferError, from_proposal
 from node.storage.tables import inbox_activities
 from tests.node.offers.test_wire import fixture, proposal

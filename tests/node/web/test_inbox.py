@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import func, select
 
 from federation import httpsig, keys
-from node.inbox_worker import run_once
+from node.inbox.worker import run_once
 from node.storage.tables import inbox_activities
 from tests.support.network import Network, TestNode
 

@@ -12,8 +12,9 @@ from typing import Any
 
 from sqlalchemy import select
 
-from node import federating
-from node.services import follows, identity, outbox
+from node.follows import federating
+from node.follows import store as follows
+from node.services import identity, outbox
 from node.storage.tables import outbox_activities
 from tests.node.test_offers_federation import apples, publish
 from tests.node.web.test_inbox import AS2

@@ -9,8 +9,10 @@ import re
 import httpx
 import pytest
 
-from node import backfill, federating
-from node.services import domains, follows
+from node.follows import federating
+from node.follows import store as follows
+from node.offers import backfill
+from node.services import domains
 from tests.node.test_members import add
 from tests.node.web.ui.test_pages import check_structure, offer, publish
 from tests.node.web.ui.test_sessions import Browser

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 from sqlalchemy import func, select
 
-from node import federating
+from node.follows import federating
 from node.storage.tables import proposal_coops, proposals
 from tests.node.web.ui.test_proposal_pages import CSRF, HTML, browser_of
 from tests.support.coops import Coop, add_member, make_coop

@@ -56,7 +56,7 @@ def reasons_in_the_code() -> set[str]:
     node's code, and the ballot refusals."""
     import ast
 
-    from node.governance.tally import Reason
+    from node.governance.rules.tally import Reason
 
     root = LOCALE_DIR.parents[0]
     found = {reason.value for reason in Reason}

@@ -10,9 +10,9 @@ from typing import Any
 import httpx
 import pytest
 
-from node import federating
 from node.catalogue import store
 from node.catalogue.entries import remote_entry
+from node.follows import federating
 from node.offers.remote import from_proposal
 from tests.node.web.test_media import png
 from tests.support.network import Network, TestNode

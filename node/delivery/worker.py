@@ -7,7 +7,7 @@ a time: a worker that dies mid-round leaves only its sends in flight to be made 
 when their claim expires. Each POST is signed as its host takes it, RFC 9421 with the
 actor's Ed25519 key or draft-cavage with its RSA key, and a 400 or 401 to the first is
 answered by sending the second at once ("double knocking"; see
-:mod:`federation.schemes` and :mod:`node.delivery_signing`); what a host's answers
+:mod:`federation.schemes` and :mod:`node.delivery.signing`); what a host's answers
 teach is written with the outcomes. The POSTs go through the node's poster (see
 :mod:`federation.poster`).
 A domain whose deliveries have kept failing for a day is marked unavailable; its queue is
@@ -30,7 +30,7 @@ from federation.delivery import NOT_OUTAGES, Outcome, Verdict, classify, next_at
 from federation.poster import PostFailed, PostSession, SignedPost
 from federation.schemes import Scheme, knocks_again, lesson
 from federation.storable import storable
-from node.delivery_signing import RoundSchemes, RoundSignatures
+from node.delivery.signing import RoundSchemes, RoundSignatures
 from node.runtime import Node, Poller
 from node.services import domains, outbox, signature_schemes
 from node.services.outbox import Delivery

@@ -24,9 +24,9 @@ from federation.origins import origin_of, same_origin
 from federation.storable import storable
 from node.catalogue import store as catalogue
 from node.catalogue.entries import remote_entry
+from node.follows import store as follows
 from node.offers import RemoteOfferError, from_proposal
 from node.runtime import Node, Poller
-from node.services import follows
 from node.storage.tables import backfills
 
 log = logging.getLogger(__name__)

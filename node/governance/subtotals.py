@@ -36,8 +36,8 @@ from federation.errors import MalformedInput, NotAuthorized
 from federation.inbox import actor_id
 from federation.jsonld import AS_CONTEXT_URL, DATA_INTEGRITY_V2_CONTEXT_URL, coop_context
 from federation.origins import same_origin
-from node.governance.proposal_input import iso
-from node.governance.tally import Result
+from node.governance.rules.proposal_input import iso
+from node.governance.rules.tally import Result
 from node.runtime import Node
 from node.services import identity, outbox
 from node.services.inbox import InboxItem
@@ -102,8 +102,8 @@ def coop_choice(row: RowMapping, result: Result, tie: str) -> str | None:
     """The option a co-op casts in co-op mode, from its members' vote: for if it passed,
     against if it was rejected (an objection if blocked), and on a tie or without quorum
     what the proposal says (abstain, or against); None where there is no such option."""
-    from node.governance.tally import Outcome, Role
-    from node.proposing import options_of
+    from node.governance.proposing import options_of
+    from node.governance.rules.tally import Outcome, Role
 
     by_role = {o.role: o.name for o in options_of(row)}
     for_votes = sum(n for name, n in result.counts.items() if by_role.get(Role.FOR) == name)
@@ -224,7 +224,7 @@ def keep_own_subtotal(conn: Connection, node: Node, row: RowMapping, now: dateti
     subtotal like every other co-op's, signed by us and published with theirs, so that
     an auditor adds up signed subtotals only (our members' ballots are secret too)."""
     from node.governance import stored
-    from node.proposing import tally_proposal
+    from node.governance.proposing import tally_proposal
 
     own = stored.count(conn, row["id"], tally_proposal(row))
     coop = node.urls.actor(node.settings.handle)
@@ -374,7 +374,7 @@ def _whole(value: Any, what: str) -> int:
 def _check_counts(document: dict[str, Any], row: RowMapping, *, roster_size: int) -> int:
     """The subtotal's figures add up, name existing options (and the proposal's colleges
     where they weigh), and claim no more voters than the co-op's roster had."""
-    from node.proposing import options_of, weights_of
+    from node.governance.proposing import options_of, weights_of
 
     voters = _whole(document.get("voters"), "voters")
     if voters > roster_size:

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from federation.errors import MalformedInput
-from node.governance.question_text import untitled
+from node.governance.rules.question_text import untitled
 
 MAX_OPTIONS = 50
 MAX_COUNT = 10**9

@@ -222,7 +222,7 @@ def serve(
 
     import uvicorn
 
-    from node.web.app import create_app
+    from node.app import create_app
 
     click.echo(
         f"coopnode: {settings.name} (@{settings.handle}@{settings.domain}) on http://{host}:{port}/"
@@ -449,8 +449,8 @@ def follow(target: str, wait: float, data_dir: Path) -> None:
     """Follow another co-op (or any actor) by handle (coop@host) or actor URL."""
     import time
 
-    from node import federating
-    from node.services import follows
+    from node.follows import federating
+    from node.follows import store as follows
 
     settings = _settings(data_dir)
     result = _with_node(settings, lambda node: federating.follow(node, target))
@@ -482,7 +482,7 @@ def _show_backfill(settings: Settings, followed: str, deadline: float) -> None:
     """A progress bar over the import of the followed co-op's existing offers."""
     import time
 
-    from node import backfill
+    from node.offers import backfill
 
     def walk() -> dict[str, Any] | None:
         return _read(
@@ -522,7 +522,7 @@ def _show_backfill(settings: Settings, followed: str, deadline: float) -> None:
 
 
 def _following_state(conn: Any, settings: Settings, followed: str) -> str | None:
-    from node.services import follows
+    from node.follows import store as follows
 
     return follows.following_state(conn, actor_id=_coop_id(conn, settings), followed=followed)
 
@@ -541,7 +541,7 @@ def _coop_id(conn: Any, settings: Settings) -> int:
 @data_dir_option
 def unfollow(target: str, data_dir: Path) -> None:
     """Stop following an actor (handle or URL); it is sent an Undo."""
-    from node import federating
+    from node.follows import federating
 
     settings = _settings(data_dir)
     followed = _with_node(settings, lambda node: federating.unfollow(node, target))
@@ -554,7 +554,7 @@ def unfollow(target: str, data_dir: Path) -> None:
 @data_dir_option
 def profile(name: str | None, summary: str | None, data_dir: Path) -> None:
     """Show the co-op's profile, or change it and send the change to every follower."""
-    from node import federating
+    from node.follows import federating
     from node.services import identity
 
     settings = _settings(data_dir)
@@ -589,7 +589,7 @@ def _json_file(path: str) -> Any:
 @data_dir_option
 def offers_create(file: str, data_dir: Path) -> None:
     """Publish the offer described in FILE (JSON; - reads standard input)."""
-    from node import offering
+    from node.offers import offering
 
     settings = _settings(data_dir)
     data = _json_file(file)
@@ -603,7 +603,7 @@ def offers_create(file: str, data_dir: Path) -> None:
 @data_dir_option
 def offers_update(key: str, file: str, data_dir: Path) -> None:
     """Change offer KEY with the fields in FILE (JSON; - reads standard input)."""
-    from node import offering
+    from node.offers import offering
 
     settings = _settings(data_dir)
     data = _json_file(file)
@@ -616,7 +616,7 @@ def offers_update(key: str, file: str, data_dir: Path) -> None:
 @data_dir_option
 def offers_withdraw(key: str, data_dir: Path) -> None:
     """Withdraw offer KEY; followers are told (Delete), a Tombstone stays at its id."""
-    from node import offering
+    from node.offers import offering
 
     settings = _settings(data_dir)
     _with_node(settings, lambda node: offering.withdraw_offer(node, key))
@@ -655,7 +655,7 @@ def proposals() -> None:
 def proposals_open(file: str, data_dir: Path) -> None:
     """Open the proposal described in FILE (JSON as the API takes it; - reads standard
     input), as the co-op; members are told (Create of a Question)."""
-    from node import proposing
+    from node.governance import proposing
 
     settings = _settings(data_dir)
     data = _json_file(file)
@@ -690,7 +690,7 @@ def proposals_show(key: str, data_dir: Path) -> None:
     """Proposal KEY: its settings, counts as last published, and outcome once closed."""
     import json
 
-    from node import proposing
+    from node.governance import proposing
     from node.urls import Urls
 
     settings = _settings(data_dir)
@@ -725,7 +725,7 @@ def proposals_show(key: str, data_dir: Path) -> None:
 def proposals_invitations(data_dir: Path) -> None:
     """Shared proposals other co-ops invited this one to, waiting for an answer: key,
     closing time, host, title. Members see one only once it is accepted."""
-    from node import sharing
+    from node.governance import sharing
 
     settings = _settings(data_dir)
     invited = _read(settings, sharing.invitations)
@@ -743,7 +743,7 @@ def proposals_invitations(data_dir: Path) -> None:
 @data_dir_option
 def proposals_accept(key: str, data_dir: Path) -> None:
     """Take part in the shared proposal KEY: its members see it and vote."""
-    from node import sharing
+    from node.governance import sharing
 
     settings = _settings(data_dir)
     result = _with_node(settings, lambda node: sharing.accept(node, key))
@@ -755,7 +755,7 @@ def proposals_accept(key: str, data_dir: Path) -> None:
 @data_dir_option
 def proposals_decline(key: str, data_dir: Path) -> None:
     """Decline the shared proposal KEY: its host is told (Reject)."""
-    from node import sharing
+    from node.governance import sharing
 
     settings = _settings(data_dir)
     _with_node(settings, lambda node: sharing.decline(node, key))
@@ -841,7 +841,7 @@ def members_add(
     data_dir: Path,
 ) -> None:
     """Add a local member, with a Person actor on this node."""
-    from node.web.members import add_member
+    from node.members.actions import add_member
 
     settings = _settings(data_dir)
     data: dict[str, Any] = {"username": username, "role": role}
@@ -867,7 +867,7 @@ def members_link(
     pending, with the account shown, until `coopnode members confirm`."""
     import json
 
-    from node.web.members import add_member
+    from node.members.actions import add_member
 
     settings = _settings(data_dir)
     data: dict[str, Any] = {"remote": target, "role": role}
@@ -885,7 +885,7 @@ def members_link(
 @data_dir_option
 def members_confirm(member_id: int, data_dir: Path) -> None:
     """Confirm a pending remote member."""
-    from node.services import members as service
+    from node.members import store as service
 
     settings = _settings(data_dir)
     _show_member(_member_write(settings, lambda conn: service.confirm(conn, member_id)))
@@ -896,7 +896,7 @@ def members_confirm(member_id: int, data_dir: Path) -> None:
 @data_dir_option
 def members_list(everyone: bool, data_dir: Path) -> None:
     """List members: number, handle, role, college, start date, local or remote, state."""
-    from node.services import members as service
+    from node.members import store as service
 
     settings = _settings(data_dir)
     found = _read(settings, lambda conn: service.list_members(conn, current_only=not everyone))
@@ -913,7 +913,7 @@ def members_list(everyone: bool, data_dir: Path) -> None:
 @data_dir_option
 def members_change(member_id: int, role: str | None, college: str | None, data_dir: Path) -> None:
     """Change a member's role or college (a new role revokes the member's tokens)."""
-    from node.services import members as service
+    from node.members import store as service
 
     settings = _settings(data_dir)
     now = _clock().now()
@@ -930,7 +930,7 @@ def members_change(member_id: int, role: str | None, college: str | None, data_d
 @data_dir_option
 def members_remove(member_id: int, data_dir: Path) -> None:
     """End a membership today (kept in the history) and revoke the member's tokens."""
-    from node.services import members as service
+    from node.members import store as service
 
     settings = _settings(data_dir)
     now = _clock().now()
@@ -942,7 +942,7 @@ def members_remove(member_id: int, data_dir: Path) -> None:
 @data_dir_option
 def members_token(member_id: int, data_dir: Path) -> None:
     """Create an API token acting as the member, with the member's role; print it once."""
-    from node.services import members as service
+    from node.members import store as service
 
     settings = _settings(data_dir)
     now = _clock().now()
@@ -961,7 +961,7 @@ def members_token(member_id: int, data_dir: Path) -> None:
 @data_dir_option
 def members_colleges(weights: tuple[str, ...], data_dir: Path) -> None:
     """Show the colleges, or set them: NAME=PERCENT ... (summing to 100)."""
-    from node.services import members as service
+    from node.members import store as service
 
     settings = _settings(data_dir)
     if weights:
@@ -997,7 +997,7 @@ def _member_write(settings: Settings, unit: Callable[[Any], T]) -> T:
 @data_dir_option
 def following_list(data_dir: Path) -> None:
     """List whom the co-op follows, with the state of each follow."""
-    from node.services import follows
+    from node.follows import store as follows
 
     settings = _settings(data_dir)
 
@@ -1019,7 +1019,7 @@ def followers() -> None:
 @data_dir_option
 def followers_list(pending: bool, data_dir: Path) -> None:
     """List followers (accepted and pending)."""
-    from node.services import follows
+    from node.follows import store as follows
 
     settings = _settings(data_dir)
 
@@ -1037,7 +1037,7 @@ def followers_list(pending: bool, data_dir: Path) -> None:
 @data_dir_option
 def followers_approve(actor: str, data_dir: Path) -> None:
     """Accept a pending follower (by actor URL)."""
-    from node import federating
+    from node.follows import federating
 
     settings = _settings(data_dir)
     _with_node(settings, lambda node: federating.answer_follower(node, actor, accept=True))
@@ -1049,7 +1049,7 @@ def followers_approve(actor: str, data_dir: Path) -> None:
 @data_dir_option
 def followers_refuse(actor: str, data_dir: Path) -> None:
     """Refuse a pending follower, or remove an accepted one (by actor URL)."""
-    from node import federating
+    from node.follows import federating
 
     settings = _settings(data_dir)
     _with_node(settings, lambda node: federating.answer_follower(node, actor, accept=False))
@@ -1240,10 +1240,6 @@ def audit(ctx: click.Context, url: str, allow_http: bool) -> None:
     cannot be reached or read. Needs no node: anyone can run it.
     """
     # Imported here: the auditor's client and proof code are not needed by other commands.
-    from node.audit_cli import audit_command
+    from node.cli.audit import audit_command
 
     ctx.invoke(audit_command, url=url, allow_http=allow_http)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

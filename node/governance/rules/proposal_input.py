@@ -24,7 +24,7 @@ from fractions import Fraction
 from typing import Any
 
 from node.errors import Invalid
-from node.governance.tally import Consent, Majority, Option, Proposal, Qualified, Role, Rule
+from node.governance.rules.tally import Consent, Majority, Option, Proposal, Qualified, Role, Rule
 from node.offers.markdown import render_markdown
 from node.offers.validation import LANGUAGE_TAG
 

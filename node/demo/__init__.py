@@ -687,8 +687,8 @@ async def _wait_for(
 
 async def seed_node(demo: DemoNode, joined_at: str) -> None:
     """Colleges, members and offers of one co-op."""
-    from node import offering
-    from node.web.members import add_member, set_colleges
+    from node.members.actions import add_member, set_colleges
+    from node.offers import offering
 
     node = demo.node
     if demo.coop.colleges:
@@ -719,9 +719,9 @@ async def seed_node(demo: DemoNode, joined_at: str) -> None:
 async def federate(nodes: list[DemoNode]) -> None:
     """Each co-op follows the others; returns once every follow is accepted and every
     catalogue holds the other co-ops' offers."""
-    from node import federating
     from node.catalogue import store
-    from node.services import follows
+    from node.follows import federating
+    from node.follows import store as follows
 
     for demo in nodes:
         for peer in nodes:
@@ -784,7 +784,7 @@ def _proposing_node(node: Node, closes_at: datetime) -> Node:
     """The node to open a proposal with: ``node`` itself, or for a vote shorter than a
     node allows, a view of it whose clock runs behind, so that the vote opens a little
     in the past and still closes at ``closes_at``."""
-    from node.governance.proposal_input import MIN_DURATION
+    from node.governance.rules.proposal_input import MIN_DURATION
 
     left = closes_at - node.clock.now()
     if left >= MIN_DURATION:
@@ -796,8 +796,8 @@ def _proposing_node(node: Node, closes_at: datetime) -> Node:
 async def open_proposals(nodes: list[DemoNode], closes_in: float) -> Proposals:
     """The food network's proposal and the shared one; returns once the shared one is
     open at its host and known to the other co-ops."""
-    from node import proposing
-    from node.governance.proposal_input import iso
+    from node.governance import proposing
+    from node.governance.rules.proposal_input import iso
     from node.storage.tables import remote_proposals
 
     by_handle = {demo.coop.handle: demo for demo in nodes}
@@ -859,7 +859,7 @@ async def open_proposals(nodes: list[DemoNode], closes_in: float) -> Proposals:
 
 def describe(nodes: list[DemoNode], proposals: Proposals, root: Path, temporary: bool) -> str:
     """What the demo prints once it is ready: easy to read, easy to parse."""
-    from node.governance.proposal_input import iso
+    from node.governance.rules.proposal_input import iso
 
     width = max(len(d.coop.handle) for d in nodes)
     lines = ["", "Three co-ops are running on this machine, each following the other two:", ""]
@@ -889,7 +889,7 @@ def describe(nodes: list[DemoNode], proposals: Proposals, root: Path, temporary:
 
 
 async def _start(nodes: list[DemoNode], clock: Clock) -> None:
-    from node.web.app import create_app
+    from node.app import create_app
 
     for demo in nodes:
         demo.app = create_app(demo.settings, clock=clock)

@@ -17,8 +17,9 @@ from federation.inbox import actor_id, host_of
 from node import activities, documents
 from node.catalogue import store as catalogue
 from node.errors import Conflict, NotFound
+from node.follows import store as follows
 from node.runtime import Node
-from node.services import follows, identity, outbox
+from node.services import identity, outbox
 from node.services.inbox import InboxItem
 
 log = logging.getLogger(__name__)
@@ -235,7 +236,7 @@ async def on_accept_or_reject(node: Node, item: InboxItem) -> None:
     if not settled:
         log.info("%s of %s by %s matches no follow of ours", item.type, follow_id, item.actor)
     elif state == follows.ACCEPTED:
-        from node import backfill
+        from node.offers import backfill
 
         await backfill.on_accepted(node, item.actor)
 

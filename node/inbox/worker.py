@@ -22,8 +22,10 @@ from sqlalchemy.engine import Connection
 from federation.errors import FederationError, MalformedInput, NotAuthorized, Refused
 from federation.inbox import actor_id, host_of
 from federation.storable import storable
-from node import federating, offering, sharing, subtotals, voting
 from node.errors import Forbidden
+from node.follows import federating
+from node.governance import sharing, subtotals, voting
+from node.offers import offering
 from node.offers.remote import linked_proposals
 from node.runtime import Node, Poller
 from node.services import inbox, remote_actors

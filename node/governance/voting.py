@@ -37,9 +37,9 @@ from federation.inbox import actor_id, host_of
 from federation.jsonld import AS_CONTEXT_URL, DATA_INTEGRITY_V2_CONTEXT_URL
 from federation.origins import same_origin
 from node.errors import Conflict, Forbidden, Invalid
-from node.governance.proposal_input import MAX_OPTION_NAME, iso
-from node.governance.tally import Reason, check_choices
-from node.proposing import CLOSED, get_row, options_of
+from node.governance.proposing import CLOSED, get_row, options_of
+from node.governance.rules.proposal_input import MAX_OPTION_NAME, iso
+from node.governance.rules.tally import Reason, check_choices
 from node.runtime import Node
 from node.services import identity, outbox
 from node.services.inbox import InboxItem

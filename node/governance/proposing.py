@@ -27,12 +27,13 @@ from sqlalchemy import Integer, and_, func, insert, literal, or_, select, update
 from sqlalchemy.engine import Connection, RowMapping
 
 from federation.jsonld import AS_CONTEXT_URL, coop_context
-from node import activities, sharing, subtotals
+from node import activities
 from node.documents import PUBLIC
 from node.errors import Invalid, NotFound
-from node.governance import stored
-from node.governance.digest import roster_digest
-from node.governance.proposal_input import (
+from node.follows import store as follows
+from node.governance import sharing, stored, subtotals
+from node.governance.rules.digest import roster_digest
+from node.governance.rules.proposal_input import (
     ProposalInput,
     effective_colleges,
     fraction_text,
@@ -41,10 +42,11 @@ from node.governance.proposal_input import (
     parse_proposal_input,
     rule_of,
 )
-from node.governance.question_text import titled
-from node.governance.tally import Option, Proposal, Reason, Result, Role, decide
+from node.governance.rules.question_text import titled
+from node.governance.rules.tally import Option, Proposal, Reason, Result, Role, decide
+from node.members import store as members
 from node.runtime import Node, Poller
-from node.services import follows, members, outbox
+from node.services import outbox
 from node.services.remote_actors import delivery_inbox
 from node.storage.tables import (
     ballots,
@@ -537,7 +539,7 @@ async def create_proposal(
 ) -> dict[str, Any]:
     """Open a proposal from the JSON API's input and publish it; returns its stored form.
     ``mirror`` makes it this co-op's own vote on a shared proposal counted by subtotals
-    or by co-op ballots (see node.subtotals)."""
+    or by co-op ballots (see node.governance.subtotals)."""
     now = node.clock.now()
     coop_colleges = await node.db.read(read_colleges)
     checked = parse_proposal_input(

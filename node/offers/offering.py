@@ -33,6 +33,7 @@ from node.catalogue import store as catalogue
 from node.catalogue.entries import local_entry, remote_entry
 from node.documents import IMPLEMENTS
 from node.errors import Forbidden, Invalid, NotFound
+from node.follows import store as follows
 from node.offers import (
     Offer,
     RemoteOfferError,
@@ -44,7 +45,7 @@ from node.offers import (
     to_proposal,
 )
 from node.runtime import Node
-from node.services import follows, media, outbox
+from node.services import media, outbox
 from node.services.inbox import InboxItem
 from node.storage.tables import followers, members, offers, remote_actors
 

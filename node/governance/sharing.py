@@ -38,13 +38,14 @@ from federation.inbox import actor_id
 from federation.jsonld import AS_CONTEXT_URL
 from federation.origins import same_origin
 from node.errors import Conflict, Forbidden, Invalid, NotFound
-from node.governance.proposal_input import MIN_DURATION, iso, parse_proposal_input
-from node.governance.shared_question import SharedQuestion, read_question
-from node.governance.tally import Reason
+from node.follows import store as follows
+from node.governance.rules.proposal_input import MIN_DURATION, iso, parse_proposal_input
+from node.governance.rules.shared_question import SharedQuestion, read_question
+from node.governance.rules.tally import Reason
+from node.members.store import VOTING_ROLES
 from node.runtime import Node
-from node.services import follows, outbox, remote_actors
+from node.services import outbox, remote_actors
 from node.services.inbox import InboxItem
-from node.services.members import VOTING_ROLES
 from node.services.tokens import TokenInfo
 from node.storage.tables import proposal_coops, remote_proposals, sent_ballots
 
@@ -345,7 +346,7 @@ async def _mirror_hindrance(
 ) -> Hindrance | None:
     """Why this co-op could not hold its own vote on a proposal counted by subtotals or by
     co-op ballots (a proposal it cannot mirror, or too late to), or None."""
-    from node import proposing, subtotals
+    from node.governance import proposing, subtotals
 
     if shared.counting_mode not in ("subtotal", "coop") or shared.closed:
         return None
@@ -491,7 +492,7 @@ async def mirror(
 ) -> None:
     """This co-op's own vote on a shared proposal counted by subtotals or by co-op
     ballots, once: its members vote there, and its close sends the host the result."""
-    from node import proposing, subtotals
+    from node.governance import proposing, subtotals
 
     uri = str(document["id"])
     if await node.db.read(lambda conn: mirror_key(conn, uri)) is not None:
@@ -583,7 +584,7 @@ async def vote_remote(
     """A member's ballot on a proposal hosted elsewhere: one ``Note`` per option, each
     with the member's proof, sent to the host in a ``Create`` signed as the member (as
     Mastodon sends votes). The host decides whether it counts."""
-    from node.voting import NOTE_CONTEXT, signed_ballot
+    from node.governance.voting import NOTE_CONTEXT, signed_ballot
 
     if row["state"] == INVITED:
         raise NotFound(f"no shared proposal {row['key']!r} here")
