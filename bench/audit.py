@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 
 from node.cli.audit import audit_blocking  # noqa: E402
 from node.governance.rules.tally import Qualified  # noqa: E402
-from tests.node.governance.test_audit import DocumentServer, Scenario  # noqa: E402
+from tests.node.governance.audit.host import DocumentServer, Scenario  # noqa: E402
 
 COLLEGES = {"producers": Fraction(1, 2), "workers": Fraction(3, 10), "consumers": Fraction(1, 5)}
 

@@ -24,7 +24,8 @@ sys.path.insert(0, str(ROOT))
 
 from node.catalogue.entries import local_entry  # noqa: E402
 from node.catalogue.store import put_many  # noqa: E402
-from node.offers import offer_to_input, parse_offer_input, to_proposal  # noqa: E402
+from node.offers.validation import offer_to_input, parse_offer_input  # noqa: E402
+from node.offers.wire import to_proposal  # noqa: E402
 from node.settings import load_settings  # noqa: E402
 from node.storage.database import Database  # noqa: E402
 from node.urls import Urls  # noqa: E402

@@ -12,7 +12,7 @@ best of 3: reading the ballots from the database must fit in what is left of the
 ``--stored`` loads the same ballots into a fresh, migrated database instead, as the
 host stores them (replays skipped by their activity id, late ballots and non-members'
 stored as refused, the electorate in ``proposal_voters``), runs ANALYZE, and times
-:func:`node.governance.stored.count` from the rows to the result, best of 3; it checks
+:func:`node.governance.store.tally.count` from the rows to the result, best of 3; it checks
 that result against the pure tally's. ``--compare`` also times other ways of picking
 the counted ballots in SQL, to show why the module uses the one it does.
 
@@ -44,7 +44,6 @@ from sqlalchemy.engine import Connection
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from node.governance import stored  # noqa: E402
 from node.governance.rules import (  # noqa: E402
     Ballot,
     Option,
@@ -54,6 +53,7 @@ from node.governance.rules import (  # noqa: E402
     Role,
     tally,
 )
+from node.governance.store import tally as stored  # noqa: E402
 from node.storage import migrate  # noqa: E402
 from node.storage.database import Database  # noqa: E402
 from node.storage.engine import create_null_pool_engine  # noqa: E402

@@ -18,6 +18,10 @@ Every remote GET goes through :func:`fetch_json`, which trusts nothing the remot
   (``FetchResourceService``, app/services/fetch_resource_service.rb), so a server
   cannot answer for an object it does not host.
 
+:func:`fetch_exact` fetches a document that must be at exactly the URL asked for (no
+redirect, no second fetch by id), with a cap of the caller's choosing;
+:mod:`federation.bulkfetch` fetches many documents at once with :func:`fetch_json`'s rules.
+
 Which addresses may be connected to is decided by the client's transport
 (:func:`federation.netguard.make_guarded_transport`), because only there is the check
 made on the address actually connected to.
@@ -104,6 +108,41 @@ async def fetch_json(
     raise FetchError(f"{url}: no complete answer within {deadline:g} s")
 
 
+async def fetch_exact(
+    http: httpx.AsyncClient,
+    url: str,
+    *,
+    max_bytes: int = MAX_DOCUMENT_BYTES,
+    allow_http: bool = False,
+    deadline: float = DEADLINE,
+    connect_timeout: float = CONNECT_TIMEOUT,
+) -> dict[str, Any]:
+    """The ActivityStreams object at exactly ``url``, for a document the caller knows
+    lives there (a collection's page, linked from the collection on the same server).
+
+    Fetched as :func:`fetch_json` fetches an object, except that no redirect is followed
+    (a 3xx is a :class:`FetchError`) and the document's ``id`` must be ``url`` itself:
+    nothing is fetched again by another id. ``max_bytes`` caps the body, for a document
+    that may be larger than :data:`MAX_DOCUMENT_BYTES` (a page of a large collection).
+    """
+    get = _Getter(
+        http,
+        accept=ACCEPT_AS2,
+        activity=True,
+        auth=None,
+        allow_http=allow_http,
+        timeout=httpx.Timeout(deadline, connect=min(connect_timeout, deadline)),
+        follow_redirects=False,
+        max_bytes=max_bytes,
+    )
+    with anyio.move_on_after(deadline):
+        document, _ = await get(url)
+        if document.get("id") != url:
+            raise InvalidDocument(f"{url} answered a document whose id is {document.get('id')!r}")
+        return document
+    raise FetchError(f"{url}: no complete answer within {deadline:g} s")
+
+
 def _check_served_from(claimed: str, ended: str, asked: str) -> None:
     """A document may only carry an id of the server that served it."""
     if not same_origin(claimed, ended):
@@ -149,6 +188,8 @@ class _Getter:
     allow_http: bool
     timeout: httpx.Timeout
     refusal: Refusal | None = None
+    follow_redirects: bool = True
+    max_bytes: int = MAX_DOCUMENT_BYTES
 
     async def __call__(self, url: str) -> tuple[dict[str, Any], str]:
         """The document at ``url`` and the URL it was served from, redirects followed."""
@@ -166,7 +207,7 @@ class _Getter:
                     follow_redirects=False,
                     timeout=self.timeout,
                 ) as response:
-                    if response.status_code not in _REDIRECTS:
+                    if response.status_code not in _REDIRECTS or not self.follow_redirects:
                         ended = url if hop == 0 else str(current)
                         return _parse(await self._body(response, shown), shown), ended
                     location = response.headers.get("location")
@@ -204,7 +245,12 @@ class _Getter:
                 f"{shown} answered {content_type or 'no content type'}, "
                 "not an ActivityStreams document"
             )
-        return await _read_capped(response, shown)
+        return await read_capped(
+            response.aiter_bytes(),
+            declared=response.headers.get("content-length"),
+            limit=self.max_bytes,
+            too_large=lambda what: InvalidDocument(f"{shown} {what}"),
+        )
 
 
 def _unreachable(shown: str, exc: httpx.HTTPError) -> FetchError:
@@ -224,15 +270,6 @@ def _unreachable(shown: str, exc: httpx.HTTPError) -> FetchError:
     else:
         kind = "the connection failed"
     return FetchError(reason, public=f"{shown}: {kind}")
-
-
-async def _read_capped(response: httpx.Response, shown: str) -> bytes:
-    return await read_capped(
-        response.aiter_bytes(),
-        declared=response.headers.get("content-length"),
-        limit=MAX_DOCUMENT_BYTES,
-        too_large=lambda what: InvalidDocument(f"{shown} {what}"),
-    )
 
 
 def _parse(body: bytes, shown: str) -> dict[str, Any]:

@@ -31,9 +31,12 @@ import anyio
 import httpcore
 import httpx
 
+from federation.errors import Refused
+
 __all__ = [
     "ForbiddenAddress",
     "GuardedBackend",
+    "GuardedTransport",
     "IPAddress",
     "Resolver",
     "is_forbidden_address",
@@ -230,7 +233,7 @@ def _ipv4_number(part: str, host: str) -> int:
 # --- the network backend ----------------------------------------------------------
 
 
-class ForbiddenAddress(httpcore.ConnectError):
+class ForbiddenAddress(httpcore.ConnectError, Refused):
     """A connection refused because the host's addresses are all forbidden.
 
     httpx re-raises it as :class:`httpx.ConnectError` with the same message, keeping
@@ -238,11 +241,12 @@ class ForbiddenAddress(httpcore.ConnectError):
     """
 
     def __init__(self, host: str, address: IPAddress, reason: str):
-        self.host = host
-        self.address = address
-        self.reason = reason
         named = "" if host.strip("[]") == str(address) else f" for {host}"
         super().__init__(f"forbidden address {address} ({reason}){named}")
+        self.host = host
+        self.address = address
+        # The guard's own reason (Refused's ``public`` keeps the whole message).
+        self.reason = reason
 
 
 async def system_resolver(host: str, port: int) -> list[IPAddress]:
@@ -358,13 +362,44 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
 DEFAULT_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20)
 
 
+class GuardedTransport(httpx.AsyncHTTPTransport):
+    """An httpx transport whose every connection goes through ``guard``.
+
+    ``guard`` and ``ssl_context`` are public so that a client of another library built
+    beside this one (aiohttp's, :mod:`federation.aioguard`) keeps the same guard and
+    trusts the same certificates.
+    """
+
+    def __init__(
+        self, *, guard: GuardedBackend, ssl_context: ssl.SSLContext, limits: httpx.Limits
+    ) -> None:
+        super().__init__(verify=ssl_context, limits=limits)
+        # httpx exposes no way to choose the network backend, so the pool it builds is
+        # replaced by an identical one that uses ours. Fail loudly if httpx stops keeping
+        # its pool there: a silently unguarded client is the one outcome not allowed.
+        if type(getattr(self, "_pool", None)) is not httpcore.AsyncConnectionPool:
+            raise RuntimeError(
+                "httpx.AsyncHTTPTransport no longer keeps an httpcore.AsyncConnectionPool "
+                "in _pool: the address guard cannot be installed"
+            )
+        self._pool = httpcore.AsyncConnectionPool(
+            ssl_context=ssl_context,
+            max_connections=limits.max_connections,
+            max_keepalive_connections=limits.max_keepalive_connections,
+            keepalive_expiry=limits.keepalive_expiry,
+            network_backend=guard,
+        )
+        self.guard = guard
+        self.ssl_context = ssl_context
+
+
 def make_guarded_transport(
     *,
     allow_loopback: bool = False,
     verify: ssl.SSLContext | bool = True,
     limits: httpx.Limits = DEFAULT_LIMITS,
     resolver: Resolver = system_resolver,
-) -> httpx.AsyncHTTPTransport:
+) -> GuardedTransport:
     """An httpx transport whose every connection goes through :class:`GuardedBackend`.
 
     Give it to ``httpx.AsyncClient(transport=...)``. With an explicit transport httpx
@@ -372,20 +407,8 @@ def make_guarded_transport(
     guard.
     """
     ssl_context = verify if isinstance(verify, ssl.SSLContext) else httpx.create_ssl_context(verify)
-    transport = httpx.AsyncHTTPTransport(verify=ssl_context, limits=limits)
-    # httpx exposes no way to choose the network backend, so the pool it builds is
-    # replaced by an identical one that uses ours. Fail loudly if httpx stops keeping
-    # its pool there: a silently unguarded client is the one outcome not allowed.
-    if type(getattr(transport, "_pool", None)) is not httpcore.AsyncConnectionPool:
-        raise RuntimeError(
-            "httpx.AsyncHTTPTransport no longer keeps an httpcore.AsyncConnectionPool "
-            "in _pool: the address guard cannot be installed"
-        )
-    transport._pool = httpcore.AsyncConnectionPool(
+    return GuardedTransport(
+        guard=GuardedBackend(allow_loopback=allow_loopback, resolver=resolver),
         ssl_context=ssl_context,
-        max_connections=limits.max_connections,
-        max_keepalive_connections=limits.max_keepalive_connections,
-        keepalive_expiry=limits.keepalive_expiry,
-        network_backend=GuardedBackend(allow_loopback=allow_loopback, resolver=resolver),
+        limits=limits,
     )
-    return transport

@@ -24,12 +24,12 @@ chooses.
   answer came. Redirects are never followed: a server that redirects an inbox POST
   gets its 3xx classified, not the body resent elsewhere.
 
-aiohttp keeps the address guard of :mod:`federation.netguard`: its resolver is the
-guard's (a name whose addresses are all forbidden is refused, allowed addresses only
-are connected to); an address written in the URL, in any form a resolver reads, is
-judged before anything else; and every socket is checked against the guard with the
-address it is about to connect to, whatever produced it. Proxy variables are ignored,
-as with the httpx client.
+aiohttp keeps the address guard of :mod:`federation.netguard`, carried over by
+:mod:`federation.aioguard`: its resolver is the guard's (a name whose addresses are all
+forbidden is refused, allowed addresses only are connected to); an address written in
+the URL, in any form a resolver reads, is judged before anything else; and every socket
+is checked against the guard with the address it is about to connect to, whatever
+produced it. Proxy variables are ignored, as with the httpx client.
 """
 
 from __future__ import annotations
@@ -39,32 +39,27 @@ import asyncio
 import concurrent.futures
 import contextlib
 import email.utils
-import errno
 import functools
 import hashlib
-import ipaddress
 import os
-import socket
 import ssl
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 import aiohttp
-import httpcore
 import httpx
-from aiohttp.abc import AbstractResolver, ResolveResult
 from cryptography.hazmat.primitives.asymmetric import rsa
 from yarl import URL
 
 from federation import rfc9421
+from federation.aioguard import GuardRefused, client_guard, guarded_connector, literal_refusal
 from federation.clock import Clock
 from federation.digests import b64encode
-from federation.errors import MalformedInput
+from federation.errors import FederationError, MalformedInput
 from federation.httpsig import HS2019, RSA_SHA256, format_signature_header, sign_string
 from federation.keys import PrivateKey
-from federation.netguard import ForbiddenAddress, GuardedBackend, parse_host_literal
+from federation.netguard import ForbiddenAddress, GuardedBackend
 from federation.sfv import serialize_string
 
 __all__ = [
@@ -91,12 +86,14 @@ class Answer:
     retry_after: str | None = None
 
 
-class PostFailed(Exception):
+class PostFailed(FederationError):
     """No answer came: refused or reset connection, TLS failure, unreadable response.
 
     ``forbidden`` is set when the guard refused the inbox's address: no connection was
     attempted, and none ever will be while the inbox stays where it is.
     """
+
+    status = 502
 
     def __init__(self, message: str, forbidden: ForbiddenAddress | None = None) -> None:
         super().__init__(message)
@@ -375,52 +372,6 @@ class _HttpxSession(PostSession):
 # --- through aiohttp -------------------------------------------------------------------
 
 
-class _Refused(OSError):
-    """The guard's refusal, as the OSError that aiohttp expects from resolving and
-    connecting (it wraps it in a ClientConnectorError, keeping it as the cause)."""
-
-    def __init__(self, forbidden: ForbiddenAddress) -> None:
-        super().__init__(errno.EACCES, str(forbidden))
-        self.forbidden = forbidden
-
-
-class GuardedResolver(AbstractResolver):
-    """aiohttp's resolver, answering the guard's allowed addresses only."""
-
-    def __init__(self, guard: GuardedBackend) -> None:
-        self._guard = guard
-
-    async def resolve(
-        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
-    ) -> list[ResolveResult]:
-        try:
-            addresses = await self._guard.allowed_addresses(host, port)
-        except ForbiddenAddress as exc:
-            raise _Refused(exc) from exc
-        except httpcore.ConnectError as exc:
-            raise OSError(errno.EHOSTUNREACH, str(exc)) from exc
-        results: list[ResolveResult] = []
-        for address in addresses:
-            found = socket.AF_INET6 if address.version == 6 else socket.AF_INET
-            if family in (socket.AF_UNSPEC, found):
-                results.append(
-                    {
-                        "hostname": host,
-                        "host": str(address),
-                        "port": port,
-                        "family": found,
-                        "proto": 0,
-                        "flags": socket.AI_NUMERICHOST,
-                    }
-                )
-        if not results:
-            raise OSError(errno.EHOSTUNREACH, f"{host} has no address of family {family!r}")
-        return results
-
-    async def close(self) -> None:
-        return None
-
-
 class AiohttpPoster(Poster):
     """POSTs with aiohttp's client, through ``guard``'s rules (see the module's
     description); ``ssl_context`` verifies peers (None: aiohttp's default, the system's
@@ -441,12 +392,8 @@ class AiohttpPoster(Poster):
 
     @contextlib.asynccontextmanager
     async def session(self) -> AsyncIterator[PostSession]:
-        connector = aiohttp.TCPConnector(
-            limit=0,  # the caller limits requests in flight, per host and in all
-            ssl=self._ssl,
-            resolver=GuardedResolver(self.guard),
-            socket_factory=self._socket,
-        )
+        # limit=0: the caller limits requests in flight, per host and in all
+        connector = guarded_connector(self.guard, ssl_context=self._ssl, limit=0)
         async with aiohttp.ClientSession(
             connector=connector,
             headers=self._headers,
@@ -456,16 +403,6 @@ class AiohttpPoster(Poster):
             trust_env=False,
         ) as client:
             yield _AiohttpSession(client, self.guard)
-
-    def _socket(self, addr_info: Any) -> socket.socket:
-        """Every socket, just before it connects: the address it connects to is checked
-        here, whatever produced it (the guard's resolver, or a literal address)."""
-        family, type_, proto, _, sockaddr = addr_info
-        address = ipaddress.ip_address(sockaddr[0])
-        reason = self.guard.refusal(address)
-        if reason is not None:
-            raise _Refused(ForbiddenAddress(str(address), address, reason))
-        return socket.socket(family, type_, proto)
 
     def __repr__(self) -> str:
         return f"AiohttpPoster(allow_loopback={self.guard.allow_loopback})"
@@ -506,20 +443,16 @@ class _AiohttpSession(PostSession):
 
     def _literal_refusal(self, host: str) -> PostFailed | None:
         try:
-            literal = parse_host_literal(host)
+            forbidden = literal_refusal(self._guard, host)
         except ValueError as exc:
             return PostFailed(f"invalid host {host!r}: {exc}")
-        reason = None if literal is None else self._guard.refusal(literal)
-        if literal is None or reason is None:
-            return None
-        forbidden = ForbiddenAddress(host, literal, reason)
-        return PostFailed(str(forbidden), forbidden)
+        return None if forbidden is None else PostFailed(str(forbidden), forbidden)
 
 
 def _forbidden(exc: BaseException) -> ForbiddenAddress | None:
     seen: BaseException | None = exc
     while seen is not None:
-        if isinstance(seen, _Refused):
+        if isinstance(seen, GuardRefused):
             return seen.forbidden
         seen = seen.__cause__
     return None
@@ -544,20 +477,12 @@ def poster_for(client: httpx.AsyncClient) -> Poster:
     network, or a guarded client whose internals an httpx release has moved) is used
     as it is, through :class:`HttpxPoster`: slower, never less guarded.
     """
-    transport = getattr(client, "_transport", None)
-    pool = getattr(transport, "_pool", None)
-    guard = getattr(pool, "_network_backend", None)
-    ssl_context = getattr(pool, "_ssl_context", None)
-    if (
-        type(transport) is not httpx.AsyncHTTPTransport
-        or not isinstance(guard, GuardedBackend)
-        or not isinstance(ssl_context, ssl.SSLContext)
-        or getattr(client, "_mounts", None)
-    ):
+    found = client_guard(client)
+    if found is None:
         return HttpxPoster(client)
     return AiohttpPoster(
-        guard=guard,
-        ssl_context=ssl_context,
-        user_agent=client.headers.get("User-Agent"),
-        connect_timeout=client.timeout.connect,
+        guard=found.guard,
+        ssl_context=found.ssl_context,
+        user_agent=found.user_agent,
+        connect_timeout=found.connect_timeout,
     )

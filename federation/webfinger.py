@@ -12,6 +12,7 @@ import re
 from collections.abc import Sequence
 from urllib.parse import urlencode, urlsplit
 
+from federation.errors import MalformedInput
 from federation.mediatypes import AS2, is_activity_content_type
 
 __all__ = [
@@ -38,7 +39,7 @@ _LABEL_RE = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
 _MAX_HOST_LENGTH = 253
 
 
-class WebFingerError(ValueError):
+class WebFingerError(MalformedInput, ValueError):
     """A malformed ``acct`` resource or JRD.
 
     On our endpoint this is the client's fault: RFC 7033 section 4.2 answers a

@@ -38,7 +38,7 @@ from node.web import (
 from node.web.framing import FramingMiddleware
 from node.web.nul_urls import NulUrlMiddleware
 from node.web.proxies import ProxyHeadersMiddleware
-from node.web.responses import federation_error, node_error
+from node.web.responses import error_answer
 from node.web.slowbodies import SlowBodyMiddleware
 from node.web.ui import (
     admin_federation,
@@ -174,8 +174,8 @@ def create_app(
         lifespan=lifespan,
         middleware=[Middleware(FramingMiddleware), Middleware(NulUrlMiddleware)],
         exception_handlers={
-            NodeError: _node_error,
-            FederationError: _federation_error,
+            NodeError: _error_answer,
+            FederationError: _error_answer,
             ui_sessions.LoginRequired: _login_required,
         },
     )
@@ -209,16 +209,11 @@ class NodeApp(Starlette):
         await super().__call__(scope, receive, send)
 
 
-async def _node_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, NodeError)
-    return node_error(exc)
+async def _error_answer(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, NodeError | FederationError)
+    return error_answer(exc)
 
 
 async def _login_required(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ui_sessions.LoginRequired)
     return ui_sessions.login_redirect(exc)
-
-
-async def _federation_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, FederationError)
-    return federation_error(exc)

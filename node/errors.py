@@ -1,4 +1,9 @@
-"""The application's exceptions. Each carries its HTTP status and a reason for the user.
+"""The application's exceptions, and the one function that turns any exception of the
+node or of the protocol library into what a user reads (:func:`problem`).
+
+Every exception class of ``node`` descends from :class:`NodeError`, every one of
+``federation`` from :class:`federation.errors.FederationError` (``tests/test_layers.py``
+checks both). Each carries its HTTP status and a reason for the user.
 
 NodeError
 ├── BadRequest        400
@@ -10,10 +15,17 @@ NodeError
 ├── UnsupportedMedia  415
 ├── Invalid           422  (names the field)
 ├── TooManyRequests   429  (says when to try again)
-└── SchemaOutdated         the database needs `coopnode migrate` (not an HTTP error)
+├── SchemaOutdated         the database needs `coopnode migrate` (not an HTTP error)
+├── ServiceUnavailable 503  (the database writer is stopping)
+└── (500, 502)              the rest: settings, a commit that failed, the demo; 502: an audit
+                            that could not read what a host published
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+
+from federation.errors import FederationError
 
 
 class NodeError(Exception):
@@ -80,3 +92,46 @@ class TooManyRequests(NodeError):
 
 class SchemaOutdated(NodeError):
     code = "schema_outdated"
+
+
+class ServiceUnavailable(NodeError):
+    status = 503
+    code = "unavailable"
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """What an exception means to whoever reads it: an HTTP answer's status, code and
+    reason, or the command line's message (:attr:`message`).
+
+    ``reason`` is what a peer or a browser may read; ``detail`` is the full reason, for
+    the node's own admin (a protocol error's reason may name what only this node should
+    know, such as an address its resolver gave)."""
+
+    status: int
+    code: str
+    reason: str
+    detail: str
+    field: str | None = None
+    retry_after: int | None = None
+
+    @property
+    def message(self) -> str:
+        """The command line's message: the full reason, after the field it is about."""
+        return f"{self.field}: {self.detail}" if self.field else self.detail
+
+
+def problem(exc: NodeError | FederationError) -> Problem:
+    """The one translation of an application or protocol exception, for the web layer's
+    answers and the command line's messages alike."""
+    if isinstance(exc, NodeError):
+        retry_after = getattr(exc, "retry_after", None)
+        return Problem(
+            status=exc.status,
+            code=exc.code,
+            reason=exc.reason,
+            detail=exc.reason,
+            field=exc.field,
+            retry_after=max(1, retry_after) if isinstance(retry_after, int) else None,
+        )
+    return Problem(status=exc.status, code=type(exc).__name__, reason=exc.public, detail=exc.reason)

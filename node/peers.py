@@ -13,7 +13,6 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
-from sqlalchemy import select
 
 from federation import httpsig, keys, webfinger
 from federation.clock import Clock
@@ -28,7 +27,6 @@ from node.services import domains, identity, remote_actors
 from node.services.domains import DomainPolicy
 from node.settings import Settings
 from node.storage.database import Database
-from node.storage.tables import actors
 from node.urls import Urls
 
 # A stored actor document is used for keys without a new fetch for this long; a failed
@@ -83,9 +81,7 @@ class Peers:
         if modern:
 
             def load_ed25519(conn: Any) -> tuple[str, bytes | None]:
-                username = conn.execute(
-                    select(actors.c.username).where(actors.c.id == actor_pk)
-                ).scalar_one()
+                username = identity.username_of(conn, actor_pk)
                 return username, identity.get_actor(conn, username).ed25519_private_pem
 
             username, ed_pem = await self.db.read(load_ed25519)
@@ -97,9 +93,7 @@ class Peers:
             now = self.clock.now()
 
             def load(conn: Any) -> tuple[str, bytes]:
-                username = conn.execute(
-                    select(actors.c.username).where(actors.c.id == actor_pk)
-                ).scalar_one()
+                username = identity.username_of(conn, actor_pk)
                 return username, identity.ensure_rsa_key(conn, actor_pk, now=now)
 
             username, pem = await self.db.write(load)

@@ -6,7 +6,6 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 import httpx
 
@@ -14,12 +13,10 @@ from federation.clock import Clock
 from federation.netguard import make_guarded_transport
 from federation.poster import Poster, poster_for
 from node import __version__
+from node.peers import Peers
 from node.settings import Settings
 from node.storage.database import Database
 from node.urls import Urls
-
-if TYPE_CHECKING:
-    from node.peers import Peers
 
 
 @dataclass(slots=True)
@@ -43,12 +40,10 @@ class Node:
     # Set when a ballot was counted or a proposal opened, for the counts and closings.
     governance_wakeup: asyncio.Event = field(init=False, default_factory=asyncio.Event)
     # Closes held back for activities still waiting in the inbox: since when, by
-    # proposal (node.governance.proposing bounds the wait).
+    # proposal (node.governance.worker bounds the wait).
     close_waits: dict[int, datetime] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
-        from node.peers import Peers
-
         self.urls = Urls(self.settings.base_url)
         self.poster = poster_for(self.http)
         self.peers = Peers(self.settings, self.db, self.http, self.clock)

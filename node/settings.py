@@ -18,6 +18,8 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
+from node.errors import NodeError
+
 CONFIG_FILE = "coopnode.toml"
 DEFAULT_DATA_DIR = Path("coopnode-data")
 DATABASE_FILE = "coopnode.sqlite3"
@@ -36,7 +38,7 @@ _DOMAIN = re.compile(rf"^(?=[^:]{{1,253}}(:|$)){_LABEL}(\.{_LABEL})*(:[0-9]{{1,5
 _HANDLE = re.compile(r"^[a-z0-9_]{1,30}$")
 
 
-class SettingsError(ValueError):
+class SettingsError(NodeError, ValueError):
     """A setting is missing or wrong; the message says which and how to fix it."""
 
 

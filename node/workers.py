@@ -14,7 +14,13 @@ import logging
 import signal
 
 from federation.clock import Clock
-from node.runtime import Node, Poller
+from node.clock import node_clock
+from node.delivery.worker import DELIVERY_POLLER, DOMAINS_POLLER
+from node.governance.worker import GOVERNANCE_POLLER
+from node.inbox.worker import INBOX_POLLER
+from node.offers.backfill import BACKFILL_POLLER
+from node.retention_worker import RETENTION_POLLER
+from node.runtime import Node, Poller, make_http_client
 from node.settings import Settings
 from node.storage.database import Database
 
@@ -22,12 +28,6 @@ log = logging.getLogger(__name__)
 
 
 def default_pollers() -> tuple[Poller, ...]:
-    from node.delivery.worker import DELIVERY_POLLER, DOMAINS_POLLER
-    from node.governance.proposing import GOVERNANCE_POLLER
-    from node.inbox.worker import INBOX_POLLER
-    from node.offers.backfill import BACKFILL_POLLER
-    from node.retention_worker import RETENTION_POLLER
-
     return (
         INBOX_POLLER,
         DELIVERY_POLLER,
@@ -69,9 +69,6 @@ async def run_workers(
     settings: Settings, pollers: tuple[Poller, ...] | None = None, *, clock: Clock | None = None
 ) -> None:
     """Run every poller until SIGINT or SIGTERM, then finish the current rounds."""
-    from node.clock import node_clock
-    from node.runtime import make_http_client
-
     clock = clock if clock is not None else node_clock()
 
     pollers = default_pollers() if pollers is None else pollers

@@ -10,9 +10,9 @@ from datetime import datetime
 from typing import Any
 
 from node.catalogue.store import ACTIVE, WITHDRAWN, Entry
-from node.offers import Offer, RemoteOffer
 from node.offers.categories import search_labels
-from node.offers.model import Options
+from node.offers.model import Offer, Options
+from node.offers.remote import RemoteOffer
 
 _TAG = re.compile(r"<[^>]*>")
 

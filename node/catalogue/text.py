@@ -10,6 +10,7 @@ give).
 
 from __future__ import annotations
 
+import hashlib
 import re
 import unicodedata
 from collections.abc import Iterable
@@ -67,8 +68,6 @@ MAX_CELLS = 48
 
 def filter_word(kind: str, value: str) -> str:
     if kind == "coop":
-        import hashlib
-
         return _FILTER_PREFIX[kind] + hashlib.sha256(value.encode()).hexdigest()[:16]
     return _FILTER_PREFIX[kind] + "".join(words(value))
 

@@ -7,6 +7,9 @@ auditing a hostile host's proposal cannot be turned against the auditor's networ
 
 Exit status: 0 when the result verifies, 1 when it does not, 2 when the proposal could
 not be reached or read (the reason on stderr), so scripts can tell "wrong" from "unknown".
+
+Its commands import what they use when they run, so that ``coopnode --help`` and the
+other commands start without loading it.
 """
 
 from __future__ import annotations
@@ -19,7 +22,12 @@ import httpx
 
 from federation.netguard import make_guarded_transport
 from node import __version__
-from node.governance.audit import ACTOR_CONCURRENCY, AuditError, AuditReport, audit, render
+from node.errors import problem
+from node.governance.audit.fetch import ACTOR_CONCURRENCY
+from node.governance.audit.fields import AuditError
+from node.governance.audit.render import render
+from node.governance.audit.report import AuditReport
+from node.governance.audit.run import audit
 
 EXIT_VERIFIED = 0
 EXIT_DOES_NOT_VERIFY = 1
@@ -77,7 +85,7 @@ def audit_command(url: str, allow_http: bool) -> None:
     try:
         report = audit_blocking(url, allow_http=allow_http)
     except AuditError as exc:
-        click.echo(f"coopnode audit: {exc}", err=True)
+        click.echo(f"coopnode audit: {problem(exc).message}", err=True)
         sys.exit(EXIT_ERROR)
     click.echo(render(report), nl=False)
     sys.exit(EXIT_VERIFIED if report.ok else EXIT_DOES_NOT_VERIFY)

@@ -23,8 +23,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import partial
-
-from sqlalchemy.engine import Connection
+from typing import TYPE_CHECKING
 
 from federation.delivery import NOT_OUTAGES, Outcome, Verdict, classify, next_attempt
 from federation.poster import PostFailed, PostSession, SignedPost
@@ -35,6 +34,9 @@ from node.runtime import Node, Poller
 from node.services import domains, outbox, signature_schemes
 from node.services.outbox import Delivery
 from node.services.signature_schemes import HostScheme
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
 
 log = logging.getLogger(__name__)
 

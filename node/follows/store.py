@@ -18,7 +18,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from federation.inbox import host_of
-from node.storage.tables import followers, following
+from node.storage.tables import followers, following, remote_actors
 
 PENDING = "pending"
 ACCEPTED = "accepted"
@@ -272,3 +272,51 @@ def accepted_page(
 def count_following(conn: Connection, *, actor_id: int, state: str = ACCEPTED) -> int:
     query = select(func.count()).where(following.c.actor_id == actor_id, following.c.state == state)
     return int(conn.execute(query).scalar_one())
+
+
+def count_accepted(conn: Connection, side: str, *, actor_id: int) -> int:
+    """How many accepted ``followers`` or ``following`` (``side``) a local actor has:
+    the size of the collection :func:`accepted_page` walks."""
+    if side == "followers":
+        return count_followers(conn, actor_id=actor_id)
+    return count_following(conn, actor_id=actor_id)
+
+
+def hosts(conn: Connection, side: str, *, limit: int) -> list[str]:
+    """The servers of the ``followers`` or ``following`` (``side``) of every local
+    actor, each once."""
+    table = followers if side == "followers" else following
+    return [str(h) for h in conn.execute(select(table.c.host).distinct().limit(limit)).scalars()]
+
+
+def follow_id_of(conn: Connection, *, actor_id: int, followed: str) -> str | None:
+    """The id of the Follow a local actor sent ``followed``, if it sent one."""
+    found = conn.execute(
+        select(following.c.follow_id).where(
+            following.c.actor_id == actor_id, following.c.followed == followed
+        )
+    ).scalar_one_or_none()
+    return None if found is None else str(found)
+
+
+def audiences(conn: Connection, *, actor_id: int, vocabulary: str) -> tuple[list[str], list[str]]:
+    """The inboxes of a local actor's accepted followers, each collapsed to its shared
+    inbox: all of them, and those whose stored actor does not declare ``vocabulary``
+    (FEP-844e ``implements``; an actor never stored declares nothing). The database
+    looks for the vocabulary in each stored actor; the documents stay there."""
+    declares = remote_actors.c.document.contains(vocabulary, autoescape=True)
+    rows = conn.execute(
+        select(followers.c.inbox, followers.c.shared_inbox, declares.label("declares"))
+        .select_from(
+            followers.outerjoin(remote_actors, remote_actors.c.uri == followers.c.follower)
+        )
+        .where(followers.c.actor_id == actor_id, followers.c.state == ACCEPTED)
+    ).all()
+    everyone: dict[str, None] = {}
+    others: dict[str, None] = {}
+    for row in rows:
+        inbox = row.shared_inbox or row.inbox
+        everyone[inbox] = None
+        if not row.declares:  # also None: an actor we never stored
+            others[inbox] = None
+    return list(everyone), list(others)

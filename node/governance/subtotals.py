@@ -22,32 +22,37 @@ host sees counts, not voters). The rosters read at the opening make the denomina
 
 from __future__ import annotations
 
-import json
 import uuid
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from sqlalchemy import insert, select, update
-from sqlalchemy.engine import Connection, RowMapping
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from federation import keys, proofs
+from federation import proofs
 from federation.errors import MalformedInput, NotAuthorized
 from federation.inbox import actor_id
-from federation.jsonld import AS_CONTEXT_URL, DATA_INTEGRITY_V2_CONTEXT_URL, coop_context
 from federation.origins import same_origin
-from node.governance.rules.proposal_input import iso
+from node.governance import documents
+from node.governance.mirrors import coop_choice
 from node.governance.rules.tally import Result
+from node.governance.signing import sign_as_coop
+from node.governance.store import coops, tally
+from node.governance.store import proposals as proposal_store
+from node.governance.store.rows import (
+    CoopTakingPart,
+    Mirror,
+    Mode,
+    State,
+    StoredProposal,
+)
 from node.runtime import Node
-from node.services import identity, outbox
+from node.services import outbox
 from node.services.inbox import InboxItem
-from node.storage.tables import proposal_coops, proposals, subtotals
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
 
 GRACE = timedelta(minutes=15)
-# Co-op mode: a co-op's own vote ends this long before the shared one, so that its
-# ballot reaches the host before the end.
-COOP_LEAD = timedelta(minutes=15)
-CONTEXT = [AS_CONTEXT_URL, coop_context(), DATA_INTEGRITY_V2_CONTEXT_URL]
 MAX_COLLEGES = 50
 
 
@@ -55,129 +60,36 @@ class SubtotalRefused(MalformedInput):
     """A subtotal the host cannot count: the reason says why."""
 
 
-# --- a participating co-op: its mirror and its subtotal -------------------------------------
-
-
-def mirror_input(document: dict[str, Any], now: datetime) -> dict[str, Any]:
-    """The API input of a co-op's own vote mirroring a host's ``Question``."""
-    options = document.get("oneOf") or []
-    rule = document.get("decisionRule") or {}
-    data: dict[str, Any] = {
-        "title": str(document.get("name", ""))[:200],
-        "text": "",
-        "options": [
-            {"name": o.get("name"), "role": o.get("optionRole", "plain")}
-            for o in options
-            if isinstance(o, dict)
-        ],
-        "rule": rule.get("type"),
-        "quorum": "0%",  # quorum is the host's, over the whole electorate
-        # The host's opening, not the moment this co-op heard of it or took part: who
-        # may vote is who was a member then, as on every other co-op of the proposal.
-        "opens_at": start if isinstance(start := document.get("startTime"), str) else iso(now),
-        "closes_at": _mirror_end(document),
-        "allow_change": bool(document.get("allowBallotChange", True)),
-        "abstentions_count": bool(document.get("abstentionsCountTowardQuorum", False)),
-        "open_ballot": False,
-    }
-    if rule.get("type") == "qualified":
-        data["threshold"] = rule.get("threshold")
-    if rule.get("type") == "consent":
-        data["block_at"] = rule.get("blockAt", 1)
-    return data
-
-
-def _mirror_end(document: dict[str, Any]) -> Any:
-    end = document.get("endTime")
-    if document.get("countingMode") != "coop" or not isinstance(end, str):
-        return end
-    try:
-        moment = datetime.fromisoformat(end.replace("Z", "+00:00"))
-    except ValueError:
-        return end
-    return iso(moment - COOP_LEAD)
-
-
-def coop_choice(row: RowMapping, result: Result, tie: str) -> str | None:
-    """The option a co-op casts in co-op mode, from its members' vote: for if it passed,
-    against if it was rejected (an objection if blocked), and on a tie or without quorum
-    what the proposal says (abstain, or against); None where there is no such option."""
-    from node.governance.proposing import options_of
-    from node.governance.rules.tally import Outcome, Role
-
-    by_role = {o.role: o.name for o in options_of(row)}
-    for_votes = sum(n for name, n in result.counts.items() if by_role.get(Role.FOR) == name)
-    against = sum(n for name, n in result.counts.items() if by_role.get(Role.AGAINST) == name)
-    if result.outcome is Outcome.PASSED:
-        return by_role.get(Role.FOR)
-    if result.outcome is Outcome.BLOCKED:
-        return by_role.get(Role.OBJECTION)
-    tied = result.outcome is Outcome.REJECTED and for_votes == against
-    if tied or result.outcome is Outcome.NO_QUORUM:
-        if tie == "against" and tied:
-            return by_role.get(Role.AGAINST) or by_role.get(Role.OBJECTION)
-        return by_role.get(Role.ABSTAIN)
-    return by_role.get(Role.AGAINST)
+# --- a participating co-op: its mirror's result -------------------------------------------
 
 
 def send_coop_ballot(
-    conn: Connection, node: Node, row: RowMapping, result: Result, now: datetime
+    conn: Connection, node: Node, p: StoredProposal, mirror: Mirror, result: Result, now: datetime
 ) -> None:
     """At the close of a co-op's own vote in co-op mode: the co-op's one ballot, signed
     by the co-op, to the host (as any ballot: a Note per option, with a proof)."""
-    mirror = json.loads(row["mirror"])
-    choice = coop_choice(row, result, mirror.get("tie") or "abstain")
+    choice = coop_choice(p.options, result, mirror.tie)
     if choice is None:
         return
-    handle = node.settings.handle
-    coop = node.urls.actor(handle)
+    coop = node.urls.actor(node.settings.handle)
     ballot = node.urls.ballot(uuid.uuid4().hex)
-    note = {
-        "@context": [AS_CONTEXT_URL, DATA_INTEGRITY_V2_CONTEXT_URL],
-        "id": f"{ballot}/0",
-        "type": "Note",
-        "name": choice,
-        "inReplyTo": mirror["of"],
-        "attributedTo": coop,
-        "to": [mirror["host"]],
-        "published": iso(now),
-    }
-    pem = identity.get_actor(conn, handle).ed25519_private_pem
-    assert pem is not None
-    private = keys.load_own_private_key(pem)
-    assert isinstance(private, Ed25519PrivateKey)
-    signed = proofs.sign(
-        note, private, verification_method=node.urls.actor_multikey(handle), created=now
+    note = documents.ballot_note(
+        note_id=f"{ballot}/0", option=choice, proposal=mirror.of, voter=coop, to=mirror.host,
+        now=now,
+    )  # fmt: skip
+    signed = sign_as_coop(conn, node, note, created=now)
+    activity = documents.ballot_create(
+        signed, activity_id=f"{ballot}/0/activity", actor=coop, to=mirror.host
     )
-    activity = {
-        "@context": [AS_CONTEXT_URL, DATA_INTEGRITY_V2_CONTEXT_URL],
-        "id": f"{ballot}/0/activity",
-        "type": "Create",
-        "actor": coop,
-        "to": [mirror["host"]],
-        "object": signed,
-    }
     outbox.publish(
         conn,
         activity,
         actor_id=node.peers.coop_id,
-        inboxes=[str(mirror["inbox"])],
+        inboxes=[mirror.inbox],
         now=now,
         policy=node.peers.policy,
-        ordering_key=str(mirror["of"]),
+        ordering_key=mirror.of,
     )
-
-
-def subtotal_document(
-    conn: Connection, node: Node, row: RowMapping, result: Result
-) -> tuple[dict[str, Any], str]:
-    """The signed subtotal of a closed mirror, and the inbox it goes to."""
-    mirror = json.loads(row["mirror"])
-    document = _signed_subtotal(
-        conn, node, of=mirror["of"], to=mirror["host"], base=row["uri"], result=result,
-        published=row["closes_at"],
-    )  # fmt: skip
-    return document, str(mirror["inbox"])
 
 
 def _signed_subtotal(
@@ -190,79 +102,55 @@ def _signed_subtotal(
     result: Result,
     published: datetime,
 ) -> dict[str, Any]:
-    """A ``Subtotal`` of ``result`` for the shared proposal ``of``, signed by this co-op:
-    per college, its voters and their choices."""
-    handle = node.settings.handle
-    if result.colleges:
-        colleges = [
-            {"name": c.name, "voters": c.voters, "counts": dict(c.counts)} for c in result.colleges
-        ]
-    else:
-        colleges = [{"name": None, "voters": result.turnout, "counts": dict(result.counts)}]
-    document = {
-        "@context": CONTEXT,
-        "id": f"{base}/subtotal/{uuid.uuid4().hex}",
-        "type": "Subtotal",
-        "attributedTo": node.urls.actor(handle),
-        "inReplyTo": of,
-        "published": iso(published),
-        "voters": result.turnout,
-        "colleges": colleges,
-        "to": [to],
-    }
-    pem = identity.get_actor(conn, handle).ed25519_private_pem
-    assert pem is not None
-    private = keys.load_own_private_key(pem)
-    assert isinstance(private, Ed25519PrivateKey)
-    return proofs.sign(
-        document, private, verification_method=node.urls.actor_multikey(handle), created=published
+    """A ``Subtotal`` of ``result`` for the shared proposal ``of``, signed by this co-op."""
+    document = documents.subtotal(
+        subtotal_id=f"{base}/subtotal/{uuid.uuid4().hex}",
+        coop=node.urls.actor(node.settings.handle),
+        of=of,
+        to=to,
+        result=result,
+        published=published,
     )
+    return sign_as_coop(conn, node, document, created=published)
 
 
-def keep_own_subtotal(conn: Connection, node: Node, row: RowMapping, now: datetime) -> None:
+def keep_own_subtotal(conn: Connection, node: Node, p: StoredProposal, now: datetime) -> None:
     """At the close of a proposal we host by subtotals: our own members' ballots become a
     subtotal like every other co-op's, signed by us and published with theirs, so that
     an auditor adds up signed subtotals only (our members' ballots are secret too)."""
-    from node.governance import stored
-    from node.governance.proposing import tally_proposal
-
-    own = stored.count(conn, row["id"], tally_proposal(row))
-    coop = node.urls.actor(node.settings.handle)
+    own = tally.count(conn, p.id, p.tally_settings())
     document = _signed_subtotal(
-        conn, node, of=row["uri"], to=row["uri"], base=row["uri"], result=own,
-        published=row["closes_at"],
-    )  # fmt: skip
-    conn.execute(
-        insert(subtotals).values(
-            proposal_id=row["id"],
-            coop=coop,
-            document=json.dumps(document, ensure_ascii=False),
-            voters=own.turnout,
-            published=row["closes_at"],
-            received_at=now,
-        )
+        conn, node, of=p.uri, to=p.uri, base=p.uri, result=own, published=p.closes_at
+    )
+    coops.keep_subtotal(
+        conn,
+        p.id,
+        node.urls.actor(node.settings.handle),
+        document,
+        voters=own.turnout,
+        published=p.closes_at,
+        now=now,
     )
 
 
 def send_subtotal(
-    conn: Connection, node: Node, row: RowMapping, result: Result, now: datetime
+    conn: Connection, node: Node, p: StoredProposal, mirror: Mirror, result: Result, now: datetime
 ) -> None:
     """At a mirror's close: its subtotal to the host, in the closing unit of work."""
-    document, inbox = subtotal_document(conn, node, row, result)
-    coop = node.urls.actor(node.settings.handle)
-    activity = {
-        "@context": CONTEXT,
-        "id": node.urls.activity(uuid.uuid4().hex),
-        "type": "Create",
-        "actor": coop,
-        "to": document["to"],
-        "object": document,
-    }
+    document = _signed_subtotal(
+        conn, node, of=mirror.of, to=mirror.host, base=p.uri, result=result,
+        published=p.closes_at,
+    )  # fmt: skip
+    activity = documents.subtotal_create(
+        document,
+        activity_id=node.urls.activity(uuid.uuid4().hex),
+        actor=node.urls.actor(node.settings.handle),
+    )
     outbox.publish(
         conn,
         activity,
         actor_id=node.peers.coop_id,
-        inboxes=[inbox],
+        inboxes=[mirror.inbox],
         now=now,
         policy=node.peers.policy,
         ordering_key=str(document["inReplyTo"]),
@@ -289,52 +177,31 @@ async def on_subtotal(node: Node, item: InboxItem) -> None:
         raise SubtotalRefused(f"{sender} sent a subtotal its host does not serve")
     target = actor_id(document.get("inReplyTo"))
 
-    def find(conn: Connection) -> tuple[RowMapping | None, RowMapping | None]:
-        row = conn.execute(select(proposals).where(proposals.c.uri == target)).mappings().first()
-        if row is None:
+    def find(conn: Connection) -> tuple[StoredProposal | None, CoopTakingPart | None]:
+        p = None if target is None else proposal_store.by_uri(conn, target)
+        if p is None:
             return None, None
-        coop = (
-            conn.execute(
-                select(proposal_coops).where(
-                    proposal_coops.c.proposal_id == row["id"], proposal_coops.c.coop == sender
-                )
-            )
-            .mappings()
-            .first()
-        )
-        return row, coop
+        return p, coops.participant(conn, p.id, sender)
 
-    row, coop = await node.db.read(find)
-    if row is None or row["counting_mode"] != "subtotal":
+    p, coop = await node.db.read(find)
+    if p is None or p.counting_mode is not Mode.SUBTOTAL:
         raise SubtotalRefused(f"{target} is no proposal of ours counted by subtotals")
-    if coop is None or coop["state"] != "listed":
+    if coop is None or coop.state != coops.LISTED:
         raise SubtotalRefused(f"{sender} is not a co-op of this proposal's electorate")
     await _verify(node, document, sender)
     published = _time(document.get("published"), "published")
     received = item.received_at or node.clock.now()
-    if published > row["closes_at"]:
+    if published > p.closes_at:
         raise SubtotalRefused("a subtotal is published at or before the vote's end")
-    if received > row["closes_at"] + GRACE or row["state"] == "closed":
+    if received > p.closes_at + GRACE or p.state is State.CLOSED:
         raise SubtotalRefused("subtotals are taken until 15 minutes after the vote's end")
-    voters = _check_counts(document, row, roster_size=coop["roster_size"] or 0)
-    text = json.dumps(document, ensure_ascii=False)
+    voters = _check_counts(document, p, roster_size=coop.roster_size or 0)
+    pk = p.id
 
     def unit(conn: Connection) -> None:
-        earlier = conn.execute(
-            select(subtotals.c.id, subtotals.c.published).where(
-                subtotals.c.proposal_id == row["id"], subtotals.c.coop == sender
-            )
-        ).first()
-        values = {
-            "document": text,
-            "voters": voters,
-            "published": published,
-            "received_at": received,
-        }
-        if earlier is None:
-            conn.execute(insert(subtotals).values(proposal_id=row["id"], coop=sender, **values))
-        elif earlier.published < published:
-            conn.execute(update(subtotals).where(subtotals.c.id == earlier.id).values(values))
+        coops.receive_subtotal(
+            conn, pk, sender, document, voters=voters, published=published, received=received
+        )
 
     await node.db.write(unit)
 
@@ -371,11 +238,9 @@ def _whole(value: Any, what: str) -> int:
     return value
 
 
-def _check_counts(document: dict[str, Any], row: RowMapping, *, roster_size: int) -> int:
+def _check_counts(document: dict[str, Any], p: StoredProposal, *, roster_size: int) -> int:
     """The subtotal's figures add up, name existing options (and the proposal's colleges
     where they weigh), and claim no more voters than the co-op's roster had."""
-    from node.governance.proposing import options_of, weights_of
-
     voters = _whole(document.get("voters"), "voters")
     if voters > roster_size:
         raise SubtotalRefused(
@@ -384,8 +249,8 @@ def _check_counts(document: dict[str, Any], row: RowMapping, *, roster_size: int
     colleges = document.get("colleges")
     if not isinstance(colleges, list) or not 1 <= len(colleges) <= MAX_COLLEGES:
         raise SubtotalRefused("a subtotal lists its colleges (one with name null if none)")
-    names = {o.name for o in options_of(row)}
-    weights = weights_of(row)
+    names = {o.name for o in p.options}
+    weights = p.college_weights
     seen: set[str | None] = set()
     total = 0
     for college in colleges:
@@ -412,31 +277,3 @@ def _check_counts(document: dict[str, Any], row: RowMapping, *, roster_size: int
     if total != voters:
         raise SubtotalRefused(f"the colleges' voters add up to {total}, not {voters}")
     return voters
-
-
-def host_pairs(conn: Connection, row: RowMapping) -> dict[str | None, dict[tuple[str, ...], int]]:
-    """The other co-ops' subtotals' counts in the form the tally decides from (the host's
-    own subtotal, made at the close, repeats its members' ballots)."""
-    pairs: dict[str | None, dict[tuple[str, ...], int]] = {}
-    host = select(proposal_coops.c.coop).where(
-        proposal_coops.c.proposal_id == row["id"], proposal_coops.c.state == "host"
-    )
-    query = select(subtotals.c.document).where(
-        subtotals.c.proposal_id == row["id"], subtotals.c.coop.not_in(host)
-    )
-    for (text,) in conn.execute(query):
-        for college in json.loads(text)["colleges"]:
-            made = pairs.setdefault(college["name"], {})
-            for option, n in college["counts"].items():
-                if n:
-                    made[(option,)] = made.get((option,), 0) + int(n)
-    return pairs
-
-
-def received(conn: Connection, pk: int) -> dict[str, int]:
-    """Each co-op's subtotal voters."""
-    return dict(
-        conn.execute(
-            select(subtotals.c.coop, subtotals.c.voters).where(subtotals.c.proposal_id == pk)
-        ).all()
-    )

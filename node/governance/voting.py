@@ -18,43 +18,42 @@ member's refused vote is an API error, and nothing is stored.
 
 from __future__ import annotations
 
-import html
-import json
 import logging
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from sqlalchemy import bindparam, select, text, update
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Connection, RowMapping
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from federation import keys, proofs
+from federation import proofs
 from federation.errors import MalformedInput, NotAuthorized
 from federation.inbox import actor_id, host_of
-from federation.jsonld import AS_CONTEXT_URL, DATA_INTEGRITY_V2_CONTEXT_URL
 from federation.origins import same_origin
 from node.errors import Conflict, Forbidden, Invalid
-from node.governance.proposing import CLOSED, get_row, options_of
+from node.governance import documents
 from node.governance.rules.proposal_input import MAX_OPTION_NAME, iso
 from node.governance.rules.tally import Reason, check_choices
+from node.governance.signing import signed_ballot
+from node.governance.store import ballots as ballot_store
+from node.governance.store import electorate
+from node.governance.store import proposals as proposal_store
+from node.governance.store.rows import State, StoredProposal
 from node.runtime import Node
-from node.services import identity, outbox
+from node.services import outbox
 from node.services.inbox import InboxItem
 from node.services.tokens import TokenInfo
-from node.storage.tables import actors, ballots, proposals
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
 
 log = logging.getLogger(__name__)
 
-VALID, REFUSED = "valid", "refused"
 # Refused ballots kept per voter and proposal (for the audit trail); past this, a voter's
 # further refused ballots are dropped unrecorded, so that nobody can fill the table.
 MAX_REFUSED_PER_VOTER = 10
 # A voter gets replies about their first few ballots on a proposal, not about every one.
 MAX_REPLIES = 3
-NOTE_CONTEXT = [AS_CONTEXT_URL, DATA_INTEGRITY_V2_CONTEXT_URL]
 
 
 class NotTheVoter(NotAuthorized):
@@ -86,108 +85,49 @@ class Verdict:
 # --- the checks ---------------------------------------------------------------------------
 
 
-def _colleges(conn: Connection, pk: int, voters: set[str]) -> dict[str, str | None]:
-    """The electorate's colleges of those of ``voters`` who are in it."""
-    found: dict[str, str | None] = {}
-    listed = sorted(voters)
-    for start in range(0, len(listed), 500):
-        rows = conn.execute(
-            _ELECTORS, {"proposal": pk, "voters": listed[start : start + 500]}
-        ).all()
-        found.update((voter, college) for voter, college in rows)
-    return found
-
-
 def check(
-    row: RowMapping, vote: Vote, electorate: dict[str, str | None]
+    p: StoredProposal, vote: Vote, voters: dict[str, str | None]
 ) -> tuple[Reason | None, str | None]:
     """The reason a ballot cannot count, whatever other ballots say; and the voter's
-    college. The same checks, in the same order, as the tally's."""
-    if vote.cast_at < row["opens_at"] or row["state"] == "scheduled":
+    college (``voters``: the electorate's colleges of the voters concerned). The same
+    checks, in the same order, as the tally's."""
+    if vote.cast_at < p.opens_at or p.state is State.SCHEDULED:
         return Reason.BEFORE_OPENING, None
-    if vote.cast_at >= row["closes_at"] or row["state"] == CLOSED:
+    if vote.cast_at >= p.closes_at or p.state is State.CLOSED:
         return Reason.AFTER_CLOSE, None
-    if vote.voter not in electorate:
+    if vote.voter not in voters:
         return Reason.NOT_ELIGIBLE, None
-    college = electorate[vote.voter]
-    roles = {o.name: o.role for o in options_of(row)}
-    limit = row["max_choices"] if row["multiple_choice"] else 1
+    college = voters[vote.voter]
+    roles = {o.name: o.role for o in p.options}
+    limit = p.max_choices if p.multiple_choice else 1
     return check_choices(vote.choices, roles, limit), college
 
 
-def _choices_text(choices: tuple[str, ...]) -> str:
-    return json.dumps(list(choices), ensure_ascii=False, separators=(",", ":"))
-
-
-# Built once: building a statement costs more than running it, and ballots come by the
-# thousand.
-_ELECTORS = text(
-    "SELECT voter, college FROM proposal_voters WHERE proposal_id = :proposal AND voter IN :voters"
-).bindparams(bindparam("voters", expanding=True))
-_THEIRS = text(
-    "SELECT voter, id, state, choices, notes, cast_at FROM ballots "
-    "WHERE proposal_id = :proposal AND voter IN :voters ORDER BY cast_at, id"
-).bindparams(bindparam("voters", expanding=True))
-
-
-@dataclass
-class _Voter:
-    """What the batch knows of a voter's ballots on the proposal, kept up to date as
-    the batch's own ballots are stored."""
-
-    ballots: int = 0
-    refused: int = 0
-    latest: Any = None
-    """The latest valid ballot: (id, choices, notes), or None."""
-
-
-def _voters(conn: Connection, pk: int, voters: set[str]) -> dict[str, _Voter]:
-    known = {voter: _Voter() for voter in voters}
-    listed = sorted(voters)
-    for start in range(0, len(listed), 500):
-        rows = conn.execute(_THEIRS, {"proposal": pk, "voters": listed[start : start + 500]})
-        for voter, ballot_id, state, choices, notes, _ in rows:
-            seen = known[voter]
-            seen.ballots += 1
-            if state == REFUSED:
-                seen.refused += 1
-            elif state == VALID:
-                seen.latest = (ballot_id, choices, notes)
-    return known
-
-
-def record(conn: Connection, row: RowMapping, votes: list[Vote], *, merge: bool) -> list[Verdict]:
+def record(conn: Connection, p: StoredProposal, votes: list[Vote], *, merge: bool) -> list[Verdict]:
     """Store ballots for one proposal as valid or refused, in the caller's unit of work;
     a verdict per ballot, in order. With ``merge`` (a Mastodon vote on a multiple
     choice, one Note per option), a Note adding an option to the voter's ballot joins
     it rather than starting another."""
-    pk = row["id"]
+    pk = p.id
     voters = {vote.voter for vote in votes}
-    electorate = _colleges(conn, pk, voters)
-    known = _voters(conn, pk, voters)
-    rows: list[dict[str, Any]] = []
+    colleges = electorate.colleges_of(conn, pk, voters)
+    known = ballot_store.voters_so_far(conn, pk, voters)
+    rows: list[ballot_store.NewBallot] = []
     verdicts: list[Verdict] = []
     changed = False
     for vote in votes:
         seen = known[vote.voter]
-        reason, college = check(row, vote, electorate)
+        reason, college = check(p, vote, colleges)
         if reason is None and merge and seen.latest is not None:
-            ballot_id, had_text, notes_text = seen.latest
-            had = tuple(json.loads(had_text))
+            had = seen.latest.choices
             if set(vote.choices) <= set(had):
                 verdicts.append(Verdict(stored=False))  # a replay of options chosen
                 continue
             joined = had + tuple(c for c in vote.choices if c not in had)
             joined_vote = Vote(vote.voter, joined, vote.notes, vote.activity_id, vote.cast_at)
-            reason, _ = check(row, joined_vote, electorate)
+            reason, _ = check(p, joined_vote, colleges)
             if reason is None:
-                notes = json.dumps(json.loads(notes_text) + list(vote.notes), ensure_ascii=False)
-                conn.execute(
-                    update(ballots)
-                    .where(ballots.c.id == ballot_id)
-                    .values(choices=_choices_text(joined), notes=notes)
-                )
-                seen.latest = (ballot_id, _choices_text(joined), notes)
+                seen.latest = ballot_store.join(conn, seen.latest, joined, vote.notes)
                 changed = True
                 verdicts.append(Verdict(stored=True, merged=True))
                 continue
@@ -198,59 +138,35 @@ def record(conn: Connection, row: RowMapping, votes: list[Vote], *, merge: bool)
         if reason is not None and seen.refused >= MAX_REFUSED_PER_VOTER:
             verdicts.append(Verdict(stored=False, reason=reason))
             continue
-        state = VALID if reason is None else REFUSED
-        values = {
-            "proposal_id": pk,
-            "voter": vote.voter,
-            "college": college,
-            "choices": _choices_text(vote.choices),
-            "activity_id": vote.activity_id,
-            "cast_at": vote.cast_at,
-            "state": state,
-            "reason": None if reason is None else reason.value,
-            "notes": json.dumps(list(vote.notes), ensure_ascii=False),
-        }
+        new = ballot_store.new_ballot(
+            voter=vote.voter,
+            college=college,
+            choices=vote.choices,
+            activity_id=vote.activity_id,
+            cast_at=vote.cast_at,
+            reason=None if reason is None else reason.value,
+            notes=vote.notes,
+        )
         seen.ballots += 1
         if reason is not None:
             seen.refused += 1
         elif merge:
             # Later Notes of this batch join this ballot: it needs its id now.
-            values["id"] = _insert_one(conn, values)
-            seen.latest = (values["id"], values["choices"], values["notes"])
+            ballot_id = ballot_store.insert_one(conn, pk, new)
+            seen.latest = ballot_store.LatestBallot(ballot_id, new.choices_text, new.notes_text)
             changed = True
             verdicts.append(Verdict(stored=True, reason=None, replaced=replaced, tell=tell))
             continue
         else:
-            seen.latest = (None, values["choices"], values["notes"])
+            seen.latest = ballot_store.LatestBallot(None, new.choices_text, new.notes_text)
             changed = True
-        rows.append(values)
+        rows.append(new)
         verdicts.append(Verdict(stored=True, reason=reason, replaced=replaced, tell=tell))
     if rows:
-        _insert_many(conn, rows)
+        ballot_store.insert_many(conn, pk, rows)
     if changed:
-        _mark_dirty(conn, pk)
+        proposal_store.mark_counts_changed(conn, pk)
     return verdicts
-
-
-def _insert_statement(conn: Connection) -> Any:
-    dialect = sqlite if conn.dialect.name == "sqlite" else postgresql
-    return dialect.insert(ballots).on_conflict_do_nothing(
-        index_elements=["proposal_id", "activity_id"]
-    )
-
-
-def _insert_many(conn: Connection, rows: list[dict[str, Any]]) -> None:
-    """Insert ballots; one already stored under its activity id (a handling repeated
-    after a crash) is left as it is."""
-    conn.execute(_insert_statement(conn), rows)
-
-
-def _insert_one(conn: Connection, values: dict[str, Any]) -> int | None:
-    return conn.execute(_insert_statement(conn).values(values).returning(ballots.c.id)).scalar()
-
-
-def _mark_dirty(conn: Connection, pk: int) -> None:
-    conn.execute(update(proposals).where(proposals.c.id == pk).values(counts_dirty=1))
 
 
 # --- a local member's vote ------------------------------------------------------------------
@@ -281,15 +197,15 @@ async def cast_local(node: Node, token: TokenInfo, key: str, data: Any) -> dict[
     Ed25519 key, so that an audit can check it came from the member's node."""
     choices = choices_of(token, data)
     now = node.clock.now()
-    row = await node.db.read(lambda conn: get_row(conn, key))
+    p = await node.db.read(lambda conn: proposal_store.get(conn, key))
     voter, ballot_url, notes = await signed_ballot(
-        node, token, row["uri"], node.urls.actor(node.settings.handle), choices, now
+        node, token.actor_id, p.uri, node.urls.actor(node.settings.handle), choices, now
     )
     vote = Vote(voter, tuple(choices), notes, ballot_url, now)
 
     def unit(conn: Connection) -> Verdict:
-        fresh = get_row(conn, key)
-        reason, _ = check(fresh, vote, _colleges(conn, fresh["id"], {voter}))
+        fresh = proposal_store.get(conn, key)
+        reason, _ = check(fresh, vote, electorate.colleges_of(conn, fresh.id, {voter}))
         if reason is not None:
             raise _API_ERRORS.get(reason, Invalid)(reason.value)
         [verdict] = record(conn, fresh, [vote], merge=False)
@@ -301,7 +217,7 @@ async def cast_local(node: Node, token: TokenInfo, key: str, data: Any) -> dict[
     if verdict.replaced:
         counted = (
             "replaces your earlier ballot"
-            if row["allow_change"]
+            if p.allow_change
             else ("not counted: your first ballot counts, this proposal does not allow changes")
         )
     return {
@@ -311,54 +227,6 @@ async def cast_local(node: Node, token: TokenInfo, key: str, data: Any) -> dict[
         "status": counted,
         "notes": list(notes),
     }
-
-
-async def signed_ballot(
-    node: Node,
-    token: TokenInfo,
-    proposal: str,
-    host: str,
-    choices: list[str],
-    now: datetime,
-) -> tuple[str, str, tuple[dict[str, Any], ...]]:
-    """A member's ballot as Mastodon shapes it, one ``Note`` per option, each signed by
-    this node as the member with a FEP-8b32 ``eddsa-jcs-2022`` proof (the member's
-    Ed25519 key): the voter, the ballot's id and its Notes."""
-    member_pk = token.actor_id
-
-    def member_key(conn: Connection) -> tuple[str, bytes]:
-        username = conn.execute(
-            select(actors.c.username).where(actors.c.id == member_pk)
-        ).scalar_one()
-        found = identity.get_actor(conn, username)
-        if found.ed25519_private_pem is None:
-            raise Conflict("this member has no Ed25519 key")
-        return username, found.ed25519_private_pem
-
-    username, pem = await node.db.read(member_key)
-    voter = node.urls.actor(username)
-    ballot = node.urls.ballot(uuid.uuid4().hex)
-    private = keys.load_own_private_key(pem)
-    assert isinstance(private, Ed25519PrivateKey)
-    notes = tuple(
-        proofs.sign(
-            {
-                "@context": NOTE_CONTEXT,
-                "id": f"{ballot}/{n}",
-                "type": "Note",
-                "name": name,
-                "inReplyTo": proposal,
-                "attributedTo": voter,
-                "to": [host],
-                "published": iso(now),
-            },
-            private,
-            verification_method=node.urls.actor_multikey(username),
-            created=now,
-        )
-        for n, name in enumerate(choices)
-    )
-    return voter, ballot, notes
 
 
 # --- a remote member's vote -------------------------------------------------------------------
@@ -416,16 +284,11 @@ async def take_votes(node: Node, items: list[InboxItem]) -> dict[int, Exception 
     if not targets:
         return {}
     uris = set(targets.values())
-    rows = await node.db.read(
-        lambda conn: {
-            r["uri"]: r
-            for r in conn.execute(select(proposals).where(proposals.c.uri.in_(uris))).mappings()
-        }
-    )
+    found = await node.db.read(lambda conn: proposal_store.by_uris(conn, uris))
     outcome: dict[int, Exception | None] = {}
     votes: list[tuple[InboxItem, Vote]] = []
     for item in items:
-        if targets.get(item.id) not in rows:
+        if targets.get(item.id) not in found:
             continue  # not a vote, or on nothing of ours: the other handlers decide
         try:
             votes.append((item, await _vote_of(node, item)))
@@ -435,20 +298,15 @@ async def take_votes(node: Node, items: list[InboxItem]) -> dict[int, Exception 
         return outcome
 
     def unit(conn: Connection) -> list[Verdict]:
-        fresh = {
-            r["uri"]: r
-            for r in conn.execute(select(proposals).where(proposals.c.uri.in_(uris))).mappings()
-        }
+        fresh = proposal_store.by_uris(conn, uris)
         by_proposal: dict[str, list[int]] = {}
         for n, (item, _) in enumerate(votes):
             by_proposal.setdefault(targets[item.id], []).append(n)
         verdicts: list[Verdict | None] = [None] * len(votes)
         for uri, positions in by_proposal.items():
-            row = fresh[uri]
-            found = record(
-                conn, row, [votes[n][1] for n in positions], merge=bool(row["multiple_choice"])
-            )
-            for n, verdict in zip(positions, found, strict=True):
+            p = fresh[uri]
+            made = record(conn, p, [votes[n][1] for n in positions], merge=p.multiple_choice)
+            for n, verdict in zip(positions, made, strict=True):
                 verdicts[n] = verdict
         return [v for v in verdicts if v is not None]
 
@@ -456,18 +314,18 @@ async def take_votes(node: Node, items: list[InboxItem]) -> dict[int, Exception 
     node.governance_wakeup.set()
     for (item, _), verdict in zip(votes, verdicts, strict=True):
         outcome[item.id] = None
-        row = rows[targets[item.id]]
+        p = found[targets[item.id]]
         note = item.activity["object"]
         if not verdict.tell:
             continue
         if verdict.reason is not None:
             text = f"your vote was not counted: {verdict.reason.value}"
-        elif verdict.replaced and not verdict.merged and not row["allow_change"]:
+        elif verdict.replaced and not verdict.merged and not p.allow_change:
             text = f"your vote was not counted: {Reason.ALREADY_VOTED.value}"
         else:
             continue
         try:
-            await _reply(node, row, item, note, text)
+            await _reply(node, p, item, note, text)
         except Exception as exc:  # the ballot is recorded; a reply that fails is logged
             log.warning("vote reply to %s failed: %s", item.actor, exc)
     return outcome
@@ -491,7 +349,7 @@ async def _verify_proof(node: Node, note: dict[str, Any], voter: str) -> None:
 
 
 async def _reply(
-    node: Node, row: RowMapping, item: InboxItem, note: dict[str, Any], text: str
+    node: Node, p: StoredProposal, item: InboxItem, note: dict[str, Any], text: str
 ) -> None:
     """A direct reply to the voter, saying why the vote did not count."""
     voter = item.actor
@@ -503,32 +361,19 @@ async def _reply(
     inbox = document.get("inbox")
     if not isinstance(inbox, str):
         return
-    handle = node.settings.handle
-    coop = node.urls.actor(handle)
     username = document.get("preferredUsername") or "member"
-    mention = f"@{username}@{host_of(voter)}"
     now = node.clock.now()
-    reply = {
-        "@context": AS_CONTEXT_URL,
-        "id": node.urls.activity(uuid.uuid4().hex),
-        "type": "Create",
-        "actor": coop,
-        "to": [voter],
-        "object": {
-            "id": node.urls.ballot(uuid.uuid4().hex) + "/reply",
-            "type": "Note",
-            "attributedTo": coop,
-            "inReplyTo": note.get("id") or row["uri"],
-            "to": [voter],
-            "published": iso(now),
-            "content": (
-                f'<p><span class="h-card"><a href="{html.escape(voter)}" class="u-url mention">'
-                f"{html.escape(mention)}</a></span> “{html.escape(row['title'])}”: "
-                f"{html.escape(text)}.</p>"
-            ),
-            "tag": [{"type": "Mention", "href": voter, "name": mention}],
-        },
-    }
+    reply = documents.vote_reply(
+        node.urls,
+        node.settings.handle,
+        key=uuid.uuid4().hex,
+        voter=voter,
+        mention=f"@{username}@{host_of(voter)}",
+        answering=note.get("id") or p.uri,
+        title=p.title,
+        text=text,
+        now=now,
+    )
 
     def unit(conn: Connection) -> None:
         outbox.publish(

@@ -1,8 +1,10 @@
-"""The inbox worker: one idempotent handler per activity type.
+"""The inbox worker: each claimed activity goes to the handler of its (type, kind).
 
-The set of handled types is the :data:`HANDLERS` table, visible in one place. A type
-with no handler is stored and marked ``ignored``; a handler that raises is retried with
-backoff and finally recorded as ``failed`` with its reason (see services.inbox). One
+The handlers are the features' (:mod:`node.inbox.handlers`); an activity's kind is named
+again here as at receipt (:mod:`node.inbox.classify`). Kinds with a batch handler (the
+ballots) are taken first, all of the round's together. An activity of no kind is marked
+``ignored``; a handler that raises is retried with backoff and finally recorded as
+``failed`` with its reason (see services.inbox), at once when no retry can help. One
 activity never stops a round: see :func:`run_once`.
 """
 
@@ -10,201 +12,29 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
-from dataclasses import replace
 from datetime import datetime
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING
 
-from sqlalchemy import select
-from sqlalchemy.engine import Connection
-
-from federation.errors import FederationError, MalformedInput, NotAuthorized, Refused
-from federation.inbox import actor_id, host_of
+from federation.errors import MalformedInput, NotAuthorized, Refused
+from federation.inbox import host_of
 from federation.storable import storable
 from node.errors import Forbidden
-from node.follows import federating
-from node.governance import sharing, subtotals, voting
-from node.offers import offering
-from node.offers.remote import linked_proposals
+from node.inbox.classify import classify
+from node.inbox.feature import BatchHandler, Key, message_of
+from node.inbox.handlers import BATCHES, HANDLERS
 from node.runtime import Node, Poller
-from node.services import inbox, remote_actors
+from node.services import inbox
 from node.services.inbox import InboxItem
-from node.storage.tables import following
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
 
 log = logging.getLogger(__name__)
 
-# The offers an actor links from its profile (see _take_linked_offers): fetched this
-# many at a time, and all within this many seconds.
-LINKED_OFFERS_AT_ONCE = 4
-LINKED_OFFERS_SECONDS = 20
-
-Handler = Callable[[Node, InboxItem], Awaitable[object]]
 # Handler errors that no retry can mend: a malformed or refused object, or one whose
-# sender is not its origin.
-_REFUSED = (offering.NotTheOrigin, MalformedInput, Refused, NotAuthorized, Forbidden)
-
-
-def _is_question(activity: dict[str, Any]) -> bool:
-    obj = activity.get("object")
-    return isinstance(obj, dict) and obj.get("type") == "Question"
-
-
-async def handle_create(node: Node, item: InboxItem) -> None:
-    """A shared proposal naming this co-op, or a followed co-op's new offer. (Votes on
-    our proposals are taken before, together: see run_once.)"""
-    if _is_question(item.activity) and await sharing.on_question(node, item):
-        return
-    if subtotals.is_subtotal(item.activity):
-        await subtotals.on_subtotal(node, item)
-        return
-    await offering.on_create_or_update(node, item)
-
-
-async def handle_reject(node: Node, item: InboxItem) -> None:
-    """A co-op declining a shared proposal we host, or a refused follow."""
-    if await sharing.on_reject(node, item):
-        return
-    ours = await _our_follow(node, item.actor)
-    await federating.on_accept_or_reject(node, _naming_our_follow(node, item, ours))
-
-
-async def handle_accept(node: Node, item: InboxItem) -> None:
-    """Our follow accepted; then the offers the followed actor links from its profile
-    (see _take_linked_offers), which no Create brings."""
-    ours = await _our_follow(node, item.actor)
-    item = _naming_our_follow(node, item, ours)
-    await federating.on_accept_or_reject(node, item)
-    if ours is None or actor_id(item.activity.get("object")) != ours:
-        return
-    try:
-        # Fetched again: the stored copy of an actor keeps no attachments.
-        document = await node.peers.fetch(item.actor)
-    except FederationError as exc:
-        log.info("inbox: no profile of %s to read offers from: %s", item.actor, exc)
-        return
-    await _take_linked_offers(node, item, document)
-
-
-async def _our_follow(node: Node, followed: str) -> str | None:
-    """The id of the co-op's Follow of ``followed``, if it sent one."""
-    coop_id = node.peers.coop_id
-    query = select(following.c.follow_id).where(
-        following.c.actor_id == coop_id, following.c.followed == followed
-    )
-    found = await node.db.read(lambda conn: conn.execute(query).scalar_one_or_none())
-    return None if found is None else str(found)
-
-
-def _naming_our_follow(node: Node, item: InboxItem, ours: str | None) -> InboxItem:
-    """An Accept or Reject of a Follow embedded by its two actors, the co-op and the
-    sender, names the co-op's Follow of the sender whatever id it gives it. Misskey,
-    rejecting a follower it removes, writes an id of its own (/follows/FOLLOWER/FOLLOWEE);
-    Mastodon matches such a Follow by its actors too (ActivityPub::Activity::Reject).
-    Only the followed actor's own signature gets here: it can settle no other follow."""
-    embedded = item.activity.get("object")
-    if (
-        ours is None
-        or not isinstance(embedded, dict)
-        or embedded.get("type") != "Follow"
-        or embedded.get("id") == ours
-        or actor_id(embedded.get("actor")) != node.urls.actor(node.settings.handle)
-        or actor_id(embedded.get("object")) != item.actor
-    ):
-        return item
-    return replace(item, activity={**item.activity, "object": {**embedded, "id": ours}})
-
-
-async def _take_linked_offers(node: Node, item: InboxItem, document: dict[str, Any]) -> None:
-    """The FEP-0837 proposals a followed actor links from its profile (FEP-0ea0 payment
-    links), into the catalogue. Mitra publishes its proposals this way only: each is
-    taken as a Create naming it by id would be (only from an actor the co-op follows,
-    fetched from the actor's server, attributed to the actor). One that cannot be taken
-    is logged and left: the links are read again at the actor's next Update.
-
-    The links are fetched a few at a time, and all of them together within
-    LINKED_OFFERS_SECONDS: a slow server holds the worker's round that long at most,
-    not ten fetches' deadlines one after another."""
-    gate = asyncio.Semaphore(LINKED_OFFERS_AT_ONCE)
-
-    async def take(url: str) -> None:
-        as_create = replace(
-            item, type="Create", activity={"type": "Create", "actor": item.actor, "object": url}
-        )
-        async with gate:
-            try:
-                await offering.on_create_or_update(node, as_create)
-            except (FederationError, offering.NotTheOrigin) as exc:
-                shown = storable(_message(exc))
-                log.info("inbox: %s links the offer %s, not taken: %s", item.actor, url, shown)
-
-    try:
-        async with asyncio.timeout(LINKED_OFFERS_SECONDS):
-            await asyncio.gather(
-                *(take(url) for url in linked_proposals(document, owner=item.actor))
-            )
-    except TimeoutError:
-        log.info(
-            "inbox: the offers %s links took over %d s; the rest wait for its next Update",
-            item.actor,
-            LINKED_OFFERS_SECONDS,
-        )
-
-
-async def handle_delete(node: Node, item: InboxItem) -> None:
-    """An actor deleting itself: forget it and its keys; or a Delete of an offer."""
-    target = actor_id(item.activity.get("object"))
-    if target == item.actor:
-        node.peers.keys.forget_actor(item.actor)
-        await node.db.write(lambda conn: remote_actors.forget(conn, item.actor))
-        return
-    await offering.on_delete(node, item)
-
-
-async def handle_update(node: Node, item: InboxItem) -> None:
-    """An actor's new profile or key (the embedded copy is not trusted: it is fetched),
-    with the offers it links; or a changed offer."""
-    target = actor_id(item.activity.get("object"))
-    if target != item.actor:
-        if _is_question(item.activity) and await sharing.on_question(node, item):
-            return
-        await offering.on_create_or_update(node, item)
-        return
-    document = await node.peers.fetch(item.actor)
-    if remote_actors.is_actor_document(document):
-        now = node.clock.now()
-        await node.db.write(lambda conn: remote_actors.store(conn, document, now=now))
-        node.peers.keys.forget_actor(item.actor)
-        await _take_linked_offers(node, item, document)
-
-
-def wants(activity: dict[str, Any]) -> bool:
-    """Whether a verified activity gives the worker anything to do: its type has a
-    handler, and (a cheap look, at receipt) it is not plainly something that handler
-    ignores. Everything else is stored as ``ignored`` at once and never claimed."""
-    kind = activity.get("type")
-    if kind not in HANDLERS:
-        return False
-    if kind == "Create":
-        obj = activity.get("object")
-        return (
-            offering.may_be_offer(obj)
-            or voting.looks_like_vote(obj)
-            or _is_question(activity)
-            or subtotals.is_subtotal(activity)
-        )
-    return True
-
-
-HANDLERS: dict[str, Handler] = {
-    "Create": handle_create,
-    "Delete": handle_delete,
-    "Update": handle_update,
-    "Follow": federating.on_follow,
-    "Accept": handle_accept,
-    "Reject": handle_reject,
-    "Undo": federating.on_undo,
-}
+# sender is not its origin (NotAuthorized: the offers' and ballots' NotThe... errors).
+REFUSED = (MalformedInput, Refused, NotAuthorized, Forbidden)
 
 
 async def run_once(node: Node, *, limit: int = 100) -> int:
@@ -219,50 +49,66 @@ async def run_once(node: Node, *, limit: int = 100) -> int:
     if not items:
         return 0
     outcomes: dict[str, list[int]] = {"done": [], "ignored": [], "dropped": []}
-    wanted = []
+    wanted: list[tuple[InboxItem, Key | None]] = []
     for item in items:
         if node.peers.policy.refusal(host_of(item.actor)) is not None:
             # Accepted before the admin blocked its domain: its content is not wanted.
             outcomes["dropped"].append(item.id)
-        else:
-            wanted.append(item)
-    votes = await _take_votes(node, wanted)
-    for item in wanted:
-        state = await _handle(node, item, votes)
+            continue
+        try:
+            kind = classify(item.activity, actor=item.actor, urls=node.urls)
+        except Exception as exc:  # a kind's test that fails on this activity fails it alone
+            await _settle_error(node, item, exc)
+            continue
+        wanted.append((item, None if kind is None else (item.type, kind)))
+    batched: dict[int, Exception | None] = {}
+    for key, batch in BATCHES.items():
+        group = [item for item, found in wanted if found == key]
+        if group:
+            batched.update(await _take_batch(node, key, batch, group))
+    for item, found in wanted:
+        state = await _handle(node, item, found, batched)
         if state is not None:
             outcomes[state].append(item.id)
     await _finish_all(node, outcomes)
     return len(items)
 
 
-async def _take_votes(node: Node, items: list[InboxItem]) -> dict[int, Exception | None]:
-    """The round's ballots, taken together; if that fails, one activity at a time, so
-    that the one that made it fail is the only one left with the error."""
+async def _take_batch(
+    node: Node, key: Key, batch: BatchHandler, items: list[InboxItem]
+) -> dict[int, Exception | None]:
+    """The round's activities of one batched kind (the ballots), taken together; if
+    that fails, one activity at a time, so that the one that made it fail is the only
+    one left with the error."""
     try:
-        return await voting.take_votes(node, items)
+        return await batch(node, items)
     except Exception:
-        log.exception("inbox: the round's ballots failed together; taking them one by one")
-    votes: dict[int, Exception | None] = {}
+        log.exception("inbox: the round's %s %s failed together; taking them one by one", *key)
+    taken: dict[int, Exception | None] = {}
     for item in items:
         try:
-            votes.update(await voting.take_votes(node, [item]))
+            taken.update(await batch(node, [item]))
         except Exception as exc:
-            votes[item.id] = exc
-    return votes
+            taken[item.id] = exc
+    return taken
 
 
-async def _handle(node: Node, item: InboxItem, votes: dict[int, Exception | None]) -> str | None:
+async def _handle(
+    node: Node, item: InboxItem, key: Key | None, batched: dict[int, Exception | None]
+) -> str | None:
     """The state an activity ends in this round, or None when its failure is recorded
     already (or could not be: then its claim expires)."""
-    if item.id in votes:
-        error = votes[item.id]
+    if item.id in batched:
+        error = batched[item.id]
         if error is None:
             return "done"
         await _settle_error(node, item, error)
         return None
-    handler = HANDLERS.get(item.type)
+    if key is None:
+        return "ignored"  # no feature wants it (it was stored before they said so)
+    handler = HANDLERS.get(key)
     if handler is None:
-        return "ignored"
+        return "done"  # a batched kind the batch left: a ballot on nothing of ours
     try:
         await handler(node, item)
     except Exception as exc:
@@ -305,21 +151,14 @@ def _finish_one(item_id: int, conn: Connection, *, state: str, now: datetime) ->
 
 async def _settle_error(node: Node, item: InboxItem, exc: Exception) -> None:
     """Record why an activity failed; never raises (the round goes on)."""
-    shown = storable(_message(exc), limit=inbox.MAX_REASON)
-    if isinstance(exc, _REFUSED):
+    shown = storable(message_of(exc), limit=inbox.MAX_REASON)
+    if isinstance(exc, REFUSED):
         # Trying again cannot help: the activity is wrong, not the moment.
         log.info("inbox: %s %s refused: %s", item.type, item.activity_id, shown)
         await _record(node, item, f"refused: {shown}", refused=True)
     else:
         log.warning("inbox: %s %s failed: %s", item.type, item.activity_id, shown)
         await _record(node, item, f"{type(exc).__name__}: {shown}", refused=False)
-
-
-def _message(exc: Exception) -> str:
-    try:
-        return str(exc)
-    except Exception:  # an exception's own __str__ may fail too
-        return f"({type(exc).__name__} with a message that cannot be shown)"
 
 
 async def _record(node: Node, item: InboxItem, reason: str, *, refused: bool) -> None:
@@ -344,7 +183,7 @@ async def _record(node: Node, item: InboxItem, reason: str, *, refused: bool) ->
                 "inbox: the outcome of %s %s could not be recorded: %s",
                 item.type,
                 item.activity_id,
-                storable(_message(exc)),
+                storable(message_of(exc)),
             )
     log.error("inbox: %s %s stays claimed until its claim expires", item.type, item.activity_id)
 

@@ -439,3 +439,17 @@ def _member(m: RowMapping | dict[str, Any]) -> Member:
 
 def _iso(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def member_of_actor(conn: Connection, actor_id: int | None) -> int | None:
+    """The current member whose actor is ``actor_id`` (an API token's), or ``None``."""
+    if actor_id is None:
+        return None
+    found = conn.execute(
+        select(members.c.id).where(
+            members.c.actor_id == actor_id,
+            members.c.left_at.is_(None),
+            members.c.state == "confirmed",
+        )
+    ).scalar()
+    return None if found is None else int(found)

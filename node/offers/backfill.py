@@ -13,10 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import datetime
-from typing import Any
-
-from sqlalchemy import insert, select, update
-from sqlalchemy.engine import Connection
+from typing import TYPE_CHECKING, Any
 
 from federation.errors import FederationError
 from federation.inbox import actor_id
@@ -25,15 +22,17 @@ from federation.storable import storable
 from node.catalogue import store as catalogue
 from node.catalogue.entries import remote_entry
 from node.follows import store as follows
-from node.offers import RemoteOfferError, from_proposal
+from node.offers import backfill_store as store
+from node.offers.backfill_store import DONE, FAILED, RUNNING, start
+from node.offers.remote import RemoteOfferError
+from node.offers.wire import from_proposal
 from node.runtime import Node, Poller
-from node.storage.tables import backfills
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
 
 log = logging.getLogger(__name__)
 
-RUNNING = "running"
-DONE = "done"
-FAILED = "failed"
 # Bounds on one walk: enough for a large co-op, not a way to fill our disk.
 MAX_PAGES = 1_000
 MAX_OFFERS = 100_000
@@ -41,39 +40,6 @@ MAX_OFFERS = 100_000
 MAX_FAILURES = 5
 # Pages one walk takes before the loop turns to the others.
 PAGES_PER_ROUND = 20
-
-
-def start(
-    conn: Connection, *, actor_id: int, followed: str, collection: str, now: datetime
-) -> None:
-    """Begin (or begin again) the walk of ``followed``'s offers at ``collection``."""
-    values = {
-        "collection": collection,
-        "next_page": None,
-        "pages": 0,
-        "imported": 0,
-        "total": None,
-        "state": RUNNING,
-        "last_error": None,
-        "started_at": now,
-        "updated_at": now,
-    }
-    found = conn.execute(
-        select(backfills.c.id).where(
-            backfills.c.actor_id == actor_id, backfills.c.followed == followed
-        )
-    ).scalar()
-    if found is None:
-        conn.execute(insert(backfills).values(actor_id=actor_id, followed=followed, **values))
-    else:
-        conn.execute(update(backfills).where(backfills.c.id == found).values(**values))
-
-
-def progress(conn: Connection, *, actor_id: int, followed: str) -> dict[str, Any] | None:
-    row = conn.execute(
-        select(backfills).where(backfills.c.actor_id == actor_id, backfills.c.followed == followed)
-    ).first()
-    return None if row is None else dict(row._mapping)
 
 
 async def on_accepted(node: Node, followed: str) -> None:
@@ -98,11 +64,7 @@ async def on_accepted(node: Node, followed: str) -> None:
 async def run_once(node: Node) -> int:
     """Take one page of each running walk; returns how many pages were taken."""
     coop_id = node.peers.coop_id
-    walks = await node.db.read(
-        lambda conn: conn.execute(
-            select(backfills).where(backfills.c.actor_id == coop_id, backfills.c.state == RUNNING)
-        ).all()
-    )
+    walks = await node.db.read(lambda conn: store.running(conn, actor_id=coop_id))
     taken = 0
     for walk in walks:
         try:
@@ -195,10 +157,8 @@ async def _count_failure(node: Node, walk: Any, error: str) -> None:
     state_after = FAILED if failures >= MAX_FAILURES else RUNNING
     now = node.clock.now()
     await node.db.write(
-        lambda conn: conn.execute(
-            update(backfills)
-            .where(backfills.c.id == walk.id)
-            .values(state=state_after, last_error=reason, updated_at=now)
+        lambda conn: store.set_walk(
+            conn, walk.id, state=state_after, last_error=reason, updated_at=now
         )
     )
 
@@ -250,22 +210,14 @@ async def _commit(
 
     def unit(conn: Connection) -> None:
         catalogue.put_many(conn, entries, now=now)
-        conn.execute(
-            update(backfills)
-            .where(backfills.c.id == walk_id)
-            .values(last_error=note, updated_at=now, **values)
-        )
+        store.set_walk(conn, walk_id, last_error=note, updated_at=now, **values)
 
     await node.db.write(unit)
 
 
 async def _finish(node: Node, walk_id: int, state: str, error: str | None, now: datetime) -> None:
     await node.db.write(
-        lambda conn: conn.execute(
-            update(backfills)
-            .where(backfills.c.id == walk_id)
-            .values(state=state, last_error=error, updated_at=now)
-        )
+        lambda conn: store.set_walk(conn, walk_id, state=state, last_error=error, updated_at=now)
     )
 
 

@@ -109,6 +109,7 @@ def excerpt(fragment: str, limit: int = 280) -> str:
 
 @functools.cache
 def _parser() -> MarkdownIt:
+    # Loaded with the first text rendered, not at start-up.
     from markdown_it import MarkdownIt
 
     # Images are off: an <img> in a description would load a third party's file in

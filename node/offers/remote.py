@@ -156,6 +156,7 @@ def _fast_check() -> Callable[[Any], Any]:
     It says only yes or no; a no is explained by jsonschema (:func:`validate`). The
     schema uses no keyword that draft 7 lacks, so it is compiled as draft 7 (which
     fastjsonschema knows); a test holds the two validators to the same answers."""
+    # The validators load with the first peer offer read, not at start-up.
     import fastjsonschema
 
     schema = _draft_7(json.loads(OFFER_SCHEMA_FILE.read_text(encoding="utf-8")))
@@ -178,6 +179,7 @@ def _draft_7(schema: Any) -> Any:
 
 
 def is_valid_fast(normalised: Mapping[str, Any]) -> bool:
+    # Compiled once by _fast_check; imported here for its exception type only.
     import fastjsonschema
 
     try:
@@ -191,6 +193,7 @@ def validate(normalised: Mapping[str, Any]) -> None:
     """Check a normalised offer against ``schemas/offer.schema.json``."""
     if is_valid_fast(normalised):
         return
+    # Only an offer that fails the fast check needs jsonschema's explanation.
     from jsonschema.exceptions import best_match
 
     # A hostile document can fail in thousands of places; the first few are enough to

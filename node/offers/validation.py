@@ -38,6 +38,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from node.errors import Invalid
+from node.languages import LANGUAGE_TAG
 from node.offers import categories, currencies
 from node.offers.images import ALLOWED_TYPES
 from node.offers.markdown import render_markdown
@@ -90,8 +91,6 @@ FIELDS = frozenset(
 # Fields that hold an object whose keys an update may change one at a time.
 _MERGED_ON_UPDATE = frozenset({"title", "description", "price", "quantity", "location"})
 
-# A BCP 47 language tag, loosely: "fr", "en-GB", "oc", "zh-Hant".
-LANGUAGE_TAG = re.compile(r"^[a-z]{2,3}(?:-[A-Za-z0-9]{1,8}){0,3}$")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _MAX_NUMBER_TEXT = 32  # characters, before a number is parsed at all
 

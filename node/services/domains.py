@@ -11,11 +11,12 @@ command line, in another process, changes them in the database).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, delete, or_, select, update
+from sqlalchemy import Table, delete, desc, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
@@ -200,3 +201,72 @@ def _upsert(conn: Connection, host: str, now: datetime, values: dict[str, Any]) 
     conn.execute(
         statement.on_conflict_do_update(index_elements=["host"], set_={**values, "updated_at": now})
     )
+
+
+# --- what the admin's federation page shows ------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The admin's decision about a domain: ``policy`` is "blocked" or "allowed"."""
+
+    host: str
+    policy: str
+    reason: str
+    updated_at: datetime
+
+
+def list_decisions(conn: Connection, *, limit: int) -> list[Decision]:
+    """The domains the admin blocked or allowed, by name."""
+    rows = conn.execute(
+        select(domains.c.host, domains.c.policy, domains.c.reason, domains.c.updated_at)
+        .where(domains.c.policy != "")
+        .order_by(domains.c.host)
+        .limit(limit)
+    )
+    return [
+        Decision(host=r.host, policy=r.policy, reason=r.reason, updated_at=r.updated_at)
+        for r in rows
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryRecord:
+    """How deliveries to a domain fare, as its record says."""
+
+    host: str
+    policy: str
+    last_success_at: datetime | None
+    failing_since: datetime | None
+    last_error: str | None
+    unavailable: bool
+
+
+def delivery_records(conn: Connection, *, hosts: Iterable[str], limit: int) -> list[DeliveryRecord]:
+    """The records of the domains that failed, are unavailable or answered again after
+    failures, and of ``hosts`` (those with deliveries waiting): the unavailable first,
+    then the failing, by name."""
+    rows = conn.execute(
+        select(domains)
+        .where(
+            or_(
+                domains.c.failing_since.is_not(None),
+                domains.c.unavailable == 1,
+                domains.c.last_success_at.is_not(None),
+                domains.c.host.in_(list(hosts)),
+            )
+        )
+        .order_by(desc(domains.c.unavailable), domains.c.failing_since.is_(None), domains.c.host)
+        .limit(limit)
+    )
+    return [
+        DeliveryRecord(
+            host=r.host,
+            policy=r.policy,
+            last_success_at=r.last_success_at,
+            failing_since=r.failing_since,
+            last_error=r.last_error,
+            unavailable=bool(r.unavailable),
+        )
+        for r in rows
+    ]

@@ -6,14 +6,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 
+from cryptography.hazmat.primitives.asymmetric import ed25519
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.engine import Connection
 
 from federation import keys
+from node.errors import NotFound
 from node.storage.tables import actor_keys, actors
 
 
-class ActorNotFound(LookupError):
+class ActorNotFound(NotFound, LookupError):
     pass
 
 
@@ -55,8 +57,6 @@ def _rsa_public(private_pem: bytes) -> str:
 def _ed25519_multibase(private_pem: bytes) -> str:
     private = keys.load_own_private_key(private_pem)
     public = private.public_key()
-    from cryptography.hazmat.primitives.asymmetric import ed25519
-
     assert isinstance(public, ed25519.Ed25519PublicKey)
     return keys.ed25519_to_multibase(public)
 
@@ -156,3 +156,29 @@ def ensure_rsa_key(conn: Connection, actor_id: int, *, now: datetime) -> bytes:
         insert(actor_keys).values(actor_id=actor_id, kind="rsa", private_pem=pem, created_at=now)
     )
     return pem
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    """What a local actor's profile page shows of it (its keys are not read)."""
+
+    name: str
+    summary: str
+
+
+def find_profile(conn: Connection, username: str) -> Profile | None:
+    row = conn.execute(
+        select(actors.c.name, actors.c.summary).where(actors.c.username == username)
+    ).first()
+    return None if row is None else Profile(name=row.name, summary=row.summary)
+
+
+def find_name(conn: Connection, username: str) -> str | None:
+    """The name a local actor goes by (a co-op's, in its pages' titles), or ``None``."""
+    name = conn.execute(select(actors.c.name).where(actors.c.username == username)).scalar()
+    return None if name is None else str(name)
+
+
+def username_of(conn: Connection, actor_id: int) -> str:
+    """The username of the local actor ``actor_id`` (which exists)."""
+    return str(conn.execute(select(actors.c.username).where(actors.c.id == actor_id)).scalar_one())

@@ -14,6 +14,7 @@ from sqlalchemy.sql.dml import Insert
 from federation.errors import MalformedInput
 from federation.jsonlimits import parse_object
 from federation.storable import storable
+from node.services import domains, outbox
 from node.storage.database import Database
 from node.storage.rows import RowInsert
 from node.storage.tables import inbox_activities
@@ -250,3 +251,10 @@ def fail(conn: Connection, item: InboxItem, reason: str, *, now: datetime) -> st
         )
     )
     return str(values.get("state", "pending"))
+
+
+def sender_back(conn: Connection, host: str, *, now: datetime) -> None:
+    """A domain marked unavailable signed a request to us: it is back (the domains'
+    record), and the deliveries postponed for it are due now (the outbox's)."""
+    domains.record_success(conn, host, now=now)
+    outbox.release_host(conn, host, now=now)

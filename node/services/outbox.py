@@ -282,3 +282,18 @@ def failing_hosts(conn: Connection, *, limit: int = 50) -> list[dict[str, Any]]:
         grouped.c.pending.desc()
     )
     return [dict(r._mapping) for r in conn.execute(query)]
+
+
+def waiting_by_host(conn: Connection, *, counted: int, limit: int) -> dict[str, int]:
+    """How many deliveries wait for each host, the most first: through the index of the
+    waiting rows, at most ``counted`` of them."""
+    queued = (
+        select(deliveries.c.host).where(deliveries.c.state == "pending").limit(counted).subquery()
+    )
+    rows = conn.execute(
+        select(queued.c.host, func.count())
+        .group_by(queued.c.host)
+        .order_by(func.count().desc())
+        .limit(limit)
+    )
+    return {str(host): int(n) for host, n in rows}

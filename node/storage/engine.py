@@ -29,8 +29,14 @@ def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
+def shown_url(url: str) -> str:
+    """The database URL as messages show it: its password hidden."""
+    return make_url(url).render_as_string(hide_password=True)
+
+
 def create_engine(url: str, *, pool_size: int = 4) -> Engine:
     """Create the process's engine for ``url``; nothing connects until first use."""
+    # SQLAlchemy's engine loads when a database is opened: commands start faster.
     from sqlalchemy import create_engine as sa_create_engine
 
     if is_sqlite(url):
@@ -55,6 +61,7 @@ def create_engine(url: str, *, pool_size: int = 4) -> Engine:
 
 def create_null_pool_engine(url: str) -> Engine:
     """An engine that keeps no connection open, for one-shot commands (migrate, init)."""
+    # As above: loaded when a database is opened.
     from sqlalchemy import create_engine as sa_create_engine
 
     if is_sqlite(url):

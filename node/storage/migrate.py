@@ -3,6 +3,8 @@
 Alembic itself takes about a second to import on a small machine, so the start-up
 check does not use it: it reads ``alembic_version`` with one query and compares it to
 :data:`HEAD_REVISION`, which a test keeps equal to Alembic's own head.
+
+Its functions import what they use when they run (Alembic, above).
 """
 
 from __future__ import annotations

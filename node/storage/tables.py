@@ -32,10 +32,6 @@ from sqlalchemy.sql.functions import FunctionElement
 
 from node.storage.types import UtcDateTime
 
-# The largest id an ``Integer`` primary key holds on PostgreSQL (int4): a cursor or id
-# from a URL above it names no row, and PostgreSQL refuses to compare it with one.
-MAX_ROW_ID = 2**31 - 1
-
 metadata = MetaData(
     naming_convention={
         "ix": "ix_%(column_0_label)s",
@@ -215,7 +211,7 @@ def _object_id_of_postgresql(element: object_id_of, compiler: SQLCompiler, **kw:
     return f"(({compiler.process(element.clauses, **kw)}::json -> 'object') ->> 'id')"
 
 
-# The outbox collection (node/published.py): an actor's public activities of a type,
+# The outbox collection (node.published): an actor's public activities of a type,
 # walked by row id for its pages, and found by the object they carry for its size.
 PUBLIC_ACTIVITY = text("public = 1")
 Index(

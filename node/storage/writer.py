@@ -36,6 +36,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Engine
 from sqlalchemy.engine import Connection
 
+from node.errors import NodeError, ServiceUnavailable
 from node.storage.rows import PreparedRow
 
 T = TypeVar("T")
@@ -44,11 +45,11 @@ Unit = Callable[[Connection], T]
 log = logging.getLogger(__name__)
 
 
-class WriterClosed(RuntimeError):
+class WriterClosed(ServiceUnavailable, RuntimeError):
     """The writer was stopped before it could run this unit."""
 
 
-class CommitFailed(RuntimeError):
+class CommitFailed(NodeError, RuntimeError):
     """The unit ran, but the transaction holding it could not be committed."""
 
 

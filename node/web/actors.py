@@ -6,17 +6,18 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from sqlalchemy.engine import Connection
 from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from federation.jsonld import AS_CONTEXT_URL
 from federation.mediatypes import wants_html
-from node import documents, published
+from node import documents
 from node.follows import store as follows
+from node.published import pages as published
+from node.published import store as published_store
 from node.services import identity
-from node.storage.tables import MAX_ROW_ID
+from node.storage.ids import parse_cursor
 from node.urls import Urls
 from node.web.responses import activity, error, node_of
 from node.web.templates import templates
@@ -55,18 +56,10 @@ async def profile(request: Request) -> Response:
 
 PAGE_SIZE = 50
 
-# The largest row id: the tables' INTEGER keys hold 32 bits on PostgreSQL, which
-# refuses to compare them with a larger number.
-
 
 def _cursor(params: QueryParams, name: str) -> int | None:
     raw = params.get(name)
-    if raw is None:
-        return None
-    # ASCII digits only: "²" is a digit to str.isdigit, not to int.
-    if not (raw.isascii() and raw.isdigit() and len(raw) <= 10 and int(raw) <= MAX_ROW_ID):
-        raise ValueError(f"{name} must be a row id, a whole number up to {MAX_ROW_ID}")
-    return int(raw)
+    return None if raw is None else parse_cursor(raw, name)
 
 
 def _page_wanted(params: QueryParams) -> bool:
@@ -80,7 +73,7 @@ def _page_wanted(params: QueryParams) -> bool:
 
 
 async def outbox(request: Request) -> Response:
-    """The actor's public activities (node/published.py says which), newest first, a
+    """The actor's public activities (node.published says which), newest first, a
     page at a time; pages are cut by row id (``max_id``, ``min_id``) as Mastodon's are."""
     node = node_of(request)
     username = request.path_params["username"]
@@ -97,7 +90,7 @@ async def outbox(request: Request) -> Response:
     if max_id is not None and min_id is not None:
         return error(400, "bad_request", "give max_id or min_id, not both")
     if not wanted:
-        total = await node.db.read(lambda conn: published.count(conn, node.urls, actor_pk))
+        total = await node.db.read(lambda conn: published_store.count(conn, node.urls, actor_pk))
         summary = documents.ordered_collection(collection_id, total, paged=True)
         summary["first"] = f"{collection_id}?page=true"
         summary["last"] = f"{collection_id}?min_id=0&page=true"
@@ -128,13 +121,12 @@ async def outbox(request: Request) -> Response:
 
 
 def _people(
-    which: Callable[[Urls, str], str],
-    count: Callable[[Connection, int], int],
-    page_of: Callable[[Connection, int, int | None, int], list[tuple[int, str]]],
+    side: str, which: Callable[[Urls, str], str]
 ) -> Callable[[Request], Awaitable[Response]]:
-    """Followers or following: the size is public; the members are listed, a page at a
-    time and newest first, when the node's settings say so. Pages are cut by row id
-    (``max_id``), so that a follow accepted or undone during a walk shifts nothing."""
+    """Followers or following (``side``): the size is public; the members are listed, a
+    page at a time and newest first, when the node's settings say so. Pages are cut by
+    row id (``max_id``), so that a follow accepted or undone during a walk shifts
+    nothing."""
 
     async def endpoint(request: Request) -> Response:
         node = node_of(request)
@@ -151,13 +143,19 @@ def _people(
         except ValueError as exc:
             return error(400, "bad_request", str(exc))
         if not wanted or not listed:
-            total = await node.db.read(lambda conn: count(conn, found))
+            total = await node.db.read(
+                lambda conn: follows.count_accepted(conn, side, actor_id=found)
+            )
             summary = documents.ordered_collection(collection_id, total, paged=listed)
             # Hidden, the collection gives its size only: an empty list beside a size
             # that is not zero would say the members are none.
             summary.pop("orderedItems", None)
             return activity(summary)
-        rows = await node.db.read(lambda conn: page_of(conn, found, max_id, PAGE_SIZE + 1))
+        rows = await node.db.read(
+            lambda conn: follows.accepted_page(
+                conn, side, actor_id=found, max_id=max_id, limit=PAGE_SIZE + 1
+            )
+        )
         page_id = f"{collection_id}?page=1"
         if max_id is not None:
             page_id = f"{collection_id}?max_id={max_id}&page=1"
@@ -175,17 +173,5 @@ def _people(
     return endpoint
 
 
-followers = _people(
-    Urls.followers,
-    lambda conn, actor_id: follows.count_followers(conn, actor_id=actor_id),
-    lambda conn, actor_id, max_id, limit: follows.accepted_page(
-        conn, "followers", actor_id=actor_id, max_id=max_id, limit=limit
-    ),
-)
-following = _people(
-    Urls.following,
-    lambda conn, actor_id: follows.count_following(conn, actor_id=actor_id),
-    lambda conn, actor_id, max_id, limit: follows.accepted_page(
-        conn, "following", actor_id=actor_id, max_id=max_id, limit=limit
-    ),
-)
+followers = _people("followers", Urls.followers)
+following = _people("following", Urls.following)

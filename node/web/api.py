@@ -16,7 +16,7 @@ from federation.jsonlimits import parse_object
 from federation.webfinger import WebFingerError
 from node import __version__
 from node.errors import BadRequest, Forbidden, Invalid, NotAuthenticated, TooLarge
-from node.follows import federating
+from node.follows import actions
 from node.services import identity, tokens
 from node.services.tokens import TokenInfo
 from node.web.responses import error, node_of
@@ -84,7 +84,7 @@ async def update_profile(request: Request) -> Response:
     if name is not None and not name:
         raise Invalid("the name cannot be empty", field="name")
     summary = _text(data, "summary", max_length=5000, required=False)
-    await federating.update_profile(node, name=name, summary=summary)
+    await actions.update_profile(node, name=name, summary=summary)
     return await node_info(request)
 
 

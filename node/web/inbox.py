@@ -12,10 +12,7 @@ takes; errors are answered exactly as the app's exception handlers would.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import replace
-from datetime import datetime
 
-from sqlalchemy.engine import Connection
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
@@ -23,12 +20,12 @@ from starlette.types import Receive, Scope, Send
 from federation.bodies import read_capped
 from federation.errors import FederationError, PayloadTooLarge
 from federation.httpsig import lowered_headers
-from federation.inbox import MAX_BODY_BYTES, Dropped, host_of, verify_incoming
+from federation.inbox import MAX_BODY_BYTES, Dropped, verify_incoming
 from node.errors import NodeError
-from node.inbox.worker import wants
+from node.inbox.receive import keep_verified
 from node.runtime import Node
-from node.services import domains, identity, inbox, outbox
-from node.web.responses import error, federation_error, node_error, node_of
+from node.services import identity
+from node.web.responses import error, error_answer, node_of
 
 
 async def shared_inbox(request: Request) -> Response:
@@ -53,11 +50,8 @@ async def shared_inbox_lane(node: Node, scope: Scope, receive: Receive, send: Se
         await receive_activity(node, scope, receive)
     except ClientDisconnect:
         return  # nobody to answer
-    except FederationError as exc:
-        await federation_error(exc)(scope, receive, send)
-        return
-    except NodeError as exc:
-        await node_error(exc)(scope, receive, send)
+    except (FederationError, NodeError) as exc:
+        await error_answer(exc)(scope, receive, send)
         return
     await send({"type": "http.response.start", "status": 202, "headers": _EMPTY_BODY})
     await send({"type": "http.response.body", "body": b""})
@@ -97,32 +91,7 @@ async def receive_activity(node: Node, scope: Scope, receive: Receive) -> None:
     )
     if isinstance(result, Dropped):
         return
-    host = host_of(result.actor)
-    if host in node.peers.policy.unavailable:
-        await _back_online(node, host, now)
-    # What no handler acts on is kept (for the record and later handlers) but marked
-    # ignored at once, so the worker never has to touch them.
-    state = "pending" if wants(result.activity) else "ignored"
-    values = inbox.record_values(
-        result.activity, actor=result.actor, now=now, state=state, body=result.text
-    )
-    await inbox.store(node.db, values)
-    if state == "pending":  # a replay wakes the worker for nothing, which costs one query
-        node.inbox_wakeup.set()
-
-
-async def _back_online(node: Node, host: str, now: datetime) -> None:
-    """A domain marked unavailable signed a request to us: it is back, and what we
-    postponed for it is due now."""
-
-    def unit(conn: Connection) -> None:
-        domains.record_success(conn, host, now=now)
-        outbox.release_host(conn, host, now=now)
-
-    await node.db.write(unit)
-    policy = node.peers.policy
-    node.peers.policy = replace(policy, unavailable=policy.unavailable - {host})
-    node.delivery_wakeup.set()
+    await keep_verified(node, result, now=now)
 
 
 async def _chunks(receive: Receive) -> AsyncIterator[bytes]:

@@ -11,43 +11,35 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sqlalchemy import func, select
-from sqlalchemy.engine import Connection
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from federation.jsonld import embedding_coop_terms
 from node import documents
 from node.catalogue import search as catalogue
-from node.catalogue.store import WITHDRAWN
-from node.offers import offering, parse_offer_input, to_note
+from node.members import store as members
+from node.offers import categories, publish
+from node.offers import store as offer_store
+from node.offers.validation import parse_offer_input
 from node.offers.vocabulary import PROPOSAL_CONTEXT
+from node.offers.wire import to_note
 from node.services import tokens
 from node.services.tokens import TokenInfo
-from node.storage.tables import MAX_ROW_ID, offers
 from node.web.api import authenticate, json_body
 from node.web.responses import activity, error, node_of
 
 PAGE_SIZE = 100
 
 
-def _row(conn: Connection, uri: str) -> Any:
-    return conn.execute(
-        select(offers.c.document, offers.c.source, offers.c.status, offers.c.updated).where(
-            offers.c.uri == uri, offers.c.local == 1
-        )
-    ).first()
-
-
 async def offer_object(request: Request) -> Response:
     node = node_of(request)
     key = request.path_params["key"]
     uri = node.urls.offer(key)
-    row = await node.db.read(lambda conn: _row(conn, uri))
+    row = await node.db.read(lambda conn: offer_store.find_published(conn, uri))
     if row is None:
         return error(404, "not_found", f"no offer {key!r} here")
-    if row.status == WITHDRAWN:
-        return activity(offering.tombstone(uri, "Proposal", row.updated), status=410)
+    if row.withdrawn:
+        return activity(publish.tombstone(uri, "Proposal", row.updated), status=410)
     document = json.loads(row.document)
     document["@context"] = embedding_coop_terms(document.get("@context"))
     return activity(document)
@@ -57,12 +49,12 @@ async def offer_note(request: Request) -> Response:
     node = node_of(request)
     key = request.path_params["key"]
     uri = node.urls.offer(key)
-    row = await node.db.read(lambda conn: _row(conn, uri))
+    row = await node.db.read(lambda conn: offer_store.find_published(conn, uri))
     if row is None or row.source is None:
         return error(404, "not_found", f"no offer {key!r} here")
     note_id = node.urls.offer_note(key)
-    if row.status == WITHDRAWN:
-        return activity(offering.tombstone(note_id, "Note", row.updated), status=410)
+    if row.withdrawn:
+        return activity(publish.tombstone(note_id, "Note", row.updated), status=410)
     proposal = json.loads(row.document)
     offer = parse_offer_input(json.loads(row.source), now=row.updated)
     handle = node.settings.handle
@@ -71,7 +63,7 @@ async def offer_note(request: Request) -> Response:
         id=note_id,
         proposal_id=uri,
         actor=node.urls.actor(handle),
-        published=offering.parse_time(proposal["published"]),
+        published=publish.parse_time(proposal["published"]),
         updated=row.updated,
         followers=node.urls.followers(handle),
         hashtag_href=node.urls.tag,
@@ -89,13 +81,10 @@ async def offers_collection(request: Request) -> Response:
         return error(404, "not_found", f"no offers of {username!r} here")
     collection_id = node.urls.offers(username)
     actor = node.urls.actor(username)
-    listed = (offers.c.actor == actor, offers.c.local == 1, offers.c.status != WITHDRAWN)
     params = request.query_params
     if "page" not in params and "before" not in params:
-        total = await node.db.read(
-            lambda conn: conn.execute(select(func.count()).where(*listed)).scalar_one()
-        )
-        document = documents.ordered_collection(collection_id, int(total), paged=True)
+        total = await node.db.read(lambda conn: offer_store.count_listed(conn, actor))
+        document = documents.ordered_collection(collection_id, total, paged=True)
         document["first"] = f"{collection_id}?page=true"
         return activity(document)
     before = params.get("before")
@@ -103,14 +92,13 @@ async def offers_collection(request: Request) -> Response:
     # a row id can hold.
     if before is not None and not (before.isascii() and before.isdigit() and len(before) <= 18):
         return error(400, "bad_request", "before must be a whole number")
-    query = select(offers.c.id, offers.c.document).where(*listed)
-    if before is not None and int(before) <= MAX_ROW_ID:  # above it, every row is before
-        query = query.where(offers.c.id < int(before))
-    query = query.order_by(offers.c.id.desc()).limit(PAGE_SIZE + 1)
-    rows = await node.db.read(lambda conn: conn.execute(query).all())
+    bound = None if before is None else int(before)
+    rows = await node.db.read(
+        lambda conn: offer_store.listed_page(conn, actor, before=bound, limit=PAGE_SIZE + 1)
+    )
     items = []
-    for row in rows[:PAGE_SIZE]:
-        item = json.loads(row.document)
+    for _, stored in rows[:PAGE_SIZE]:
+        item = json.loads(stored)
         item.pop("@context", None)
         items.append(item)
     page_id = f"{collection_id}?before={before}" if before else f"{collection_id}?page=true"
@@ -123,7 +111,7 @@ async def offers_collection(request: Request) -> Response:
         "orderedItems": items,
     }
     if len(rows) > PAGE_SIZE:
-        page["next"] = f"{collection_id}?before={rows[PAGE_SIZE - 1].id}"
+        page["next"] = f"{collection_id}?before={rows[PAGE_SIZE - 1][0]}"
     return activity(page)
 
 
@@ -133,12 +121,12 @@ async def offers_collection(request: Request) -> Response:
 async def _member_id(request: Request, info: TokenInfo) -> int | None:
     """The member a token acts for (``None``: an admin's or the node's own token)."""
     node = node_of(request)
-    return await node.db.read(lambda conn: offering.member_of_actor(conn, info.actor_id))
+    return await node.db.read(lambda conn: members.member_of_actor(conn, info.actor_id))
 
 
-async def _changer(request: Request) -> offering.Changer:
+async def _changer(request: Request) -> publish.Changer:
     info = await authenticate(request, role="member")
-    return offering.Changer(
+    return publish.Changer(
         member_id=await _member_id(request, info), admin=tokens.allows(info.role, "admin")
     )
 
@@ -147,7 +135,7 @@ async def create(request: Request) -> Response:
     info = await authenticate(request, role="member")
     node = node_of(request)
     author_id = await _member_id(request, info)
-    result = await offering.create_offer(node, await json_body(request), author_id=author_id)
+    result = await publish.create_offer(node, await json_body(request), author_id=author_id)
     return JSONResponse(result, status_code=201)
 
 
@@ -156,7 +144,7 @@ async def update(request: Request) -> Response:
     by = await _changer(request)
     node = node_of(request)
     data = await json_body(request)
-    result = await offering.update_offer(node, request.path_params["key"], data, by=by)
+    result = await publish.update_offer(node, request.path_params["key"], data, by=by)
     return JSONResponse(result)
 
 
@@ -164,7 +152,7 @@ async def withdraw(request: Request) -> Response:
     """Withdraw one of the co-op's offers: its author or an admin only."""
     by = await _changer(request)
     node = node_of(request)
-    await offering.withdraw_offer(node, request.path_params["key"], by=by)
+    await publish.withdraw_offer(node, request.path_params["key"], by=by)
     return Response(status_code=204)
 
 
@@ -172,13 +160,14 @@ async def show(request: Request) -> Response:
     await authenticate(request)
     node = node_of(request)
     key = request.path_params["key"]
-    row = await node.db.read(lambda conn: _row(conn, node.urls.offer(key)))
+    uri = node.urls.offer(key)
+    row = await node.db.read(lambda conn: offer_store.find_published(conn, uri))
     if row is None:
         return error(404, "not_found", f"no offer {key!r} here")
     return JSONResponse(
         {
             "id": key,
-            "uri": node.urls.offer(key),
+            "uri": uri,
             "offer": json.loads(row.source) if row.source else None,
             "proposal": json.loads(row.document),
         }
@@ -221,25 +210,11 @@ def hit_json(hit: catalogue.Hit) -> dict[str, Any]:
 async def tag(request: Request) -> Response:
     """``/tags/SLUG``, where the hashtags of our offers link: the co-op's offers in that
     category, newest first, as a collection of their ids."""
-    from node.offers import categories
-    from node.storage.tables import offer_categories
-
     node = node_of(request)
     slug = request.path_params["slug"]
     if categories.get(slug) is None:
         return error(404, "not_found", f"no category {slug!r}")
-    query = (
-        select(offers.c.uri)
-        .join(offer_categories, offer_categories.c.offer_id == offers.c.id)
-        .where(
-            offer_categories.c.slug == slug,
-            offers.c.local == 1,
-            offers.c.status != WITHDRAWN,
-        )
-        .order_by(offers.c.id.desc())
-        .limit(PAGE_SIZE)
-    )
-    uris = await node.db.read(lambda conn: list(conn.execute(query).scalars()))
+    uris = await node.db.read(lambda conn: offer_store.tagged(conn, slug, limit=PAGE_SIZE))
     return activity(
         {
             "@context": documents.ACTOR_CONTEXT[0],

@@ -10,7 +10,7 @@ from starlette.responses import JSONResponse
 
 from federation.errors import FederationError
 from federation.mediatypes import AS2
-from node.errors import NodeError
+from node.errors import NodeError, problem
 from node.runtime import Node
 
 log = logging.getLogger(__name__)
@@ -38,18 +38,16 @@ def node_of(request: Request) -> Node:
     return node
 
 
-def node_error(exc: NodeError) -> JSONResponse:
-    response = error(exc.status, exc.code, exc.reason, field=exc.field)
-    if exc.status == 401:
+def error_answer(exc: NodeError | FederationError) -> JSONResponse:
+    """The JSON answer to any application or protocol error (see
+    :func:`node.errors.problem`). A peer reads the public part of a protocol error's
+    reason; the rest is logged."""
+    found = problem(exc)
+    if found.detail != found.reason:
+        log.info("answered %d: %s", found.status, found.detail)
+    response = error(found.status, found.code, found.reason, field=found.field)
+    if found.status == 401 and isinstance(exc, NodeError):
         response.headers["WWW-Authenticate"] = "Bearer"
-    retry_after = getattr(exc, "retry_after", None)
-    if isinstance(retry_after, int):
-        response.headers["Retry-After"] = str(max(1, retry_after))
+    if found.retry_after is not None:
+        response.headers["Retry-After"] = str(found.retry_after)
     return response
-
-
-def federation_error(exc: FederationError) -> JSONResponse:
-    """The answer to a peer: the public part of the reason; the rest is logged."""
-    if exc.public != exc.reason:
-        log.info("answered %d: %s", exc.status, exc.reason)
-    return error(exc.status, type(exc).__name__, exc.public)

@@ -28,6 +28,8 @@ from starlette.requests import ClientDisconnect
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from node.errors import NodeError
+
 log = logging.getLogger(__name__)
 
 
@@ -35,9 +37,16 @@ async def _nothing() -> None:
     return None
 
 
-class BodyTooSlow(ClientDisconnect):
+class BodyTooSlow(ClientDisconnect, NodeError):
     """Raised to the app from ``receive``: the body fell behind the minimum rate. A
-    :class:`ClientDisconnect`, so that code which stops for a departed client stops."""
+    :class:`ClientDisconnect`, so that code which stops for a departed client stops;
+    whatever the app answers gives way to the middleware's 408."""
+
+    status = 408
+    code = "request_timeout"
+
+    def __init__(self) -> None:
+        NodeError.__init__(self, "the body came too slowly")
 
 
 def body_deadline(started: float, received: int, *, grace: float, min_rate: float) -> float:

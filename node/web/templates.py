@@ -15,6 +15,7 @@ TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 
 @functools.cache
 def templates() -> Jinja2Templates:
+    # Jinja loads with the first page rendered, not at start-up.
     from starlette.templating import Jinja2Templates
 
     return Jinja2Templates(directory=str(TEMPLATES_DIR))

@@ -47,7 +47,7 @@ def demo() -> Iterator[DemoInfo]:
     try:
         yield process.wait_ready(timeout=120)
     finally:
-        # SIGTERM here (a service manager's stop); tests/node/test_demo.py sends Ctrl-C.
+        # SIGTERM here (a service manager's stop); tests/node/demo/test_demo.py sends Ctrl-C.
         code = process.stop(signal.SIGTERM)
         output = process.read_output()
         assert code == 0, output

@@ -21,6 +21,7 @@ from federation.fetch import (
     MAX_DOCUMENT_BYTES,
     MAX_JSON_DEPTH,
     check_url,
+    fetch_exact,
     fetch_json,
     resolve_handle,
 )
@@ -519,3 +520,42 @@ async def test_the_first_url_of_a_refused_domain_is_not_fetched(
         await fetch(http, peer.url("/note"), refusal=lambda host: "blocked")
 
     assert peer.connections == 0
+
+
+# --- a document at exactly its URL ----------------------------------------------------
+
+
+async def test_an_exact_fetch_follows_no_redirect(peer: Peer, http: httpx.AsyncClient) -> None:
+    peer.redirect("/page", "/elsewhere")
+    peer.document("/elsewhere", {"id": peer.url("/elsewhere")})
+
+    with pytest.raises(FetchError, match="answered 302"):
+        await fetch_exact(http, peer.url("/page"), allow_http=True)
+
+    assert peer.paths == ["/page"]
+
+
+async def test_an_exact_fetch_refuses_another_id_without_fetching_it(
+    peer: Peer, http: httpx.AsyncClient
+) -> None:
+    peer.document("/page", {"id": peer.url("/other")})
+    peer.document("/other", {"id": peer.url("/other")})
+
+    with pytest.raises(InvalidDocument, match="answered a document whose id is"):
+        await fetch_exact(http, peer.url("/page"), allow_http=True)
+
+    assert peer.paths == ["/page"]
+
+
+async def test_an_exact_fetch_takes_the_cap_it_is_given(
+    peer: Peer, http: httpx.AsyncClient
+) -> None:
+    padding = b" " * MAX_DOCUMENT_BYTES
+    peer.answer("/page", b'{"id": "%s", "pad": "%s"}' % (peer.url("/page").encode(), padding))
+    cap = 2 * MAX_DOCUMENT_BYTES
+
+    page = await fetch_exact(http, peer.url("/page"), max_bytes=cap, allow_http=True)
+    with pytest.raises(InvalidDocument, match=f"over {MAX_DOCUMENT_BYTES}"):
+        await fetch_exact(http, peer.url("/page"), allow_http=True)
+
+    assert page["id"] == peer.url("/page")

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import select
 
 from node import activities
-from node.follows import federating
+from node.follows import actions
 from node.follows import store as follows
 from node.storage.tables import outbox_activities
 from tests.support.coops import Coop, make_coop
@@ -97,8 +97,8 @@ async def build_world(network: Network) -> World:
         remote_prefix="r",
         accept_shared_from=(f"{beta.node.base}/actors/coop",),
     )
-    await federating.follow(alpha.node.node, f"{beta.node.base}/actors/coop")
-    await federating.follow(beta.node.node, f"{alpha.node.base}/actors/coop")
+    await actions.follow(alpha.node.node, f"{beta.node.base}/actors/coop")
+    await actions.follow(beta.node.node, f"{alpha.node.base}/actors/coop")
     await network.settle()
 
     # beta publishes, changes and withdraws offers; alpha's catalogue takes them in.

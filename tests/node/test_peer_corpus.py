@@ -28,10 +28,13 @@ from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
 from federation import httpsig, keys, rfc9421
-from node.follows import federating
+from node.follows import actions
 from node.follows import store as follows
+from node.inbox import handlers
 from node.inbox import worker as inbox_worker
+from node.inbox.classify import classify
 from node.storage import tables
+from node.urls import Urls
 from tests.support.coops import add_member, token_for
 from tests.support.network import Network, TestNode
 
@@ -301,7 +304,7 @@ async def prepare(scene: Scene, actor: Actor, given: dict[str, Any]) -> None:
             )
         )
     if "following" in given:
-        followed = await federating.follow(node, actor.id)
+        followed = await actions.follow(node, actor.id)
         scene.values["our_follow"] = followed.follow_id
         if given["following"] == "accepted":
             await node.db.write(
@@ -411,15 +414,15 @@ def check_effects(
         assert after.catalogue == before.catalogue
 
 
-def check_ignored(entry: dict[str, Any], activity: dict[str, Any]) -> None:
+def check_ignored(entry: dict[str, Any], activity: dict[str, Any], actor: str, urls: Urls) -> None:
     """The reason the manifest gives for an ignored activity is the node's own rule."""
     ignored = entry["expect"]["ignored"]
     if ignored == "no-handler":
-        assert activity["type"] not in inbox_worker.HANDLERS
+        assert activity["type"] not in handlers.KINDS
     else:
         assert ignored == "not-wanted"
-        assert activity["type"] in inbox_worker.HANDLERS
-        assert not inbox_worker.wants(activity)
+        assert activity["type"] in handlers.KINDS
+        assert classify(activity, actor=actor, urls=urls) is None
 
 
 @pytest.fixture
@@ -464,7 +467,7 @@ async def test_a_peer_payload_has_the_outcome_its_manifest_names(
     assert row is not None
     assert row.state == expect["state"], row.last_error
     if row.state == "ignored":
-        check_ignored(entry, activity)
+        check_ignored(entry, activity, actor.id, alpha.node.urls)
     check_effects(entry, actor, activity, before, await observe(alpha), fetched)
 
 

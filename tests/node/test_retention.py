@@ -13,7 +13,7 @@ from sqlalchemy import event, func, select
 
 from node import retention_worker
 from node.delivery import worker as delivery_worker
-from node.follows import federating
+from node.follows import actions
 from node.services import inbox, retention
 from node.settings import DEFAULT_RETENTION_DAYS
 from node.storage.tables import (
@@ -133,7 +133,7 @@ async def test_pending_and_retrying_work_is_never_pruned(network: Network) -> No
 
     await alpha.node.db.write(fail_one)
     # A follow from alpha to a server that does not answer: its delivery waits too.
-    await federating.follow(alpha.node, "https://beta.test/actors/coop")
+    await actions.follow(alpha.node, "https://beta.test/actors/coop")
     network.router.apps.pop("beta.test")
     await delivery_worker.run_once(alpha.node)
 
@@ -153,7 +153,7 @@ async def test_the_documents_of_strangers_go_and_those_of_followers_stay(
     beta = await network.add("beta.test")
     gamma = await network.add("gamma.test")
     delta = await network.add("delta.test")
-    await federating.follow(beta.node, "coop@alpha.test")
+    await actions.follow(beta.node, "coop@alpha.test")
     await network.settle()
     await post_note(network, gamma, alpha, 1)
     network.clock.advance(timedelta(days=DEFAULT_RETENTION_DAYS - 3))

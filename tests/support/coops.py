@@ -149,10 +149,10 @@ async def deliver_as_coop(
 async def take_part_in(network: Network, host: Coop | TestNode, *coops: Coop | TestNode) -> None:
     """Each of ``coops`` follows ``host``, as a co-op does before it takes part in the
     shared proposals ``host`` opens (a proposal from a co-op not followed is refused)."""
-    from node.follows import federating
+    from node.follows import actions
 
     host_node = host.node if isinstance(host, Coop) else host
     for coop in coops:
         node = coop.node if isinstance(coop, Coop) else coop
-        await federating.follow(node.node, f"{host_node.base}/actors/coop")
+        await actions.follow(node.node, f"{host_node.base}/actors/coop")
     await network.settle()

@@ -131,7 +131,7 @@ class Network:
         has work left (the clock does not move: retries scheduled for later stay queued).
         Returns how many items were handled."""
         from node.delivery import worker as delivery_worker
-        from node.governance import proposing
+        from node.governance import worker as governance_worker
         from node.inbox import worker as inbox_worker
         from node.offers import backfill
 
@@ -142,7 +142,7 @@ class Network:
                 done += await inbox_worker.run_once(test_node.node)
                 done += await delivery_worker.run_once(test_node.node)
                 done += await backfill.run_once(test_node.node)
-                done += await proposing.run_once(test_node.node)
+                done += await governance_worker.run_once(test_node.node)
             handled += done
             if done == 0:
                 return handled

@@ -25,8 +25,8 @@ from typing import Any
 
 from node.errors import Invalid
 from node.governance.rules.tally import Consent, Majority, Option, Proposal, Qualified, Role, Rule
+from node.languages import LANGUAGE_TAG
 from node.offers.markdown import render_markdown
-from node.offers.validation import LANGUAGE_TAG
 
 MAX_TITLE = 200
 MAX_TEXT = 20_000

@@ -2,32 +2,26 @@
 internal or shared with co-ops this node follows.
 
 The form builds the same data the JSON API takes (``POST /api/v1/proposals``) and opens
-the proposal with the same service (:func:`node.governance.proposing.create_proposal`), so every
+the proposal with the same service (:func:`node.governance.proposals.create_proposal`), so every
 check is the API's. An invalid entry shows the form again with what was typed and the
 message next to its field; nothing is stored then.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, select
-from sqlalchemy.engine import Connection
 from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from federation.inbox import host_of
 from node.errors import Conflict, Invalid, NotFound
-from node.follows import store as follows
-from node.governance import proposing, sharing
+from node.governance import proposals, reading, sharing
+from node.governance.reading import FollowedCoop
 from node.members import store as members_service
-from node.services import remote_actors
 from node.services.sessions import Session
-from node.storage.tables import ballots, proposal_coops, proposals
 from node.web.responses import node_of
 from node.web.ui import i18n, render, sessions
 from node.web.ui.member_pages import html_errors, refusal_page
@@ -59,28 +53,6 @@ SHARING_FIELDS = ("electorate", "counting_mode", "coop_tie", "coop_weights")
 FORM_FIELDS = (*TEXT_FIELDS, *FLAGS, "electorate", "coop_weights")
 
 
-@dataclass(frozen=True, slots=True)
-class FollowedCoop:
-    uri: str
-    name: str
-    handle: str
-
-
-@dataclass(frozen=True, slots=True)
-class Listed:
-    key: str
-    title: str
-    state: str
-    opens_at: datetime
-    closes_at: datetime
-    counting_mode: str
-    coops: int
-    """Other co-ops it is shared with (0 for an internal proposal)."""
-    mirror: bool
-    """This co-op's own vote on a shared proposal."""
-    ballots: int
-
-
 def field_of(error: Invalid) -> str:
     """The form field a service error is about: ``options[2]`` is the options field,
     ``coop_weights.X`` the weights, ``electorate[0]`` the co-ops."""
@@ -92,64 +64,6 @@ def field_of(error: Invalid) -> str:
     return base if base in FORM_FIELDS else "form"
 
 
-def _followed(conn: Connection, coop_id: int) -> list[FollowedCoop]:
-    """The co-ops this node follows (accepted), with the name and handle their actor
-    documents give."""
-    uris = [f.followed for f in follows.list_following(conn, actor_id=coop_id, limit=500)]
-    known = remote_actors.labels(conn, uris)
-    found = []
-    for uri in uris:
-        label = known.get(uri) or remote_actors.Label(uri=uri, name=None, username=None)
-        # The host with its port: a local node's handle has it (coop@127.0.0.1:8001).
-        handle = label.handle or host_of(uri)
-        found.append(FollowedCoop(uri=uri, name=label.name or handle, handle=handle))
-    return sorted(found, key=lambda c: (c.name.casefold(), c.uri))
-
-
-def _listed(conn: Connection) -> list[Listed]:
-    n_ballots = (
-        select(func.count())
-        .where(ballots.c.proposal_id == proposals.c.id)
-        .correlate(proposals)
-        .scalar_subquery()
-    )
-    n_coops = (
-        select(func.count())
-        .where(proposal_coops.c.proposal_id == proposals.c.id, proposal_coops.c.state != "host")
-        .correlate(proposals)
-        .scalar_subquery()
-    )
-    rows = conn.execute(
-        select(
-            proposals.c.key,
-            proposals.c.title,
-            proposals.c.state,
-            proposals.c.opens_at,
-            proposals.c.closes_at,
-            proposals.c.counting_mode,
-            proposals.c.mirror,
-            n_coops.label("coops"),
-            n_ballots.label("ballots"),
-        )
-        .order_by(proposals.c.published.desc(), proposals.c.id.desc())
-        .limit(PROPOSALS_SHOWN)
-    )
-    return [
-        Listed(
-            key=r.key,
-            title=r.title,
-            state=r.state,
-            opens_at=r.opens_at,
-            closes_at=r.closes_at,
-            counting_mode=r.counting_mode,
-            coops=int(r.coops or 0),
-            mirror=r.mirror is not None,
-            ballots=int(r.ballots or 0),
-        )
-        for r in rows
-    ]
-
-
 async def _page(
     request: Request,
     session: Session,
@@ -158,31 +72,13 @@ async def _page(
     error: Invalid | None = None,
 ) -> Response:
     node = node_of(request)
-    coop_id = node.peers.coop_id
-
-    def read(
-        conn: Connection,
-    ) -> tuple[
-        list[Listed], list[FollowedCoop], list[members_service.College], list[dict[str, Any]]
-    ]:
-        invited = sharing.invitations(conn)
-        # One query for every host's name, as the rest of the page reads them.
-        labels = remote_actors.labels(conn, [i["host"] for i in invited])
-        for invitation in invited:
-            label = labels.get(invitation["host"])
-            invitation["host_label"] = (
-                invitation["host"] if label is None else label.name or label.handle
-            )
-            closes = invitation.get("closes_at")
-            invitation["closes"] = datetime.fromisoformat(closes) if closes else None
-        return (
-            _listed(conn),
-            _followed(conn, coop_id),
-            members_service.list_colleges(conn),
-            invited,
-        )
-
-    listed, followed, colleges, invited = await node.db.read(read)
+    found = await reading.admin_page(node, limit=PROPOSALS_SHOWN)
+    listed, followed, colleges, invited = (
+        found.listed,
+        found.followed,
+        found.colleges,
+        found.invited,
+    )
     sent = form if form is not None else _defaults()
     shown = None if error is None else field_of(error)
     if (shown in SHARING_FIELDS and not followed) or (shown == "colleges_weigh" and not colleges):
@@ -325,12 +221,11 @@ async def open_proposal(request: Request) -> Response:
     form = await sessions.read_form(request, session)
     node = node_of(request)
     sent = _sent(form)
-    coop_id = node.peers.coop_id
-    followed = await node.db.read(lambda conn: _followed(conn, coop_id))
+    followed = await reading.followed(node)
     own = node.urls.actor(node.settings.handle)
     try:
         data = proposal_data(sent, followed, own)
-        created = await proposing.create_proposal(
+        created = await proposals.create_proposal(
             node,
             data,
             author=None if session.actor_id is None else node.urls.actor(session.username),

@@ -25,9 +25,13 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from node.errors import NotFound
-from node.governance import proposing, sharing
-from node.governance.audit import AuditError, AuditReport, audit, render
+from node.errors import NodeError, NotFound, problem
+from node.governance import reading
+from node.governance.audit.fields import AuditError
+from node.governance.audit.render import render
+from node.governance.audit.report import AuditReport
+from node.governance.audit.run import audit
+from node.governance.store.rows import State
 from node.web.responses import node_of
 from node.web.ui import i18n, sessions
 from node.web.ui import render as pages
@@ -55,8 +59,12 @@ class Recount:
         return time.monotonic() - self.at > keep
 
 
-class Busy(Exception):
-    """Another proposal's recount is running: one at a time, and nobody queues."""
+class Busy(NodeError):
+    """Another proposal's recount is running: one at a time, and nobody queues (the
+    page answers 503 with ``Retry-After``)."""
+
+    status = 503
+    code = "busy"
 
 
 class _Audits:
@@ -87,7 +95,7 @@ class _Audits:
         if found is not None:
             return found
         if self.running:
-            raise Busy
+            raise Busy("another proposal's recount is running: try again shortly")
         task = asyncio.create_task(make(), name=f"audit {url}")
         self.running[url] = task
 
@@ -114,7 +122,7 @@ async def _make(request: Request, url: str) -> Recount:
         async with asyncio.timeout(AUDIT_SECONDS):
             report = await audit(url, http=node.http, allow_http=node.settings.local)
     except AuditError as exc:
-        return Recount(None, str(exc), "", time.monotonic())
+        return Recount(None, problem(exc).message, "", time.monotonic())
     except TimeoutError:
         return Recount(None, f"it took longer than {AUDIT_SECONDS:.0f} s", "", time.monotonic())
     except Exception:  # a fault of ours: logged, said, tried again in a minute
@@ -166,7 +174,7 @@ async def _page(request: Request, url: str | None, title: str | None, back: str)
             choice,
             "audit.html",
             {"title": title, "url": url, "back": back, "pending": True, "busy": busy},
-            status=503 if busy else 202,
+            status=Busy.status if busy else 202,
         )
         response.headers["Retry-After"] = "10"
         response.headers["Cache-Control"] = "no-store"
@@ -196,15 +204,15 @@ async def proposal_audit(request: Request) -> Response:
     node = node_of(request)
     key = request.path_params["key"]
     try:
-        row = await node.db.read(lambda conn: proposing.get_row(conn, key))
+        row = await reading.proposal(node, key)
     except NotFound:
         row = None
-    if row is not None and row["state"] != proposing.CLOSED:
+    if row is not None and row.state is not State.CLOSED:
         row = None
     return await _page(
         request,
-        None if row is None else row["uri"],
-        None if row is None else row["title"],
+        None if row is None else row.uri,
+        None if row is None else row.title,
         f"/proposals/{key}",
     )
 
@@ -214,12 +222,12 @@ async def shared_audit(request: Request) -> Response:
     await sessions.require(request)
     node = node_of(request)
     key = request.path_params["key"]
-    row = await node.db.read(lambda conn: sharing.find_remote(conn, key))
-    if row is not None and row["state"] != "closed":
+    row = await reading.shared_any(node, key)
+    if row is not None and row.state != "closed":
         row = None
     return await _page(
         request,
-        None if row is None else row["uri"],
+        None if row is None else row.uri,
         None if row is None else remote_view(row).title,
         f"/proposals/shared/{key}",
     )

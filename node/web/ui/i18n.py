@@ -5,6 +5,9 @@ A page is in French or English: the one asked for with ``?lang=`` (then remember
 the ``lang`` cookie), else the one in the cookie, else the best match of the browser's
 ``Accept-Language``, else English. Messages are read from the ``.po`` files of
 ``node/locale/LANG/LC_MESSAGES/`` the first time a language is used; no compile step.
+
+Its functions import what they use when they run: Babel loads on the first page, not
+when a command or a worker starts.
 """
 
 from __future__ import annotations

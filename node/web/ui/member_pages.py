@@ -10,20 +10,19 @@ again with the message next to the field.
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import desc, func, select
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from node.errors import BadRequest, Forbidden, Invalid, NodeError, TooLarge
+from node.governance import reading
+from node.governance.store.rows import SentElsewhere
 from node.members import store as members_service
 from node.members.actions import add_member
 from node.services.sessions import Session
-from node.storage.tables import ballots, proposals, remote_proposals, sent_ballots
 from node.web.responses import node_of
 from node.web.ui import i18n, render, sessions
 
@@ -66,53 +65,9 @@ async def me(request: Request) -> Response:
     session = await sessions.require(request)
     node = node_of(request)
     actor_uri = node.urls.actor(session.username)
-
-    def read(
-        conn: Any,
-    ) -> tuple[members_service.Member, list[dict[str, Any]], list[dict[str, Any]]]:
-        member = members_service.get_member(conn, session.member_id)
-        rows = conn.execute(
-            select(
-                proposals.c.key,
-                proposals.c.title,
-                proposals.c.state.label("proposal_state"),
-                ballots.c.choices,
-                ballots.c.cast_at,
-                ballots.c.state,
-            )
-            .select_from(ballots.join(proposals, proposals.c.id == ballots.c.proposal_id))
-            .where(ballots.c.voter == actor_uri)
-            .order_by(desc(ballots.c.cast_at))
-            .limit(50)
-        ).mappings()
-        # Ballots sent to shared proposals hosted by other co-ops: the last per proposal.
-        latest = (
-            select(func.max(sent_ballots.c.id))
-            .where(sent_ballots.c.actor_id == session.actor_id)
-            .group_by(sent_ballots.c.proposal_id)
-        )
-        sent = conn.execute(
-            select(
-                remote_proposals.c.key,
-                remote_proposals.c.document,
-                remote_proposals.c.host,
-                sent_ballots.c.choices,
-                sent_ballots.c.sent_at,
-            )
-            .select_from(
-                sent_ballots.join(
-                    remote_proposals, remote_proposals.c.id == sent_ballots.c.proposal_id
-                )
-            )
-            .where(sent_ballots.c.id.in_(latest))
-            .order_by(desc(sent_ballots.c.sent_at))
-            .limit(50)
-        ).mappings()
-        return member, [dict(r) for r in rows], [_sent(r) for r in sent]
-
-    member, cast, sent = await node.db.read(read)
-    for ballot in cast:
-        ballot["choices"] = _choices(ballot["choices"])
+    member = await node.db.read(lambda conn: members_service.get_member(conn, session.member_id))
+    cast, sent_elsewhere = await reading.ballots_of(node, actor_uri, session.actor_id)
+    sent = [_sent(s) for s in sent_elsewhere]
     response = render.page(
         request,
         i18n.choose_language(request),
@@ -123,27 +78,14 @@ async def me(request: Request) -> Response:
     return response
 
 
-def _sent(row: Any) -> dict[str, Any]:
-    try:
-        document = json.loads(row["document"])
-        title = document.get("name") if isinstance(document, dict) else None
-    except ValueError:
-        title = None
+def _sent(sent: SentElsewhere) -> dict[str, Any]:
     return {
-        "key": row["key"],
-        "title": title if isinstance(title, str) and title else row["host"],
-        "host": urlsplit(row["host"]).netloc,
-        "choices": _choices(row["choices"]),
-        "sent_at": row["sent_at"],
+        "key": sent.key,
+        "title": sent.title or sent.host,
+        "host": urlsplit(sent.host).netloc,
+        "choices": sent.choices,
+        "sent_at": sent.sent_at,
     }
-
-
-def _choices(raw: Any) -> list[str]:
-    try:
-        value = json.loads(raw) if isinstance(raw, str) else raw
-    except ValueError:
-        return []
-    return [str(c) for c in value] if isinstance(value, list) else []
 
 
 async def _members_page(

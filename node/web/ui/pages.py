@@ -11,15 +11,13 @@ from __future__ import annotations
 import functools
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
-from sqlalchemy import select
-from sqlalchemy.engine import Connection
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Mount
@@ -28,14 +26,15 @@ from starlette.staticfiles import StaticFiles
 from federation.mediatypes import wants_html
 from node import documents
 from node.catalogue import search as catalogue
-from node.catalogue.store import WITHDRAWN
 from node.errors import BadRequest, Invalid
-from node.offers import categories
+from node.offers import categories, reading
+from node.offers import store as offer_store
 from node.offers.currencies import ITEM_BY_CODE
 from node.offers.markdown import sanitise_html
 from node.offers.remote import RemoteOffer, RemoteOfferError, from_proposal
-from node.services.remote_actors import labels as actor_labels
-from node.storage.tables import MAX_ROW_ID, actors, offers
+from node.services import identity
+from node.services.remote_actors import Label
+from node.storage.ids import is_row_id
 from node.web import offers as offer_routes
 from node.web.responses import node_of
 from node.web.templates import TEMPLATES_DIR
@@ -56,11 +55,6 @@ _HEADING = re.compile(r"<(/?)h([1-6])>")
 static_mount = Mount("/static", app=StaticFiles(directory=str(STATIC_DIR)), name="static")
 
 
-def _coop_name(conn: Connection, handle: str) -> str | None:
-    name = conn.execute(select(actors.c.name).where(actors.c.username == handle)).scalar()
-    return None if name is None else str(name)
-
-
 # --- the profile ---------------------------------------------------------------------
 
 
@@ -69,13 +63,7 @@ async def home(request: Request) -> Response:
     node = node_of(request)
     choice = i18n.choose_language(request)
     handle = node.settings.handle
-
-    def read(conn: Connection) -> Any:
-        return conn.execute(
-            select(actors.c.name, actors.c.summary).where(actors.c.username == handle)
-        ).first()
-
-    row = await node.db.read(read)
+    row = await node.db.read(lambda conn: identity.find_profile(conn, handle))
     if row is None:
         return _not_found(request, choice)
     return page(
@@ -134,12 +122,12 @@ def _search_params(request: Request) -> dict[str, list[str]]:
     return params
 
 
-def _remote_names(conn: Connection, uris: Iterable[str]) -> dict[str, str]:
-    return {
-        uri: label.name.strip()[:200]
-        for uri, label in actor_labels(conn, uris).items()
-        if label.name is not None
-    }
+def _coop(label: Label | None, actor: str) -> str:
+    """What a peer's co-op is called on a card or a page: the name its actor gives,
+    cut short, else its host."""
+    if label is None or label.name is None:
+        return _host(actor)
+    return label.name.strip()[:200]
 
 
 async def catalogue_page(request: Request) -> Response:
@@ -166,32 +154,20 @@ async def catalogue_page(request: Request) -> Response:
         query = catalogue.parse_query(params)
     except (Invalid, BadRequest) as exc:  # a bad cursor is a BadRequest
         context["error"] = exc.reason
-        context["coop_name"] = await node.db.read(lambda conn: _coop_name(conn, handle))
+        context["coop_name"] = await node.db.read(lambda conn: identity.find_name(conn, handle))
         return page(request, choice, "catalogue.html", context, status=400)
     now = node.clock.now()
 
-    def read(conn: Connection) -> tuple[catalogue.Page, dict[str, Any], dict[str, str], Any]:
-        found = catalogue.search(conn, query, now=now)
-        uris = [hit.uri for hit in found.hits]
-        keys = {}
-        if uris:
-            keys = {
-                row.uri: row
-                for row in conn.execute(
-                    select(offers.c.uri, offers.c.id, offers.c.local, offers.c.document).where(
-                        offers.c.uri.in_(uris)
-                    )
-                )
-            }
-        remote = [hit.actor for hit in found.hits if hit.actor != local_actor]
-        names = _remote_names(conn, remote) if remote else {}
-        return found, keys, names, _coop_name(conn, handle)
-
-    found, keys, names, coop_name = await node.db.read(read)
+    read = await node.db.read(
+        lambda conn: reading.read_catalogue(
+            conn, query, now=now, local_actor=local_actor, handle=handle
+        )
+    )
+    found, coop_name = read.page, read.coop_name
     cards = []
     for hit in found.hits:
-        row = keys.get(hit.uri)
-        local = bool(row is not None and row.local)
+        row = read.linked.get(hit.uri)
+        local = row is not None and row.local
         if local:
             href = urlsplit(hit.uri).path
         elif row is not None:
@@ -213,7 +189,7 @@ async def catalogue_page(request: Request) -> Response:
                 currency=hit.currency,
                 unit=hit.unit,
                 place=hit.place,
-                coop=(coop_name or "") if local else names.get(hit.actor, _host(hit.actor)),
+                coop=(coop_name or "") if local else _coop(read.labels.get(hit.actor), hit.actor),
                 origin=_host(hit.actor),
                 local=local,
                 published=hit.published,
@@ -285,7 +261,9 @@ def _in_language(texts: Mapping[str, str], language: str) -> tuple[str, str | No
     return text, None if tag == "und" else tag
 
 
-def _offer_view(row: Any, language: str, now: datetime, media_prefix: str = "") -> OfferView:
+def _offer_view(
+    row: offer_store.Shown, language: str, now: datetime, media_prefix: str = ""
+) -> OfferView:
     """What an offer page shows, from the stored document. Its HTML is sanitised here,
     whatever was stored."""
     try:
@@ -297,10 +275,10 @@ def _offer_view(row: Any, language: str, now: datetime, media_prefix: str = "") 
         remote = from_proposal(document)
     except RemoteOfferError:
         remote = None
-    status = "withdrawn" if row.status == WITHDRAWN else "active"
+    status = "withdrawn" if row.withdrawn else "active"
     if status == "active" and row.end_time is not None and row.end_time <= now:
         status = "expired"
-    price = None if row.price_e4 is None else Decimal(row.price_e4) / Decimal(10_000)
+    price = row.price
     if remote is None:
         content = document.get("content") if isinstance(document, dict) else None
         return OfferView(
@@ -364,26 +342,6 @@ def _is_web_url(url: str | None) -> bool:
     return url is not None and urlsplit(url).scheme in ("http", "https")
 
 
-def _offer_row(conn: Connection, *where: Any) -> Any:
-    return conn.execute(
-        select(
-            offers.c.id,
-            offers.c.uri,
-            offers.c.actor,
-            offers.c.local,
-            offers.c.title,
-            offers.c.status,
-            offers.c.currency,
-            offers.c.price_e4,
-            offers.c.unit,
-            offers.c.place,
-            offers.c.published,
-            offers.c.end_time,
-            offers.c.document,
-        ).where(*where)
-    ).first()
-
-
 async def offer(request: Request) -> Response:
     """``/offers/KEY``: HTML for a browser, else the ActivityStreams object as before."""
     if not wants_html(request.headers.get("accept")):
@@ -391,38 +349,39 @@ async def offer(request: Request) -> Response:
     node = node_of(request)
     choice = i18n.choose_language(request)
     uri = node.urls.offer(request.path_params["key"])
-    return await _offer_page(
-        request, choice, offers.c.uri == uri, offers.c.local == 1, alternate=uri
-    )
+    handle = node.settings.handle
+    await sessions.current(request)
+    read = await node.db.read(lambda conn: reading.read_local_offer(conn, uri, handle=handle))
+    return _offer_page(request, choice, read, alternate=uri)
 
 
 async def catalogue_offer(request: Request) -> Response:
     """``/catalogue/offers/ID``: an offer of the catalogue, a federated one as a rule."""
     choice = i18n.choose_language(request)
     offer_id = request.path_params["offer_id"]
-    if not 0 < offer_id <= MAX_ROW_ID:  # beyond any row, and beyond what SQL can compare
+    if not is_row_id(offer_id):  # beyond any row, and beyond what SQL can compare
         return _not_found(request, choice)
-    return await _offer_page(request, choice, offers.c.id == offer_id)
-
-
-async def _offer_page(
-    request: Request, choice: i18n.Choice, *where: Any, alternate: str | None = None
-) -> Response:
-    await sessions.current(request)
     node = node_of(request)
     handle = node.settings.handle
+    await sessions.current(request)
+    read = await node.db.read(
+        lambda conn: reading.read_catalogue_offer(conn, offer_id, handle=handle)
+    )
+    return _offer_page(request, choice, read)
 
-    def read(conn: Connection) -> tuple[Any, str | None, dict[str, str]]:
-        row = _offer_row(conn, *where)
-        names = {}
-        if row is not None and not row.local:
-            names = _remote_names(conn, [row.actor])
-        return row, _coop_name(conn, handle), names
 
-    row, coop_name, names = await node.db.read(read)
+def _offer_page(
+    request: Request,
+    choice: i18n.Choice,
+    read: reading.OfferRead,
+    *,
+    alternate: str | None = None,
+) -> Response:
+    node = node_of(request)
+    row, coop_name = read.offer, read.coop_name
     if row is None:
         return _not_found(request, choice, coop_name)
-    local = bool(row.local)
+    local = row.local
     view = _offer_view(
         row, choice.language, node.clock.now(), f"{node.urls.base}/media/" if local else ""
     )
@@ -434,7 +393,7 @@ async def _offer_page(
             "coop_name": coop_name,
             "offer": view,
             "local": local,
-            "coop": (coop_name or "") if local else names.get(row.actor, _host(row.actor)),
+            "coop": (coop_name or "") if local else _coop(read.label, row.actor),
             "origin": _host(row.actor),
             "uri": row.uri,
             "alternate": alternate,

@@ -11,22 +11,19 @@ external service.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 from xml.sax.saxutils import escape
 
-from sqlalchemy import desc, select
-from sqlalchemy.engine import Connection
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from federation.mediatypes import wants_html
 from node.errors import Conflict, Forbidden, Invalid, NodeError, NotFound
-from node.governance import proposing, sharing, voting
+from node.governance import documents, reading, voting
+from node.governance.store.rows import State, StoredProposal
 from node.services.sessions import Session
 from node.services.tokens import TokenInfo
-from node.storage.tables import ballots
 from node.web import proposals as proposal_routes
 from node.web.responses import node_of
 from node.web.ui import i18n, render, sessions
@@ -126,15 +123,8 @@ def token_of(session: Session) -> TokenInfo:
 async def proposals_list(request: Request) -> Response:
     session = await sessions.current(request)
     node = node_of(request)
-
-    def read(conn: Connection) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-        own = proposing.list_proposals(conn, node, limit=100)
-        shared: list[dict[str, Any]] = []
-        if session is not None:
-            shared = [sharing.describe_remote(r) for r in sharing.list_remote(conn)]
-        return own, shared
-
-    own, shared = await node.db.read(read)
+    own = [documents.describe(p) for p in await reading.newest(node, limit=100)]
+    shared = [] if session is None else await reading.shared_visible(node)
     return render.page(
         request,
         i18n.choose_language(request),
@@ -155,38 +145,19 @@ async def _page(request: Request, *, error: NodeError | None = None, status: int
     node = node_of(request)
     key = request.path_params["key"]
     voter = None if session is None else node.urls.actor(session.username)
-
-    def read(conn: Connection) -> tuple[Any, list[str] | None]:
-        row = proposing.get_row(conn, key)
-        mine = None
-        if voter is not None:
-            found = conn.execute(
-                select(ballots.c.choices)
-                .where(ballots.c.proposal_id == row["id"], ballots.c.voter == voter)
-                .order_by(desc(ballots.c.cast_at), desc(ballots.c.id))
-                .limit(1)
-            ).scalar()
-            mine = None if found is None else list(json.loads(found))
-        return row, mine
-
     try:
-        row, mine = await node.db.read(read)
+        row, mine = await reading.with_latest_choices(node, key, voter)
     except NotFound:
         return render.page(request, i18n.choose_language(request), "not_found.html", {}, status=404)
-    options = [(o.name, o.role.value) for o in proposing.options_of(row)]
-    shown: dict[str, Any] = (
-        json.loads(row["counts"]) if row["counts"] else {"counts": {}, "voters": 0}
-    )
-    outcome = json.loads(row["outcome"]) if row["outcome"] else None
+    options = _options(row)
+    outcome = row.outcome
     chart = None
     if outcome and outcome.get("colleges"):
         chart = college_chart(
-            outcome["colleges"], [name for name, _ in options], f"{row['title']}: colleges"
+            outcome["colleges"], [name for name, _ in options], f"{row.title}: colleges"
         )
     can_vote = (
-        session is not None
-        and session.role in ("admin", "member")
-        and row["state"] == proposing.OPEN
+        session is not None and session.role in ("admin", "member") and row.state is State.OPEN
     )
     response = render.page(
         request,
@@ -195,9 +166,9 @@ async def _page(request: Request, *, error: NodeError | None = None, status: int
         {
             "row": row,
             "options": options,
-            "multiple": bool(row["multiple_choice"]),
-            "bars": bars(options, shown["counts"]),
-            "voters": shown["voters"],
+            "multiple": row.multiple_choice,
+            "bars": bars(options, row.shown.counts),
+            "voters": row.shown.voters,
             "outcome": outcome,
             "outcome_bars": None if outcome is None else bars(options, outcome["counts"]),
             "chart": chart,
@@ -206,8 +177,8 @@ async def _page(request: Request, *, error: NodeError | None = None, status: int
             "csrf": None if session is None else session.csrf,
             "error": error,
             "voted": request.query_params.get("voted") == "1",
-            "audit_command": f"coopnode audit {row['uri']}",
-            "ballots_url": node.urls.proposal_ballots(key) if row["open_ballot"] else None,
+            "audit_command": f"coopnode audit {row.uri}",
+            "ballots_url": node.urls.proposal_ballots(key) if row.open_ballot else None,
         },
         status=status,
     )
@@ -236,14 +207,14 @@ async def counts(request: Request) -> Response:
     """The counts as last published (once a minute), for the page's refresh script."""
     node = node_of(request)
     try:
-        row = await node.db.read(lambda conn: proposing.get_row(conn, request.path_params["key"]))
+        row = await reading.proposal(node, request.path_params["key"])
     except NotFound:
         return JSONResponse({"error": "no such proposal"}, status_code=404)
-    options = [(o.name, o.role.value) for o in proposing.options_of(row)]
-    shown: dict[str, Any] = (
-        json.loads(row["counts"]) if row["counts"] else {"counts": {}, "voters": 0}
-    )
-    return counts_response(row["state"], bars(options, shown["counts"]), shown["voters"])
+    return counts_response(row.state, bars(_options(row), row.shown.counts), row.shown.voters)
+
+
+def _options(row: StoredProposal) -> list[tuple[str, str]]:
+    return [(o.name, o.role.value) for o in row.options]
 
 
 def counts_response(state: str, shown: list[Bar], voters: int) -> JSONResponse:

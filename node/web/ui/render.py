@@ -24,6 +24,7 @@ HTML_VARY = "Accept, Accept-Language, Cookie"
 
 @functools.cache
 def environment(language: str) -> Environment:
+    # Jinja loads with the first page rendered, not at start-up.
     from jinja2 import Environment, FileSystemLoader, select_autoescape
 
     env = Environment(

@@ -25,7 +25,14 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from federation.storable import UNSTORABLE, storable
-from node.errors import BadRequest, Forbidden, Invalid, TooLarge, TooManyRequests
+from node.errors import (
+    BadRequest,
+    Forbidden,
+    Invalid,
+    NotAuthenticated,
+    TooLarge,
+    TooManyRequests,
+)
 from node.services import sessions, tokens
 from node.services.sessions import Session
 from node.web.members import check_password
@@ -40,12 +47,12 @@ MAX_FORM_BYTES = 64 * 1024
 _ANONYMOUS = object()
 
 
-class LoginRequired(Exception):
+class LoginRequired(NotAuthenticated):
     """A page for members only, asked for without a session: the app answers with the
     login form's address, and ``next`` brings the visitor back after logging in."""
 
     def __init__(self, next_path: str) -> None:
-        super().__init__(next_path)
+        super().__init__("this page is for members: log in to see it")
         self.next_path = next_path
 
 

@@ -10,20 +10,19 @@ that members vote on like any of the co-op's own proposals: its page is that one
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy.engine import Connection
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from federation.errors import MalformedInput
 from node.errors import Conflict, Forbidden, Invalid, NodeError, NotFound
-from node.governance import sharing
+from node.governance import reading, sharing
 from node.governance.rules.proposal_input import iso
-from node.governance.rules.shared_question import SharedQuestion, read_question
+from node.governance.rules.shared_question import SharedQuestion
+from node.governance.store.rows import RemoteProposal
 from node.offers.markdown import sanitise_html
 from node.web.responses import node_of
 from node.web.ui import i18n, render, sessions
@@ -76,20 +75,20 @@ def _outcome(raw: dict[str, Any] | None, names: list[str]) -> dict[str, Any] | N
     return outcome
 
 
-def remote_view(row: Any) -> RemoteView:
+def remote_view(row: RemoteProposal) -> RemoteView:
     """The page's view of the host's document, read as the inbox read it at receipt."""
     try:
-        shared: SharedQuestion | None = read_question(json.loads(row["document"]))
+        shared: SharedQuestion | None = row.question()
     except (ValueError, MalformedInput):
         shared = None  # kept from before documents were read at receipt: shown bare
-    host = urlsplit(row["host"]).netloc or row["host"]
+    host = urlsplit(row.host).netloc or row.host
     if shared is None:
         return RemoteView(
-            key=row["key"],
-            uri=row["uri"],
+            key=row.key,
+            uri=row.uri,
             host=host,
-            state=row["state"],
-            title=row["uri"],
+            state=row.state,
+            title=row.uri,
             content_html="",
             options=[],
             multiple=False,
@@ -105,10 +104,10 @@ def remote_view(row: Any) -> RemoteView:
         for o in shared.options
     ]
     return RemoteView(
-        key=row["key"],
-        uri=row["uri"],
+        key=row.key,
+        uri=row.uri,
         host=host,
-        state=row["state"],
+        state=row.state,
         title=shared.title,
         content_html=sanitise_html(shared.content),
         options=options,
@@ -122,14 +121,6 @@ def remote_view(row: Any) -> RemoteView:
     )
 
 
-def _read(conn: Connection, key: str, actor_id: int | None) -> tuple[Any, str | None, Any]:
-    row = sharing.find_remote(conn, key)
-    if row is None or not sharing.visible(row):
-        raise NotFound("no such shared proposal")
-    mirror = sharing.mirror_key(conn, row["uri"])
-    return row, mirror, sharing.last_sent(conn, row["id"], actor_id)
-
-
 async def shared_proposal(request: Request) -> Response:
     return await _page(request)
 
@@ -139,7 +130,7 @@ async def _page(request: Request, *, error: NodeError | None = None, status: int
     node = node_of(request)
     key = request.path_params["key"]
     try:
-        row, mirror, sent = await node.db.read(lambda c: _read(c, key, session.actor_id))
+        row, mirror, sent = await reading.shared_with_ballot(node, key, session.actor_id)
     except NotFound:
         return render.page(request, i18n.choose_language(request), "not_found.html", {}, status=404)
     if mirror is not None:
@@ -162,7 +153,7 @@ async def _page(request: Request, *, error: NodeError | None = None, status: int
             else bars(view.options, view.outcome["counts"]),
             "chart": chart,
             "can_vote": session.role in ("admin", "member") and view.state == "open",
-            "mine": sent["choices"] if sent else None,
+            "mine": sent.choices if sent else None,
             "csrf": session.csrf,
             "error": error,
             "voted": request.query_params.get("voted") == "1",
@@ -181,8 +172,8 @@ async def shared_vote(request: Request) -> Response:
     node = node_of(request)
     key = request.path_params["key"]
     choices = [c for c in form.getlist("choices") if isinstance(c, str)]
-    row = await node.db.read(lambda conn: sharing.find_remote(conn, key))
-    if row is None or not sharing.visible(row):
+    row = await reading.shared(node, key)
+    if row is None:
         return render.page(request, i18n.choose_language(request), "not_found.html", {}, status=404)
     try:
         await sharing.vote_remote(node, token_of(session), row, choices)
@@ -199,8 +190,8 @@ async def shared_counts(request: Request) -> Response:
     """The counts the host last sent, for the page's refresh script."""
     await sessions.require(request)
     node = node_of(request)
-    row = await node.db.read(lambda conn: sharing.find_remote(conn, request.path_params["key"]))
-    if row is None or not sharing.visible(row):
+    row = await reading.shared(node, request.path_params["key"])
+    if row is None:
         return JSONResponse({"error": "no such shared proposal"}, status_code=404)
     view = remote_view(row)
     return counts_response(view.state, bars(view.options, view.counts), view.voters)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from node.governance.audit import audit
+from node.governance.audit.run import audit
 from tests.support.coops import Coop, deliver_as_coop, make_coop, take_part_in
 from tests.support.mastodon import Mastodon
 from tests.support.network import Network

@@ -181,10 +181,10 @@ async def test_a_node_down_at_the_close_closes_when_it_is_back(network: Network)
     await coop.mastodon.vote(coop.remote["r0"], created["uri"], "Against")
 
     network.clock.advance(timedelta(days=9))  # the node was down across the close
-    from node.governance import proposing
+    from node.governance import worker as governance_worker
     from node.inbox import worker as inbox_worker
 
-    await proposing.run_once(coop.node.node)
+    await governance_worker.run_once(coop.node.node)
     assert "closed" not in await document(coop, created["id"])  # the queued ballot first
     await inbox_worker.run_once(coop.node.node)
     await network.settle()

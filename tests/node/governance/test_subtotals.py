@@ -13,7 +13,8 @@ from typing import Any
 from sqlalchemy import select
 
 from federation import proofs
-from node.governance.audit import audit, render
+from node.governance.audit.render import render
+from node.governance.audit.run import audit
 from node.storage.tables import ballots, inbox_activities
 from tests.support.coops import (
     Coop,

@@ -16,9 +16,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from node.follows import federating
+from node.follows import actions
 from node.follows import store as follows
 from node.inbox import worker as inbox_worker
+from node.offers import inbound as offers_inbound
 from node.offers.remote import MAX_LINKED_PROPOSALS
 from node.storage.tables import inbox_activities
 from tests.node.offers.test_mitra import (
@@ -38,7 +39,7 @@ BUDGET = 1.0
 async def test_a_slow_server_holds_the_round_for_the_budget_only(
     network: Network, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(inbox_worker, "LINKED_OFFERS_SECONDS", BUDGET)
+    monkeypatch.setattr(offers_inbound, "LINKED_OFFERS_SECONDS", BUDGET)
     links = [
         {**PAYMENT_LINK, "href": f"{ACTOR}/proposals/slow-{n}"} for n in range(MAX_LINKED_PROPOSALS)
     ]
@@ -64,7 +65,7 @@ async def test_a_slow_server_holds_the_round_for_the_budget_only(
         ),
     )
     alpha = await network.add("alpha.test")
-    followed = await federating.follow(alpha.node, ACTOR)
+    followed = await actions.follow(alpha.node, ACTOR)
     now = network.clock.now()
     await alpha.node.db.write(
         lambda conn: follows.settle_following(
@@ -81,7 +82,7 @@ async def test_a_slow_server_holds_the_round_for_the_budget_only(
     # One after another, ten links would have held it for 20 s.
     assert spent < BUDGET + SLOW / 2, spent
     # A few at a time, not one by one.
-    assert len(asked) == inbox_worker.LINKED_OFFERS_AT_ONCE
+    assert len(asked) == offers_inbound.LINKED_OFFERS_AT_ONCE
     # The Update itself is handled: the actor is stored, the round is over.
     query = select(inbox_activities.c.state).where(inbox_activities.c.type == "Update")
     assert await alpha.node.db.read(lambda conn: conn.execute(query).scalar_one()) == "done"

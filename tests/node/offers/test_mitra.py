@@ -23,11 +23,13 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from federation import keys, rfc9421
-from node.follows import federating
+from node.follows import actions
 from node.follows import store as follows
 from node.inbox import worker as inbox_worker
-from node.offers import Kind, from_proposal, parse_offer_input, to_proposal
+from node.offers.model import Kind
 from node.offers.remote import MAX_LINKED_PROPOSALS, linked_proposals
+from node.offers.validation import parse_offer_input
+from node.offers.wire import from_proposal, to_proposal
 from tests.support.network import Network
 
 PEERS = Path(__file__).parents[2] / "data" / "peers"
@@ -277,7 +279,7 @@ async def test_a_followed_mitra_accounts_update_brings_its_proposal_into_the_cat
         "/users/alice/proposals/monero:418015bb9ae982a1975da7d79277c270": mitra_proposal(),
     }
     network.add_static("test.example", documents)
-    followed = await federating.follow(alpha.node, ACTOR)
+    followed = await actions.follow(alpha.node, ACTOR)
     now = network.clock.now()
     await alpha.node.db.write(
         lambda conn: follows.settle_following(

@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from node.follows import federating
-from node.offers import RemoteOffer, RemoteOfferError, from_proposal
+from node.follows import actions
+from node.offers.remote import RemoteOffer, RemoteOfferError
+from node.offers.wire import from_proposal
 from node.storage.tables import inbox_activities
 from tests.node.offers.test_wire import fixture, proposal
 from tests.node.web.test_inbox import post
@@ -150,7 +151,7 @@ async def test_a_followed_coops_malformed_offer_is_refused_at_once_not_retried(
 ) -> None:
     alpha = await network.add("alpha.test")
     beta = await network.add("beta.test")
-    await federating.follow(alpha.node, "coop@beta.test")
+    await actions.follow(alpha.node, "coop@beta.test")
     await network.settle()
     actor = f"{beta.base}/actors/coop"
     offer = proposal()

@@ -10,16 +10,8 @@ from typing import Any
 import pytest
 
 from node.errors import Invalid
-from node.offers import (
-    Kind,
-    Location,
-    Options,
-    Price,
-    Status,
-    apply_update,
-    offer_to_input,
-    parse_offer_input,
-)
+from node.offers.model import Kind, Location, Options, Price, Status
+from node.offers.validation import apply_update, offer_to_input, parse_offer_input
 
 NOW = datetime(2025, 5, 1, 12, 0, tzinfo=UTC)
 

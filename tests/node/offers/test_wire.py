@@ -14,24 +14,12 @@ import pytest
 
 from federation.errors import MalformedInput
 from federation.jsonld import expand
-from node.offers import (
-    Kind,
-    Location,
-    Offer,
-    Options,
-    RemoteOffer,
-    RemoteOfferError,
-    Status,
-    currencies,
-    format_price,
-    from_proposal,
-    parse_offer_input,
-    to_note,
-    to_proposal,
-)
-from node.offers.model import Price
+from node.offers import currencies
+from node.offers.model import Kind, Location, Offer, Options, Price, Status
 from node.offers.normalise import normalise
-from node.offers.remote import OFFER_SCHEMA_FILE, validate
+from node.offers.remote import OFFER_SCHEMA_FILE, RemoteOffer, RemoteOfferError, validate
+from node.offers.validation import parse_offer_input
+from node.offers.wire import format_price, from_proposal, to_note, to_proposal
 
 DATA = Path(__file__).parents[2] / "data" / "offers"
 NOW = datetime(2025, 5, 1, 12, 0, tzinfo=UTC)

@@ -12,11 +12,11 @@ from typing import Any
 
 from sqlalchemy import select
 
-from node.follows import federating
+from node.follows import actions
 from node.follows import store as follows
 from node.services import identity, outbox
 from node.storage.tables import outbox_activities
-from tests.node.test_offers_federation import apples, publish
+from tests.node.offers.test_federation import apples, publish
 from tests.node.web.test_inbox import AS2
 from tests.support.coops import make_coop, take_part_in
 from tests.support.network import Network, TestNode
@@ -63,7 +63,7 @@ async def test_the_outbox_counts_and_lists_what_the_coop_published_for_everyone(
     coop = await make_coop(network, local=2, remote=0)
     node = coop.node
     peer = await network.add("beta.test")
-    await federating.follow(peer.node, "coop@alpha.test")  # a Follow, an Accept: not listed
+    await actions.follow(peer.node, "coop@alpha.test")  # a Follow, an Accept: not listed
     await network.settle()
     honey = await publish(node, apples(title={"en": "Lavender honey"}))
     pears = await publish(node, apples(title={"en": "Pears"}))
@@ -315,7 +315,7 @@ async def test_following_lists_accepted_follows_only_and_pages_hold_during_a_wal
     await network.add("gamma.test", follow_policy="approve")  # stays pending
     await network.add("delta.test", follow_policy="listed")  # answers Reject
     for target in ("coop@beta.test", "coop@gamma.test", "coop@delta.test"):
-        await federating.follow(alpha.node, target)
+        await actions.follow(alpha.node, target)
     await network.settle()
     # Many more accepted follows than one page holds, with pending ones among them.
     coop_pk = alpha.node.peers.coop_id
@@ -366,7 +366,7 @@ async def test_following_lists_accepted_follows_only_and_pages_hold_during_a_wal
 async def test_hidden_collections_give_their_size_and_no_list(network: Network) -> None:
     alpha = await network.add("alpha.test", public_collections=False)
     await network.add("beta.test")
-    await federating.follow(alpha.node, "coop@beta.test")
+    await actions.follow(alpha.node, "coop@beta.test")
     await network.settle()
 
     for query in ("", "?page=1", "?page=true"):

@@ -7,7 +7,7 @@ import httpx
 import pytest
 
 from node.web.proxies import TrustedProxies
-from tests.node.test_members import add
+from tests.node.members.test_members_store import add
 from tests.support.network import Network, TestNode
 
 

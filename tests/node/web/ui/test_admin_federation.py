@@ -9,11 +9,11 @@ import re
 import httpx
 import pytest
 
-from node.follows import federating
+from node.follows import actions
 from node.follows import store as follows
-from node.offers import backfill
+from node.offers import backfill_store
 from node.services import domains
-from tests.node.test_members import add
+from tests.node.members.test_members_store import add
 from tests.node.web.ui.test_pages import check_structure, offer, publish
 from tests.node.web.ui.test_sessions import Browser
 from tests.support.coops import deliver_as_coop
@@ -86,16 +86,16 @@ async def test_the_admin_follows_a_coop_by_handle_and_sees_its_offers_imported(
     assert "working" in health
     coop_id = alpha.node.peers.coop_id
     walk = await alpha.node.db.read(
-        lambda c: backfill.progress(c, actor_id=coop_id, followed=f"{beta.base}/actors/coop")
+        lambda c: backfill_store.progress(c, actor_id=coop_id, followed=f"{beta.base}/actors/coop")
     )
     assert walk is not None
-    assert walk["state"] == backfill.DONE
+    assert walk["state"] == backfill_store.DONE
     assert walk["imported"] == 3
 
     # While an import runs, the page reloads itself to show its progress.
     now = network.clock.now()
     await alpha.node.db.write(
-        lambda c: backfill.start(
+        lambda c: backfill_store.start(
             c,
             actor_id=coop_id,
             followed=f"{beta.base}/actors/coop",
@@ -138,8 +138,8 @@ async def test_a_pending_follower_is_approved_from_the_page(network: Network) ->
     beta = await network.add("beta.test")
     gamma = await network.add("gamma.test")
     browser, token = await admin_of(network, alpha)
-    await federating.follow(beta.node, "coop@alpha.test")
-    await federating.follow(gamma.node, "coop@alpha.test")
+    await actions.follow(beta.node, "coop@alpha.test")
+    await actions.follow(gamma.node, "coop@alpha.test")
     await network.settle()
 
     page = await browser.http.get("/admin/federation")
@@ -189,8 +189,8 @@ async def test_blocking_a_domain_from_the_form_cuts_it_off(network: Network) -> 
     alpha = await network.add("alpha.test")
     beta = await network.add("beta.test")
     browser, token = await admin_of(network, alpha)
-    await federating.follow(beta.node, "coop@alpha.test")
-    await federating.follow(alpha.node, "coop@beta.test")
+    await actions.follow(beta.node, "coop@alpha.test")
+    await actions.follow(alpha.node, "coop@beta.test")
     await network.settle()
     alpha_id = alpha.node.peers.coop_id
     assert await alpha.node.db.read(lambda c: follows.count_followers(c, actor_id=alpha_id)) == 1
@@ -250,7 +250,7 @@ async def test_a_failing_peer_shows_on_peer_health_and_the_queues(network: Netwo
     alpha = await network.add("alpha.test")
     beta = await network.add("beta.test")
     browser, _ = await admin_of(network, alpha)
-    await federating.follow(beta.node, "coop@alpha.test")
+    await actions.follow(beta.node, "coop@alpha.test")
     await network.settle()
     del network.router.apps["beta.test"]  # beta goes away: deliveries to it fail
     await publish(alpha, offer())

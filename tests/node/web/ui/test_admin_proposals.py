@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 from sqlalchemy import func, select
 
-from node.follows import federating
+from node.follows import actions
 from node.storage.tables import proposal_coops, proposals
 from tests.node.web.ui.test_proposal_pages import CSRF, HTML, browser_of
 from tests.support.coops import Coop, add_member, make_coop
@@ -24,8 +24,8 @@ async def two_coops(network: Network) -> tuple[Coop, Coop]:
     alpha = await make_coop(network, local=2, remote=0, domain="alpha.test")
     await add_member(alpha.node, username="ana", role="admin", joined_at="2026-01-01")
     beta = await make_coop(network, local=1, remote=0, domain="beta.test")
-    await federating.follow(alpha.node.node, "coop@beta.test")
-    await federating.follow(beta.node.node, "coop@alpha.test")
+    await actions.follow(alpha.node.node, "coop@beta.test")
+    await actions.follow(beta.node.node, "coop@alpha.test")
     await network.settle()
     return alpha, beta
 

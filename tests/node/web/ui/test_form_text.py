@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.node.test_members import add
+from tests.node.members.test_members_store import add
 from tests.node.web.ui.test_sessions import Browser
 from tests.support.network import Network, TestNode
 

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import func, select
 
 from node.storage.tables import offers
-from tests.node.test_members import add, token_for
+from tests.node.members.test_members_store import add, token_for
 from tests.node.web.test_media import jpeg, png, stored_files, stored_rows
 from tests.node.web.ui.test_pages import check_structure
 from tests.node.web.ui.test_sessions import Browser

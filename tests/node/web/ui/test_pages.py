@@ -12,7 +12,7 @@ import pytest
 
 from node.catalogue import store
 from node.catalogue.entries import remote_entry
-from node.follows import federating
+from node.follows import actions
 from node.offers.remote import from_proposal
 from tests.node.web.test_media import png
 from tests.support.network import Network, TestNode
@@ -103,7 +103,7 @@ def check_size(response: httpx.Response, css: httpx.Response) -> None:
 async def federated(network: Network) -> tuple[TestNode, TestNode]:
     alpha = await network.add("alpha.test", name="Alpha Market")
     beta = await network.add("beta.test", name="Beta Farm")
-    await federating.follow(alpha.node, "coop@beta.test")
+    await actions.follow(alpha.node, "coop@beta.test")
     await network.settle()
     return alpha, beta
 

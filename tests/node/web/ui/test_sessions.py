@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import func, select
 
 from node.storage.tables import web_sessions
-from tests.node.test_members import add
+from tests.node.members.test_members_store import add
 from tests.support.network import Network, TestNode
 
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')

@@ -1,0 +1,279 @@
+"""The demo's co-ops and proposals, read from the data file ``coops.toml`` beside this
+module and checked as they are read.
+
+The file says who the co-ops are, their members (with the passwords the demo prints),
+their colleges, their offers and the two proposals; this module turns it into typed
+values, and refuses a file that misses a field, has one of the wrong type or a name it
+does not know, so that a mistake in the data shows as a message naming it rather than
+as a node refusing a request half-way through the demo.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+from node.demo.errors import DemoError
+
+DATA_FILE = "coops.toml"
+ROLES = ("admin", "member", "observer")
+FOLLOW_POLICIES = ("auto", "approve", "listed")
+# What an offer is sold with unless the data file says otherwise.
+DEFAULT_DELIVERY = ("pickup",)
+DEFAULT_PAYMENT = ("card", "bank_transfer")
+
+
+@dataclass(frozen=True)
+class DemoMember:
+    username: str
+    name: str
+    role: str
+    password: str
+    college: str | None = None
+
+
+@dataclass(frozen=True)
+class Place:
+    """Where a co-op is: the location given to each of its offers."""
+
+    name: str
+    latitude: float
+    longitude: float
+
+
+@dataclass(frozen=True)
+class DemoCoop:
+    handle: str
+    name: str
+    summary: str
+    place: Place
+    members: tuple[DemoMember, ...]
+    # Each offer in the JSON API's shape (see node.offers.validation), location aside.
+    offers: tuple[dict[str, Any], ...]
+    # (name, weight in percent), in the order the co-op lists them.
+    colleges: tuple[tuple[str, str], ...] = ()
+    # "approve": the admin approves each new follower (the demo approves its peers).
+    follow_policy: str = "auto"
+
+    @property
+    def admin(self) -> DemoMember:
+        """The first admin: the author of the co-op's proposals."""
+        return next(m for m in self.members if m.role == "admin")
+
+
+@dataclass(frozen=True)
+class DemoProposal:
+    """A proposal the demo opens at ``host``, shared with the co-ops ``shared_with``
+    (none: the host's members only)."""
+
+    host: str
+    shared_with: tuple[str, ...]
+    # The proposal in the JSON API's shape, without its closing time and electorate.
+    data: dict[str, Any]
+
+    @property
+    def title(self) -> str:
+        return str(self.data["title"])
+
+
+@dataclass(frozen=True)
+class Seed:
+    """Everything the demo seeds its nodes with."""
+
+    coops: tuple[DemoCoop, ...]
+    internal: DemoProposal
+    shared: DemoProposal
+
+    def coop(self, handle: str) -> DemoCoop:
+        return next(c for c in self.coops if c.handle == handle)
+
+
+def load_seed() -> Seed:
+    """The co-ops of the data file packaged with coopnode."""
+    text = resources.files("node.demo").joinpath(DATA_FILE).read_text(encoding="utf-8")
+    return parse_seed(text)
+
+
+def parse_seed(text: str) -> Seed:
+    """The co-ops and proposals of a data file's text, or :class:`DemoError` naming what
+    is wrong in it."""
+    try:
+        document = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise DemoError(f"{DATA_FILE}: {exc}") from None
+    top = _Table(document, DATA_FILE)
+    coops = tuple(_coop(t) for t in top.tables("coops"))
+    proposals = top.table("proposals")
+    seed = Seed(
+        coops=coops,
+        internal=_proposal(proposals.table("internal")),
+        shared=_proposal(proposals.table("shared")),
+    )
+    proposals.done()
+    top.done()
+    _check(seed)
+    return seed
+
+
+# --- reading and checking ----------------------------------------------------------------
+
+
+class _Table:
+    """A table of the data file, read key by key; :meth:`done` refuses the keys nobody
+    read (a misspelt name)."""
+
+    def __init__(self, values: Any, where: str) -> None:
+        if not isinstance(values, dict):
+            raise DemoError(f"{where} should be a table")
+        self.values: dict[str, Any] = values
+        self.where = where
+        self.read: set[str] = set()
+
+    def _get(self, key: str, kind: type | tuple[type, ...], what: str) -> Any:
+        self.read.add(key)
+        if key not in self.values:
+            raise DemoError(f"{self.where}: {key} is missing")
+        value = self.values[key]
+        if not isinstance(value, kind) or isinstance(value, bool):
+            raise DemoError(f"{self.where}: {key} should be {what}")
+        return value
+
+    def has(self, key: str) -> bool:
+        return key in self.values
+
+    def text(self, key: str, default: str | None = None) -> str:
+        if default is not None and key not in self.values:
+            self.read.add(key)
+            return default
+        value: str = self._get(key, str, "a string")
+        return value
+
+    def number(self, key: str) -> float:
+        return float(self._get(key, (int, float), "a number"))
+
+    def texts(self, key: str, default: tuple[str, ...] = ()) -> tuple[str, ...]:
+        if key not in self.values:
+            self.read.add(key)
+            return default
+        values = self._get(key, list, "a list of strings")
+        if not all(isinstance(v, str) for v in values):
+            raise DemoError(f"{self.where}: {key} should be a list of strings")
+        return tuple(values)
+
+    def table(self, key: str) -> _Table:
+        return _Table(self._get(key, dict, "a table"), f"{self.where}: {key}")
+
+    def tables(self, key: str) -> list[_Table]:
+        found = self._get(key, list, "a list of tables")
+        return [_Table(v, f"{self.where}: {key}[{i}]") for i, v in enumerate(found)]
+
+    def done(self) -> None:
+        unknown = sorted(set(self.values) - self.read)
+        if unknown:
+            raise DemoError(f"{self.where}: unknown {', '.join(unknown)}")
+
+
+def _coop(table: _Table) -> DemoCoop:
+    place = table.table("place")
+    colleges = table.table("colleges")
+    coop = DemoCoop(
+        handle=table.text("handle"),
+        name=table.text("name"),
+        summary=table.text("summary"),
+        place=Place(
+            name=place.text("name"),
+            latitude=place.number("latitude"),
+            longitude=place.number("longitude"),
+        ),
+        colleges=tuple((name, colleges.text(name)) for name in list(colleges.values)),
+        members=tuple(_member(t) for t in table.tables("members")),
+        offers=tuple(_offer(t) for t in table.tables("offers")),
+        follow_policy=table.text("follow_policy", "auto"),
+    )
+    for part in (place, colleges, table):
+        part.done()
+    if coop.follow_policy not in FOLLOW_POLICIES:
+        raise DemoError(f"{table.where}: follow_policy should be one of {FOLLOW_POLICIES}")
+    return coop
+
+
+def _member(table: _Table) -> DemoMember:
+    member = DemoMember(
+        username=table.text("username"),
+        name=table.text("name"),
+        role=table.text("role"),
+        password=table.text("password"),
+        college=table.text("college") if table.has("college") else None,
+    )
+    table.done()
+    if member.role not in ROLES:
+        raise DemoError(f"{table.where}: role should be one of {ROLES}")
+    return member
+
+
+def _offer(table: _Table) -> dict[str, Any]:
+    """An offer written in short in the data file, in the JSON API's shape."""
+    title = table.table("title")
+    description = table.table("description")
+    data: dict[str, Any] = {
+        "title": {"fr": title.text("fr"), "en": title.text("en")},
+        "description": {"fr": description.text("fr"), "en": description.text("en")},
+        "categories": [table.text("category")],
+        "price": {"amount": table.text("price"), "currency": "EUR"},
+        "unit": table.text("unit"),
+        "claims": list(table.texts("claims")),
+        "delivery_options": list(table.texts("delivery", DEFAULT_DELIVERY)),
+        "payment_options": list(table.texts("payment", DEFAULT_PAYMENT)),
+    }
+    if table.has("available"):
+        data["quantity"] = {"available": table.text("available"), "minimum": "1"}
+    for part in (title, description, table):
+        part.done()
+    return data
+
+
+def _proposal(table: _Table) -> DemoProposal:
+    host = table.text("host")
+    shared_with = table.texts("shared_with")
+    table.text("title")
+    table.texts("options")
+    # The rest goes to the API as it is, which checks it as it checks any proposal.
+    data = {k: v for k, v in table.values.items() if k not in ("host", "shared_with")}
+    return DemoProposal(host=host, shared_with=shared_with, data=data)
+
+
+def _check(seed: Seed) -> None:
+    """What holds across tables: names that refer to each other exist."""
+    handles = [c.handle for c in seed.coops]
+    if len(set(handles)) != len(handles) or not handles:
+        raise DemoError(f"{DATA_FILE}: the co-ops' handles should be distinct: {handles}")
+    for coop in seed.coops:
+        _distinct(coop.handle, "usernames", (m.username for m in coop.members))
+        if not any(m.role == "admin" for m in coop.members):
+            raise DemoError(f"{DATA_FILE}: {coop.handle} has no admin")
+        colleges = {name for name, _ in coop.colleges}
+        for member in coop.members:
+            if member.college is not None and member.college not in colleges:
+                raise DemoError(
+                    f"{DATA_FILE}: {coop.handle}: {member.username}'s college "
+                    f"{member.college!r} is not one of the co-op's"
+                )
+    for kind, proposal in (("internal", seed.internal), ("shared", seed.shared)):
+        for handle in (proposal.host, *proposal.shared_with):
+            if handle not in handles:
+                raise DemoError(f"{DATA_FILE}: proposals.{kind}: no co-op {handle!r}")
+        if proposal.host in proposal.shared_with:
+            raise DemoError(f"{DATA_FILE}: proposals.{kind} is shared with its own host")
+    if seed.internal.shared_with:
+        raise DemoError(f"{DATA_FILE}: proposals.internal is shared")
+    if not seed.shared.shared_with:
+        raise DemoError(f"{DATA_FILE}: proposals.shared is shared with nobody")
+
+
+def _distinct(handle: str, what: str, names: Iterable[str]) -> None:
+    seen = list(names)
+    if len(set(seen)) != len(seen):
+        raise DemoError(f"{DATA_FILE}: {handle}: the {what} should be distinct")

@@ -1,0 +1,216 @@
+"""Running the demo: the three nodes started in one event loop, seeded, described, and
+stopped at SIGINT (Ctrl-C) or SIGTERM, their temporary data directory deleted."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import shutil
+import signal
+import time
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+
+from federation.clock import Clock
+from node.app import create_app
+from node.demo.coops import Seed, load_seed
+from node.demo.errors import DemoError
+from node.demo.nodes import HOST, DemoNode, Server, bind_ports, create_node, prepare_data_dir
+from node.demo.seeding import Proposals, federate, open_proposals, seed_node, wait_for
+from node.governance.rules.proposal_input import iso
+
+
+def describe(nodes: list[DemoNode], proposals: Proposals, root: Path, temporary: bool) -> str:
+    """What the demo prints once it is ready: easy to read, easy to parse."""
+    width = max(len(d.coop.handle) for d in nodes)
+    lines = ["", "Three co-ops are running on this machine, each following the other two:", ""]
+    for demo in nodes:
+        handle = demo.coop.handle
+        lines.append(
+            f"  node  {handle:<{width}}  {demo.base}  @{handle}@{demo.domain}  {demo.coop.name}"
+        )
+    lines += ["", "Demo logins (at each node's /login), with their role:", ""]
+    for demo in nodes:
+        for member in demo.coop.members:
+            name = member.name + (f" ({member.college})" if member.college else "")
+            lines.append(
+                f"  login  {demo.coop.handle:<{width}}  {member.role:<6}  "
+                f"{member.username:<5}  {member.password:<18}  {name}"
+            )
+    lines += ["", f"Proposals open for voting, closing at {iso(proposals.closes_at)}:", ""]
+    for handle, kind, uri, title in proposals.shown:
+        lines.append(f"  proposal  {handle:<{width}}  {kind:<8}  {uri}  {title}")
+    lines.append("")
+    where = "a temporary directory, deleted at exit" if temporary else "kept at exit"
+    lines.append(f"Data: {root} ({where}).")
+    return "\n".join(lines)
+
+
+async def _start(nodes: list[DemoNode], clock: Clock) -> None:
+    for demo in nodes:
+        demo.app = create_app(demo.settings, clock=clock)
+        server = Server(demo.app)
+        demo.server = server
+        demo.task = asyncio.create_task(server.serve(demo.sock), name=f"demo-{demo.coop.handle}")
+
+    async def started() -> bool:
+        for demo in nodes:
+            assert demo.task is not None
+            if demo.task.done():
+                demo.task.result()  # its error
+                raise DemoError(f"the node {demo.coop.handle} stopped while starting")
+        return all(d.server is not None and d.server.started for d in nodes)
+
+    await wait_for("the servers starting", started, seconds=30)
+
+
+async def _setup(
+    nodes: list[DemoNode],
+    seed: Seed,
+    *,
+    clock: Clock,
+    closes_in: float,
+    root: Path,
+    temporary: bool,
+    echo: Callable[[str], None],
+) -> None:
+    began = time.monotonic()
+    await _start(nodes, clock)
+    joined_at = (clock.now() - timedelta(days=90)).date().isoformat()
+    await asyncio.gather(*(seed_node(demo, joined_at) for demo in nodes))
+    await federate(nodes)
+    proposals = await open_proposals(nodes, seed, closes_in)
+    echo(describe(nodes, proposals, root, temporary))
+    echo(f"Ready in {time.monotonic() - began:.1f} s. Press Ctrl-C to stop the demo.")
+
+
+async def _run(
+    nodes: list[DemoNode],
+    seed: Seed,
+    *,
+    clock: Clock,
+    closes_in: float,
+    root: Path,
+    temporary: bool,
+    echo: Callable[[str], None],
+) -> None:
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+
+    def on_signal() -> None:
+        # A second Ctrl-C closes the open connections at once rather than letting them
+        # finish; the workers still stop and the data directory is still cleaned up.
+        if stop.is_set():
+            for demo in nodes:
+                if demo.server is not None:
+                    demo.server.force()
+        stop.set()
+
+    signals = (signal.SIGINT, signal.SIGTERM)
+    for sig in signals:
+        loop.add_signal_handler(sig, on_signal)
+    setup = asyncio.create_task(
+        _setup(
+            nodes,
+            seed,
+            clock=clock,
+            closes_in=closes_in,
+            root=root,
+            temporary=temporary,
+            echo=echo,
+        )
+    )
+    stopping = asyncio.create_task(stop.wait())
+    try:
+        done, _ = await asyncio.wait({setup, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        if setup in done:
+            setup.result()
+            servers = {d.task for d in nodes if d.task is not None}
+            done, _ = await asyncio.wait({stopping, *servers}, return_when=asyncio.FIRST_COMPLETED)
+            for task in done & servers:
+                task.result()
+                raise DemoError("a node stopped on its own")
+        echo("Stopping the demo...")
+    finally:
+        for task in (setup, stopping):
+            task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await setup
+        with contextlib.suppress(asyncio.CancelledError):
+            await stopping
+        for demo in nodes:
+            if demo.server is not None:
+                demo.server.stop()
+        tasks = [d.task for d in nodes if d.task is not None]
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+        for sig in signals:
+            loop.remove_signal_handler(sig)
+        for outcome in results:
+            if isinstance(outcome, DemoError):
+                raise outcome
+
+
+def run(
+    *,
+    port: int,
+    data_dir: Path | None,
+    closes_in: float,
+    clock: Clock,
+    echo: Callable[[str], None],
+) -> None:
+    """Run the demo until SIGINT or SIGTERM; :class:`DemoError` when it cannot."""
+    seed = load_seed()
+    coops = seed.coops
+    sockets = bind_ports(port, len(coops))
+    root: Path | None = None
+    temporary = False
+    # Until the event loop takes the signals over, SIGTERM stops the demo as Ctrl-C does.
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        root, temporary = prepare_data_dir(data_dir)
+        echo(f"Starting three co-ops on ports {port} to {port + len(coops) - 1}...")
+        nodes = [
+            DemoNode(
+                coop=coop,
+                port=port + i,
+                settings=create_node(
+                    root,
+                    coop,
+                    port + i,
+                    clock,
+                    # The three co-ops trust each other: shared proposals need no answer.
+                    partners=tuple(
+                        f"{other.handle}@{HOST}:{port + j}"
+                        for j, other in enumerate(coops)
+                        if j != i
+                    ),
+                ),
+                sock=sock,
+            )
+            for i, (coop, sock) in enumerate(zip(coops, sockets, strict=True))
+        ]
+        main = _run(
+            nodes,
+            seed,
+            clock=clock,
+            closes_in=closes_in,
+            root=root,
+            temporary=temporary,
+            echo=echo,
+        )
+        try:
+            import uvloop  # optional: not built for every platform
+        except ImportError:
+            asyncio.run(main)
+        else:
+            uvloop.run(main)
+    except KeyboardInterrupt:  # while the nodes were being created
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        for sock in sockets:
+            sock.close()
+        if temporary and root is not None:
+            shutil.rmtree(root, ignore_errors=True)
+    echo("The demo stopped.")

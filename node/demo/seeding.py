@@ -1,0 +1,204 @@
+"""Seeding the running demo: each co-op's colleges, members and offers; the co-ops
+following each other until every catalogue holds the others' offers; and the two
+proposals, open for voting."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from federation.clock import Clock
+from node.catalogue import store as catalogue
+from node.demo.coops import Seed
+from node.demo.errors import DemoError
+from node.demo.nodes import DemoNode
+from node.follows import actions
+from node.follows import store as follows
+from node.governance import proposals as governance
+from node.governance.rules.proposal_input import MIN_DURATION, iso
+from node.governance.store import proposals as stored
+from node.governance.store import remote
+from node.governance.store.rows import State
+from node.members.actions import add_member, set_colleges
+from node.offers import publish
+from node.runtime import Node
+
+# How long the co-ops may take to follow each other and exchange their offers.
+SETTLE_TIMEOUT = 90.0
+
+
+@dataclass
+class Proposals:
+    """The proposals the demo opened: when they close, and one line each to show."""
+
+    closes_at: datetime
+    # (host's handle, "internal" or "shared", URL, title)
+    shown: list[tuple[str, str, str, str]] = field(default_factory=list)
+
+
+async def wait_for(
+    what: str, check: Callable[[], Awaitable[bool]], seconds: float = SETTLE_TIMEOUT
+) -> None:
+    """Return once ``check()`` is true; :class:`DemoError` after ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while not await check():
+        if time.monotonic() > deadline:
+            raise DemoError(f"the demo did not settle: {what} after {seconds:.0f} s")
+        await asyncio.sleep(0.1)
+
+
+async def seed_node(demo: DemoNode, joined_at: str) -> None:
+    """Colleges, members and offers of one co-op."""
+    node = demo.node
+    if demo.coop.colleges:
+        await set_colleges(
+            node,
+            {"colleges": [{"name": n, "weight": w} for n, w in demo.coop.colleges]},
+        )
+    for member in demo.coop.members:
+        data: dict[str, Any] = {
+            "username": member.username,
+            "name": member.name,
+            "role": member.role,
+            "password": member.password,
+            "joined_at": joined_at,
+        }
+        if member.college is not None:
+            data["college"] = member.college
+        await add_member(node, data)
+    place = demo.coop.place
+    for offer in demo.coop.offers:
+        located = {
+            **offer,
+            "location": {
+                "name": place.name,
+                "latitude": place.latitude,
+                "longitude": place.longitude,
+            },
+        }
+        await publish.create_offer(node, located)
+
+
+async def federate(nodes: list[DemoNode]) -> None:
+    """Each co-op follows the others; returns once every follow is accepted and every
+    catalogue holds the other co-ops' offers."""
+    for demo in nodes:
+        for peer in nodes:
+            if peer is not demo:
+                await actions.follow(demo.node, f"{peer.coop.handle}@{peer.domain}")
+        demo.node.delivery_wakeup.set()
+
+    actors = {peer.actor for peer in nodes}
+
+    async def approve_peers() -> None:
+        """The co-ops that approve their followers approve the other two."""
+        for demo in nodes:
+            if demo.coop.follow_policy != "approve":
+                continue
+            coop_id = demo.node.peers.coop_id
+            pending = await demo.node.db.read(
+                lambda conn, coop_id=coop_id: follows.list_followers(  # type: ignore[misc]
+                    conn, actor_id=coop_id, state=follows.PENDING
+                )
+            )
+            for follower in pending:
+                if follower.follower in actors:
+                    await actions.answer_follower(demo.node, follower.follower, accept=True)
+
+    async def settled() -> bool:
+        await approve_peers()
+        for demo in nodes:
+            coop_id = demo.node.peers.coop_id
+            for peer in nodes:
+                if peer is demo:
+                    continue
+
+                def state(
+                    conn: Any, peer: DemoNode = peer, coop_id: int = coop_id
+                ) -> tuple[str | None, int]:
+                    return (
+                        follows.following_state(conn, actor_id=coop_id, followed=peer.actor),
+                        catalogue.count(conn, actor=peer.actor),
+                    )
+
+                accepted, offers = await demo.node.db.read(state)
+                if accepted != follows.ACCEPTED or offers < len(peer.coop.offers):
+                    return False
+        return True
+
+    await wait_for("the co-ops following each other and sharing their offers", settled)
+
+
+class _EarlierClock:
+    """A clock running ``by`` behind another."""
+
+    def __init__(self, clock: Clock, by: timedelta) -> None:
+        self.clock, self.by = clock, by
+
+    def now(self) -> datetime:
+        return self.clock.now() - self.by
+
+
+def proposing_node(node: Node, closes_at: datetime) -> Node:
+    """The node to open a proposal with: ``node`` itself, or for a vote shorter than a
+    node allows, a view of it whose clock runs behind, so that the vote opens a little
+    in the past and still closes at ``closes_at``."""
+    left = closes_at - node.clock.now()
+    if left >= MIN_DURATION:
+        return node
+    earlier = _EarlierClock(node.clock, MIN_DURATION - left + timedelta(seconds=1))
+    return Node(settings=node.settings, db=node.db, http=node.http, clock=earlier)
+
+
+async def open_proposals(nodes: list[DemoNode], seed: Seed, closes_in: float) -> Proposals:
+    """The internal proposal and the shared one; returns once the shared one is open at
+    its host and known to the other co-ops."""
+    by_handle = {demo.coop.handle: demo for demo in nodes}
+    now = nodes[0].node.clock.now()
+    closes_at = (now + timedelta(minutes=closes_in)).replace(microsecond=0)
+    result = Proposals(closes_at=closes_at)
+
+    async def propose(demo: DemoNode, data: dict[str, Any]) -> dict[str, Any]:
+        node = demo.node
+        author = node.urls.actor(demo.coop.admin.username)
+        created = await governance.create_proposal(
+            proposing_node(node, closes_at),
+            {**data, "closes_at": iso(closes_at)},
+            author=author,
+        )
+        node.delivery_wakeup.set()
+        node.governance_wakeup.set()
+        return created
+
+    internal = seed.internal
+    opened = await propose(by_handle[internal.host], internal.data)
+    result.shown.append((internal.host, "internal", opened["uri"], internal.title))
+
+    host = by_handle[seed.shared.host]
+    others = [by_handle[handle] for handle in seed.shared.shared_with]
+    shared = await propose(
+        host,
+        {**seed.shared.data, "electorate": [f"{o.coop.handle}@{o.domain}" for o in others]},
+    )
+    uri = shared["uri"]
+    with_whom = ", ".join(o.coop.handle for o in others)
+    result.shown.append(
+        (host.coop.handle, "shared", uri, f"{seed.shared.title} (with {with_whom})")
+    )
+
+    async def arrived() -> bool:
+        found = await host.node.db.read(lambda conn: stored.get(conn, shared["id"]))
+        if found.state is State.SCHEDULED:
+            host.node.governance_wakeup.set()
+            return False
+        for other in others:
+            if await other.node.db.read(lambda conn: remote.by_uri(conn, uri)) is None:
+                return False
+        return True
+
+    await wait_for("the shared proposal reaching the other co-ops", arrived)
+    return result
