@@ -444,3 +444,28 @@ def unexplained_imports_in_functions() -> list[str]:
 
 def test_an_import_inside_a_function_says_why() -> None:
     assert unexplained_imports_in_functions() == []
+
+
+# --- governance's stored JSON is read in one place ---------------------------------------
+
+
+def json_read_outside_the_governance_store() -> list[str]:
+    """Each call of ``json.loads`` in ``node/governance`` outside its store: the store
+    reads the settings, counts and outcomes kept as JSON into typed rows, and the rest of
+    governance uses their attributes."""
+    found = []
+    for name, path in sorted(_node_modules().items()):
+        if not name.startswith("node.governance.") or name.startswith("node.governance.store"):
+            continue
+        for item in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if (
+                isinstance(item, ast.Call)
+                and isinstance(item.func, ast.Attribute)
+                and item.func.attr == "loads"
+            ):
+                found.append(f"{name}:{item.lineno}")
+    return found
+
+
+def test_governance_reads_its_stored_json_only_in_its_store() -> None:
+    assert json_read_outside_the_governance_store() == []
