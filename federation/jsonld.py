@@ -16,12 +16,12 @@ import copy
 import functools
 import json
 from collections.abc import Mapping
-from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-SCHEMAS_DIR = Path(__file__).resolve().parent.parent / "schemas"
-CONTEXTS_DIR = SCHEMAS_DIR / "contexts"
+from federation import resources
+
+CONTEXTS_DIR = resources.schemas() / "contexts"
 
 # The co-op vocabulary: the namespace IRI is chosen once and never changes, since every
 # document already published uses it (see schemas/README.md).
@@ -73,9 +73,9 @@ KNOWN_CONTEXTS: Mapping[str, str] = MappingProxyType(
 
 @functools.cache
 def _read_context(file_name: str) -> dict[str, Any]:
-    document = json.loads((CONTEXTS_DIR / file_name).read_bytes())
+    document = json.loads(CONTEXTS_DIR.joinpath(file_name).read_bytes())
     if not isinstance(document, dict) or "@context" not in document:
-        raise ValueError(f"{CONTEXTS_DIR / file_name} is not a JSON-LD context document")
+        raise ValueError(f"{file_name} is not a JSON-LD context document")
     return document
 
 

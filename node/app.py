@@ -32,6 +32,7 @@ from node.web import (
     inbox,
     media,
     members,
+    metrics,
     offers,
     proposals,
 )
@@ -112,6 +113,7 @@ def create_app(
             Route("/api/v1/node", api.node_info),
             Route("/api/v1/profile", api.update_profile, methods=["PATCH"]),
             Route("/api/v1/lookup", api.lookup),
+            Route("/metrics", metrics.metrics_page),
             # Ahead of the routes with a {key}: /offers/new is not an offer.
             *offer_pages.routes,
             *admin_federation.routes,
@@ -131,6 +133,9 @@ def create_app(
             Route("/offers/{key}/note", offers.offer_note),
             Route("/actors/{username}/offers", offers.offers_collection),
             Route("/api/v1/offers", offers.create, methods=["POST"]),
+            # Ahead of /api/v1/offers/{key}: these two are lists, not offers.
+            Route("/api/v1/offers/categories", api.offer_categories, methods=["GET"]),
+            Route("/api/v1/offers/units", api.offer_units, methods=["GET"]),
             Route("/api/v1/offers/{key}", offers.show, methods=["GET"]),
             Route("/api/v1/offers/{key}", offers.update, methods=["PATCH"]),
             Route("/api/v1/offers/{key}", offers.withdraw, methods=["DELETE"]),
@@ -172,7 +177,12 @@ def create_app(
             Route("/api/v1/proposals/{key}/accept", proposals.accept, methods=["POST"]),
         ],
         lifespan=lifespan,
-        middleware=[Middleware(FramingMiddleware), Middleware(NulUrlMiddleware)],
+        # Innermost, the timing by route: it reads the route the router chose.
+        middleware=[
+            Middleware(FramingMiddleware),
+            Middleware(NulUrlMiddleware),
+            Middleware(metrics.RouteTiming),
+        ],
         exception_handlers={
             NodeError: _error_answer,
             FederationError: _error_answer,

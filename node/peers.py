@@ -9,6 +9,7 @@ cost no storage."""
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 from typing import Any
 
@@ -29,6 +30,8 @@ from node.settings import Settings
 from node.storage.database import Database
 from node.urls import Urls
 
+log = logging.getLogger(__name__)
+
 # A stored actor document is used for keys without a new fetch for this long; a failed
 # verification fetches it again sooner (KeyCache.refetch), which is how rotation works.
 ACTOR_FRESHNESS = timedelta(days=1)
@@ -44,17 +47,15 @@ class Peers:
         self.db = db
         self.http = http
         self.clock = clock
-        urls = Urls(settings.base_url)
-        coop = db.read_sync(lambda conn: identity.get_actor(conn, settings.handle))
-        assert coop.rsa_private_pem is not None
+        coop, generation = db.read_sync(
+            lambda conn: (
+                identity.get_actor(conn, settings.handle),
+                identity.key_generation(conn),
+            )
+        )
         self.coop_id = coop.actor.id
-        # Authorized-fetch servers (Mastodon's secure mode, GoToSocial) answer only
-        # signed GETs: every fetch is signed with the co-op's key.
-        key_id = urls.actor_key(settings.handle)
-        private_key = keys.load_own_private_key(coop.rsa_private_pem)
-        self.signer = httpsig.SignatureAuth(key_id=key_id, private_key=private_key, clock=clock)
-        # The same key signs the co-op's deliveries (see node.delivery.worker).
-        self.inbox_signer = InboxSigner(key_id=key_id, private_key=private_key, clock=clock)
+        self._load_coop_signers(coop.rsa_private_pem)
+        self.key_generation = generation
         self.keys = KeyCache(self._key_document, clock)
         self.unverified = UnverifiedActors(clock)
         self._member_signers: dict[tuple[int, bool], InboxSigner | Rfc9421Signer] = {}
@@ -63,6 +64,41 @@ class Peers:
         self.policy: DomainPolicy = db.read_sync(
             lambda conn: domains.load_policy(conn, allow_list_mode=allow_list)
         )
+
+    def _load_coop_signers(self, rsa_private_pem: bytes | None) -> None:
+        assert rsa_private_pem is not None
+        key_id = Urls(self.settings.base_url).actor_key(self.settings.handle)
+        private_key = keys.load_own_private_key(rsa_private_pem)
+        # Authorized-fetch servers (Mastodon's secure mode, GoToSocial) answer only
+        # signed GETs: every fetch is signed with the co-op's key.
+        self.signer = httpsig.SignatureAuth(
+            key_id=key_id, private_key=private_key, clock=self.clock
+        )
+        # The same key signs the co-op's deliveries (see node.delivery.worker).
+        self.inbox_signer = InboxSigner(key_id=key_id, private_key=private_key, clock=self.clock)
+
+    async def refresh_keys(self) -> bool:
+        """Load the signers again if a local actor's keys changed since they were loaded
+        (``coopnode keys rotate``, from this process or another): one cheap query, made
+        at the start of each delivery round and every few seconds. Returns whether
+        they changed."""
+        handle = self.settings.handle
+
+        def changed(conn: Any) -> tuple[int, bytes | None] | None:
+            generation = identity.key_generation(conn)
+            if generation == self.key_generation:
+                return None
+            return generation, identity.get_actor(conn, handle).rsa_private_pem
+
+        found = await self.db.read(changed)
+        if found is None:
+            return False
+        generation, rsa_pem = found
+        self._load_coop_signers(rsa_pem)
+        self._member_signers.clear()
+        self.key_generation = generation
+        log.info("keys changed (generation %d): signers loaded again", generation)
+        return True
 
     async def member_signer(self, actor_pk: int, scheme: Scheme) -> InboxSigner | Rfc9421Signer:
         """The signer of a local actor's deliveries under ``scheme`` (see
@@ -78,6 +114,8 @@ class Peers:
         if signer is not None:
             return signer
         urls = Urls(self.settings.base_url)
+        # A signer loaded while the keys changed is used once, not cached.
+        generation = self.key_generation
         if modern:
 
             def load_ed25519(conn: Any) -> tuple[str, bytes | None]:
@@ -100,6 +138,8 @@ class Peers:
             signer = InboxSigner(
                 urls.actor_key(username), keys.load_own_private_key(pem), self.clock
             )
+        if generation != self.key_generation:
+            return signer
         if len(self._member_signers) > 10_000:
             self._member_signers.clear()
         self._member_signers[(actor_pk, modern)] = signer

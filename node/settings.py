@@ -85,6 +85,10 @@ class Settings:
     # part in at once; a shared proposal from any other followed co-op waits for the
     # admin as an invitation.
     accept_shared_from: tuple[str, ...] = ()
+    # /metrics for a monitoring system: "off" (404), "loopback" (clients on this machine
+    # that do not come through the proxy) or "token" (a bearer token, metrics_token).
+    metrics: str = "off"
+    metrics_token: str = ""
 
     @property
     def scheme(self) -> str:
@@ -119,9 +123,17 @@ _FILE_KEYS = {
     "body_grace",
     "body_min_rate",
     "accept_shared_from",
+    "metrics",
+    "metrics_token",
 }
 _BOOLEANS = {"local", "public_collections", "public_roster"}
-_CHOICES = {"follow_policy": ("auto", "approve", "listed"), "federation": ("open", "allowlist")}
+_CHOICES = {
+    "follow_policy": ("auto", "approve", "listed"),
+    "federation": ("open", "allowlist"),
+    "metrics": ("off", "loopback", "token"),
+}
+# A bearer token a scraper sends: long enough not to be guessed.
+METRICS_TOKEN_MIN = 16
 
 
 def validate_domain(domain: str) -> str:
@@ -228,6 +240,8 @@ def _build(data_dir: Path, values: Mapping[str, Any]) -> Settings:
             _positive("body_min_rate", values.get("body_min_rate", 4096), whole=True)
         ),
         accept_shared_from=_coops("accept_shared_from", values.get("accept_shared_from", ())),
+        metrics=str(values.get("metrics", "off")),
+        metrics_token=str(values.get("metrics_token", "")),
     )
     for key, choices in _CHOICES.items():
         if getattr(settings, key) not in choices:
@@ -236,6 +250,11 @@ def _build(data_dir: Path, values: Mapping[str, Any]) -> Settings:
             )
     if not settings.name:
         raise SettingsError("the co-op's name is empty")
+    if settings.metrics == "token" and len(settings.metrics_token) < METRICS_TOKEN_MIN:
+        raise SettingsError(
+            f"metrics = 'token' needs a metrics_token of at least {METRICS_TOKEN_MIN} "
+            "characters (such as the output of `openssl rand -hex 24`)"
+        )
     if not settings.database_url:
         settings = replace(
             settings, database_url=f"sqlite:///{(data_dir / DATABASE_FILE).resolve()}"

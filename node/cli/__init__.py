@@ -10,6 +10,8 @@ from one module per group of them.
 - :mod:`node.cli.offers`: ``offers``, ``catalogue``
 - :mod:`node.cli.media`: ``media``
 - :mod:`node.cli.proposals`: ``proposals``, ``audit``
+- :mod:`node.cli.keys`: ``keys``
+- :mod:`node.cli.backup`: ``backup``, ``restore``
 
 What they share (settings, the clock, the database, a whole node) is in
 :mod:`node.cli.common`. Each command imports what it needs when it runs, so that
@@ -20,7 +22,19 @@ from __future__ import annotations
 
 import click
 
-from node.cli import demo, follows, media, members, offers, peers, proposals, server, tokens
+from node.cli import (
+    backup,
+    demo,
+    follows,
+    keys,
+    media,
+    members,
+    offers,
+    peers,
+    proposals,
+    server,
+    tokens,
+)
 
 
 @click.group()
@@ -29,6 +43,18 @@ def main() -> None:
     """coopnode: a co-operative's own node in the fediverse."""
 
 
-for group in (server, demo, tokens, members, follows, peers, offers, media, proposals):
+for group in (
+    server,
+    demo,
+    tokens,
+    members,
+    follows,
+    peers,
+    offers,
+    media,
+    proposals,
+    keys,
+    backup,
+):
     for command in group.COMMANDS:
         main.add_command(command)

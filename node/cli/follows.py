@@ -132,7 +132,13 @@ def following_list(data_dir: Path) -> None:
         actor_id = coop_id(conn, settings)
         return follows.list_following(conn, actor_id=actor_id, state=None, limit=100_000)
 
-    for row in read(settings, rows):
+    followed = read(settings, rows)
+    if not followed:
+        click.echo(
+            "The co-op follows no one yet: `coopnode follow coop@other.example` follows a "
+            "co-op (each node follows the other to see its offers and proposals)."
+        )
+    for row in followed:
         click.echo(f"{row.state}\t{row.created_at:%Y-%m-%d %H:%M}\t{row.followed}")
 
 
@@ -155,7 +161,10 @@ def followers_list(pending: bool, data_dir: Path) -> None:
         state = follows.PENDING if pending else None
         return follows.list_followers(conn, actor_id=actor_id, state=state, limit=100_000)
 
-    for row in read(settings, rows):
+    found = read(settings, rows)
+    if not found:
+        click.echo("No follow waits for approval." if pending else "No one follows the co-op yet.")
+    for row in found:
         click.echo(f"{row.state}\t{row.created_at:%Y-%m-%d %H:%M}\t{row.follower}")
 
 

@@ -17,7 +17,8 @@ from node.errors import NodeError
 
 @click.group()
 def offers() -> None:
-    """The co-op's offers: publish, change, withdraw (JSON as the API takes it)."""
+    """The co-op's offers: publish, change, withdraw (JSON as the API takes it); the
+    categories and units an offer may name."""
 
 
 @offers.command("create")
@@ -69,8 +70,39 @@ def offers_list(data_dir: Path) -> None:
 
     settings = settings_of(data_dir)
     prefix = Urls(settings.base_url).offer("")
-    for offer in read(settings, store.list_own_offers):
+    own = read(settings, store.list_own_offers)
+    if not own:
+        click.echo("The co-op has no offer yet: `coopnode offers create FILE` publishes one.")
+    for offer in own:
         click.echo(f"{offer.uri.removeprefix(prefix)}\t{offer.status}\t{offer.title}")
+
+
+@offers.command("categories")
+def offers_categories() -> None:
+    """The categories an offer may name (its "categories" field): slug, kind, English
+    and French labels; a subcategory is indented under its parent."""
+    from node.offers import choices
+
+    depth: dict[str, int] = {}
+    for category in choices.category_list():
+        parent = category["parent"]
+        depth[category["slug"]] = 0 if parent is None else depth[parent] + 1
+        indent = "  " * depth[category["slug"]]
+        labels = category["labels"]
+        click.echo(
+            f"{indent}{category['slug']}\t{category['kind']}\t{labels['en']} / {labels['fr']}"
+        )
+
+
+@offers.command("units")
+def offers_units() -> None:
+    """The units an offer may be priced and counted in (its "unit" field): name and
+    French label; the default when an offer names none is marked."""
+    from node.offers import choices
+
+    for unit in choices.unit_list():
+        default = "\t(default)" if unit["default"] else ""
+        click.echo(f"{unit['name']}\t{unit['labels']['fr']}{default}")
 
 
 @click.group()

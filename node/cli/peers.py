@@ -101,7 +101,10 @@ def domains_list(data_dir: Path) -> None:
     from node.services import domains as domain_service
 
     settings = settings_of(data_dir)
-    for row in read(settings, domain_service.list_domains):
+    listed = read(settings, domain_service.list_domains)
+    if not listed:
+        click.echo("No domain is blocked or allowed, and none is failing.")
+    for row in listed:
         health = (
             "unavailable" if row["unavailable"] else ("failing" if row["failing_since"] else "")
         )

@@ -6,6 +6,7 @@ other commands start without loading it."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
@@ -35,18 +36,49 @@ def proposals_open(file: str, data_dir: Path) -> None:
     click.echo(f"{result['id']}\t{result['state']}\t{result['uri']}")
 
 
+# The shared proposals hosted elsewhere that `proposals list` shows, newest first.
+SHARED_LISTED = 1000
+
+
 @proposals.command("list")
 @data_dir_option
 def proposals_list(data_dir: Path) -> None:
-    """Every proposal, newest first: key, state, voters, closing time, title."""
+    """Every proposal, newest first: key, state, voters, closing time, title; then the
+    shared proposals other co-ops host that this one takes part in, with their host.
+    Invitations still waiting for an answer are in `proposals invitations`."""
+    from node.governance import documents
     from node.governance.store import proposals as stored
+    from node.governance.store import remote
 
     settings = settings_of(data_dir)
-    for found in read(settings, lambda conn: stored.newest(conn, limit=None)):
+    own = read(settings, lambda conn: stored.newest(conn, limit=None))
+    shared = read(
+        settings,
+        lambda conn: [
+            documents.describe_remote(row) for row in remote.visible(conn, limit=SHARED_LISTED)
+        ],
+    )
+    if not own and not shared:
+        click.echo("No proposal yet: `coopnode proposals open FILE` opens one.")
+    for found in own:
         closes = found.closes_at.strftime("%Y-%m-%d %H:%M UTC")
         click.echo(
             f"{found.key}\t{found.state}\t{found.shown.voters} voters\tcloses {closes}\t"
             f"{found.title}"
+        )
+    for described in shared:
+        ends = described.get("closes_at")
+        closes = (
+            datetime.fromisoformat(ends).astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+            if ends
+            else "?"
+        )
+        voters = described.get("voters")
+        click.echo(
+            f"{described['id']}\t{described['state']}\t"
+            f"{'?' if voters is None else voters} voters\tcloses {closes}\t"
+            f"{described['title'] or described['uri']}\t"
+            f"(shared, hosted by another co-op: {described['host']})"
         )
 
 

@@ -6,12 +6,14 @@ other commands start without loading it."""
 from __future__ import annotations
 
 import asyncio
-import logging
+import errno
 import os
+import socket
 from pathlib import Path
 
 import click
 
+from node import logs
 from node.cli.common import (
     check_schema,
     command_clock,
@@ -29,6 +31,38 @@ from node.settings import (
 )
 
 WILDCARD_HOSTS = {"0.0.0.0", "::", ""}  # noqa: S104 (names, not a bind)
+log_format_option = click.option(
+    "--log-format",
+    type=click.Choice(logs.FORMATS),
+    default="text",
+    show_default=True,
+    help="json: one JSON object a line (time, level, logger, message, exception), "
+    "for log shippers.",
+)
+
+
+def check_port_free(host: str, port: int) -> None:
+    """Fail unless ``host:port`` can be listened on now: bound and let go at once, with
+    the same ``SO_REUSEADDR`` the server sets, so that a port another program listens on
+    is refused but one left in TIME_WAIT by a stopped node is not."""
+    try:
+        infos = socket.getaddrinfo(
+            host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )
+    except socket.gaierror as exc:
+        fail(f"cannot listen on {host!r}: {exc.strerror}")
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                fail(
+                    f"port {port} on {host} is in use (another coopnode, or another "
+                    "program): stop it or choose another --port; nothing was changed"
+                )
+            fail(f"cannot listen on {host}:{port}: {exc.strerror}; nothing was changed")
 
 
 def create_node(settings: Settings) -> None:
@@ -103,6 +137,7 @@ def init(
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
 @click.option("--name", default="Local co-op", help="Name of a new local node.")
 @click.option("--log-level", default="info", show_default=True)
+@log_format_option
 @click.option(
     "--access-log/--no-access-log",
     default=False,
@@ -122,6 +157,7 @@ def serve(
     port: int,
     name: str,
     log_level: str,
+    log_format: str,
     access_log: bool,
     workers: bool,
     data_dir: Path,
@@ -140,6 +176,8 @@ def serve(
     if new_node:
         if host in WILDCARD_HOSTS:
             fail("a local node needs a concrete --host (its ids are built on it)")
+        # Before anything is written: a new local node is tied to this address for good.
+        check_port_free(host, port)
         write_config(
             Settings(
                 data_dir=data_dir,
@@ -166,6 +204,8 @@ def serve(
                 "with SQLite `coopnode serve` runs the workers itself (one writing process); "
                 "--no-workers needs PostgreSQL"
             )
+    if not new_node:
+        check_port_free(host, port)
 
     # Imported here to keep start-up fast: the server and the application are the
     # heaviest imports of all, needed by this command only.
@@ -185,6 +225,11 @@ def serve(
         host=host,
         port=port,
         log_level=log_level,
+        log_config=(
+            logs.json_log_config(log_level)
+            if log_format == "json"
+            else uvicorn.config.LOGGING_CONFIG
+        ),
         access_log=access_log,
         # The app reads X-Forwarded-* itself, from the trusted_proxies setting only.
         proxy_headers=False,
@@ -199,8 +244,16 @@ def serve(
 
 
 @click.command()
+@log_format_option
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(1, 65535),
+    default=None,
+    help="Show this process's metrics (its rounds, deliveries, votes) at "
+    "http://127.0.0.1:PORT/metrics; the queue depths are on the node's /metrics.",
+)
 @data_dir_option
-def worker(data_dir: Path) -> None:
+def worker(log_format: str, metrics_port: int | None, data_dir: Path) -> None:
     """Run background workers in their own process (PostgreSQL only)."""
     settings = settings_of(data_dir)
     # Imported here to keep start-up fast.
@@ -214,9 +267,15 @@ def worker(data_dir: Path) -> None:
     check_schema(settings)
     from node.workers import run_workers
 
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logs.configure(log_format)
+    if metrics_port is not None:
+        # Imported here: only a worker that shows its metrics loads the client.
+        from prometheus_client import start_http_server
+
+        from node.services.metrics import REGISTRY
+
+        # On loopback only: the figures are for a scraper on this machine.
+        start_http_server(metrics_port, addr="127.0.0.1", registry=REGISTRY)
     clock = command_clock()
     from node import heap
 
@@ -230,27 +289,44 @@ def worker(data_dir: Path) -> None:
 
 
 @click.command()
+@click.option("--dry-run", is_flag=True, help="Say what would be done, and change nothing.")
 @data_dir_option
-def migrate(data_dir: Path) -> None:
-    """Bring the database schema up to date (take a backup first)."""
+def migrate(dry_run: bool, data_dir: Path) -> None:
+    """Bring the database schema up to date (take a backup first).
+
+    It says first from which revision to which, by which steps. With SQLite, stop the
+    node first: it refuses while another process has the database open. With PostgreSQL
+    it runs while the node serves when every step only adds (restart the node after)."""
     settings = settings_of(data_dir)
     # Imported here to keep start-up fast.
-    from node.services.setup import migrate_database
-    from node.storage.engine import create_null_pool_engine
-    from node.storage.migrate import HEAD_REVISION, current_revision
+    from node.services.setup import migrate_database, plan_migration
 
-    engine = create_null_pool_engine(settings.database_url)
-    try:
-        before = current_revision(engine)
-    finally:
-        engine.dispose()
-    if before == HEAD_REVISION:
-        click.echo(f"The schema is up to date (revision {before}).")
+    plan = plan_migration(settings.database_url)
+    if plan.refused and not plan.steps:
+        fail(plan.refused)
+    if not plan.steps:
+        click.echo(f"The schema is up to date (revision {plan.current}).")
     else:
+        start = plan.current or "nothing (an empty database)"
+        click.echo(f"The schema goes from {start} to {plan.head}, in {len(plan.steps)} step(s):")
+        for step in plan.steps:
+            click.echo(f"  {step.revision}  {step.title}")
+        if plan.refused:
+            fail(plan.refused)
+        if dry_run:
+            click.echo("Dry run: nothing was changed.")
+            return
+        if plan.others:
+            click.echo(
+                f"{plan.others} other session(s) have the database open: they wait for the "
+                "migration; restart `coopnode serve` and `coopnode worker` after it to run "
+                "this version."
+            )
         migrate_database(settings.database_url)
-        click.echo(f"Migrated the schema from {before or 'nothing'} to {HEAD_REVISION}.")
-    # A database created empty (a new PostgreSQL database) gets its co-op here.
-    ensure_coop(settings)
+        click.echo(f"Migrated the schema from {plan.current or 'nothing'} to {plan.head}.")
+    if not dry_run:
+        # A database created empty (a new PostgreSQL database) gets its co-op here.
+        ensure_coop(settings)
 
 
 COMMANDS = (init, serve, worker, migrate)

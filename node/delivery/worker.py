@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -31,7 +32,7 @@ from federation.schemes import Scheme, knocks_again, lesson
 from federation.storable import storable
 from node.delivery.signing import RoundSchemes, RoundSignatures
 from node.runtime import Node, Poller
-from node.services import domains, outbox, signature_schemes
+from node.services import domains, metrics, outbox, signature_schemes
 from node.services.outbox import Delivery
 from node.services.signature_schemes import HostScheme
 
@@ -76,6 +77,9 @@ async def run_once(node: Node, *, limit: int = BATCH) -> int:
     refusal = _Refusals(node)
     # Sends not started yet, per host: the last send to a host closes its connection.
     waiting = Counter(delivery.host for delivery in batch)
+    # Keys rotated since the last round (by `coopnode keys rotate`, maybe in another
+    # process) sign this round's requests.
+    await node.peers.refresh_keys()
     schemes = await RoundSchemes.load(node, batch, now)
     signatures = RoundSignatures(node, batch, schemes)
     results: list[_Result] = []
@@ -94,9 +98,12 @@ async def run_once(node: Node, *, limit: int = BATCH) -> int:
             waiting[host] -= 1
             if loop.time() > deadline:
                 return _Result(delivery, None)
-            return await _deliver(
+            start = time.perf_counter()
+            result = await _deliver(
                 node, session, delivery, scheme, signatures, schemes, waiting=waiting[host]
             )
+            metrics.DELIVERY_SECONDS.observe(time.perf_counter() - start)
+            return result
 
     async def collect(session: PostSession, delivery: Delivery) -> None:
         try:
@@ -107,6 +114,7 @@ async def run_once(node: Node, *, limit: int = BATCH) -> int:
             log.exception("delivery %d to %s failed", delivery.id, delivery.inbox)
             return
         results.append(result)
+        metrics.DELIVERIES.labels(_outcome_of(result)).inc()
         if len(results) >= RECORD_EVERY:
             chunk_ready.set()
 
@@ -129,6 +137,15 @@ async def run_once(node: Node, *, limit: int = BATCH) -> int:
             if finished:
                 break
     return len(batch)
+
+
+def _outcome_of(result: _Result) -> str:
+    """A result's outcome as the metrics name it."""
+    if result.dropped is not None:
+        return "dropped"
+    if result.verdict is None:
+        return "not_sent"
+    return result.verdict.outcome.name.lower()
 
 
 class _Refusals:
@@ -329,7 +346,10 @@ DELIVERY_POLLER = Poller(
 
 
 async def refresh_domains(node: Node) -> int:
-    """Reload the admin's domain decisions (changed from the command line, say)."""
+    """Reload the admin's domain decisions (changed from the command line, say), and
+    the signers if the keys were rotated (so that fetches are signed with the new ones
+    even while nothing is delivered)."""
+    await node.peers.refresh_keys()
     allow_list = node.settings.federation == "allowlist"
     node.peers.policy = await node.db.read(
         lambda conn: domains.load_policy(conn, allow_list_mode=allow_list)

@@ -40,7 +40,7 @@ from node.governance.store import electorate
 from node.governance.store import proposals as proposal_store
 from node.governance.store.rows import State, StoredProposal
 from node.runtime import Node
-from node.services import outbox
+from node.services import metrics, outbox
 from node.services.inbox import InboxItem
 from node.services.tokens import TokenInfo
 
@@ -213,6 +213,8 @@ async def cast_local(node: Node, token: TokenInfo, key: str, data: Any) -> dict[
 
     verdict = await node.db.write(unit)
     node.governance_wakeup.set()
+    if verdict.reason is None:
+        metrics.VOTES_CAST.labels("local").inc()
     counted = "counted"
     if verdict.replaced:
         counted = (
@@ -312,6 +314,7 @@ async def take_votes(node: Node, items: list[InboxItem]) -> dict[int, Exception 
 
     verdicts = await node.db.write(unit)
     node.governance_wakeup.set()
+    metrics.VOTES_CAST.labels("remote").inc(sum(v.reason is None for v in verdicts))
     for (item, _), verdict in zip(votes, verdicts, strict=True):
         outcome[item.id] = None
         p = found[targets[item.id]]

@@ -13,7 +13,7 @@ from datetime import datetime
 from federation.inbox import Verified, host_of
 from node.inbox.classify import classify
 from node.runtime import Node
-from node.services import inbox
+from node.services import inbox, metrics
 
 
 async def keep_verified(node: Node, verified: Verified, *, now: datetime) -> None:
@@ -28,8 +28,13 @@ async def keep_verified(node: Node, verified: Verified, *, now: datetime) -> Non
         verified.activity, actor=verified.actor, now=now, state=state, body=verified.text
     )
     await inbox.store(node.db, values)
+    _ACCEPTED[state].inc()
     if kind is not None:  # a replay wakes the worker for nothing, which costs one query
         node.inbox_wakeup.set()
+
+
+# Bound once: the inbox counts every activity it keeps.
+_ACCEPTED = {state: metrics.INBOX_ACCEPTED.labels(state) for state in ("pending", "ignored")}
 
 
 async def back_online(node: Node, host: str, now: datetime) -> None:

@@ -24,7 +24,7 @@ from node.inbox.classify import classify
 from node.inbox.feature import BatchHandler, Key, message_of
 from node.inbox.handlers import BATCHES, HANDLERS
 from node.runtime import Node, Poller
-from node.services import inbox
+from node.services import inbox, metrics
 from node.services.inbox import InboxItem
 
 if TYPE_CHECKING:
@@ -58,7 +58,7 @@ async def run_once(node: Node, *, limit: int = 100) -> int:
         try:
             kind = classify(item.activity, actor=item.actor, urls=node.urls)
         except Exception as exc:  # a kind's test that fails on this activity fails it alone
-            await _settle_error(node, item, exc)
+            await _settle_error(node, item, exc, kind="unknown")
             continue
         wanted.append((item, None if kind is None else (item.type, kind)))
     batched: dict[int, Exception | None] = {}
@@ -71,6 +71,10 @@ async def run_once(node: Node, *, limit: int = 100) -> int:
         if state is not None:
             outcomes[state].append(item.id)
     await _finish_all(node, outcomes)
+    kinds = {item.id: found[1] for item, found in wanted if found is not None}
+    for state, ids in outcomes.items():
+        for item_id in ids:
+            metrics.INBOX_HANDLED.labels(kinds.get(item_id, "none"), state).inc()
     return len(items)
 
 
@@ -102,7 +106,7 @@ async def _handle(
         error = batched[item.id]
         if error is None:
             return "done"
-        await _settle_error(node, item, error)
+        await _settle_error(node, item, error, kind=key[1] if key else "none")
         return None
     if key is None:
         return "ignored"  # no feature wants it (it was stored before they said so)
@@ -112,7 +116,7 @@ async def _handle(
     try:
         await handler(node, item)
     except Exception as exc:
-        await _settle_error(node, item, exc)
+        await _settle_error(node, item, exc, kind=key[1])
         return None
     return "done"
 
@@ -149,9 +153,11 @@ def _finish_one(item_id: int, conn: Connection, *, state: str, now: datetime) ->
     inbox.finish(conn, [item_id], state=state, now=now)
 
 
-async def _settle_error(node: Node, item: InboxItem, exc: Exception) -> None:
-    """Record why an activity failed; never raises (the round goes on)."""
+async def _settle_error(node: Node, item: InboxItem, exc: Exception, *, kind: str) -> None:
+    """Record why an activity (of ``kind``, for the metrics) failed; never raises (the
+    round goes on)."""
     shown = storable(message_of(exc), limit=inbox.MAX_REASON)
+    metrics.INBOX_HANDLED.labels(kind, "refused" if isinstance(exc, REFUSED) else "failed").inc()
     if isinstance(exc, REFUSED):
         # Trying again cannot help: the activity is wrong, not the moment.
         log.info("inbox: %s %s refused: %s", item.type, item.activity_id, shown)

@@ -15,10 +15,10 @@ import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
+from importlib.resources import files
 from types import MappingProxyType
 
-CATEGORIES_FILE = Path(__file__).resolve().parent / "categories.json"
+CATEGORIES_FILE = files("node.offers") / "categories.json"  # package data
 
 # Mastodon links a hashtag made of letters, digits and underscores; a hyphen ends it.
 SLUG_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,47}$")

@@ -26,8 +26,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from federation import resources
 from federation.errors import MalformedInput
-from federation.jsonld import SCHEMAS_DIR
 from federation.origins import same_origin
 from federation.storable import unstorable_at
 from node.offers import categories, currencies
@@ -55,7 +55,7 @@ from node.offers.vocabulary import (
 if TYPE_CHECKING:
     from jsonschema.protocols import Validator
 
-OFFER_SCHEMA_FILE = SCHEMAS_DIR / "offer.schema.json"
+OFFER_SCHEMA_FILE = resources.schemas() / "offer.schema.json"
 UNDETERMINED_LANGUAGE = "und"  # BCP 47, for a name or content given without a language
 
 

@@ -1,6 +1,9 @@
-"""Creating a node's database and its co-op, and opening an existing one safely."""
+"""Creating a node's database and its co-op, opening an existing one safely, and
+planning an upgrade of its schema."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from sqlalchemy.engine import Connection
 
@@ -11,7 +14,7 @@ from node.services import identity, tokens
 from node.settings import Settings
 from node.storage import migrate
 from node.storage.database import Database
-from node.storage.engine import create_null_pool_engine
+from node.storage.engine import create_null_pool_engine, is_sqlite
 
 
 def check_schema(database_url: str) -> migrate.SchemaState:
@@ -31,6 +34,68 @@ def check_schema(database_url: str) -> migrate.SchemaState:
             "the database was migrated by a newer version of coopnode; upgrade coopnode"
         )
     return state
+
+
+@dataclass(frozen=True, slots=True)
+class MigrationPlan:
+    """What ``coopnode migrate`` would do: from which revision (None: an empty database)
+    to which, by which steps; ``refused`` says why it must not run now (None: it may);
+    ``others`` counts the other sessions open on a PostgreSQL database."""
+
+    current: str | None
+    head: str
+    steps: list[migrate.Step]
+    refused: str | None
+    others: int = 0
+
+
+def plan_migration(database_url: str) -> MigrationPlan:
+    """The steps to bring the database up to date, and whether they may run now.
+
+    SQLite allows one writing process: a serving node keeps the database open, and a
+    migration would fight it for the database (and change the schema under it), so the
+    plan is refused while another process has the database open.
+
+    PostgreSQL runs the whole migration in one transaction: a serving node's queries
+    wait for its locks, then see the new schema, never half of it. Steps that only add
+    are harmless to the older code still running, so they run while the node serves
+    (restart it afterwards to run the new code); a step listed in
+    :data:`node.storage.migrate.NEEDS_STOPPED_NODE` is refused while any other session
+    is open on the database."""
+    engine = create_null_pool_engine(database_url)
+    try:
+        state = migrate.schema_state(engine)
+        current = migrate.current_revision(engine)
+        if state is migrate.SchemaState.UNKNOWN:
+            return MigrationPlan(
+                current,
+                migrate.HEAD_REVISION,
+                [],
+                f"the database is at revision {current}, which this version of coopnode does "
+                "not know (a newer one migrated it): upgrade coopnode",
+            )
+        steps = migrate.pending_steps(engine)
+        if not steps:
+            return MigrationPlan(current, migrate.HEAD_REVISION, [], None)
+        if is_sqlite(database_url):
+            held = migrate.sqlite_held_elsewhere(database_url)
+            held_by = (
+                "another process has the SQLite database open: stop `coopnode serve` (and "
+                "anything else using the database), then run `coopnode migrate` again"
+            )
+            return MigrationPlan(current, migrate.HEAD_REVISION, steps, held_by if held else None)
+        others = migrate.other_sessions(engine)
+        blocking = [s.revision for s in steps if s.revision in migrate.NEEDS_STOPPED_NODE]
+        reason: str | None = None
+        if blocking and others:
+            reason = (
+                f"{others} other session(s) are open on the database, and step(s) "
+                f"{', '.join(blocking)} change what the running version reads: stop "
+                "`coopnode serve` and `coopnode worker`, then run `coopnode migrate` again"
+            )
+        return MigrationPlan(current, migrate.HEAD_REVISION, steps, reason, others)
+    finally:
+        engine.dispose()
 
 
 def migrate_database(database_url: str) -> None:

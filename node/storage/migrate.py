@@ -10,18 +10,40 @@ Its functions import what they use when they run (Alembic, above).
 from __future__ import annotations
 
 import enum
+import re
+import sqlite3
+from dataclasses import dataclass
+from importlib.resources import files
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, Engine, inspect, text
+from sqlalchemy.engine import make_url
 
 if TYPE_CHECKING:
     from alembic.config import Config
 
-MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+# Package data of node.storage, named the way Alembic reads a package's resources.
+MIGRATIONS = "node.storage:migrations"
+MIGRATIONS_DIR = files("node.storage") / "migrations"
 
 # The newest revision under migrations/versions. Update it with every new revision.
 HEAD_REVISION = "0014"
+
+# The revisions that remove or change something an older version of coopnode reads, so
+# that a node still serving with the older code would fail once they ran: on PostgreSQL
+# `coopnode migrate` runs them only with no other session open on the database. Every
+# revision so far only adds (tables, nullable columns, indexes), which older code never
+# notices. Add a revision here when it drops, renames or retypes a column or a table.
+NEEDS_STOPPED_NODE: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One revision still to run: its id and what it does, in its own words."""
+
+    revision: str
+    title: str
 
 
 class SchemaState(enum.Enum):
@@ -44,14 +66,71 @@ def schema_state(engine: Engine) -> SchemaState:
         return SchemaState.EMPTY
     if revision == HEAD_REVISION:
         return SchemaState.CURRENT
-    if revision in _known_revisions():
+    if revision in known_revisions():
         return SchemaState.OUTDATED
     return SchemaState.UNKNOWN
 
 
-def _known_revisions() -> set[str]:
-    # Revision files are named "<revision>_<slug>.py".
-    return {path.name.split("_", 1)[0] for path in (MIGRATIONS_DIR / "versions").glob("*.py")}
+def known_revisions() -> set[str]:
+    """The revisions this version of coopnode has files for (named "<revision>_<slug>.py")."""
+    return {
+        entry.name.split("_", 1)[0]
+        for entry in (MIGRATIONS_DIR / "versions").iterdir()
+        if entry.name.endswith(".py") and entry.name[0].isdigit()
+    }
+
+
+def pending_steps(engine: Engine) -> list[Step]:
+    """The revisions between the database's and the newest, oldest first (none for an
+    up-to-date database; every one for an empty database)."""
+    from alembic.script import ScriptDirectory
+
+    current = current_revision(engine)
+    script = ScriptDirectory.from_config(_config())
+    scripts = script.iterate_revisions("heads", current or "base")
+    steps = [Step(s.revision, _title(s.doc)) for s in scripts if s.revision != current]
+    return steps[::-1]
+
+
+def _title(doc: str | None) -> str:
+    # A revision's docstring starts with a sentence saying what it does.
+    paragraph = re.sub(r"\s+", " ", (doc or "").split("\n\n")[0]).strip()
+    return re.split(r"(?<=\.) ", paragraph, maxsplit=1)[0]
+
+
+def sqlite_held_elsewhere(database_url: str) -> bool:
+    """Whether another process has this SQLite database open, as a serving node does
+    (its connections stay open): asking for the database all to ourselves fails then.
+
+    In WAL mode each open connection keeps a shared lock on the database file, so an
+    exclusive lock is refused even while the node is idle."""
+    path = make_url(database_url).database
+    if not path or not Path(path).exists():
+        return False
+    probe = sqlite3.connect(path, timeout=0, isolation_level=None)
+    try:
+        probe.execute("PRAGMA locking_mode=EXCLUSIVE")
+        probe.execute("BEGIN EXCLUSIVE")
+        probe.execute("ROLLBACK")
+    except sqlite3.OperationalError:
+        return True
+    finally:
+        probe.close()
+    return False
+
+
+def other_sessions(engine: Engine) -> int:
+    """PostgreSQL: how many other sessions have this database open (a serving node's,
+    its workers', anyone's)."""
+    with engine.connect() as conn:
+        return int(
+            conn.execute(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            ).scalar_one()
+        )
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
@@ -98,5 +177,5 @@ def _config() -> Config:
     from alembic.config import Config
 
     config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.set_main_option("script_location", MIGRATIONS)
     return config

@@ -17,6 +17,7 @@ from federation.webfinger import WebFingerError
 from node import __version__
 from node.errors import BadRequest, Forbidden, Invalid, NotAuthenticated, TooLarge
 from node.follows import actions
+from node.offers import choices
 from node.services import identity, tokens
 from node.services.tokens import TokenInfo
 from node.web.responses import error, node_of
@@ -106,6 +107,17 @@ async def lookup(request: Request) -> Response:
     return JSONResponse(
         {key: actor.get(key) for key in ("id", "type", "preferredUsername", "name", "inbox", "url")}
     )
+
+
+async def offer_categories(request: Request) -> Response:
+    """The categories an offer may name, with their labels. Public, and needs no token:
+    every coopnode ships the same list, and the tags are published anyway."""
+    return JSONResponse({"categories": choices.category_list()})
+
+
+async def offer_units(request: Request) -> Response:
+    """The units an offer may be priced and counted in, with their labels (public)."""
+    return JSONResponse({"units": choices.unit_list()})
 
 
 def _text(data: dict[str, Any], key: str, *, max_length: int, required: bool) -> str | None:

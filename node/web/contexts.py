@@ -3,30 +3,33 @@
 from __future__ import annotations
 
 import functools
-from pathlib import Path
+from collections.abc import Mapping
 
 from starlette.requests import Request
-from starlette.responses import FileResponse, Response
+from starlette.responses import Response
 
+from federation.jsonld import CONTEXTS_DIR
 from node.web.responses import error
-
-CONTEXTS_DIR = Path(__file__).resolve().parents[2] / "schemas" / "contexts"
 
 
 @functools.cache
-def _available() -> dict[str, Path]:
-    """The context files, listed once. Requests pick among them by exact name: no path
-    is ever built from user input."""
-    return {p.name: p for p in CONTEXTS_DIR.glob("*.jsonld")}
+def _available() -> Mapping[str, bytes]:
+    """The context files, read once (a few kilobytes each). Requests pick among them by
+    exact name: no path is ever built from user input."""
+    return {
+        entry.name: entry.read_bytes()
+        for entry in CONTEXTS_DIR.iterdir()
+        if entry.name.endswith(".jsonld") and entry.is_file()
+    }
 
 
 async def context_file(request: Request) -> Response:
     name = request.path_params["name"]
-    path = _available().get(name)
-    if path is None:
+    content = _available().get(name)
+    if content is None:
         return error(404, "not_found", f"no context {name!r}")
-    return FileResponse(
-        path,
+    return Response(
+        content,
         media_type="application/ld+json",
         headers={"Access-Control-Allow-Origin": "*", "Cache-Control": "public, max-age=86400"},
     )

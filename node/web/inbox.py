@@ -11,6 +11,7 @@ takes; errors are answered exactly as the app's exception handlers would.
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 
 from starlette.requests import ClientDisconnect, Request
@@ -24,7 +25,7 @@ from federation.inbox import MAX_BODY_BYTES, Dropped, verify_incoming
 from node.errors import NodeError
 from node.inbox.receive import keep_verified
 from node.runtime import Node
-from node.services import identity
+from node.services import identity, metrics
 from node.web.responses import error, error_answer, node_of
 
 
@@ -45,24 +46,38 @@ async def actor_inbox(request: Request) -> Response:
 
 
 async def shared_inbox_lane(node: Node, scope: Scope, receive: Receive, send: Send) -> None:
-    """``POST /inbox`` as a plain ASGI application."""
+    """``POST /inbox`` as a plain ASGI application, timed as the app times its routes
+    (:class:`node.web.metrics.RouteTiming`)."""
+    start = time.perf_counter()
     try:
         await receive_activity(node, scope, receive)
     except ClientDisconnect:
         return  # nobody to answer
     except (FederationError, NodeError) as exc:
         await error_answer(exc)(scope, receive, send)
-        return
-    await send({"type": "http.response.start", "status": 202, "headers": _EMPTY_BODY})
-    await send({"type": "http.response.body", "body": b""})
+    else:
+        await send({"type": "http.response.start", "status": 202, "headers": _EMPTY_BODY})
+        await send({"type": "http.response.body", "body": b""})
+    _SHARED_INBOX_SECONDS.observe(time.perf_counter() - start)
 
 
 _EMPTY_BODY = [(b"content-length", b"0")]
+_SHARED_INBOX_SECONDS = metrics.REQUEST_SECONDS.labels("/inbox")
 
 
 async def receive_activity(node: Node, scope: Scope, receive: Receive) -> None:
     """Verify and store the activity a peer POSTs; return once it is committed (the
-    caller answers 202), or raise the error to answer."""
+    caller answers 202), or raise the error to answer. Counted: received, then refused
+    (by the error's name) or accepted (by the state it is stored in)."""
+    metrics.INBOX_RECEIVED.inc()
+    try:
+        await _receive(node, scope, receive)
+    except (FederationError, NodeError) as exc:
+        metrics.INBOX_REFUSED.labels(type(exc).__name__).inc()
+        raise
+
+
+async def _receive(node: Node, scope: Scope, receive: Receive) -> None:
     # ASGI gives names lower-cased, values as bytes; repeats are joined as RFC 9110 says.
     headers = lowered_headers(
         (n.decode("latin-1"), v.decode("latin-1")) for n, v in scope["headers"]
@@ -90,8 +105,12 @@ async def receive_activity(node: Node, scope: Scope, receive: Receive) -> None:
         on_verified=node.peers.key_verified,
     )
     if isinstance(result, Dropped):
+        _DROPPED.inc()
         return
     await keep_verified(node, result, now=now)
+
+
+_DROPPED = metrics.INBOX_ACCEPTED.labels("dropped")
 
 
 async def _chunks(receive: Receive) -> AsyncIterator[bytes]:

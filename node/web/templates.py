@@ -4,13 +4,18 @@ requests a node serves are JSON for other servers."""
 from __future__ import annotations
 
 import functools
-from pathlib import Path
+from importlib.resources import files
 from typing import TYPE_CHECKING
+
+from federation.resources import on_disk
 
 if TYPE_CHECKING:
     from starlette.templating import Jinja2Templates
 
-TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
+# The pages' templates and, beside them, the files served under /static: package data
+# of ``node``.
+TEMPLATES_DIR = files("node") / "templates"
+STATIC_DIR = files("node") / "static"
 
 
 @functools.cache
@@ -18,4 +23,4 @@ def templates() -> Jinja2Templates:
     # Jinja loads with the first page rendered, not at start-up.
     from starlette.templating import Jinja2Templates
 
-    return Jinja2Templates(directory=str(TEMPLATES_DIR))
+    return Jinja2Templates(directory=on_disk(TEMPLATES_DIR))

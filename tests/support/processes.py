@@ -99,6 +99,11 @@ def start_serve(
         stderr=subprocess.STDOUT,
         text=True,
     )
+    return watched(process, data_dir, port)
+
+
+def watched(process: subprocess.Popen[str], data_dir: Path, port: int) -> ServeProcess:
+    """A started ``coopnode serve`` whose output lines are read as they come."""
     served = ServeProcess(data_dir=data_dir, port=port, process=process)
 
     def pump() -> None:

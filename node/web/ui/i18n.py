@@ -17,7 +17,7 @@ import io
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from pathlib import Path
+from importlib.resources import files
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -30,7 +30,7 @@ LANGUAGES = ("en", "fr")
 DEFAULT_LANGUAGE = "en"
 COOKIE = "lang"
 COOKIE_MAX_AGE = 365 * 24 * 3600
-LOCALE_DIR = Path(__file__).resolve().parents[2] / "locale"
+LOCALE_DIR = files("node") / "locale"  # package data: LANG/LC_MESSAGES/*.po
 # A header longer than this is not from a real browser; reading it is wasted work.
 _MAX_HEADER_LENGTH = 1024
 
@@ -95,8 +95,8 @@ def catalogue(language: str) -> Catalog:
     from babel.messages.pofile import read_po
 
     folder = LOCALE_DIR / language / "LC_MESSAGES"
-    paths = [folder / "messages.po"]
-    paths += sorted(p for p in folder.glob("*.po") if p.name != "messages.po")
+    others = (p for p in folder.iterdir() if p.name.endswith(".po") and p.name != "messages.po")
+    paths = [folder / "messages.po", *sorted(others, key=lambda p: p.name)]
     merged: Catalog | None = None
     for path in paths:
         with path.open("rb") as source:

@@ -24,6 +24,7 @@ from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
 from federation.mediatypes import wants_html
+from federation.resources import on_disk
 from node import documents
 from node.catalogue import search as catalogue
 from node.errors import BadRequest, Invalid
@@ -37,11 +38,10 @@ from node.services.remote_actors import Label
 from node.storage.ids import is_row_id
 from node.web import offers as offer_routes
 from node.web.responses import node_of
-from node.web.templates import TEMPLATES_DIR
+from node.web.templates import STATIC_DIR
 from node.web.ui import i18n, sessions
 from node.web.ui.render import page
 
-STATIC_DIR = TEMPLATES_DIR.parent / "static"
 STATUSES = ("active", "expired", "withdrawn", "any")
 SORTS = ("recent", "relevance", "price")
 # Parameters of the page itself, not of the search.
@@ -52,7 +52,7 @@ _HEADING = re.compile(r"<(/?)h([1-6])>")
 
 
 # The stylesheet and whatever else pages need, served by the node itself.
-static_mount = Mount("/static", app=StaticFiles(directory=str(STATIC_DIR)), name="static")
+static_mount = Mount("/static", app=StaticFiles(directory=on_disk(STATIC_DIR)), name="static")
 
 
 # --- the profile ---------------------------------------------------------------------

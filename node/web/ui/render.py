@@ -13,6 +13,7 @@ from urllib.parse import urlencode
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
+from federation.resources import on_disk
 from node.web.templates import TEMPLATES_DIR
 from node.web.ui import i18n
 
@@ -28,7 +29,7 @@ def environment(language: str) -> Environment:
     from jinja2 import Environment, FileSystemLoader, select_autoescape
 
     env = Environment(
-        loader=FileSystemLoader(str(TEMPLATES_DIR)),
+        loader=FileSystemLoader(on_disk(TEMPLATES_DIR)),
         autoescape=select_autoescape(default=True, default_for_string=True),
         extensions=["jinja2.ext.i18n"],
         trim_blocks=True,
