@@ -34,6 +34,8 @@ def proposals_open(file: str, data_dir: Path) -> None:
     data = json_file(file)
     result = with_node(settings, lambda node: governance.create_proposal(node, data, author=None))
     click.echo(f"{result['id']}\t{result['state']}\t{result['uri']}")
+    for warning in result["warnings"]:
+        click.echo(f"warning: {warning}", err=True)
 
 
 # The shared proposals hosted elsewhere that `proposals list` shows, newest first.

@@ -318,6 +318,20 @@ def subtotal_create(document: dict[str, Any], *, activity_id: str, actor: str) -
 # --- the API's view -------------------------------------------------------------------------
 
 
+# Said of an opened proposal whose electorate is empty: nobody can vote, and it will
+# close without a vote (no quorum, or a tie of nothing).
+NO_VOTERS = (
+    "no member may vote on it: nobody was eligible when it opened (check that members "
+    "are confirmed, hold a voting role and, where colleges weigh, belong to one)"
+)
+
+
+def warnings(p: StoredProposal) -> list[str]:
+    """What the admin should hear about a proposal as it stands: an opened proposal
+    that nobody may vote on."""
+    return [NO_VOTERS] if p.state is not State.SCHEDULED and p.eligible == 0 else []
+
+
 def describe(p: StoredProposal) -> dict[str, Any]:
     """What the API shows of a proposal."""
     return {
@@ -329,6 +343,7 @@ def describe(p: StoredProposal) -> dict[str, Any]:
         "counts": p.shown.counts,
         "voters": p.shown.voters,
         "outcome": p.outcome,
+        "warnings": warnings(p),
     }
 
 

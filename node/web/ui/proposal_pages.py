@@ -179,6 +179,7 @@ async def _page(request: Request, *, error: NodeError | None = None, status: int
             "voted": request.query_params.get("voted") == "1",
             "audit_command": f"coopnode audit {row.uri}",
             "ballots_url": node.urls.proposal_ballots(key) if row.open_ballot else None,
+            "nobody_eligible": bool(documents.warnings(row)),
         },
         status=status,
     )

@@ -99,3 +99,21 @@ async def test_proposals_list_shows_the_shared_ones_hosted_elsewhere(network: Ne
     assert hosted.split("\t")[1] == "open"  # under this co-op's own key for it
     assert "\tJoin the regional mobility fund\t" in hosted
     assert hosted.endswith("(shared, hosted by another co-op: https://tourism.test/actors/coop)")
+
+
+def test_opening_a_proposal_nobody_may_vote_on_warns(tmp_path: Path) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from node.governance.documents import NO_VOTERS
+
+    data = new_node(tmp_path)
+    spec = tmp_path / "proposal.json"
+    closes = datetime.now(UTC) + timedelta(days=7)
+    spec.write_text(
+        json.dumps({"title": "T", "options": ["For", "Against"], "closes_at": closes.isoformat()})
+    )
+
+    code, output = run("proposals", "open", str(spec), "--data-dir", data)
+
+    assert code == 0, output
+    assert f"warning: {NO_VOTERS}" in output
