@@ -20,6 +20,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from starlette.requests import Request
@@ -199,6 +200,19 @@ async def _page(request: Request, url: str | None, title: str | None, back: str)
     return response
 
 
+def _not_yet(request: Request, title: str, closes_at: datetime | None, back: str) -> Response:
+    """A proposal still open (or not yet open) has no recount: its ballots and result
+    are published at the close. Said in words, with the close's date, rather than a
+    bare "not found"; the status stays 404, as there is nothing to recount yet."""
+    return pages.page(
+        request,
+        i18n.choose_language(request),
+        "audit.html",
+        {"title": title, "back": back, "not_yet": True, "closes_at": closes_at},
+        status=404,
+    )
+
+
 async def proposal_audit(request: Request) -> Response:
     """The recount of one of this co-op's closed proposals (anyone may ask)."""
     node = node_of(request)
@@ -208,7 +222,7 @@ async def proposal_audit(request: Request) -> Response:
     except NotFound:
         row = None
     if row is not None and row.state is not State.CLOSED:
-        row = None
+        return _not_yet(request, row.title, row.closes_at, f"/proposals/{key}")
     return await _page(
         request,
         None if row is None else row.uri,
@@ -224,7 +238,9 @@ async def shared_audit(request: Request) -> Response:
     key = request.path_params["key"]
     row = await reading.shared_any(node, key)
     if row is not None and row.state != "closed":
-        row = None
+        shown = remote_view(row)
+        closes_at = None if shown.closes_at is None else datetime.fromisoformat(shown.closes_at)
+        return _not_yet(request, shown.title, closes_at, f"/proposals/shared/{key}")
     return await _page(
         request,
         None if row is None else row.uri,

@@ -126,6 +126,11 @@ async def test_a_member_votes_at_home_on_a_proposal_hosted_elsewhere(network: Ne
     refused = await observer.post(f"{path}/vote", data={"csrf": "x", "choices": "For"})
     assert refused.status_code == 403
 
+    # Before the close there is nothing to recount: the page says when there will be.
+    early = await member.get(f"{path}/audit")
+    assert early.status_code == 404
+    assert "The recount comes at the close" in early.text
+
     # After the close: the outcome, and this node's recount of the host's ballots.
     network.clock.advance(timedelta(days=7))
     await network.settle()
@@ -230,7 +235,13 @@ async def test_the_coops_own_proposal_has_its_recount_page_after_the_close(
     coop = await make_coop(network, local=3, remote=0)
     created = await coop.propose("m0")
     key = created["id"]
-    assert (await coop.node.get(f"/proposals/{key}/audit", headers=HTML)).status_code == 404
+    early = await coop.node.get(f"/proposals/{key}/audit", headers=HTML)
+    assert early.status_code == 404  # nothing to recount yet, and the page says why
+    assert "The recount comes at the close, on " in early.text
+    early_fr = await coop.node.get(
+        f"/proposals/{key}/audit", headers={**HTML, "Accept-Language": "fr"}
+    )
+    assert "Le recomptage vient à la clôture, le " in early_fr.text
     for who, choice in (("m0", "For"), ("m1", "For"), ("m2", "Against")):
         assert (await coop.vote(who, key, choice)).status_code == 201
     await network.settle()
