@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from decimal import Decimal
 from types import MappingProxyType
 
 WIKIDATA_ITEM_BASE = "https://www.wikidata.org/wiki/"
@@ -110,3 +111,17 @@ def code_for(uri_or_code: str) -> str | None:
     if match is None:
         return None
     return CODE_BY_ITEM.get(match.group(1))
+
+
+def amount_text(amount: Decimal, currency: str | None) -> str:
+    """``amount`` written with its currency's minor units ("3.50" EUR, "1200" JPY, "2.500"
+    TND, from the CLDR data Babel carries), or as it is where it has more digits than
+    those, or the currency is none we know."""
+    if currency is None or not is_supported(currency):
+        return str(amount)
+    # Babel's data load only when an amount is written, not at start-up.
+    from babel.numbers import get_currency_precision
+
+    exponent = Decimal(1).scaleb(-get_currency_precision(currency))
+    shown = amount.quantize(exponent) if amount == amount.quantize(exponent) else amount
+    return str(shown)

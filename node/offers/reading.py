@@ -69,3 +69,18 @@ def read_local_offer(conn: Connection, uri: str, *, handle: str) -> OfferRead:
 def read_catalogue_offer(conn: Connection, offer_id: int, *, handle: str) -> OfferRead:
     """The page of the catalogue's offer of row ``offer_id``."""
     return _offer_read(conn, store.shown_by_id(conn, offer_id), handle)
+
+
+@dataclass(frozen=True, slots=True)
+class SearchRead:
+    """A page of the catalogue's search, with the stored document of each hit (its
+    titles in every language it has)."""
+
+    page: search.Page
+    linked: dict[str, store.Linked]
+
+
+def read_search(conn: Connection, query: search.Query, *, now: datetime) -> SearchRead:
+    """What the catalogue's JSON API answers for ``query``."""
+    found = search.search(conn, query, now=now)
+    return SearchRead(page=found, linked=store.linked(conn, [hit.uri for hit in found.hits]))

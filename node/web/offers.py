@@ -18,8 +18,9 @@ from federation.jsonld import embedding_coop_terms
 from node import documents
 from node.catalogue import search as catalogue
 from node.members import store as members
-from node.offers import categories, publish
+from node.offers import categories, publish, reading, titles
 from node.offers import store as offer_store
+from node.offers.currencies import amount_text
 from node.offers.validation import parse_offer_input
 from node.offers.vocabulary import PROPOSAL_CONTEXT
 from node.offers.wire import to_note
@@ -27,6 +28,7 @@ from node.services import tokens
 from node.services.tokens import TokenInfo
 from node.web.api import authenticate, json_body
 from node.web.responses import activity, error, node_of
+from node.web.ui.i18n import parse_accept_language
 
 PAGE_SIZE = 100
 
@@ -182,24 +184,37 @@ async def search(request: Request) -> Response:
         params.setdefault(name, []).append(value)
     query = catalogue.parse_query(params)
     now = node.clock.now()
-    page = await node.db.read(lambda conn: catalogue.search(conn, query, now=now))
-    return JSONResponse(
-        {
-            "items": [hit_json(hit) for hit in page.hits],
-            "next": page.next_cursor,
-        }
-    )
+    read = await node.db.read(lambda conn: reading.read_search(conn, query, now=now))
+    # Each title in the reader's language where the offer has it, as the pages choose.
+    preferred = parse_accept_language(request.headers.get("accept-language"))
+    items = []
+    for hit in read.page.hits:
+        linked = read.linked.get(hit.uri)
+        title, language = (
+            (hit.title, None)
+            if linked is None or not preferred
+            else titles.title_of(linked.document, hit.title, preferred)
+        )
+        items.append(hit_json(hit, title=title, language=language))
+    return JSONResponse({"items": items, "next": read.page.next_cursor})
 
 
-def hit_json(hit: catalogue.Hit) -> dict[str, Any]:
+def hit_json(hit: catalogue.Hit, *, title: str, language: str | None) -> dict[str, Any]:
+    """A hit as the API shows it: ``title`` as chosen for the reader (``language``, its
+    tag, where the offer names it), the price with its currency's minor units."""
     return {
         "uri": hit.uri,
         "coop": hit.actor,
-        "title": hit.title,
+        "title": title,
+        "title_language": language,
         "status": hit.status,
         "price": None
         if hit.price is None
-        else {"amount": str(hit.price), "currency": hit.currency, "unit": hit.unit},
+        else {
+            "amount": amount_text(hit.price, hit.currency),
+            "currency": hit.currency,
+            "unit": hit.unit,
+        },
         "place": hit.place,
         "distance_km": None if hit.distance_km is None else round(hit.distance_km, 3),
         "published": hit.published.isoformat(),

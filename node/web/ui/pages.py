@@ -11,7 +11,6 @@ from __future__ import annotations
 import functools
 import json
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -28,7 +27,7 @@ from federation.resources import on_disk
 from node import documents
 from node.catalogue import search as catalogue
 from node.errors import BadRequest, Invalid
-from node.offers import categories, reading
+from node.offers import categories, reading, titles
 from node.offers import store as offer_store
 from node.offers.currencies import ITEM_BY_CODE
 from node.offers.markdown import sanitise_html
@@ -99,17 +98,9 @@ class Card:
 
 
 def _card_title(document: str, fallback: str, language: str) -> tuple[str, str | None]:
-    """The offer's title in the page's language where it has one (its ``nameMap``)."""
-    try:
-        titles = json.loads(document).get("nameMap")
-    except (ValueError, AttributeError):
-        return fallback, None
-    if not isinstance(titles, dict):
-        return fallback, None
-    found = {k: " ".join(v.split()) for k, v in titles.items() if isinstance(v, str) and v.strip()}
-    title, tag = _in_language(found, language)
-    if not title:
-        return fallback, None
+    """The offer's title in the page's language where it has one (its ``nameMap``), and
+    its language where it is not the page's."""
+    title, tag = titles.title_of(document, fallback, [language])
     return title, None if tag is None or tag.split("-")[0].lower() == language else tag
 
 
@@ -250,17 +241,6 @@ class OfferView:
     photos: tuple[tuple[str, str], ...] = ()
 
 
-def _in_language(texts: Mapping[str, str], language: str) -> tuple[str, str | None]:
-    """The text in ``language`` if there is one, else the first; and its language."""
-    if not texts:
-        return "", None
-    for tag, text in texts.items():
-        if tag.split("-")[0].lower() == language:
-            return text, tag
-    tag, text = next(iter(texts.items()))
-    return text, None if tag == "und" else tag
-
-
 def _offer_view(
     row: offer_store.Shown, language: str, now: datetime, media_prefix: str = ""
 ) -> OfferView:
@@ -301,8 +281,8 @@ def _offer_view(
             end_time=row.end_time,
             origin_url=None,
         )
-    title, title_language = _in_language(remote.titles, language)
-    description, description_language = _in_language(remote.descriptions_html, language)
+    title, title_language = titles.in_language(remote.titles, [language])
+    description, description_language = titles.in_language(remote.descriptions_html, [language])
     labels = [
         found.label(language)
         for found in (categories.get(slug) for slug in remote.categories)

@@ -71,7 +71,22 @@ async def test_a_followed_coops_offer_reaches_the_catalogue_through_each_step(
     assert [f["uri"] for f in found] == [created["uri"]]
     assert [f["uri"] for f in await search(alpha, q="miel")] == [honey["uri"]]
     assert found[0]["coop"] == f"{beta.base}/actors/coop"
-    assert found[0]["price"] == {"amount": "3.5", "currency": "EUR", "unit": "kg"}
+    # The price keeps the euro's two decimals, as it was written ("3.50", not "3.5").
+    assert found[0]["price"] == {"amount": "3.50", "currency": "EUR", "unit": "kg"}
+    # The title in the reader's language where the offer has one, as the pages choose.
+    assert (found[0]["title"], found[0]["title_language"]) == ("Organic apples, 1 kg", None)
+    response = await alpha.get(
+        "/api/v1/catalogue",
+        params={"q": "pommes"},
+        headers={**alpha.auth, "Accept-Language": "de, fr-CA;q=0.9, en;q=0.5"},
+    )
+    [french] = response.json()["items"]
+    assert (french["title"], french["title_language"]) == ("Pommes bio", "fr")
+    response = await alpha.get(
+        "/api/v1/catalogue", params={"q": "miel"}, headers={**alpha.auth, "Accept-Language": "en"}
+    )
+    [only_french] = response.json()["items"]  # no English title: the one it has
+    assert (only_french["title"], only_french["title_language"]) == ("Miel de lavande", "fr")
     assert [f["uri"] for f in await search(alpha, q="apples", claim="organic")] == [created["uri"]]
     # The script never reached the stored HTML.
     assert "<script" not in created["proposal"]["content"]
@@ -85,7 +100,7 @@ async def test_a_followed_coops_offer_reaches_the_catalogue_through_each_step(
     assert changed.status_code == 200, changed.text
     await network.settle()
     found = await search(alpha, q="pommes")
-    assert found[0]["price"]["amount"] == "3.2"
+    assert found[0]["price"]["amount"] == "3.20"
 
     gone = await beta.request("DELETE", f"/api/v1/offers/{created['id']}", headers=beta.auth)
     assert gone.status_code == 204

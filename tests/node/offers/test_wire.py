@@ -593,3 +593,17 @@ def test_the_currency_table_maps_both_ways_without_collisions() -> None:
     assert currencies.uri_for("CAD") == "https://www.wikidata.org/wiki/Q1104069"
     assert currencies.code_for("https://www.wikidata.org/wiki/Q4916x") is None
     assert currencies.code_for("caip:19:monero:abc/slip44:128") is None
+
+
+def test_an_amount_keeps_its_currencys_minor_units() -> None:
+    from decimal import Decimal
+
+    from node.offers.currencies import amount_text
+
+    assert amount_text(Decimal("3.5"), "EUR") == "3.50"
+    assert amount_text(Decimal("3"), "EUR") == "3.00"
+    assert amount_text(Decimal("1200"), "JPY") == "1200"
+    assert amount_text(Decimal("2.5"), "TND") == "2.500"
+    assert amount_text(Decimal("0.125"), "EUR") == "0.125"  # more digits: kept as they are
+    assert amount_text(Decimal("3.5"), None) == "3.5"
+    assert amount_text(Decimal("3.5"), "https://example.test/asset") == "3.5"
