@@ -139,7 +139,8 @@ def check_revision(revision: str) -> None:
     """Refuse a schema this coopnode does not know (made by a newer one, most likely)."""
     if revision in known_revisions():
         return
-    newer = revision.isdigit() and HEAD_REVISION.isdigit() and int(revision) > int(HEAD_REVISION)
+    numbered = revision.isascii() and revision.isdigit() and HEAD_REVISION.isdigit()
+    newer = numbered and int(revision) > int(HEAD_REVISION)
     if newer:
         raise BackupError(
             f"the backup's schema revision {revision} is newer than this coopnode's "

@@ -76,7 +76,7 @@ def known_revisions() -> set[str]:
     return {
         entry.name.split("_", 1)[0]
         for entry in (MIGRATIONS_DIR / "versions").iterdir()
-        if entry.name.endswith(".py") and entry.name[0].isdigit()
+        if entry.name.endswith(".py") and entry.name[:1].isascii() and entry.name[:1].isdigit()
     }
 
 

@@ -61,5 +61,5 @@ def test_a_blocked_domain_is_refused_at_the_inbox(tmp_path: Path) -> None:
         a.stop()
         b.stop()
 
-    assert followers.stdout == ""
+    assert followers.stdout == "No one follows the co-op yet.\n"  # the refused follow left none
     assert domains.stdout.startswith("127.0.0.1\tblocked")
