@@ -61,6 +61,16 @@ def test_importing_every_federation_module_loads_nothing_of_node() -> None:
 # --- import cycles in node -------------------------------------------------------------
 
 
+def import_target(package: str, item: ast.ImportFrom) -> str:
+    """The module a ``from ... import`` names, relative imports resolved against
+    ``package`` (the importing module's package)."""
+    if not item.level:
+        return item.module or ""
+    parts = package.split(".")
+    base = parts[: len(parts) - (item.level - 1)]
+    return ".".join([*base, item.module] if item.module else base)
+
+
 def _module_name(path: Path) -> str:
     parts = list(path.relative_to(ROOT).with_suffix("").parts)
     if parts[-1] == "__init__":
@@ -84,12 +94,7 @@ def node_import_graph() -> dict[str, set[str]]:
             if isinstance(item, ast.Import):
                 found.update(alias.name for alias in item.names)
             elif isinstance(item, ast.ImportFrom):
-                base = package.split(".")[: len(package.split(".")) - max(item.level - 1, 0)]
-                target = (
-                    ".".join([*base, item.module] if item.module else base)
-                    if item.level
-                    else item.module or ""
-                )
+                target = import_target(package, item)
                 for alias in item.names:
                     child = f"{target}.{alias.name}"
                     found.add(child if child in paths else target)
@@ -177,12 +182,7 @@ def private_names_used_across_modules() -> list[str]:
                     if alias.name in paths:
                         aliases[alias.asname or alias.name.split(".")[0]] = alias.name
             elif isinstance(item, ast.ImportFrom):
-                base = package.split(".")[: len(package.split(".")) - max(item.level - 1, 0)]
-                target = (
-                    ".".join([*base, item.module] if item.module else base)
-                    if item.level
-                    else item.module or ""
-                )
+                target = import_target(package, item)
                 for alias in item.names:
                     child = f"{target}.{alias.name}"
                     if child in paths:
@@ -230,12 +230,7 @@ def _runtime_imports(path: Path, name: str) -> set[str]:
         if isinstance(item, ast.Import):
             found.update(alias.name for alias in item.names)
         elif isinstance(item, ast.ImportFrom):
-            base = package.split(".")[: len(package.split(".")) - max(item.level - 1, 0)]
-            target = (
-                ".".join([*base, item.module] if item.module else base)
-                if item.level
-                else item.module or ""
-            )
+            target = import_target(package, item)
             found.add(target)
             found.update(f"{target}.{alias.name}" for alias in item.names)
     return found
