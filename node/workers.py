@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
+import socket
 
 from federation.clock import Clock
 from node.clock import node_clock
@@ -21,6 +23,7 @@ from node.inbox.worker import INBOX_POLLER
 from node.offers.backfill import BACKFILL_POLLER
 from node.retention_worker import RETENTION_POLLER
 from node.runtime import Node, Poller, make_http_client
+from node.services import heartbeats
 from node.settings import Settings
 from node.storage.database import Database
 
@@ -39,6 +42,8 @@ def default_pollers() -> tuple[Poller, ...]:
 
 
 async def run_poller(node: Node, poller: Poller, stop: asyncio.Event) -> None:
+    beating = _Heartbeat(node, poller)
+    await beating.start()
     while not stop.is_set():
         try:
             handled = await poller.run_once(node)
@@ -46,8 +51,54 @@ async def run_poller(node: Node, poller: Poller, stop: asyncio.Event) -> None:
             # A failing round is logged and retried; the loop itself must not die.
             log.exception("worker %s failed a round", poller.name)
             handled = 0
+        await beating.after_round()
         if handled == 0:
             await _idle(node, poller, stop)
+
+
+class _Heartbeat:
+    """The loop's row in worker_heartbeats, touched at most every BEAT_EVERY. A beat that
+    cannot be written is logged and tried at the next round: it never stops the loop."""
+
+    def __init__(self, node: Node, poller: Poller) -> None:
+        self.node = node
+        self.poller = poller
+        self.row_id: int | None = None
+        self.rounds = 0
+        self.last = node.clock.now()
+
+    async def start(self) -> None:
+        now = self.node.clock.now()
+        try:
+            self.row_id = await self.node.db.write(
+                lambda conn: heartbeats.start(
+                    conn,
+                    poller=self.poller.name,
+                    hostname=socket.gethostname()[:255],
+                    pid=os.getpid(),
+                    now=now,
+                )
+            )
+        except Exception:
+            log.exception("worker %s could not record its start", self.poller.name)
+        self.last = now
+
+    async def after_round(self) -> None:
+        self.rounds += 1
+        now = self.node.clock.now()
+        if now - self.last < heartbeats.BEAT_EVERY:
+            return
+        self.last = now
+        if self.row_id is None:
+            await self.start()
+            return
+        row_id, rounds = self.row_id, self.rounds
+        try:
+            await self.node.db.write(
+                lambda conn: heartbeats.beat(conn, row_id, rounds=rounds, now=now)
+            )
+        except Exception:
+            log.exception("worker %s could not record its heartbeat", self.poller.name)
 
 
 async def _idle(node: Node, poller: Poller, stop: asyncio.Event) -> None:

@@ -623,3 +623,30 @@ web_sessions = Table(
 )
 Index("ix_web_sessions_member_id", web_sessions.c.member_id)
 Index("ix_web_sessions_expires_at", web_sessions.c.expires_at)
+
+# Each background loop's last round, by process: the loops touch their row every minute
+# or so (node.workers), and `coopnode doctor` says which have stopped. A process's rows
+# are replaced when it starts; rows of processes gone for a week are pruned.
+worker_heartbeats = Table(
+    "worker_heartbeats",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("poller", String(64), nullable=False),
+    Column("hostname", String(255), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("started_at", UtcDateTime, nullable=False),
+    Column("beat_at", UtcDateTime, nullable=False),
+    Column("rounds", BigInteger, nullable=False, default=0),
+    UniqueConstraint("poller", "hostname", "pid", name="uq_worker_heartbeats_poller"),
+)
+Index("ix_worker_heartbeats_beat_at", worker_heartbeats.c.beat_at)
+
+# The nonces `coopnode doctor` sends through the public URL: a node that answers with
+# one of them reads this very database. Each lives a few minutes.
+doctor_probes = Table(
+    "doctor_probes",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("nonce", String(64), nullable=False, unique=True),
+    Column("expires_at", UtcDateTime, nullable=False),
+)

@@ -628,6 +628,22 @@ TABLES: list[Rows] = [
             }
         ],
     ),
+    Rows(
+        "worker_heartbeats",
+        "0015",
+        [
+            {
+                "id": 1,
+                "poller": "delivery",
+                "hostname": "coop-1",
+                "pid": 4242,
+                "started_at": at(60),
+                "beat_at": at(61),
+                "rounds": 3,
+            }
+        ],
+    ),
+    Rows("doctor_probes", "0015", [{"id": 1, "nonce": "n" * 43, "expires_at": at(62)}]),
 ]
 
 
