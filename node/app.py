@@ -29,6 +29,7 @@ from node.web import (
     api,
     contexts,
     discovery,
+    doctor,
     inbox,
     media,
     members,
@@ -114,6 +115,7 @@ def create_app(
             Route("/api/v1/profile", api.update_profile, methods=["PATCH"]),
             Route("/api/v1/lookup", api.lookup),
             Route("/metrics", metrics.metrics_page),
+            Route("/doctor/probe/{nonce}", doctor.probe, methods=["GET", "POST"]),
             # Ahead of the routes with a {key}: /offers/new is not an offer.
             *offer_pages.routes,
             *admin_federation.routes,

@@ -24,6 +24,9 @@ CONFIG_FILE = "coopnode.toml"
 DEFAULT_DATA_DIR = Path("coopnode-data")
 DATABASE_FILE = "coopnode.sqlite3"
 DEFAULT_MEDIA_MAX_BYTES = 10 * 1024 * 1024
+# The fields of a form beside its file (an offer's text with its photo, say): a form's
+# body is at most media_max_bytes plus this, which is what a proxy in front must take.
+FORM_FIELDS_MAX_BYTES = 64 * 1024
 # An upload is held in memory while it is checked: the limit may not grow without bound.
 MEDIA_MAX_BYTES_CEILING = 100 * 1024 * 1024
 # Two weeks: what went wrong last week can still be read when it is noticed.
@@ -93,6 +96,11 @@ class Settings:
     @property
     def scheme(self) -> str:
         return "http" if self.local else "https"
+
+    @property
+    def largest_body(self) -> int:
+        """The largest request body the node takes: a photo and its form's fields."""
+        return self.media_max_bytes + FORM_FIELDS_MAX_BYTES
 
     @property
     def base_url(self) -> str:

@@ -12,6 +12,7 @@ from one module per group of them.
 - :mod:`node.cli.proposals`: ``proposals``, ``audit``
 - :mod:`node.cli.keys`: ``keys``
 - :mod:`node.cli.backup`: ``backup``, ``restore``
+- :mod:`node.cli.doctor`: ``doctor``
 
 What they share (settings, the clock, the database, a whole node) is in
 :mod:`node.cli.common`. Each command imports what it needs when it runs, so that
@@ -25,6 +26,7 @@ import click
 from node.cli import (
     backup,
     demo,
+    doctor,
     follows,
     keys,
     media,
@@ -55,6 +57,7 @@ for group in (
     proposals,
     keys,
     backup,
+    doctor,
 ):
     for command in group.COMMANDS:
         main.add_command(command)

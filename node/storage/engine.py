@@ -29,6 +29,14 @@ def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
+def sqlite_file(url: str) -> Path | None:
+    """The file of a SQLite database URL (None for PostgreSQL, or SQLite in memory)."""
+    if not is_sqlite(url):
+        return None
+    database = make_url(url).database
+    return Path(database) if database and database != ":memory:" else None
+
+
 def shown_url(url: str) -> str:
     """The database URL as messages show it: its password hidden."""
     return make_url(url).render_as_string(hide_password=True)

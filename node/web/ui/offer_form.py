@@ -50,7 +50,7 @@ async def read_offer_form(request: Request, session: Session) -> FormData:
     """The offer form with its photo: from this site, with its length, at most the
     photo limit plus what the other fields need, and with the session's token."""
     sessions.check_same_site(request)
-    limit = node_of(request).settings.media_max_bytes + MAX_FIELD_BYTES
+    limit = node_of(request).settings.largest_body
     declared = request.headers.get("content-length")
     if declared is None or not (declared.isascii() and declared.isdigit()) or int(declared) > limit:
         raise TooLarge(

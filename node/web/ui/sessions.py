@@ -35,6 +35,7 @@ from node.errors import (
 )
 from node.services import sessions, tokens
 from node.services.sessions import Session
+from node.settings import FORM_FIELDS_MAX_BYTES
 from node.web.members import check_password
 from node.web.responses import node_of
 from node.web.ui import i18n, render
@@ -42,7 +43,7 @@ from node.web.ui import i18n, render
 COOKIE = "coopnode_session"
 SECURE_COOKIE = "__Host-coopnode_session"
 FORM_COOKIE = "coopnode_form"
-MAX_FORM_BYTES = 64 * 1024
+MAX_FORM_BYTES = FORM_FIELDS_MAX_BYTES
 """Forms without files; an offer's photo form sets its own limit."""
 _ANONYMOUS = object()
 
