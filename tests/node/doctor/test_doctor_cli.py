@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -17,7 +19,15 @@ from node.settings import load_settings
 from node.storage import migrate
 from node.storage.engine import create_null_pool_engine
 from node.storage.tables import domains
-from tests.support.processes import ServeProcess, run_coopnode, start_serve
+from tests.support.postgres import PostgresCluster
+from tests.support.processes import (
+    ServeProcess,
+    coopnode_command,
+    process_env,
+    run_coopnode,
+    start_serve,
+    stop_process,
+)
 
 
 def doctor(
@@ -186,3 +196,44 @@ def test_the_clock_is_compared_with_a_peers(tmp_path: Path) -> None:
     finally:
         here.stop()
         peer.stop()
+
+
+def test_on_postgresql_the_workers_heartbeats_come_from_their_own_process(
+    tmp_path: Path, postgres_cluster: PostgresCluster
+) -> None:
+    data = tmp_path / "node"
+    url = postgres_cluster.create_database()
+    init = ("init", "--domain", "a.example", "--name", "A", "--data-dir", str(data))
+    assert run_coopnode(*init, "--database-url", url).returncode == 0
+    web = start_serve(data, None, "--no-workers")
+    worker: subprocess.Popen[bytes] | None = None
+    try:
+        web.wait_ready()
+
+        code, report = doctor(data, "--no-public")
+
+        assert code == 1
+        workers = finding(report, "workers")
+        assert workers["summary"].startswith("no background loop has ever run")
+        assert "`coopnode worker`" in workers["advice"]
+
+        with (tmp_path / "worker.log").open("wb") as log:
+            worker = subprocess.Popen(
+                [*coopnode_command(), "worker", "--data-dir", str(data)],
+                env=process_env(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + 30
+        while True:
+            code, report = doctor(data, "--no-public")
+            if code == 0 or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+
+        assert code == 0, report
+        assert f"(process {worker.pid} on " in finding(report, "workers")["summary"]
+    finally:
+        if worker is not None:
+            stop_process(worker)  # type: ignore[arg-type]
+        web.stop()
