@@ -23,7 +23,9 @@ from node.services.backup import MANIFEST, Manifest, create_backup
 from node.services.backup_engines import BackupError
 from node.services.restore import restore_backup
 from node.settings import load_settings
+from node.storage import migrate
 from node.storage.database import Database
+from node.storage.engine import create_null_pool_engine
 from node.storage.migrate import HEAD_REVISION
 from node.storage.tables import actor_keys, actors, domains, media, members
 from tests.node.cli.test_cli_media import png
@@ -271,3 +273,23 @@ def test_without_pg_dump_a_postgresql_backup_says_what_to_install(
         create_backup(load_settings(data), tmp_path / "coop.tar.gz", now=NOW)
     assert not (tmp_path / "coop.tar.gz").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "honey.png"]
+
+
+def test_a_backup_from_an_older_schema_restores_and_asks_for_migrate(tmp_path: Path) -> None:
+    data = new_node(tmp_path / "a", "sqlite")
+    engine = create_null_pool_engine(load_settings(data).database_url)
+    migrate.upgrade_or_downgrade(engine, "0014")  # as an older coopnode left it
+    engine.dispose()
+    code, output = run("backup", str(tmp_path / "old.tar.gz"), "--data-dir", str(data))
+    assert code == 0, output
+    assert "sqlite schema 0014" in output
+    restored = tmp_path / "b"
+
+    code, output = run("restore", str(tmp_path / "old.tar.gz"), "--data-dir", str(restored))
+
+    assert code == 0, output
+    assert "its schema is older than this coopnode's: run `coopnode migrate` next" in output
+    code, output = run("migrate", "--data-dir", str(restored))
+    assert code == 0, output
+    assert f"Migrated the schema from 0014 to {HEAD_REVISION}." in output
+    assert rows(restored) == rows(data)
