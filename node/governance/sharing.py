@@ -44,7 +44,7 @@ from node.governance.store import remote as remote_store
 from node.governance.store.remote import DECLINED, INVITED
 from node.governance.store.rows import RemoteProposal
 from node.runtime import Node
-from node.services import outbox, remote_actors
+from node.services import metrics, outbox, remote_actors
 from node.services.inbox import InboxItem
 from node.services.tokens import TokenInfo
 
@@ -347,6 +347,7 @@ async def vote_remote(
 
     await node.db.write(unit)
     node.delivery_wakeup.set()
+    metrics.VOTES_SENT.inc()
     return {
         "ballot": ballot,
         "choices": choices,

@@ -78,6 +78,12 @@ VOTES_CAST = Counter(
     ["origin"],
     registry=REGISTRY,
 )
+VOTES_SENT = Counter(
+    "coopnode_votes_sent",
+    "Ballots this node's members cast on proposals another co-op hosts, signed and queued "
+    "for the host (which decides whether each counts).",
+    registry=REGISTRY,
+)
 REQUEST_SECONDS = Histogram(
     "coopnode_request_seconds",
     "Time to answer an HTTP request, by route template (unmatched: no route).",

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from node.governance.audit.run import audit
+from node.services.metrics import REGISTRY
 from node.storage.tables import actor_keys, actors
 from tests.support.coops import Coop, link_remote, make_coop, take_part_in
 from tests.support.mastodon import Mastodon
@@ -107,6 +108,7 @@ async def test_members_of_three_coops_vote_at_home_and_every_node_has_the_outcom
     assert at_food["title"] == "Join the regional mobility fund"
     assert await shared_list(coops["outsider"], "m0") == []
 
+    sent_before = REGISTRY.get_sample_value("coopnode_votes_sent_total") or 0.0
     votes = [
         (tourism, "m0", "For"),
         (tourism, "m1", "Against"),
@@ -123,6 +125,8 @@ async def test_members_of_three_coops_vote_at_home_and_every_node_has_the_outcom
     await network.settle()
     mine = await shared_list(food, "m1")
     assert mine[0]["your_ballot"]["choices"] == ["For"]
+    # The three ballots cast at food and delivery went to the host: counted as sent.
+    assert REGISTRY.get_sample_value("coopnode_votes_sent_total") == sent_before + 3
 
     network.clock.advance(timedelta(days=7))
     await network.settle()
