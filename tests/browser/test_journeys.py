@@ -159,8 +159,10 @@ def member_journey(watched: Watched, demo: DemoInfo, username: str, lang: str, n
     page.get_by_role("link", name="La voir" if fr else "See it", exact=True).click()
     assert page.get_by_role("heading", level=1).inner_text() == offer_title
     photo = page.get_by_role("img", name="Three jars of apricot jam")
-    assert photo.is_visible()
-    assert photo.evaluate("img => img.naturalWidth") == 4
+    # Waits for the picture to be laid out and decoded: on a busy machine it may not be
+    # yet when the heading is.
+    photo.wait_for(state="visible")
+    assert photo.evaluate("img => img.decode().then(() => img.naturalWidth)") == 4
     fits(watched)
     watched.screenshot(f"offer-own-{name}")
 

@@ -41,6 +41,8 @@ async def test_every_html_page_forbids_being_framed(network: Network) -> None:
         "slug": "apples",
         "name": "coop",
         "member_id": "1",
+        "nonce": "n" * 43,
+        "decision": "accept",
     }
     admin = await browser_of(network, coop, "ana")
     member = await browser_of(network, coop, "m0")
