@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    CheckConstraint,
     Column,
     Float,
     ForeignKey,
@@ -649,4 +650,70 @@ doctor_probes = Table(
     Column("id", Integer, primary_key=True),
     Column("nonce", String(64), nullable=False, unique=True),
     Column("expires_at", UtcDateTime, nullable=False),
+)
+
+# Orders, one row per order and side: a node that both sells and buys an order (two
+# co-ops on one node) keeps two rows. ``key`` names the order in this node's URLs
+# (/orders/KEY, /agreements/KEY). ``offer_activity`` is the Offer activity's id (ours on
+# the buyer side, the peer's on the seller side): unique per side, so that an Offer
+# delivered twice makes one order. Quantities and totals are integers of ten-thousandths
+# (as offers' prices are). On the seller side ``stock_held`` says whether the quantity
+# is held out of the offer's stock (1) or was given back (0), and ``expires_at`` when a
+# pending hold lapses. ``document`` is the last Agreement as sent or received (JSON).
+orders = Table(
+    "orders",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("key", String(32), nullable=False, unique=True),
+    Column("side", String(8), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("offer_uri", String(2048), nullable=False),
+    Column("offer_id", Integer, ForeignKey("offers.id", ondelete="SET NULL"), nullable=True),
+    Column("seller", String(2048), nullable=False),
+    Column("buyer", String(2048), nullable=False),
+    # Buyer side: the member who ordered.
+    Column("member_id", Integer, ForeignKey("members.id", ondelete="SET NULL"), nullable=True),
+    Column("offer_activity", String(2048), nullable=False),
+    Column("agreement_uri", String(2048), nullable=True),
+    Column("quantity_e4", BigInteger, nullable=False),
+    Column("unit", String(64), nullable=False),
+    Column("total_e4", BigInteger, nullable=True),
+    Column("currency", String(255), nullable=True),
+    Column("delivery", String(255), nullable=True),
+    Column("payment", String(255), nullable=True),
+    Column("note", Text, nullable=False, default=""),
+    # The seller's note, or the words of the refusal's reason.
+    Column("answer", Text, nullable=False, default=""),
+    Column("reason", String(32), nullable=True),
+    Column("stock_held", Integer, nullable=False, default=0),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Column("expires_at", UtcDateTime, nullable=True),
+    Column("document", Text, nullable=True),
+    UniqueConstraint("side", "offer_activity", name="uq_orders_side_offer_activity"),
+)
+Index("ix_orders_side_state", orders.c.side, orders.c.state, orders.c.id)
+Index("ix_orders_member_id", orders.c.member_id)
+# Only pending holds lapse: the sweep reads these alone.
+Index(
+    "ix_orders_expires_at",
+    orders.c.expires_at,
+    sqlite_where=text("state = 'pending'"),
+    postgresql_where=text("state = 'pending'"),
+)
+Index("ix_orders_agreement_uri", orders.c.agreement_uri)
+
+# The co-op's own offers' counted stock and how their orders are answered. No row, or
+# ``available_e4`` null, means the stock is not counted. ``changed_at`` is set when the
+# stock changes and cleared once the followers were told (``announced_at``), so that a
+# run of orders makes one Update, not one each.
+offer_stock = Table(
+    "offer_stock",
+    metadata,
+    Column("offer_id", Integer, ForeignKey("offers.id", ondelete="CASCADE"), primary_key=True),
+    Column("available_e4", BigInteger, nullable=True),
+    Column("policy", String(8), nullable=False, default="manual"),
+    Column("changed_at", UtcDateTime, nullable=True),
+    Column("announced_at", UtcDateTime, nullable=True),
+    CheckConstraint("available_e4 IS NULL OR available_e4 >= 0", name="available_e4_not_negative"),
 )
