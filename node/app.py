@@ -35,6 +35,7 @@ from node.web import (
     members,
     metrics,
     offers,
+    orders,
     proposals,
 )
 from node.web.framing import FramingMiddleware
@@ -114,6 +115,7 @@ def create_app(
             Route("/api/v1/node", api.node_info),
             Route("/api/v1/profile", api.update_profile, methods=["PATCH"]),
             Route("/api/v1/lookup", api.lookup),
+            *orders.routes,
             Route("/metrics", metrics.metrics_page),
             Route("/doctor/probe/{nonce}", doctor.probe, methods=["GET", "POST"]),
             # Ahead of the routes with a {key}: /offers/new is not an offer.

@@ -63,6 +63,14 @@ class Urls:
         """The reply that says, in words, whether the proposal passed and why."""
         return f"{self.proposal(key)}/outcome"
 
+    def order(self, key: str) -> str:
+        """A buyer's order: the id of the ``Offer`` activity sent to the seller."""
+        return f"{self.base}/orders/{key}"
+
+    def agreement(self, key: str) -> str:
+        """An order as the seller records it: the FEP-0837 ``Agreement``."""
+        return f"{self.base}/agreements/{key}"
+
     def ballot(self, key: str) -> str:
         return f"{self.base}/ballots/{key}"
 

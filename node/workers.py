@@ -21,6 +21,7 @@ from node.delivery.worker import DELIVERY_POLLER, DOMAINS_POLLER
 from node.governance.worker import GOVERNANCE_POLLER
 from node.inbox.worker import INBOX_POLLER
 from node.offers.backfill import BACKFILL_POLLER
+from node.orders.worker import ORDERS_POLLER
 from node.retention_worker import RETENTION_POLLER
 from node.runtime import Node, Poller, make_http_client
 from node.services import heartbeats
@@ -37,6 +38,7 @@ def default_pollers() -> tuple[Poller, ...]:
         DOMAINS_POLLER,
         BACKFILL_POLLER,
         GOVERNANCE_POLLER,
+        ORDERS_POLLER,
         RETENTION_POLLER,
     )
 

@@ -8,6 +8,7 @@ from one module per group of them.
 - :mod:`node.cli.follows`: ``follow``, ``unfollow``, ``following``, ``followers``, ``profile``
 - :mod:`node.cli.peers`: ``lookup``, ``domains``, ``deliveries``
 - :mod:`node.cli.offers`: ``offers``, ``catalogue``
+- :mod:`node.cli.orders`: ``orders``
 - :mod:`node.cli.media`: ``media``
 - :mod:`node.cli.proposals`: ``proposals``, ``audit``
 - :mod:`node.cli.keys`: ``keys``
@@ -32,6 +33,7 @@ from node.cli import (
     media,
     members,
     offers,
+    orders,
     peers,
     proposals,
     server,
@@ -53,6 +55,7 @@ for group in (
     follows,
     peers,
     offers,
+    orders,
     media,
     proposals,
     keys,

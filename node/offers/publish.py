@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import json
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from federation.jsonld import AS_CONTEXT_URL
@@ -30,6 +31,7 @@ from node.offers import store
 from node.offers.model import Offer
 from node.offers.validation import apply_update, offer_to_input, parse_offer_input
 from node.offers.wire import to_note, to_proposal
+from node.orders import store as orders_store
 from node.runtime import Node
 from node.services import media, outbox
 
@@ -149,6 +151,14 @@ def _store_and_publish(
     return {"id": key, "uri": proposal["id"], "offer": source, "proposal": proposal}
 
 
+def _count_stock(conn: Connection, uri: str, available: Decimal | None, now: datetime) -> None:
+    """The stock orders hold their quantities out of (node.orders.store), as the
+    offer's author set it."""
+    shown = store.shown_local(conn, uri)
+    if shown is not None:
+        orders_store.set_stock(conn, shown.id, available, now=now, announced=True)
+
+
 def _with_uploads(conn: Connection, node: Node, data: Any) -> Any:
     """The input with each image named by ``media_id`` (an upload to this node) filled
     in from the upload itself: its URL, type and size are the node's, not the member's
@@ -187,6 +197,7 @@ async def create_offer(node: Node, data: Any, *, author_id: int | None = None) -
         result = _store_and_publish(node, conn, "Create", offer, key, published=now, now=now)
         if author_id is not None:
             store.set_author(conn, node.urls.offer(key), author_id)
+        _count_stock(conn, node.urls.offer(key), offer.available, now)
         return result
 
     result = await node.db.write(unit)
@@ -216,11 +227,42 @@ async def update_offer(
         if offer.withdrawn:
             raise NotFound(f"the offer {key!r} was withdrawn")
         changed = apply_update(offer, _with_uploads(conn, node, data), now=now)
-        return _store_and_publish(node, conn, "Update", changed, key, published=published, now=now)
+        result = _store_and_publish(
+            node, conn, "Update", changed, key, published=published, now=now
+        )
+        if changed.available != offer.available:
+            # The member says how many are left: orders count down from there.
+            _count_stock(conn, node.urls.offer(key), changed.available, now)
+        return result
 
     result = await node.db.write(unit)
     node.delivery_wakeup.set()
     return result
+
+
+async def announce_stock(node: Node, uri: str, available: Decimal | None) -> bool:
+    """Followers get an ``Update`` of the offer at ``uri`` with the stock orders left
+    (``availableQuantity``); False if it is withdrawn or not ours."""
+    now = node.clock.now()
+    key = uri.rsplit("/", 1)[-1]
+    if node.urls.offer(key) != uri:
+        return False
+
+    def unit(conn: Connection) -> bool:
+        try:
+            offer, published = _load_local(conn, node, key)
+        except NotFound:
+            return False
+        if offer.withdrawn or offer.available == available:
+            return False
+        changed = replace(offer, available=available)
+        _store_and_publish(node, conn, "Update", changed, key, published=published, now=now)
+        return True
+
+    sent = await node.db.write(unit)
+    if sent:
+        node.delivery_wakeup.set()
+    return sent
 
 
 def parse_time(text: str) -> datetime:

@@ -309,6 +309,11 @@ def shown_local(conn: Connection, uri: str) -> Shown | None:
     return _shown(conn, offers.c.uri == uri, offers.c.local == 1)
 
 
+def shown_by_uri(conn: Connection, uri: str) -> Shown | None:
+    """The catalogue's offer at ``uri``, ours or a peer's."""
+    return _shown(conn, offers.c.uri == uri)
+
+
 def shown_by_id(conn: Connection, offer_id: int) -> Shown | None:
     """The catalogue's offer of row ``offer_id`` (a peer's, as a rule), for its page;
     ``None`` too for an id no row can have."""

@@ -334,6 +334,12 @@ def _quantity(value: Any) -> tuple[Decimal | None, Decimal | None]:
     return available, minimum
 
 
+def amount(value: Any, path: str) -> Decimal:
+    """An amount or quantity a member typed, as offers take them (see :func:`_decimal`);
+    :class:`Invalid` naming ``path`` otherwise."""
+    return _decimal(value, path)
+
+
 def _optional_decimal(value: Any, path: str) -> Decimal | None:
     return None if value is None else _decimal(value, path)
 

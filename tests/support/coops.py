@@ -129,15 +129,23 @@ async def deliver_as_coop(
 ) -> Any:
     """``Create(obj)`` from ``sender``'s co-op to ``inbox``, HTTP-signed with the co-op's
     RSA key as its node would send it; the response."""
-    _, rsa = await coop_keys(sender)
-    actor = f"{sender.base}/actors/coop"
     activity = {
         "@context": "https://www.w3.org/ns/activitystreams",
         "id": activity_id,
         "type": "Create",
-        "actor": actor,
+        "actor": f"{sender.base}/actors/coop",
         "object": obj,
     }
+    return await post_as_coop(network, sender, activity, inbox)
+
+
+async def post_as_coop(
+    network: Network, sender: TestNode, activity: dict[str, Any], inbox: str
+) -> Any:
+    """``activity`` POSTed to ``inbox``, HTTP-signed with ``sender``'s co-op's RSA key as
+    its node would send it; the response."""
+    _, rsa = await coop_keys(sender)
+    actor = f"{sender.base}/actors/coop"
     return await network.http.post(
         inbox,
         content=json.dumps(activity).encode(),

@@ -134,6 +134,7 @@ class Network:
         from node.governance import worker as governance_worker
         from node.inbox import worker as inbox_worker
         from node.offers import backfill
+        from node.orders import worker as orders_worker
 
         handled = 0
         for _ in range(rounds):
@@ -143,6 +144,7 @@ class Network:
                 done += await delivery_worker.run_once(test_node.node)
                 done += await backfill.run_once(test_node.node)
                 done += await governance_worker.run_once(test_node.node)
+                done += await orders_worker.run_once(test_node.node)
             handled += done
             if done == 0:
                 return handled

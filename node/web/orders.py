@@ -1,0 +1,77 @@
+"""The orders API: a member orders from another co-op's offer and follows her orders;
+the seller (the offer's author, or an admin) answers the orders received.
+
+- ``POST /api/v1/orders`` ``{offer_id, quantity, delivery, payment, note}``
+- ``GET /api/v1/orders`` (mine) and ``GET /api/v1/orders?received=1``
+- ``GET /api/v1/orders/{key}``
+- ``POST /api/v1/orders/{key}/{accept|reject|fulfil|cancel}`` ``{note}``
+"""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from node.errors import Invalid, NotFound
+from node.orders import buying, reading, selling
+from node.orders.model import Side
+from node.web.api import authenticate, json_body
+from node.web.responses import node_of
+
+
+async def place(request: Request) -> Response:
+    info = await authenticate(request, role="member")
+    if info.actor_id is None:
+        raise Invalid("this token is not a member's: log in as a member to order")
+    order = await buying.place_order(node_of(request), info.actor_id, await json_body(request))
+    return JSONResponse(reading.view(order), status_code=201)
+
+
+async def listing(request: Request) -> Response:
+    info = await authenticate(request, role="member")
+    node = node_of(request)
+    if request.query_params.get("received") in ("1", "true"):
+        member_id = await reading.member_of(node, info.actor_id)
+        found = await reading.received(node, member_id=member_id, admin=info.role == "admin")
+        return JSONResponse({"received": found})
+    mine = [] if info.actor_id is None else await reading.mine(node, info.actor_id)
+    return JSONResponse({"orders": mine})
+
+
+async def show(request: Request) -> Response:
+    info = await authenticate(request, role="member")
+    node = node_of(request)
+    member_id = await reading.member_of(node, info.actor_id)
+    found = await reading.one(
+        node, request.path_params["key"], member_id=member_id, admin=info.role == "admin"
+    )
+    return JSONResponse(found)
+
+
+async def decide(request: Request) -> Response:
+    info = await authenticate(request, role="member")
+    node = node_of(request)
+    key, decision = request.path_params["key"], request.path_params["decision"]
+    data = await json_body(request) if await request.body() else {}
+    note = data.get("note", "") if isinstance(data, dict) else ""
+    member_id = await reading.member_of(node, info.actor_id)
+    admin = info.role == "admin"
+    shown = await reading.one(node, key, member_id=member_id, admin=admin)
+    if shown["side"] == Side.BUYER.value:
+        if decision != "cancel":
+            raise NotFound(f"a buyer may only cancel an order, not {decision} it")
+        order = await buying.cancel(node, key, member_id=member_id, admin=admin)
+    else:
+        order = await selling.decide(
+            node, key, decision, note=note, member_id=member_id, admin=admin
+        )
+    return JSONResponse(reading.view(order))
+
+
+routes = [
+    Route("/api/v1/orders", place, methods=["POST"]),
+    Route("/api/v1/orders", listing, methods=["GET"]),
+    Route("/api/v1/orders/{key}", show, methods=["GET"]),
+    Route("/api/v1/orders/{key}/{decision}", decide, methods=["POST"]),
+]
