@@ -13,13 +13,14 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
+from federation.inbox import host_of
 from node.errors import Conflict, Invalid, NotFound
 from node.members import store as members_store
 from node.offers import store as offers_store
 from node.offers.model import MAX_OPTION_TEXT_LENGTH
 from node.offers.validation import amount
 from node.orders import listing, outgoing, rules, store, wire
-from node.orders.model import HOLDING, REASONS, Side, State, Terms
+from node.orders.model import HOLDING, REASONS, Refusal, Side, State, Terms
 from node.orders.selling import inbox_of, new_key
 from node.orders.store import StoredOrder
 from node.orders.text import clean_note
@@ -106,6 +107,9 @@ async def place_order(node: Node, actor_pk: int, data: Any) -> StoredOrder:
             else "offer_id",
         )
         raise Invalid(REASONS[refusal], field=field)
+    refused = node.peers.policy.refusal(host_of(shown.actor))
+    if refused is not None:
+        raise Invalid(f"this node does not trade with that co-op: {refused}", field="offer")
     inbox = await inbox_of(node, shown.actor)
     key = new_key()
     username = await node.db.read(lambda conn: identity.username_of(conn, actor_pk))
@@ -235,6 +239,34 @@ async def receive_answer(node: Node, item: InboxItem) -> None:
             )
 
     await node.db.write(unit)
+
+
+async def settle_undelivered(node: Node, *, limit: int = 100) -> int:
+    """Orders whose ``Offer`` the seller's server refused (a server that blocks ours
+    answers 403) or that could not be delivered at all end rejected, with the reason
+    the member sees; returns how many."""
+    now = node.clock.now()
+    found = await node.db.read(lambda conn: store.undelivered(conn, limit=limit))
+    for item in found:
+        words = REASONS[Refusal.UNDELIVERED]
+        if item.status == 403:
+            words += " (it refuses this server's requests: it may not trade with this co-op)"
+        elif item.error:
+            words += f" ({item.error[:200]})"
+
+        def unit(conn: Connection, order: StoredOrder = item.order, words: str = words) -> None:
+            store.transition(
+                conn,
+                order.id,
+                from_states=[State.PENDING],
+                to=State.REJECTED,
+                now=now,
+                reason=Refusal.UNDELIVERED,
+                answer=words,
+            )
+
+        await node.db.write(unit)
+    return len(found)
 
 
 async def receive_agreement_update(node: Node, item: InboxItem) -> None:

@@ -67,6 +67,7 @@ class Refusal(enum.StrEnum):
     TOO_LARGE = "too_large"
     SELLER_REJECTED = "seller_rejected"  # the seller said no (their note says why)
     HOLD_EXPIRED = "hold_expired"
+    UNDELIVERED = "undelivered"  # the seller's server refused the order, or is gone
 
 
 REASONS: dict[Refusal, str] = {
@@ -84,6 +85,7 @@ REASONS: dict[Refusal, str] = {
     Refusal.TOO_LARGE: "the order's total is more than an order may be",
     Refusal.SELLER_REJECTED: "the seller rejected the order",
     Refusal.HOLD_EXPIRED: "the seller did not answer in time; the stock was released",
+    Refusal.UNDELIVERED: "the seller's server did not take the order",
 }
 
 

@@ -18,7 +18,8 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from node.errors import Conflict, Forbidden, NotFound
+from federation.inbox import host_of
+from node.errors import Conflict, Forbidden, Invalid, NotFound
 from node.offers import store as offers_store
 from node.offers.store import Shown
 from node.orders import listing, outgoing, rules, store, wire
@@ -33,7 +34,6 @@ if TYPE_CHECKING:
 
 # How long an order waiting for the seller holds its stock.
 HOLD = timedelta(hours=48)
-SCALE = Decimal(10_000)
 
 STATUS_ACCEPTED = "Accepted"
 STATUS_CANCELLED = "Cancelled"
@@ -42,10 +42,6 @@ STATUS_FULFILLED = "Fulfilled"
 
 def new_key() -> str:
     return secrets.token_urlsafe(16)
-
-
-def e4(amount: Decimal) -> int:
-    return int(amount * SCALE)
 
 
 async def inbox_of(node: Node, actor: str) -> str:
@@ -140,7 +136,7 @@ def _reject(
     ):
         return False
     if order.stock_held and order.offer_id is not None:
-        store.release(conn, order.offer_id, e4(order.quantity), now=now)
+        store.release(conn, order.offer_id, store.to_e4(order.quantity), now=now)
     if inbox is None:
         return True
     activity = wire.reject(
@@ -193,14 +189,18 @@ async def receive_order(node: Node, item: InboxItem) -> None:
         refusal: Refusal | None = None
         policy = Policy.MANUAL
         offer_id = None
-        if shown is None or not shown.local or shown.actor != seller:
+        if node.peers.policy.refusal(host_of(item.actor)) is not None:
+            refusal = Refusal.BLOCKED  # blocked since it arrived: recorded, not answered
+        elif shown is None or not shown.local or shown.actor != seller:
             refusal = Refusal.NO_SUCH_OFFER
         else:
             offer_id = shown.id
             available, policy = _stock_and_policy(conn, shown)
             sale = listing.for_sale(shown, available=available, policy=policy)
             refusal = rules.check(sale, terms, now=now)
-            if refusal is None and not store.hold(conn, shown.id, e4(terms.quantity), now=now):
+            if refusal is None and not store.hold(
+                conn, shown.id, store.to_e4(terms.quantity), now=now
+            ):
                 refusal = Refusal.OUT_OF_STOCK
         order, created = store.insert_order(
             conn,
@@ -253,7 +253,7 @@ def _cancel(conn: Connection, order: StoredOrder, *, now: datetime, words: str =
     ):
         return False
     if order.stock_held and order.offer_id is not None:
-        store.release(conn, order.offer_id, e4(order.quantity), now=now)
+        store.release(conn, order.offer_id, store.to_e4(order.quantity), now=now)
     return True
 
 
@@ -386,18 +386,24 @@ async def expire_lapsed(node: Node, *, limit: int = 100) -> int:
     return expired
 
 
-async def set_policy(node: Node, offer_key: str, policy: str) -> None:
-    """How the orders for the co-op's offer ``offer_key`` are answered (:class:`Policy`)."""
+async def set_policy(
+    node: Node, offer_key: str, policy: str, *, member_id: int | None = None, admin: bool = True
+) -> None:
+    """How the orders for the co-op's offer ``offer_key`` are answered (:class:`Policy`);
+    its author or an admin decides."""
     try:
         chosen = Policy(policy)
     except ValueError:
-        raise NotFound(f"no such policy {policy!r}: auto or manual") from None
+        raise Invalid("the policy is auto or manual", field="policy") from None
     uri = node.urls.offer(offer_key)
 
     def unit(conn: Connection) -> None:
         shown = offers_store.shown_local(conn, uri)
-        if shown is None:
+        editable = offers_store.find_editable(conn, uri)
+        if shown is None or editable is None:
             raise NotFound(f"this co-op has no offer {offer_key!r}")
+        if not admin and (member_id is None or editable.author_id != member_id):
+            raise Forbidden("only the offer's author or an admin may decide how it is ordered")
         store.set_policy(conn, shown.id, chosen)
 
     await node.db.write(unit)

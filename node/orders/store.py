@@ -25,7 +25,7 @@ from sqlalchemy.engine import Connection, Row
 
 from node.orders.model import Policy, Refusal, Side, State, Terms
 from node.storage.ids import MAX_ROW_ID
-from node.storage.tables import offer_stock, orders
+from node.storage.tables import deliveries, offer_stock, orders, outbox_activities
 
 # Quantities and amounts are stored as integers of ten-thousandths.
 SCALE = Decimal(10_000)
@@ -315,6 +315,39 @@ def lapsed(conn: Connection, *, now: datetime, limit: int) -> list[StoredOrder]:
 
 
 # --- stock --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Undelivered:
+    """An order placed here whose ``Offer`` the seller's server never took: the
+    delivery was given up (refused with a 4xx, or gone for good)."""
+
+    order: StoredOrder
+    status: int | None
+    error: str | None
+
+
+def undelivered(conn: Connection, *, limit: int) -> list[Undelivered]:
+    """Orders placed here, still pending, whose ``Offer`` delivery was given up."""
+    query = (
+        select(orders, deliveries.c.last_status, deliveries.c.last_error)
+        .select_from(
+            orders.join(
+                outbox_activities, outbox_activities.c.activity_id == orders.c.offer_activity
+            ).join(deliveries, deliveries.c.activity_pk == outbox_activities.c.id)
+        )
+        .where(
+            orders.c.side == Side.BUYER.value,
+            orders.c.state == State.PENDING.value,
+            deliveries.c.state.in_(("failed", "dropped")),
+        )
+        .order_by(orders.c.id)
+        .limit(limit)
+    )
+    return [
+        Undelivered(order=_order(row), status=row.last_status, error=row.last_error)
+        for row in conn.execute(query)
+    ]
 
 
 def _counted(conn: Connection, offer_id: int) -> bool:

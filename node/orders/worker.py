@@ -1,7 +1,8 @@
 """The orders' background round: orders left waiting past their hold expire (their
-stock comes back, the buyer is told), and offers whose stock orders changed are
-announced to followers (an ``Update`` with the new ``availableQuantity``), at most
-once every :data:`ANNOUNCE_EVERY` per offer, however many orders came in between."""
+stock comes back, the buyer is told), offers whose stock orders changed are announced
+to followers (an ``Update`` with the new ``availableQuantity``), at most once every
+:data:`ANNOUNCE_EVERY` per offer, however many orders came in between, and orders the
+seller's server would not take end rejected, saying so."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from node.offers import publish
 from node.offers import store as offers_store
-from node.orders import selling, store
+from node.orders import buying, selling, store
 from node.runtime import Node, Poller
 
 if TYPE_CHECKING:
@@ -24,7 +25,8 @@ BATCH = 100
 async def run_once(node: Node) -> int:
     expired = await selling.expire_lapsed(node, limit=BATCH)
     announced = await announce_stock(node)
-    return expired + announced
+    undelivered = await buying.settle_undelivered(node, limit=BATCH)
+    return expired + announced + undelivered
 
 
 async def announce_stock(node: Node) -> int:

@@ -5,6 +5,7 @@ the seller (the offer's author, or an admin) answers the orders received.
 - ``GET /api/v1/orders`` (mine) and ``GET /api/v1/orders?received=1``
 - ``GET /api/v1/orders/{key}``
 - ``POST /api/v1/orders/{key}/{accept|reject|fulfil|cancel}`` ``{note}``
+- ``PUT /api/v1/offers/{key}/order-policy`` ``{policy}``
 """
 
 from __future__ import annotations
@@ -69,9 +70,25 @@ async def decide(request: Request) -> Response:
     return JSONResponse(reading.view(order))
 
 
+async def policy(request: Request) -> Response:
+    """``PUT /api/v1/offers/{key}/order-policy`` ``{"policy": "auto"|"manual"}``: how the
+    orders for one of the co-op's offers are answered (its author or an admin)."""
+    info = await authenticate(request, role="member")
+    node = node_of(request)
+    data = await json_body(request)
+    chosen = data.get("policy") if isinstance(data, dict) else None
+    member_id = await reading.member_of(node, info.actor_id)
+    key = request.path_params["key"]
+    await selling.set_policy(
+        node, key, str(chosen), member_id=member_id, admin=info.role == "admin"
+    )
+    return JSONResponse({"offer": node.urls.offer(key), "policy": chosen})
+
+
 routes = [
     Route("/api/v1/orders", place, methods=["POST"]),
     Route("/api/v1/orders", listing, methods=["GET"]),
     Route("/api/v1/orders/{key}", show, methods=["GET"]),
     Route("/api/v1/orders/{key}/{decision}", decide, methods=["POST"]),
+    Route("/api/v1/offers/{key}/order-policy", policy, methods=["PUT"]),
 ]

@@ -222,7 +222,11 @@ async def test_the_seller_checks_every_order_whatever_the_buyer_checked(network:
 
 async def test_an_offer_on_auto_accepts_while_in_stock(network: Network) -> None:
     market, food, paula, offer = await market_and_food(network)
-    await selling.set_policy(market.node, offer["id"], "auto")
+    path = f"/api/v1/offers/{offer['id']}/order-policy"
+    wrong = await market.request("PUT", path, json={"policy": "sometimes"}, headers=market.auth)
+    assert (wrong.status_code, wrong.json()["field"]) == (422, "policy")
+    chosen = await market.request("PUT", path, json={"policy": "auto"}, headers=market.auth)
+    assert chosen.status_code == 200, chosen.text
 
     placed = (await order(food, paula, offer["uri"], quantity="30")).json()
     await network.settle()
@@ -327,3 +331,49 @@ async def test_the_stock_is_announced_at_most_once_a_minute(network: Network) ->
     await network.settle()
     assert await updates() == 2
     assert await available(food, offer["uri"]) == "30"
+
+
+async def test_an_order_to_a_seller_that_blocks_the_buyer_ends_rejected_saying_so(
+    network: Network,
+) -> None:
+    market, food, paula, offer = await market_and_food(network)
+    await market.decide_domain("food.test", "blocked")
+
+    placed = (await order(food, paula, offer["uri"])).json()
+    await network.settle()
+
+    shown = (await food.get(f"/api/v1/orders/{placed['key']}", headers=paula)).json()
+    assert shown["state"] == "rejected"
+    assert shown["reason"] == "undelivered"
+    assert shown["answer"].startswith("the seller's server did not take the order (it refuses")
+    assert await received_orders(market) == []
+    assert await stock(market, offer["uri"]) == Decimal(40)
+
+
+async def test_a_member_cannot_order_from_a_coop_her_node_blocks(network: Network) -> None:
+    _, food, paula, offer = await market_and_food(network)
+    await food.decide_domain("market.test", "blocked")
+
+    refused = await order(food, paula, offer["uri"])
+
+    # Blocking a co-op removes its offers from the catalogue: nothing to order from.
+    assert refused.status_code in (404, 422), refused.text
+
+
+async def test_an_order_signed_by_another_actor_than_its_own_is_refused(network: Network) -> None:
+    market, food, _, offer = await market_and_food(network)
+    terms = Terms(offer["uri"], Decimal(6), "one", Decimal("51.00"), "EUR", "pickup", "cash")
+    activity = wire.order_offer(
+        terms,
+        id=f"{food.base}/orders/not-mine",
+        actor=f"{food.base}/actors/paula",  # signed below with the co-op's key
+        seller=f"{market.base}/actors/coop",
+        published=network.clock.now(),
+    )
+
+    answer = await post_as_coop(network, food, activity, f"{market.base}/actors/coop/inbox")
+
+    assert answer.status_code == 401
+    assert "signed by" in answer.json()["reason"]
+    await network.settle()
+    assert await received_orders(market) == []
