@@ -2,10 +2,11 @@
 module and checked as they are read.
 
 The file says who the co-ops are, their members (with the passwords the demo prints),
-their colleges, their offers and the two proposals; this module turns it into typed
-values, and refuses a file that misses a field, has one of the wrong type or a name it
-does not know, so that a mistake in the data shows as a message naming it rather than
-as a node refusing a request half-way through the demo.
+their colleges, their offers, the two proposals and the orders the co-ops place with
+each other; this module turns it into typed values, and refuses a file that misses a
+field, has one of the wrong type or a name it does not know, so that a mistake in the
+data shows as a message naming it rather than as a node refusing a request half-way
+through the demo.
 """
 
 from __future__ import annotations
@@ -13,10 +14,12 @@ from __future__ import annotations
 import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
 from importlib import resources
 from typing import Any
 
 from node.demo.errors import DemoError
+from node.orders.model import State, may_become
 
 DATA_FILE = "coops.toml"
 ROLES = ("admin", "member", "observer")
@@ -24,6 +27,13 @@ FOLLOW_POLICIES = ("auto", "approve", "listed")
 # What an offer is sold with unless the data file says otherwise.
 DEFAULT_DELIVERY = ("pickup",)
 DEFAULT_PAYMENT = ("card", "bank_transfer")
+# The seller's answers to an order, and the state each leaves it in.
+ANSWERS = {
+    "accept": State.ACCEPTED,
+    "reject": State.REJECTED,
+    "fulfil": State.FULFILLED,
+    "cancel": State.CANCELLED,
+}
 
 
 @dataclass(frozen=True)
@@ -80,12 +90,36 @@ class DemoProposal:
 
 
 @dataclass(frozen=True)
+class DemoOrder:
+    """An order the demo places once the co-ops follow each other: ``member`` of the
+    co-op ``buyer`` orders from the offer of ``seller`` titled ``offer``; the seller's
+    admin gives ``answers`` in turn, the first with ``reply`` (none: the order waits
+    for the admin)."""
+
+    seller: str
+    offer: str  # the offer's title, in French or English
+    buyer: str
+    member: str
+    # The order in the JSON API's shape, without the offer.
+    data: dict[str, Any]
+    answers: tuple[str, ...] = ()
+    reply: str = ""
+
+    @property
+    def state(self) -> State:
+        """The state the order ends in, once the seller's answers have reached the
+        buyer."""
+        return ANSWERS[self.answers[-1]] if self.answers else State.PENDING
+
+
+@dataclass(frozen=True)
 class Seed:
     """Everything the demo seeds its nodes with."""
 
     coops: tuple[DemoCoop, ...]
     internal: DemoProposal
     shared: DemoProposal
+    orders: tuple[DemoOrder, ...] = ()
 
     def coop(self, handle: str) -> DemoCoop:
         return next(c for c in self.coops if c.handle == handle)
@@ -111,6 +145,7 @@ def parse_seed(text: str) -> Seed:
         coops=coops,
         internal=_proposal(proposals.table("internal")),
         shared=_proposal(proposals.table("shared")),
+        orders=tuple(_order(t) for t in top.tables("orders")) if top.has("orders") else (),
     )
     proposals.done()
     top.done()
@@ -245,6 +280,33 @@ def _proposal(table: _Table) -> DemoProposal:
     return DemoProposal(host=host, shared_with=shared_with, data=data)
 
 
+def _order(table: _Table) -> DemoOrder:
+    order = DemoOrder(
+        seller=table.text("seller"),
+        offer=table.text("offer"),
+        buyer=table.text("buyer"),
+        member=table.text("member"),
+        data={
+            "quantity": table.text("quantity"),
+            "delivery": table.text("delivery"),
+            "payment": table.text("payment"),
+            "note": table.text("note"),
+        },
+        answers=table.texts("answers"),
+        reply=table.text("reply") if table.has("reply") else "",
+    )
+    table.done()
+    return order
+
+
+def offer_titled(coop: DemoCoop, title: str) -> int | None:
+    """The position of ``coop``'s offer titled ``title`` in French or English."""
+    for position, offer in enumerate(coop.offers):
+        if title in offer["title"].values():
+            return position
+    return None
+
+
 def _check(seed: Seed) -> None:
     """What holds across tables: names that refer to each other exist."""
     handles = [c.handle for c in seed.coops]
@@ -271,6 +333,47 @@ def _check(seed: Seed) -> None:
         raise DemoError(f"{DATA_FILE}: proposals.internal is shared")
     if not seed.shared.shared_with:
         raise DemoError(f"{DATA_FILE}: proposals.shared is shared with nobody")
+    for n, order in enumerate(seed.orders):
+        _check_order(seed, order, f"{DATA_FILE}: orders[{n}]")
+
+
+def _check_order(seed: Seed, order: DemoOrder, where: str) -> None:
+    """An order the seller's node would take: a member of another co-op orders, within
+    the offer's stock, with options the offer lists; answers the seller may give in
+    that order. The nodes check the rest (a price, a whole number of units)."""
+    handles = [c.handle for c in seed.coops]
+    for handle in (order.seller, order.buyer):
+        if handle not in handles:
+            raise DemoError(f"{where}: no co-op {handle!r}")
+    if order.seller == order.buyer:
+        raise DemoError(f"{where}: a co-op does not order from itself")
+    buyer, seller = seed.coop(order.buyer), seed.coop(order.seller)
+    if not any(m.username == order.member and m.role != "observer" for m in buyer.members):
+        raise DemoError(f"{where}: {order.buyer} has no member {order.member!r} who may order")
+    position = offer_titled(seller, order.offer)
+    if position is None:
+        raise DemoError(f"{where}: {order.seller} has no offer titled {order.offer!r}")
+    offer = seller.offers[position]
+    for field, options in (
+        ("delivery", offer["delivery_options"]),
+        ("payment", offer["payment_options"]),
+    ):
+        if order.data[field] not in options:
+            raise DemoError(f"{where}: {field} should be one of the offer's: {options}")
+    available = offer.get("quantity", {}).get("available")
+    if available is None:
+        raise DemoError(f"{where}: the offer ordered from should say how many are available")
+    try:
+        quantity = Decimal(order.data["quantity"])
+    except InvalidOperation:
+        raise DemoError(f"{where}: quantity should be a number") from None
+    if not 0 < quantity <= Decimal(available):
+        raise DemoError(f"{where}: quantity should be more than 0 and at most {available}")
+    state = State.PENDING
+    for answer in order.answers:
+        if answer not in ANSWERS or not may_become(state, ANSWERS[answer]):
+            raise DemoError(f"{where}: {answer!r} cannot answer an order that is {state.value}")
+        state = ANSWERS[answer]
 
 
 def _distinct(handle: str, what: str, names: Iterable[str]) -> None:

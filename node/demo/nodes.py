@@ -9,7 +9,7 @@ import shutil
 import socket
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import uvicorn
@@ -39,6 +39,10 @@ class DemoNode:
     app: Starlette | None = None
     server: Server | None = None
     task: asyncio.Task[None] | None = None
+    # Once seeded: the URIs of its offers, in the data file's order, and the actor of
+    # each member by username (who orders as that member).
+    offers: list[str] = field(default_factory=list)
+    actors: dict[str, int] = field(default_factory=dict)
 
     @property
     def base(self) -> str:

@@ -14,14 +14,27 @@ from pathlib import Path
 
 from federation.clock import Clock
 from node.app import create_app
-from node.demo.coops import Seed, load_seed
+from node.demo.coops import DemoOrder, Seed, load_seed
 from node.demo.errors import DemoError
 from node.demo.nodes import HOST, DemoNode, Server, bind_ports, create_node, prepare_data_dir
-from node.demo.seeding import Proposals, federate, open_proposals, seed_node, wait_for
+from node.demo.seeding import (
+    Proposals,
+    federate,
+    open_proposals,
+    place_orders,
+    seed_node,
+    wait_for,
+)
 from node.governance.rules.proposal_input import iso
 
 
-def describe(nodes: list[DemoNode], proposals: Proposals, root: Path, temporary: bool) -> str:
+def describe(
+    nodes: list[DemoNode],
+    proposals: Proposals,
+    root: Path,
+    temporary: bool,
+    orders: tuple[DemoOrder, ...] = (),
+) -> str:
     """What the demo prints once it is ready: easy to read, easy to parse."""
     width = max(len(d.coop.handle) for d in nodes)
     lines = ["", "Three co-ops are running on this machine, each following the other two:", ""]
@@ -37,6 +50,19 @@ def describe(nodes: list[DemoNode], proposals: Proposals, root: Path, temporary:
             lines.append(
                 f"  login  {demo.coop.handle:<{width}}  {member.role:<6}  "
                 f"{member.username:<5}  {member.password:<18}  {name}"
+            )
+    if orders:
+        lines += [
+            "",
+            "Orders between the co-ops: seller, state, buyer, member, quantity, offer "
+            "(a pending one waits for the seller's admin):",
+            "",
+        ]
+        for order in orders:
+            lines.append(
+                f"  order  {order.seller:<{width}}  {order.state.value:<9}  "
+                f"{order.buyer:<{width}}  {order.member:<5}  "
+                f"{order.data['quantity']:>3}  {order.offer}"
             )
     lines += ["", f"Proposals open for voting, closing at {iso(proposals.closes_at)}:", ""]
     for handle, kind, uri, title in proposals.shown:
@@ -80,8 +106,9 @@ async def _setup(
     joined_at = (clock.now() - timedelta(days=90)).date().isoformat()
     await asyncio.gather(*(seed_node(demo, joined_at) for demo in nodes))
     await federate(nodes)
+    await place_orders(nodes, seed)
     proposals = await open_proposals(nodes, seed, closes_in)
-    echo(describe(nodes, proposals, root, temporary))
+    echo(describe(nodes, proposals, root, temporary, seed.orders))
     echo(f"Ready in {time.monotonic() - began:.1f} s. Press Ctrl-C to stop the demo.")
 
 

@@ -1,6 +1,7 @@
 """Seeding the running demo: each co-op's colleges, members and offers; the co-ops
-following each other until every catalogue holds the others' offers; and the two
-proposals, open for voting."""
+following each other until every catalogue holds the others' offers; the orders they
+place with each other, answered by the sellers; and the two proposals, open for
+voting."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from typing import Any
 
 from federation.clock import Clock
 from node.catalogue import store as catalogue
-from node.demo.coops import Seed
+from node.demo.coops import ANSWERS, DemoOrder, Seed, offer_titled
 from node.demo.errors import DemoError
 from node.demo.nodes import DemoNode
 from node.follows import actions
@@ -25,6 +26,11 @@ from node.governance.store import remote
 from node.governance.store.rows import State
 from node.members.actions import add_member, set_colleges
 from node.offers import publish
+from node.orders import buying, selling
+from node.orders import store as orders
+from node.orders.model import Side
+from node.orders.model import State as OrderState
+from node.orders.store import StoredOrder
 from node.runtime import Node
 
 # How long the co-ops may take to follow each other and exchange their offers.
@@ -52,7 +58,8 @@ async def wait_for(
 
 
 async def seed_node(demo: DemoNode, joined_at: str) -> None:
-    """Colleges, members and offers of one co-op."""
+    """Colleges, members and offers of one co-op; ``demo`` keeps its members' actors
+    and its offers' URIs, which the orders are placed with."""
     node = demo.node
     if demo.coop.colleges:
         await set_colleges(
@@ -69,7 +76,9 @@ async def seed_node(demo: DemoNode, joined_at: str) -> None:
         }
         if member.college is not None:
             data["college"] = member.college
-        await add_member(node, data)
+        added, _ = await add_member(node, data)
+        if added.actor_id is not None:
+            demo.actors[member.username] = added.actor_id
     place = demo.coop.place
     for offer in demo.coop.offers:
         located = {
@@ -80,7 +89,8 @@ async def seed_node(demo: DemoNode, joined_at: str) -> None:
                 "longitude": place.longitude,
             },
         }
-        await publish.create_offer(node, located)
+        created = await publish.create_offer(node, located)
+        demo.offers.append(created["uri"])
 
 
 async def federate(nodes: list[DemoNode]) -> None:
@@ -131,6 +141,52 @@ async def federate(nodes: list[DemoNode]) -> None:
         return True
 
     await wait_for("the co-ops following each other and sharing their offers", settled)
+
+
+async def place_orders(nodes: list[DemoNode], seed: Seed) -> None:
+    """The data file's orders, each placed by its member and answered by its seller's
+    admin through the nodes, as people would; returns once each buyer's node holds its
+    order in the state the answers leave it in."""
+    by_handle = {demo.coop.handle: demo for demo in nodes}
+    await asyncio.gather(*(trade(by_handle[o.buyer], by_handle[o.seller], o) for o in seed.orders))
+
+
+async def trade(buyer: DemoNode, seller: DemoNode, order: DemoOrder) -> None:
+    """One order, from the member's ``Offer`` to the seller's last answer reaching
+    her; each answer waits for the one before to arrive, as a seller's would."""
+    position = offer_titled(seller.coop, order.offer)
+    assert position is not None  # the data file is checked as it is read
+    placed = await buying.place_order(
+        buyer.node,
+        buyer.actors[order.member],
+        {"offer": seller.offers[position], **order.data},
+    )
+    what = f"{buyer.coop.handle}'s order of {order.offer!r}"
+
+    async def at_seller() -> StoredOrder | None:
+        return await seller.node.db.read(
+            lambda conn: orders.by_offer_activity(conn, Side.SELLER, placed.offer_activity)
+        )
+
+    async def held() -> bool:
+        received = await at_seller()
+        if received is not None and received.state is not OrderState.PENDING:
+            raise DemoError(f"{seller.coop.handle} refused {what}: {received.answer}")
+        return received is not None
+
+    await wait_for(f"{what} reaching {seller.coop.handle}", held)
+    received = await at_seller()
+    assert received is not None
+    for n, answer in enumerate(order.answers):
+        await selling.decide(seller.node, received.key, answer, note="" if n else order.reply)
+        expected = ANSWERS[answer]
+
+        async def answered(expected: OrderState = expected) -> bool:
+            mine = await buyer.node.db.read(lambda conn: orders.by_key(conn, placed.key))
+            assert mine is not None
+            return mine.state is expected
+
+        await wait_for(f"{what} being {expected.value} at {buyer.coop.handle}", answered)
 
 
 class _EarlierClock:

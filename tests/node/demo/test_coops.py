@@ -7,7 +7,7 @@ from importlib import resources
 
 import pytest
 
-from node.demo.coops import DATA_FILE, load_seed, parse_seed
+from node.demo.coops import DATA_FILE, load_seed, offer_titled, parse_seed
 from node.demo.errors import DemoError
 
 
@@ -55,6 +55,31 @@ def test_an_offer_written_in_short_becomes_the_apis_shape() -> None:
     assert "quantity" not in tea
 
 
+def test_the_orders_name_an_offer_with_stock_options_it_lists_and_answers_in_turn() -> None:
+    seed = load_seed()
+
+    honey, vegetables, eggs = seed.orders
+    assert (honey.buyer, honey.member, honey.seller) == ("tourism", "marie", "marche")
+    assert honey.data == {
+        "quantity": "12",
+        "delivery": "postal_shipping",
+        "payment": "bank_transfer",
+        "note": "Pour les petits déjeuners du gîte. For the gîte's breakfasts.",
+    }
+    assert [o.state.value for o in seed.orders] == ["fulfilled", "accepted", "pending"]
+    assert (eggs.answers, eggs.reply) == ((), "")
+    assert offer_titled(seed.coop("marche"), "Lavender honey, 500 g jar") == 0
+    assert offer_titled(seed.coop("food"), eggs.offer) == 3
+    assert seed.coop("food").offers[3]["quantity"] == {"available": "60", "minimum": "1"}
+    assert vegetables.data["delivery"] in seed.coop("food").offers[0]["delivery_options"]
+
+
+def test_a_file_without_orders_places_none() -> None:
+    text = packaged_text()
+
+    assert parse_seed(text[: text.index("# The orders the co-ops place")]).orders == ()
+
+
 @pytest.mark.parametrize(
     ("old", "new", "message"),
     [
@@ -67,6 +92,13 @@ def test_an_offer_written_in_short_becomes_the_apis_shape() -> None:
         ('follow_policy = "approve"', 'follow_policy = "never"', "follow_policy should be"),
         ("latitude = 45.7640, ", "", "latitude is missing"),
         ("[[coops]]", "[[coops]", "coops.toml"),
+        ('offer = "Panier de légumes', 'offer = "Panier de fruits', "food has no offer titled"),
+        ('member = "joao"', 'member = "claire"', "marche has no member 'claire'"),
+        ('buyer = "tourism"', 'buyer = "marche"', "does not order from itself"),
+        ('payment = "cash"', 'payment = "cheque"', "payment should be one of the offer's"),
+        ('quantity = "10"', 'quantity = "61"', "at most 60"),
+        ('answers = ["accept", "fulfil"]', 'answers = ["fulfil"]', "'fulfil' cannot answer"),
+        ('answers = ["accept"]', 'answers = ["accept", "ship"]', "'ship' cannot answer"),
     ],
 )
 def test_a_broken_file_is_refused_naming_what_is_wrong(old: str, new: str, message: str) -> None:
