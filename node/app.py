@@ -49,6 +49,7 @@ from node.web.ui import (
     audit_page,
     member_pages,
     offer_pages,
+    order_pages,
     proposal_pages,
     shared_pages,
 )
@@ -120,6 +121,7 @@ def create_app(
             Route("/doctor/probe/{nonce}", doctor.probe, methods=["GET", "POST"]),
             # Ahead of the routes with a {key}: /offers/new is not an offer.
             *offer_pages.routes,
+            *order_pages.routes,
             *admin_federation.routes,
             *admin_proposals.routes,
             Route("/", ui_pages.home),

@@ -21,26 +21,7 @@ from node.orders.model import Terms
 from node.storage.tables import outbox_activities
 from tests.support.coops import add_member, post_as_coop, token_for
 from tests.support.network import Network, TestNode
-
-
-def honey(**changes: Any) -> dict[str, Any]:
-    data: dict[str, Any] = {
-        "title": {"fr": "Miel de lavande", "en": "Lavender honey"},
-        "categories": ["honey"],
-        "price": {"amount": "8.50", "currency": "EUR"},
-        "unit": "piece",
-        "quantity": {"available": "40", "minimum": "2"},
-        "delivery_options": ["pickup", "postal_shipping"],
-        "payment_options": ["cash", "bank_transfer"],
-    }
-    data.update(changes)
-    return data
-
-
-async def publish(node: TestNode, data: dict[str, Any]) -> dict[str, Any]:
-    response = await node.request("POST", "/api/v1/offers", json=data, headers=node.auth)
-    assert response.status_code == 201, response.text
-    return dict(response.json())
+from tests.support.trade import honey, publish
 
 
 async def available(node: TestNode, uri: str) -> str | None:
