@@ -11,6 +11,7 @@ seller it was sent to.
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from federation.inbox import host_of
@@ -263,6 +264,35 @@ async def settle_undelivered(node: Node, *, limit: int = 100) -> int:
                 now=now,
                 reason=Refusal.UNDELIVERED,
                 answer=words,
+            )
+
+        await node.db.write(unit)
+    return len(found)
+
+
+# A coopnode seller answers within its hold (node.orders.selling.HOLD); other servers
+# may never answer at all (Mitra, for one, never rejects): past this, the order is over.
+UNANSWERED_AFTER = timedelta(days=7)
+
+
+async def close_unanswered(node: Node, *, limit: int = 100) -> int:
+    """Orders the seller never answered, long after any hold would have lapsed, end
+    expired, saying so; returns how many."""
+    now = node.clock.now()
+    found = await node.db.read(
+        lambda conn: store.unanswered(conn, placed_before=now - UNANSWERED_AFTER, limit=limit)
+    )
+    for order in found:
+
+        def unit(conn: Connection, order: StoredOrder = order) -> None:
+            store.transition(
+                conn,
+                order.id,
+                from_states=[State.PENDING],
+                to=State.EXPIRED,
+                now=now,
+                reason=Refusal.UNANSWERED,
+                answer=REASONS[Refusal.UNANSWERED],
             )
 
         await node.db.write(unit)

@@ -68,6 +68,7 @@ class Refusal(enum.StrEnum):
     SELLER_REJECTED = "seller_rejected"  # the seller said no (their note says why)
     HOLD_EXPIRED = "hold_expired"
     UNDELIVERED = "undelivered"  # the seller's server refused the order, or is gone
+    UNANSWERED = "unanswered"  # the seller's server never answered
 
 
 REASONS: dict[Refusal, str] = {
@@ -86,6 +87,7 @@ REASONS: dict[Refusal, str] = {
     Refusal.SELLER_REJECTED: "the seller rejected the order",
     Refusal.HOLD_EXPIRED: "the seller did not answer in time; the stock was released",
     Refusal.UNDELIVERED: "the seller's server did not take the order",
+    Refusal.UNANSWERED: "the seller never answered; the order is closed",
 }
 
 

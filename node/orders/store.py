@@ -317,6 +317,22 @@ def lapsed(conn: Connection, *, now: datetime, limit: int) -> list[StoredOrder]:
 # --- stock --------------------------------------------------------------------------------
 
 
+def unanswered(conn: Connection, *, placed_before: datetime, limit: int) -> list[StoredOrder]:
+    """Orders placed here before ``placed_before`` that the seller never answered,
+    oldest first."""
+    query = (
+        select(orders)
+        .where(
+            orders.c.side == Side.BUYER.value,
+            orders.c.state == State.PENDING.value,
+            orders.c.created_at < placed_before,
+        )
+        .order_by(orders.c.id)
+        .limit(limit)
+    )
+    return [_order(row) for row in conn.execute(query)]
+
+
 @dataclass(frozen=True, slots=True)
 class Undelivered:
     """An order placed here whose ``Offer`` the seller's server never took: the

@@ -2,7 +2,8 @@
 stock comes back, the buyer is told), offers whose stock orders changed are announced
 to followers (an ``Update`` with the new ``availableQuantity``), at most once every
 :data:`ANNOUNCE_EVERY` per offer, however many orders came in between, and orders the
-seller's server would not take end rejected, saying so."""
+seller's server would not take end rejected, and those it never answered expire, saying
+so."""
 
 from __future__ import annotations
 
@@ -26,7 +27,8 @@ async def run_once(node: Node) -> int:
     expired = await selling.expire_lapsed(node, limit=BATCH)
     announced = await announce_stock(node)
     undelivered = await buying.settle_undelivered(node, limit=BATCH)
-    return expired + announced + undelivered
+    unanswered = await buying.close_unanswered(node, limit=BATCH)
+    return expired + announced + undelivered + unanswered
 
 
 async def announce_stock(node: Node) -> int:

@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from node.follows import actions
 from node.offers import store as offers_store
-from node.orders import selling, wire
+from node.orders import buying, selling, wire
 from node.orders import store as orders_store
 from node.orders.model import Terms
 from node.storage.tables import outbox_activities
@@ -358,3 +358,24 @@ async def test_an_order_signed_by_another_actor_than_its_own_is_refused(network:
     assert "signed by" in answer.json()["reason"]
     await network.settle()
     assert await received_orders(market) == []
+
+
+async def test_an_order_a_seller_never_answers_is_closed_after_a_week(network: Network) -> None:
+    _, food, paula, offer = await market_and_food(network)
+    placed = (await order(food, paula, offer["uri"])).json()
+    await network.settle()
+    # The marketplace's server is gone for good: no answer will ever come.
+    network.router.apps.pop("market.test")
+    network.nodes.pop("market.test")
+
+    network.clock.advance(buying.UNANSWERED_AFTER - timedelta(minutes=1))
+    await network.settle()
+    waiting = (await food.get(f"/api/v1/orders/{placed['key']}", headers=paula)).json()
+    assert waiting["state"] == "pending"
+    network.clock.advance(timedelta(minutes=2))
+    await network.settle()
+
+    shown = (await food.get(f"/api/v1/orders/{placed['key']}", headers=paula)).json()
+    assert (shown["state"], shown["reason"]) == ("expired", "unanswered")
+    assert shown["answer"] == "the seller never answered; the order is closed"
+    assert shown["actions"] == []
