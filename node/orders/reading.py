@@ -4,14 +4,16 @@ those of the offers she published), and one order with what its reader may do.""
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from federation.inbox import host_of
 from node.errors import NotFound
 from node.members import store as members_store
 from node.offers import store as offers_store
 from node.offers.validation import decimal_text
-from node.orders import store
+from node.orders import store, wire
 from node.orders.model import HOLDING, Side, State
 from node.orders.store import StoredOrder
 from node.runtime import Node
@@ -149,6 +151,29 @@ async def one(node: Node, key: str, *, member_id: int | None, admin: bool) -> di
         return view(order, _title(conn, order))
 
     return await node.db.read(read)
+
+
+async def document(node: Node, kind: str, key: str) -> tuple[dict[str, Any], str] | None:
+    """The order's document at its id, with the host of the party who may read it
+    besides this node: the seller's agreement (``kind`` "agreement") for the buyer's
+    server, or the buyer's ``Offer`` ("order") for the seller's; None if there is none."""
+    order = await node.db.read(lambda conn: store.by_key(conn, key))
+    if order is None:
+        return None
+    if kind == "agreement":
+        if order.side is not Side.SELLER or order.document is None:
+            return None
+        return json.loads(order.document), host_of(order.buyer)
+    if order.side is not Side.BUYER:
+        return None
+    offer = wire.order_offer(
+        order.terms,
+        id=order.offer_activity,
+        actor=order.buyer,
+        seller=order.seller,
+        published=order.created_at,
+    )
+    return offer, host_of(order.seller)
 
 
 async def member_of(node: Node, actor_pk: int | None) -> int | None:

@@ -4,13 +4,11 @@ roster as the co-op's ``members`` collection."""
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from federation import httpsig
 from federation.jsonld import AS_CONTEXT_URL, coop_context
 from node import documents
 from node.errors import Invalid
@@ -19,9 +17,10 @@ from node.members import store as service
 from node.web.api import authenticate, json_body
 from node.web.ratelimit import LoginLimiter
 from node.web.responses import activity, error, node_of
+from node.web.signed import signed_by
 
 if TYPE_CHECKING:
-    from node.runtime import Node
+    pass
 
 PAGE_SIZE = 50
 
@@ -166,7 +165,9 @@ async def roster(request: Request) -> Response:
     if username != node.settings.handle:
         return error(404, "not_found", f"{username!r} has no members collection here")
     collection_id = node.urls.members(username)
-    listed = node.settings.public_roster or await _signed_by_partner(request, node)
+    listed = node.settings.public_roster or await signed_by(
+        request, node, node.settings.roster_partners
+    )
     raw_page = request.query_params.get("page")
     if raw_page is None or not listed:
         total = await node.db.read(service.roster_count)
@@ -186,40 +187,6 @@ async def roster(request: Request) -> Response:
     )
     document["@context"] = [AS_CONTEXT_URL, coop_context()]
     return activity(document)
-
-
-async def _signed_by_partner(request: Request, node: Node) -> bool:
-    """Whether a partner node (``roster_partners``) signed this GET, as every coopnode
-    and Mastodon in secure mode signs its fetches (draft-cavage). A signature from
-    another domain is not checked (nothing is fetched for it); a partner's signature
-    that fails is refused with the reason, so that its admin can act."""
-    partners = node.settings.roster_partners
-    header = request.headers.get("signature")
-    if not partners or header is None:
-        return False
-    key_id = httpsig.parse_signature_header(header).key_id
-    if urlsplit(key_id).netloc.lower() not in partners:
-        return False
-
-    async def lookup(key_id: str) -> Any:
-        return (await node.peers.keys.get(key_id)).public_key
-
-    async def refetch(key_id: str) -> Any:
-        key = await node.peers.keys.refetch(key_id)
-        return None if key is None else key.public_key
-
-    raw_path = request.scope.get("raw_path") or request.url.path.encode()
-    await httpsig.verify_request(
-        method=request.method,
-        path=raw_path.decode("ascii"),
-        query=request.url.query,
-        headers=request.headers,
-        body=b"",
-        now=node.clock.now(),
-        key_lookup=lookup,
-        refetch=refetch,
-    )
-    return True
 
 
 def roster_item(member: service.Member) -> dict[str, Any]:

@@ -6,6 +6,8 @@ the seller (the offer's author, or an admin) answers the orders received.
 - ``GET /api/v1/orders/{key}``
 - ``POST /api/v1/orders/{key}/{accept|reject|fulfil|cancel}`` ``{note}``
 - ``PUT /api/v1/offers/{key}/order-policy`` ``{policy}``
+- ``GET /orders/{key}``, ``GET /agreements/{key}``: the documents at the order's ids, for
+  the other party's server only (a signed GET)
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from node.errors import Invalid, NotFound
 from node.orders import buying, reading, selling
 from node.orders.model import Side
 from node.web.api import authenticate, json_body
-from node.web.responses import node_of
+from node.web.responses import activity, error, node_of
+from node.web.signed import signed_by
 
 
 async def place(request: Request) -> Response:
@@ -70,6 +73,18 @@ async def decide(request: Request) -> Response:
     return JSONResponse(reading.view(order))
 
 
+async def order_document(request: Request) -> Response:
+    """``/orders/{key}`` (a buyer's ``Offer``) and ``/agreements/{key}`` (the seller's
+    agreement): for the other party's server, by a signed GET; nobody else learns
+    that the order exists."""
+    node = node_of(request)
+    kind = "order" if request.url.path.startswith("/orders/") else "agreement"
+    found = await reading.document(node, kind, request.path_params["key"])
+    if found is None or not await signed_by(request, node, {found[1]}):
+        return error(404, "not_found", f"no such {kind} here")
+    return activity(found[0])
+
+
 async def policy(request: Request) -> Response:
     """``PUT /api/v1/offers/{key}/order-policy`` ``{"policy": "auto"|"manual"}``: how the
     orders for one of the co-op's offers are answered (its author or an admin)."""
@@ -91,4 +106,6 @@ routes = [
     Route("/api/v1/orders/{key}", show, methods=["GET"]),
     Route("/api/v1/orders/{key}/{decision}", decide, methods=["POST"]),
     Route("/api/v1/offers/{key}/order-policy", policy, methods=["PUT"]),
+    Route("/orders/{key}", order_document, methods=["GET"]),
+    Route("/agreements/{key}", order_document, methods=["GET"]),
 ]

@@ -11,8 +11,10 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
+from federation.errors import FetchError
 from node.follows import actions
 from node.offers import store as offers_store
 from node.orders import buying, selling, wire
@@ -379,3 +381,30 @@ async def test_an_order_a_seller_never_answers_is_closed_after_a_week(network: N
     assert (shown["state"], shown["reason"]) == ("expired", "unanswered")
     assert shown["answer"] == "the seller never answered; the order is closed"
     assert shown["actions"] == []
+
+
+async def test_each_party_and_no_one_else_reads_the_orders_documents(network: Network) -> None:
+    market, food, paula, offer = await market_and_food(network)
+    stranger = await network.add("stranger.test")
+    placed = (await order(food, paula, offer["uri"])).json()
+    await network.settle()
+    (received,) = await received_orders(market)
+    assert (await decide(market, received["key"], "accept")).status_code == 200
+    await network.settle()
+    agreement_uri = (await food.get(f"/api/v1/orders/{placed['key']}", headers=paula)).json()[
+        "agreement"
+    ]
+    order_uri = f"{food.base}/orders/{placed['key']}"
+
+    # Each side's server fetches the other's document, signed as its co-op.
+    agreement = await food.node.peers.fetch(agreement_uri)
+    assert wire.parse_agreement(agreement).id == agreement_uri
+    offered = await market.node.peers.fetch(order_uri)
+    assert wire.parse_order_offer(offered).offer_uri == offer["uri"]
+
+    # Anyone else, signed or not, learns nothing.
+    for uri in (agreement_uri, order_uri):
+        unsigned = await network.http.get(uri, headers={"Accept": "application/activity+json"})
+        assert unsigned.status_code == 404
+        with pytest.raises(FetchError):
+            await stranger.node.peers.fetch(uri)
