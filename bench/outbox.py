@@ -11,6 +11,8 @@ database takes to count every outbox row without any condition.
     .venv/bin/python bench/outbox.py                       # SQLite
     .venv/bin/python bench/outbox.py --backend postgres
     .venv/bin/python bench/outbox.py --no-index            # without migration 0014's indexes
+    .venv/bin/python bench/outbox.py --withdrawn-run 30000 [--as-before]
+                                   # the newest 30,000 offers withdrawn [rows as before 0017]
 """
 
 from __future__ import annotations
@@ -76,9 +78,15 @@ def fill(
         copy = {k: v for k, v in offer.items() if k != "id"}
         copy["uri"] = offer["uri"].replace(key, new_key)
         copy["document"] = offer["document"].replace(key, new_key)
-        copy["status"] = "withdrawn" if i % 10 == 9 else offer["status"]
+        # One in ten withdrawn, and the newest --withdrawn-run all withdrawn: a co-op
+        # that has just withdrawn its latest offers, which the first page reads past.
+        withdrawn = i % 10 == 9 or i >= args.offers - args.withdrawn_run
+        copy["status"] = "withdrawn" if withdrawn else offer["status"]
         offer_rows.append(copy)
-        rows += [copied(a, key, new_key) for a in acts]
+        # Withdrawing takes an offer's Creates out of the collection (public = 0; for
+        # older rows, migration 0017); --as-before keeps them public, as they were.
+        unlisted = {"public": 0} if withdrawn and not args.as_before else {}
+        rows += [copied(a, key, new_key, **unlisted) for a in acts]
         for _ in range(args.updates // args.offers):
             update = acts[0]["body"].replace('"Create"', '"Update"')
             rows.append(copied({**acts[0], "body": update}, key, new_key, type="Update"))
@@ -164,6 +172,14 @@ def main() -> None:
     parser.add_argument("--private", type=int, default=20_000)
     parser.add_argument("--requests", type=int, default=30)
     parser.add_argument("--no-index", action="store_true")
+    parser.add_argument(
+        "--withdrawn-run", type=int, default=0, help="the newest N offers are all withdrawn"
+    )
+    parser.add_argument(
+        "--as-before",
+        action="store_true",
+        help="withdrawn offers' Creates stay public rows, as before migration 0017",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp, database(args.backend, Path(tmp)) as url:
         settings = Settings(
@@ -177,9 +193,11 @@ def main() -> None:
         finally:
             db.close()
         print(
-            f"{args.backend}: {args.offers:,} offers (one in ten withdrawn), "
+            f"{args.backend}: {args.offers:,} offers (one in ten withdrawn, and the newest "
+            f"{args.withdrawn_run:,}), "
             f"{args.updates:,} public Updates, {args.private:,} other activities"
             + (", without the outbox indexes" if args.no_index else "")
+            + (", withdrawn offers' Creates still public rows" if args.as_before else "")
         )
         asyncio.run(run(settings, args, token))
 

@@ -303,6 +303,10 @@ async def withdraw_offer(node: Node, key: str, *, by: Changer | None = None) -> 
             tombstone(node.urls.offer_note(key), "Note", now),
             now,
         )
+        # The outbox no longer lists its Creates: its pages need not read past them.
+        outbox.unlist(
+            conn, actor_id=node.peers.coop_id, object_ids=[uri, node.urls.offer_note(key)]
+        )
 
     await node.db.write(unit)
     node.delivery_wakeup.set()

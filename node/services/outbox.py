@@ -23,7 +23,13 @@ from federation.delivery import NOT_OUTAGES
 from federation.inbox import host_of
 from federation.origins import origin_of
 from node.services.domains import DomainPolicy
-from node.storage.tables import deliveries, domains, outbox_activities
+from node.storage.tables import (
+    PUBLIC_ACTIVITY,
+    deliveries,
+    domains,
+    object_id_of,
+    outbox_activities,
+)
 
 # How long a worker may hold claimed deliveries before another worker may take them:
 # longer than a batch of sends can take (each send has a deadline well under it).
@@ -105,6 +111,23 @@ _EARLIER = and_(
     _before.c.id < deliveries.c.id,
     _before.c.inbox == deliveries.c.inbox,
 )
+
+
+def unlist(conn: Connection, *, actor_id: int, object_ids: Iterable[str]) -> int:
+    """The actor's public ``Create`` rows of ``object_ids`` leave its outbox collection
+    (``public = 0``): a withdrawn offer's stay stored, but the collection's pages no
+    longer read past them (node.published). Returns how many rows changed."""
+    result = conn.execute(
+        update(outbox_activities)
+        .where(
+            outbox_activities.c.actor_id == actor_id,
+            PUBLIC_ACTIVITY,
+            outbox_activities.c.type == "Create",
+            object_id_of(outbox_activities.c.body).in_(list(object_ids)),
+        )
+        .values(public=0)
+    )
+    return int(result.rowcount or 0)
 
 
 def claim(conn: Connection, *, now: datetime, limit: int = 500) -> list[Delivery]:

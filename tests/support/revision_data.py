@@ -15,6 +15,7 @@ categories and photos, members in colleges, proposals with ballots, a shared pro
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -43,12 +44,25 @@ def at(days: float) -> datetime:
 @dataclass(frozen=True)
 class Rows:
     """One table's rows: ``since`` the revision that created it, ``later`` each column a
-    later revision added (by that revision)."""
+    later revision added (by that revision), ``changed`` what a later revision does to
+    rows written before it (by that revision: a function of a row and the revision it was
+    written at)."""
 
     table: str
     since: str
     rows: list[dict[str, Any]]
     later: dict[str, str] = field(default_factory=dict)
+    changed: dict[str, Callable[[dict[str, Any], str], dict[str, Any]]] = field(
+        default_factory=dict
+    )
+
+    def upgraded(self, row: dict[str, Any], revision: str) -> dict[str, Any]:
+        """``row`` written at ``revision``, as the later revisions leave it."""
+        row = {**row, **{k: None for k in self.later if self.later[k] > revision}}
+        for later, change in sorted(self.changed.items()):
+            if later > revision:
+                row = change(row, revision)
+        return row
 
     def written_at(self, revision: str) -> list[dict[str, Any]]:
         """The rows as the code of ``revision`` wrote them: without later columns."""
@@ -189,6 +203,12 @@ def _delivery(pk: int, state: str, activity: int, days: float) -> dict[str, Any]
         "last_error": None if state == "delivered" else "503 Service Unavailable",
         "ordering_key": None,
     }
+
+
+def _unlisted(row: dict[str, Any], revision: str) -> dict[str, Any]:
+    """Migration 0017: the Create of the withdrawn offer o3 leaves the outbox collection,
+    where the offers table holds it (from 0005 on)."""
+    return {**row, "public": 0} if row["id"] == 5 and revision >= "0005" else row
 
 
 def _activity(pk: int, type_: str, public: int, obj: str) -> dict[str, Any]:
@@ -377,6 +397,7 @@ TABLES: list[Rows] = [
             _activity(1, "Accept", 0, f"{PEER}/activities/0"),
             *(_activity(i, "Create", 1, f"{BASE}/offers/o{i - 2}") for i in range(2, 8)),
         ],
+        changed={"0017": _unlisted},
     ),
     Rows(
         "deliveries",
@@ -764,10 +785,7 @@ def expected(revision: str) -> dict[str, list[dict[str, Any]]]:
     """What each table seeded at ``revision`` must read as after the upgrade: the rows
     as written, with each column added since then null."""
     return {
-        rows.table: [
-            {**row, **{k: None for k in rows.later if rows.later[k] > revision}}
-            for row in rows.rows
-        ]
+        rows.table: [rows.upgraded(row, revision) for row in rows.rows]
         for rows in TABLES
         if rows.since <= revision
     }

@@ -10,7 +10,7 @@ import json
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from node.follows import actions
 from node.follows import store as follows
@@ -141,6 +141,15 @@ async def test_a_withdrawn_offers_activities_leave_the_outbox(network: Network) 
     assert {item["type"] for item in items} == {"Create"}  # no Delete either
     first = await fetch(node, collection["first"])
     assert "next" not in first  # nothing older is listed
+    # The withdrawn offers' Creates are no longer public rows: no page reads past them.
+    listed = await node.node.db.read(
+        lambda conn: conn.execute(
+            select(func.count()).where(
+                outbox_activities.c.type == "Create", outbox_activities.c.public == 1
+            )
+        ).scalar_one()
+    )
+    assert listed == 4
 
 
 async def test_pages_chain_newest_first_with_nothing_missing_or_twice(network: Network) -> None:
