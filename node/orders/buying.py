@@ -211,6 +211,8 @@ async def receive_answer(node: Node, item: InboxItem) -> None:
         order = store.by_offer_activity(conn, Side.BUYER, answer.offer_activity)
         if order is None or order.seller != item.actor:
             return  # not one of our orders, or not its seller's to answer
+        fields: dict[str, Any] = {"answer": answer.note}
+        target = State.REJECTED
         if answer.kind == "accept":
             agreement = answer.agreement
             if (
@@ -219,25 +221,10 @@ async def receive_answer(node: Node, item: InboxItem) -> None:
                 or agreement.offer_uri != order.offer_uri
             ):
                 raise wire.MalformedOrder("the agreement does not say what was ordered")
-            store.transition(
-                conn,
-                order.id,
-                from_states=[State.PENDING],
-                to=State.ACCEPTED,
-                now=now,
-                answer=answer.note,
-                agreement_uri=agreement.id,
-                document=json.dumps(item.activity.get("result"), ensure_ascii=False),
-            )
-        else:
-            store.transition(
-                conn,
-                order.id,
-                from_states=[State.PENDING],
-                to=State.REJECTED,
-                now=now,
-                answer=answer.note,
-            )
+            target = State.ACCEPTED
+            fields["agreement_uri"] = agreement.id
+            fields["document"] = json.dumps(item.activity.get("result"), ensure_ascii=False)
+        store.transition(conn, order.id, from_states=[State.PENDING], to=target, now=now, **fields)
 
     await node.db.write(unit)
 

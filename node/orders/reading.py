@@ -118,17 +118,11 @@ async def received(
     offers ``member_id`` published."""
 
     def read(conn: Connection) -> list[dict[str, Any]]:
-        orders = store.received(conn, limit=limit if admin else 1000)
-        if not admin:
-            authored = {
-                order.offer_uri
-                for order in orders
-                if (found := offers_store.find_editable(conn, order.offer_uri)) is not None
-                and member_id is not None
-                and found.author_id == member_id
-            }
-            orders = [order for order in orders if order.offer_uri in authored][:limit]
-        return _views(conn, orders)
+        if admin:
+            return _views(conn, store.received(conn, limit=limit))
+        if member_id is None:
+            return []
+        return _views(conn, store.received(conn, author_id=member_id, limit=limit))
 
     return await node.db.read(read)
 

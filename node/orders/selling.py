@@ -23,7 +23,7 @@ from node.errors import Conflict, Forbidden, Invalid, NotFound
 from node.offers import store as offers_store
 from node.offers.store import Shown
 from node.orders import listing, outgoing, rules, store, wire
-from node.orders.model import HOLDING, REASONS, Policy, Refusal, Side, State, Terms
+from node.orders.model import HOLDING, REASONS, Policy, Refusal, Side, State
 from node.orders.store import StoredOrder
 from node.orders.text import clean_note
 from node.runtime import Node
@@ -171,16 +171,7 @@ async def receive_order(node: Node, item: InboxItem) -> None:
     now = node.clock.now()
     inbox = await inbox_of(node, item.actor)
     shown = await node.db.read(lambda conn: offers_store.shown_by_uri(conn, parsed.offer_uri))
-    terms = Terms(
-        offer_uri=parsed.offer_uri,
-        quantity=parsed.quantity,
-        unit=parsed.unit,
-        total=parsed.total,
-        currency=parsed.currency,
-        delivery=parsed.delivery,
-        payment=parsed.payment,
-        note=parsed.note,
-    )
+    terms = parsed.terms
     seller = node.urls.actor(node.settings.handle)
 
     def unit(conn: Connection) -> None:

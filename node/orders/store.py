@@ -25,7 +25,7 @@ from sqlalchemy.engine import Connection, Row
 
 from node.orders.model import Policy, Refusal, Side, State, Terms
 from node.storage.ids import MAX_ROW_ID
-from node.storage.tables import deliveries, offer_stock, orders, outbox_activities
+from node.storage.tables import deliveries, offer_stock, offers, orders, outbox_activities
 
 # Quantities and amounts are stored as integers of ten-thousandths.
 SCALE = Decimal(10_000)
@@ -275,13 +275,18 @@ def received(
     conn: Connection,
     *,
     states: Iterable[State] | None = None,
+    author_id: int | None = None,
     limit: int = 50,
     before_id: int | None = None,
 ) -> list[StoredOrder]:
-    """The orders the co-op's offers received (in ``states``, if given), newest first."""
+    """The orders the co-op's offers received (in ``states``, and for the offers the
+    member ``author_id`` published, if given), newest first."""
     where: list[Any] = [orders.c.side == Side.SELLER.value]
     if states is not None:
         where.append(orders.c.state.in_([State(s).value for s in states]))
+    if author_id is not None:
+        authored = select(offers.c.id).where(offers.c.local == 1, offers.c.author_id == author_id)
+        where.append(orders.c.offer_id.in_(authored))
     return _page(conn, *where, limit=limit, before_id=before_id)
 
 

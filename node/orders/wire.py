@@ -623,15 +623,18 @@ def _currency(value: Any, where: str) -> str | None:
     return currencies.code_for(value) or value.strip()
 
 
-def _option(value: Any, where: str) -> str | None:
-    if value is None:
-        return None
+def _short_text(value: Any, where: str, limit: int) -> str | None:
+    """A one-line text: its spaces collapsed, at most ``limit`` characters."""
     if not isinstance(value, str):
         raise MalformedOrder(f"{where}: not a string")
     text = " ".join(value.split())
-    if len(text) > MAX_OPTION_TEXT_LENGTH:
-        raise MalformedOrder(f"{where}: longer than {MAX_OPTION_TEXT_LENGTH} characters")
+    if len(text) > limit:
+        raise MalformedOrder(f"{where}: longer than {limit} characters")
     return text or None
+
+
+def _option(value: Any, where: str) -> str | None:
+    return None if value is None else _short_text(value, where, MAX_OPTION_TEXT_LENGTH)
 
 
 def _note(value: Any, where: str) -> str:
@@ -655,14 +658,7 @@ def _status(value: Any, where: str) -> str | None:
     if not isinstance(value, dict):
         raise MalformedOrder(f"{where}: not an object")
     name = value.get("name")
-    if name is None:
-        return None
-    if not isinstance(name, str):
-        raise MalformedOrder(f"{where}.name: not a string")
-    text = " ".join(name.split())
-    if len(text) > MAX_STATUS_LENGTH:
-        raise MalformedOrder(f"{where}.name: longer than {MAX_STATUS_LENGTH} characters")
-    return text or None
+    return None if name is None else _short_text(name, f"{where}.name", MAX_STATUS_LENGTH)
 
 
 def _links(value: Any, where: str) -> None:
