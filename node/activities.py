@@ -78,10 +78,14 @@ def about_object(
     urls: Urls, kind: str, document: dict[str, Any], *, actor: str, followers: str
 ) -> dict[str, Any]:
     """``Create``, ``Update`` or ``Delete`` of one of our public objects, to the public
-    and the actor's followers. The activity takes the object's context."""
+    and the actor's followers. The activity takes the object's context (and a signed
+    object keeps it too)."""
     if kind not in ("Create", "Update", "Delete"):
         raise ValueError(f"an object is created, updated or deleted, not {kind}d")
-    embedded = {k: v for k, v in document.items() if k != "@context"}
+    # A signed object keeps its own context: its proof covers it.
+    embedded = (
+        document if "proof" in document else {k: v for k, v in document.items() if k != "@context"}
+    )
     return {
         "@context": document.get("@context", AS_CONTEXT_URL),
         "id": new_id(urls),

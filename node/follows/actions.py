@@ -16,6 +16,7 @@ from node import activities, documents
 from node.catalogue import store as catalogue
 from node.errors import Conflict, NotFound
 from node.follows import store as follows
+from node.networks import store as networks
 from node.runtime import Node
 from node.services import identity, outbox
 
@@ -88,8 +89,10 @@ async def unfollow(node: Node, target: str) -> str:
         follow_id = follows.stop_following(conn, actor_id=coop_id, followed=followed)
         if follow_id is None:
             raise NotFound(f"this co-op does not follow {followed}")
-        # Its offers were in the catalogue because we followed it.
-        catalogue.remove_actor(conn, followed)
+        # Its offers were in the catalogue because we followed it, unless a network the
+        # co-op belongs to relays them too.
+        if not networks.relays(conn, followed):
+            catalogue.remove_actor(conn, followed)
         undo = activities.undo_follow(
             node.urls, node.settings.handle, follow_id=follow_id, target=followed
         )

@@ -17,6 +17,7 @@ from node.follows import inbound as follows
 from node.governance import inbound as governance
 from node.inbox import actors
 from node.inbox.feature import BatchHandler, Handler, Inbound, Key, Kind
+from node.networks import inbound as networks
 from node.offers import inbound as offers
 from node.orders import inbound as orders
 from node.runtime import Node
@@ -25,7 +26,13 @@ from node.services.inbox import InboxItem
 
 def default_features() -> tuple[Inbound, ...]:
     """Every feature's part of the inbox, in order of precedence."""
-    features = (governance.INBOUND, orders.INBOUND, follows.INBOUND, offers.INBOUND)
+    features = (
+        governance.INBOUND,
+        orders.INBOUND,
+        networks.INBOUND,
+        follows.INBOUND,
+        offers.INBOUND,
+    )
     readers = tuple(read for feature in features for read in feature.profile_readers)
     return (actors.inbound(readers), *features)
 

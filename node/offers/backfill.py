@@ -1,4 +1,5 @@
-"""Importing a newly followed co-op's existing offers.
+"""Importing the existing offers of a newly followed co-op (or of one a network the
+co-op belongs to lists).
 
 Offers reach followers as they are published; those published before the follow do
 not. When a co-op accepts our follow, a backfill walks its ``offers`` collection page
@@ -22,6 +23,7 @@ from federation.storable import storable
 from node.catalogue import store as catalogue
 from node.catalogue.entries import remote_entry
 from node.follows import store as follows
+from node.networks import store as networks
 from node.offers import backfill_store as store
 from node.offers.backfill_store import DONE, FAILED, RUNNING, start
 from node.offers.remote import RemoteOfferError
@@ -83,10 +85,12 @@ async def run_once(node: Node) -> int:
 async def _step(node: Node, walk: Any) -> int:
     now = node.clock.now()
     coop_id = node.peers.coop_id
-    state = await node.db.read(
-        lambda conn: follows.following_state(conn, actor_id=coop_id, followed=walk.followed)
-    )
-    if state != follows.ACCEPTED:
+
+    def wanted(conn: Connection) -> bool:
+        state = follows.following_state(conn, actor_id=coop_id, followed=walk.followed)
+        return state == follows.ACCEPTED or networks.relays(conn, walk.followed)
+
+    if not await node.db.read(wanted):
         await _finish(node, walk.id, FAILED, "no longer following", now)
         return 0
     try:

@@ -1,6 +1,7 @@
 """Taking in the offers of the co-ops this node follows.
 
-An offer is stored only from a co-op this node follows, only by its origin (the
+An offer is stored only from a co-op this node follows (or one a network the co-op
+belongs to lists, whose offers the network also relays), only by its origin (the
 object's id on the sending actor's host, attributed to that actor), and validated as
 FEP-0837 before it reaches the catalogue. It arrives in a ``Create`` or ``Update``, is
 withdrawn by a ``Delete``, and is also read from the links of a followed actor's profile
@@ -13,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from federation.errors import FederationError, NotAuthorized
 from federation.inbox import actor_id
@@ -24,12 +25,16 @@ from node.catalogue.entries import remote_entry
 from node.follows import inbound as follows_inbound
 from node.follows import store as follows
 from node.inbox.feature import Inbound, Kind, anything, message_of
+from node.networks import store as networks
 from node.offers import backfill
 from node.offers.remote import RemoteOfferError, linked_proposals
 from node.offers.wire import from_proposal
 from node.runtime import Node
 from node.services.inbox import InboxItem
 from node.urls import Urls
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
 
 log = logging.getLogger(__name__)
 
@@ -73,11 +78,15 @@ async def _object_of(node: Node, item: InboxItem) -> dict[str, Any] | None:
 
 
 async def _follows(node: Node, actor: str) -> bool:
+    """Whether ``actor``'s offers belong in the catalogue: the co-op follows it, or a
+    network the co-op belongs to lists it (its offers then come from either way)."""
     coop_id = node.peers.coop_id
-    state = await node.db.read(
-        lambda conn: follows.following_state(conn, actor_id=coop_id, followed=actor)
-    )
-    return state == follows.ACCEPTED
+
+    def takes(conn: Connection) -> bool:
+        state = follows.following_state(conn, actor_id=coop_id, followed=actor)
+        return state == follows.ACCEPTED or networks.relays(conn, actor)
+
+    return await node.db.read(takes)
 
 
 async def on_create_or_update(node: Node, item: InboxItem) -> None:
@@ -100,6 +109,26 @@ async def on_create_or_update(node: Node, item: InboxItem) -> None:
     now = node.clock.now()
     entry = remote_entry(remote, document=document, now=now)
     await node.db.write(lambda conn: catalogue.put(conn, entry, now=now))
+
+
+async def take_relayed(node: Node, document: dict[str, Any], origin: str) -> None:
+    """An offer a network relayed, already checked to be as ``origin`` published it
+    (by its proof, or fetched from its origin): into the catalogue, where an offer that
+    also came straight from its co-op is the same row."""
+    if not _is_offer(document):
+        return
+    remote = from_proposal(document)
+    if remote.attributed_to != origin or not same_origin(remote.id, origin):
+        raise NotTheOrigin(f"{remote.id} is not {origin}'s to publish")
+    now = node.clock.now()
+    entry = remote_entry(remote, document=document, now=now)
+    await node.db.write(lambda conn: catalogue.put(conn, entry, now=now))
+
+
+async def withdraw_relayed(node: Node, uri: str, origin: str) -> bool:
+    """An offer its origin no longer serves (checked by the caller), withdrawn."""
+    now = node.clock.now()
+    return await node.db.write(lambda conn: catalogue.withdraw(conn, uri, actor=origin, now=now))
 
 
 async def on_delete(node: Node, item: InboxItem) -> bool:

@@ -27,13 +27,14 @@ from node.catalogue.entries import local_entry
 from node.documents import IMPLEMENTS
 from node.errors import Forbidden, Invalid, NotFound
 from node.follows import store as follows
+from node.networks import store as networks
 from node.offers import store
 from node.offers.model import Offer
 from node.offers.validation import apply_update, offer_to_input, parse_offer_input
 from node.offers.wire import to_note, to_proposal
 from node.orders import store as orders_store
 from node.runtime import Node
-from node.services import media, outbox
+from node.services import integrity, media, outbox
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -103,6 +104,8 @@ def _publish_pair(
     # The Proposal to every follower, the Note to those whose server does not declare
     # that it reads our vocabulary.
     everyone, readers = follows.audiences(conn, actor_id=coop_id, vocabulary=VOCABULARY)
+    # The networks the co-op belongs to relay its offers to their other members.
+    everyone = [*everyone, *networks.network_inboxes(conn)]
     for document, inboxes in ((proposal, everyone), (note, readers)):
         activity = activities.about_object(
             node.urls,
@@ -136,6 +139,8 @@ def _store_and_publish(
     """Write our offer to the catalogue and announce it (``Create`` or ``Update``), in
     the caller's unit of work; returns what the API answers."""
     proposal, note = _documents(node, offer, key, published, None if kind == "Create" else now)
+    # Signed as the co-op (FEP-8b32), so that a network relaying it needs no fetch.
+    proposal = integrity.sign_as(conn, node, node.settings.handle, proposal, created=now)
     source = offer_to_input(offer)
     entry = local_entry(
         offer,

@@ -8,7 +8,7 @@ its examples do, and adds the co-op extensions (``claims``, ``deliveryOptions``,
 
 from __future__ import annotations
 
-from federation.jsonld import AS_CONTEXT_URL, coop_context
+from federation.jsonld import AS_CONTEXT_URL, DATA_INTEGRITY_V2_CONTEXT_URL, coop_context
 
 PUBLIC = "https://www.w3.org/ns/activitystreams#Public"
 AS_NAMESPACE = "https://www.w3.org/ns/activitystreams#"
@@ -16,8 +16,14 @@ VF_NAMESPACE = "https://w3id.org/valueflows/ont/vf#"
 OM2_NAMESPACE = "http://www.ontology-of-units-of-measure.org/resource/om-2/"
 
 # Neither ActivityStreams nor the co-op context defines Hashtag; Mastodon and Mitra
-# define it inline the same way.
-PROPOSAL_CONTEXT: list[object] = [AS_CONTEXT_URL, coop_context(), {"Hashtag": "as:Hashtag"}]
+# define it inline the same way. The data integrity context defines the terms of the
+# FEP-8b32 proof our offers carry.
+PROPOSAL_CONTEXT: list[object] = [
+    AS_CONTEXT_URL,
+    coop_context(),
+    {"Hashtag": "as:Hashtag"},
+    DATA_INTEGRITY_V2_CONTEXT_URL,
+]
 NOTE_CONTEXT: list[object] = [AS_CONTEXT_URL, {"Hashtag": "as:Hashtag"}]
 
 PURPOSE_OFFER = "offer"

@@ -717,3 +717,108 @@ offer_stock = Table(
     Column("announced_at", UtcDateTime, nullable=True),
     CheckConstraint("available_e4 IS NULL OR available_e4 >= 0", name="available_e4_not_negative"),
 )
+
+# Networks this node hosts: each is a local ``Group`` actor of its own (its keys are in
+# ``actor_keys``), distinct from the co-op's. ``admission`` says how an applicant gets
+# in: "admin" (the network's admin decides) or "vote" (the members vote on it).
+networks = Table(
+    "networks",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column(
+        "actor_id",
+        Integer,
+        ForeignKey("actors.id", ondelete="CASCADE"),
+        nullable=False,
+        unique=True,
+    ),
+    Column("charter", Text, nullable=False, default=""),
+    Column("admission", String(16), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+)
+
+# The co-ops that applied to a hosted network, belong to it, or did: "pending" (the
+# application waits), "member", "refused", "removed" (with the admin's reason), "left".
+# Only members receive and are relayed.
+network_members = Table(
+    "network_members",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("network_id", Integer, ForeignKey("networks.id", ondelete="CASCADE"), nullable=False),
+    Column("actor", String(2048), nullable=False),
+    Column("host", String(255), nullable=False),
+    Column("name", String(255), nullable=False, default=""),
+    Column("inbox", String(2048), nullable=False),
+    Column("shared_inbox", String(2048), nullable=True),
+    Column("sector", String(64), nullable=False, default=""),
+    Column("region", String(128), nullable=False, default=""),
+    Column("state", String(16), nullable=False),
+    # The Join's id: the Accept or Reject names it.
+    Column("join_id", String(2048), nullable=False),
+    Column("reason", Text, nullable=False, default=""),
+    Column("applied_at", UtcDateTime, nullable=False),
+    Column("since", UtcDateTime, nullable=True),
+    Column("updated_at", UtcDateTime, nullable=False),
+    UniqueConstraint("network_id", "actor", name="uq_network_members_network_id_actor"),
+)
+Index("ix_network_members_network_id_state", network_members.c.network_id, network_members.c.state)
+
+# The offers a hosted network relayed, one row per offer: the directory's listing of
+# each member's offers and their count.
+network_offers = Table(
+    "network_offers",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column(
+        "member_id",
+        Integer,
+        ForeignKey("network_members.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("uri", String(2048), nullable=False),
+    Column("name", String(255), nullable=False, default=""),
+    Column("updated_at", UtcDateTime, nullable=False),
+    UniqueConstraint("member_id", "uri", name="uq_network_offers_member_id_uri"),
+)
+
+# The co-op's side: the networks it applied to or belongs to, as "pending", "member",
+# "refused", "removed" (the network's reason kept) or "left".
+network_memberships = Table(
+    "network_memberships",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("network", String(2048), nullable=False, unique=True),
+    Column("host", String(255), nullable=False),
+    Column("name", String(255), nullable=False, default=""),
+    Column("inbox", String(2048), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("join_id", String(2048), nullable=False),
+    Column("sector", String(64), nullable=False, default=""),
+    Column("region", String(128), nullable=False, default=""),
+    Column("reason", Text, nullable=False, default=""),
+    Column("applied_at", UtcDateTime, nullable=False),
+    Column("since", UtcDateTime, nullable=True),
+    Column("updated_at", UtcDateTime, nullable=False),
+)
+
+# Each network's members as the co-op knows them (from the network's members collection
+# when it was admitted, then its Add and Remove): whose offers the network's Announces
+# may bring into the catalogue.
+network_roster = Table(
+    "network_roster",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column(
+        "membership_id",
+        Integer,
+        ForeignKey("network_memberships.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("actor", String(2048), nullable=False),
+    Column("name", String(255), nullable=False, default=""),
+    Column("sector", String(64), nullable=False, default=""),
+    Column("region", String(128), nullable=False, default=""),
+    Column("since", UtcDateTime, nullable=True),
+    UniqueConstraint("membership_id", "actor", name="uq_network_roster_membership_id_actor"),
+)
+Index("ix_network_roster_actor", network_roster.c.actor)

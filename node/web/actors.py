@@ -14,6 +14,8 @@ from federation.jsonld import AS_CONTEXT_URL
 from federation.mediatypes import wants_html
 from node import documents
 from node.follows import store as follows
+from node.networks import documents as network_documents
+from node.networks import reading as networks
 from node.published import pages as published
 from node.published import store as published_store
 from node.services import identity
@@ -31,6 +33,9 @@ async def actor(request: Request) -> Response:
     except identity.ActorNotFound:
         return error(404, "not_found", f"no actor {username!r} here")
     if not wants_html(request.headers.get("accept")):
+        hosted = await networks.network_actor(node, username)
+        if hosted is not None:
+            return activity(network_documents.network_actor(node.urls, *hosted))
         return activity(documents.actor_document(node.urls, found))
     return templates().TemplateResponse(
         request,

@@ -11,9 +11,11 @@ from starlette.responses import JSONResponse, Response
 
 from federation.jsonld import AS_CONTEXT_URL, coop_context
 from node import documents
-from node.errors import Invalid
+from node.errors import Invalid, NotFound
 from node.members import actions
 from node.members import store as service
+from node.networks import documents as network_documents
+from node.networks import reading as networks
 from node.web.api import authenticate, json_body
 from node.web.ratelimit import LoginLimiter
 from node.web.responses import activity, error, node_of
@@ -163,7 +165,7 @@ async def roster(request: Request) -> Response:
     node = node_of(request)
     username = request.path_params["username"]
     if username != node.settings.handle:
-        return error(404, "not_found", f"{username!r} has no members collection here")
+        return await network_members(request, username)
     collection_id = node.urls.members(username)
     listed = node.settings.public_roster or await signed_by(
         request, node, node.settings.roster_partners
@@ -187,6 +189,33 @@ async def roster(request: Request) -> Response:
     )
     document["@context"] = [AS_CONTEXT_URL, coop_context()]
     return activity(document)
+
+
+async def network_members(request: Request, name: str) -> Response:
+    """A hosted network's members collection: public, each co-op with its sector,
+    region and date of admission."""
+    node = node_of(request)
+    try:
+        if request.query_params.get("page") is None:
+            network, total = await networks.count_members(node, name)
+            return activity(network_documents.members_collection(node.urls, network, total))
+    except NotFound:
+        return error(404, "not_found", f"{name!r} has no members collection here")
+    raw_page = request.query_params["page"]
+    if not (raw_page.isascii() and raw_page.isdigit()) or not 1 <= int(raw_page) <= 1_000_000:
+        return error(400, "bad_request", "page must be a whole number from 1")
+    page = int(raw_page)
+    try:
+        network, found = await networks.members_page(
+            node, name, offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE + 1
+        )
+    except NotFound:
+        return error(404, "not_found", f"{name!r} has no members collection here")
+    return activity(
+        network_documents.members_page(
+            node.urls, network, page, found[:PAGE_SIZE], has_next=len(found) > PAGE_SIZE
+        )
+    )
 
 
 def roster_item(member: service.Member) -> dict[str, Any]:

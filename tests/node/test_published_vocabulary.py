@@ -199,6 +199,7 @@ async def test_an_offer_stored_naming_the_old_context_url_is_served_with_the_ter
     def name_the_url(conn: Any) -> None:
         document = json.loads(conn.execute(select(offers.c.document)).scalar_one())
         document["@context"] = [AS_CONTEXT_URL, COOP_CONTEXT_URL, {"Hashtag": "as:Hashtag"}]
+        document.pop("proof")  # offers published then were not signed
         conn.execute(
             offers.update().where(offers.c.uri == uri).values(document=json.dumps(document))
         )

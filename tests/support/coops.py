@@ -113,10 +113,13 @@ async def link_remote(node: TestNode, user: MastodonUser, **fields: Any) -> None
     assert confirmed.status_code == 200, confirmed.text
 
 
-async def coop_keys(node: TestNode) -> tuple[Ed25519PrivateKey, keys.PrivateKey]:
+async def coop_keys(
+    node: TestNode, username: str = "coop"
+) -> tuple[Ed25519PrivateKey, keys.PrivateKey]:
     """A co-op node's own keys (Ed25519 for proofs, RSA for HTTP signatures), read from
-    its database: for tests that forge what a co-op would send."""
-    found = await node.node.db.read(lambda conn: identity.get_actor(conn, "coop"))
+    its database: for tests that forge what a co-op (or another of the node's actors,
+    a network say) would send."""
+    found = await node.node.db.read(lambda conn: identity.get_actor(conn, username))
     assert found.ed25519_private_pem is not None
     assert found.rsa_private_pem is not None
     ed = keys.load_own_private_key(found.ed25519_private_pem)
@@ -144,8 +147,16 @@ async def post_as_coop(
 ) -> Any:
     """``activity`` POSTed to ``inbox``, HTTP-signed with ``sender``'s co-op's RSA key as
     its node would send it; the response."""
-    _, rsa = await coop_keys(sender)
-    actor = f"{sender.base}/actors/coop"
+    return await post_as(network, sender, "coop", activity, inbox)
+
+
+async def post_as(
+    network: Network, sender: TestNode, username: str, activity: dict[str, Any], inbox: str
+) -> Any:
+    """``activity`` POSTed to ``inbox``, HTTP-signed with the RSA key of ``sender``'s
+    actor ``username``; the response."""
+    _, rsa = await coop_keys(sender, username)
+    actor = f"{sender.base}/actors/{username}"
     return await network.http.post(
         inbox,
         content=json.dumps(activity).encode(),

@@ -745,6 +745,93 @@ TABLES: list[Rows] = [
             },
         ],
     ),
+    # The rows of a network hosted here (its actor is the co-op's in these rows: the
+    # tables only tie it to an actor) and of one the co-op belongs to.
+    Rows(
+        "networks",
+        "0018",
+        [
+            {
+                "id": 1,
+                "actor_id": 1,
+                "charter": "Entraide.",
+                "admission": "admin",
+                "created_at": at(70),
+            }
+        ],
+    ),
+    Rows(
+        "network_members",
+        "0018",
+        [
+            {
+                "id": 1,
+                "network_id": 1,
+                "actor": f"{PEER}/actors/coop",
+                "host": "peer.example",
+                "name": "Le Fournil",
+                "inbox": f"{PEER}/actors/coop/inbox",
+                "shared_inbox": f"{PEER}/inbox",
+                "sector": "food",
+                "region": "Bretagne",
+                "state": "member",
+                "join_id": f"{PEER}/activities/join-1",
+                "reason": "",
+                "applied_at": at(70),
+                "since": at(71),
+                "updated_at": at(71),
+            }
+        ],
+    ),
+    Rows(
+        "network_offers",
+        "0018",
+        [
+            {
+                "id": 1,
+                "member_id": 1,
+                "uri": f"{PEER}/offers/o{OFFERS}",
+                "name": "Pain",
+                "updated_at": at(72),
+            }
+        ],
+    ),
+    Rows(
+        "network_memberships",
+        "0018",
+        [
+            {
+                "id": 1,
+                "network": f"{PEER}/actors/reseau",
+                "host": "peer.example",
+                "name": "Réseau",
+                "inbox": f"{PEER}/actors/reseau/inbox",
+                "state": "member",
+                "join_id": f"{BASE}/activities/join-2",
+                "sector": "food",
+                "region": "Bretagne",
+                "reason": "",
+                "applied_at": at(70),
+                "since": at(71),
+                "updated_at": at(71),
+            }
+        ],
+    ),
+    Rows(
+        "network_roster",
+        "0018",
+        [
+            {
+                "id": 1,
+                "membership_id": 1,
+                "actor": f"{PEER}/actors/coop",
+                "name": "Le Fournil",
+                "sector": "food",
+                "region": "Bretagne",
+                "since": at(71),
+            }
+        ],
+    ),
 ]
 
 
