@@ -9,6 +9,7 @@ from one module per group of them.
 - :mod:`node.cli.peers`: ``lookup``, ``domains``, ``deliveries``
 - :mod:`node.cli.offers`: ``offers``, ``catalogue``
 - :mod:`node.cli.orders`: ``orders``
+- :mod:`node.cli.networks`: ``networks``
 - :mod:`node.cli.media`: ``media``
 - :mod:`node.cli.proposals`: ``proposals``, ``audit``
 - :mod:`node.cli.keys`: ``keys``
@@ -32,6 +33,7 @@ from node.cli import (
     keys,
     media,
     members,
+    networks,
     offers,
     orders,
     peers,
@@ -56,6 +58,7 @@ for group in (
     peers,
     offers,
     orders,
+    networks,
     media,
     proposals,
     keys,

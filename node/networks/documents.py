@@ -3,12 +3,13 @@ JSON for programs."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from federation.jsonld import AS_CONTEXT_URL
 from node import documents
 from node.networks import wire
-from node.networks.model import Member, Network
+from node.networks.model import Member, Membership, Network, RosterEntry
 from node.services.identity import ActorWithKeys
 from node.urls import Urls
 
@@ -62,3 +63,60 @@ def directory_entry(member: Member, offers: list[tuple[str, str]] | None = None)
     if offers is not None:
         entry["listings"] = [{"id": uri, "name": name} for uri, name in offers]
     return entry
+
+
+# --- as the API and `coopnode networks --json` show them --------------------------------------
+
+
+def _when(moment: datetime | None) -> str | None:
+    return None if moment is None else wire.iso(moment)
+
+
+def network_view(urls: Urls, network: Network) -> dict[str, Any]:
+    return {
+        "name": network.name,
+        "id": urls.actor(network.name),
+        "members": urls.members(network.name),
+        "title": network.title,
+        "summary": network.summary,
+        "charter": network.charter,
+        "admission": str(network.admission),
+        "createdAt": _when(network.created_at),
+    }
+
+
+def member_view(member: Member) -> dict[str, Any]:
+    return {
+        "actor": member.actor,
+        "name": member.name,
+        "sector": member.sector,
+        "region": member.region,
+        "state": str(member.state),
+        "reason": member.reason,
+        "appliedAt": _when(member.applied_at),
+        "memberSince": _when(member.since),
+        "offers": member.offers,
+    }
+
+
+def membership_view(membership: Membership) -> dict[str, Any]:
+    return {
+        "network": membership.network,
+        "name": membership.name,
+        "state": str(membership.state),
+        "sector": membership.sector,
+        "region": membership.region,
+        "reason": membership.reason,
+        "appliedAt": _when(membership.applied_at),
+        "memberSince": _when(membership.since),
+    }
+
+
+def roster_view(entry: RosterEntry) -> dict[str, Any]:
+    return {
+        "actor": entry.actor,
+        "name": entry.name,
+        "sector": entry.sector,
+        "region": entry.region,
+        "memberSince": _when(entry.since),
+    }

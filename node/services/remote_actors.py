@@ -44,6 +44,8 @@ KEPT_FIELDS = (
     # FEP-844e: what the server declares it implements (RFC 9421 signatures, say).
     "generator",
     "members",
+    # A network's rule for admitting co-ops: what tells a network from a co-op.
+    "admission",
     "offers",
     "proposals",
     "followers",
@@ -64,7 +66,16 @@ _ENTRIES = {
 MAX_ENTRIES = 16
 MAX_KEY = 8192
 # ... and these string fields, each at most MAX_URI long.
-_STRINGS = ("type", "preferredUsername", "name", "outbox", "members", "offers", "proposals")
+_STRINGS = (
+    "type",
+    "preferredUsername",
+    "name",
+    "outbox",
+    "members",
+    "admission",
+    "offers",
+    "proposals",
+)
 
 
 def is_actor_document(document: dict[str, Any]) -> bool:

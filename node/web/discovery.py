@@ -12,6 +12,7 @@ from federation import nodeinfo, webfinger
 from federation.jsonld import COOP_CONTEXT_URL, COOP_NAMESPACE
 from federation.mediatypes import JRD
 from node import __version__
+from node.networks import reading as networks
 from node.services import identity
 from node.web.responses import error, node_of
 
@@ -104,6 +105,19 @@ async def nodeinfo_links(request: Request) -> Response:
 async def nodeinfo_document(request: Request) -> Response:
     node = node_of(request)
     people = await node.db.read(lambda conn: identity.count_actors(conn, "Person"))
+    # The networks hosted here and how many co-ops each has, for whoever looks for one
+    # to join.
+    hosted = []
+    for name in await networks.hosted_names(node):
+        _, members = await networks.count_members(node, name)
+        hosted.append(
+            {
+                "name": name,
+                "actor": node.urls.actor(name),
+                "directory": f"{node.urls.base}/networks/{name}",
+                "members": members,
+            }
+        )
     document = nodeinfo.nodeinfo_21(
         software_name=NODE_SOFTWARE,
         software_version=__version__,
@@ -122,6 +136,7 @@ async def nodeinfo_document(request: Request) -> Response:
                 "namespace": COOP_NAMESPACE,
                 "context": node.urls.context("coop-v1.jsonld"),
             },
+            "networks": hosted,
         },
     )
     return JSONResponse(document, media_type=nodeinfo.NODEINFO_21_CONTENT_TYPE, headers=CORS)

@@ -14,7 +14,6 @@ What the pages show is read by :mod:`node.follows.overview` and
 from __future__ import annotations
 
 from collections.abc import Awaitable
-from typing import Any
 from urllib.parse import urlencode
 
 import httpx
@@ -49,11 +48,6 @@ NOTICES = ("followed", "unfollowed", "approved", "refused", "blocked", "allowed"
 # --- pages ------------------------------------------------------------------------------
 
 
-def _no_store(response: Response) -> Response:
-    response.headers["Cache-Control"] = "no-store"
-    return response
-
-
 async def _federation_page(
     request: Request,
     session: Session,
@@ -85,16 +79,12 @@ async def _federation_page(
         },
         status=400 if error is not None else 200,
     )
-    return _no_store(response)
+    return render.no_store(response)
 
 
 def _done(notice: str, subject: str) -> Response:
     query = urlencode({"done": notice, "subject": subject})
     return RedirectResponse(f"/admin/federation?{query}", status_code=303)
-
-
-def _fields(form: Any) -> dict[str, str]:
-    return {k: v.strip() for k, v in form.items() if isinstance(v, str) and k != "csrf"}
 
 
 @html_errors
@@ -107,7 +97,7 @@ async def federation_page(request: Request) -> Response:
 async def follow(request: Request) -> Response:
     """Follow a co-op by handle or URL: a Follow is sent, the follow waits for the answer."""
     session = await sessions.require(request, "admin")
-    sent = _fields(await sessions.read_form(request, session))
+    sent = render.form_fields(await sessions.read_form(request, session))
     target = sent.get("target", "")
     node = node_of(request)
 
@@ -133,7 +123,7 @@ async def follow(request: Request) -> Response:
 @html_errors
 async def unfollow(request: Request) -> Response:
     session = await sessions.require(request, "admin")
-    sent = _fields(await sessions.read_form(request, session))
+    sent = render.form_fields(await sessions.read_form(request, session))
     followed = sent.get("followed", "")
     if not followed.startswith(("https://", "http://")) or len(followed) > MAX_TARGET:
         error = Invalid("choose a co-op from the list", field="followed")
@@ -149,7 +139,7 @@ async def unfollow(request: Request) -> Response:
 async def answer_follower(request: Request) -> Response:
     """Approve a pending follower (Accept), or refuse or remove one (Reject)."""
     session = await sessions.require(request, "admin")
-    sent = _fields(await sessions.read_form(request, session))
+    sent = render.form_fields(await sessions.read_form(request, session))
     follower = sent.get("follower", "")
     decision = sent.get("decision", "")
     if decision not in ("approve", "refuse") or not follower or len(follower) > MAX_TARGET:
@@ -166,7 +156,7 @@ async def answer_follower(request: Request) -> Response:
 async def decide_domain(request: Request) -> Response:
     """Block, allow or clear a domain; a block also cuts the domain off at once."""
     session = await sessions.require(request, "admin")
-    sent = _fields(await sessions.read_form(request, session))
+    sent = render.form_fields(await sessions.read_form(request, session))
     action = sent.get("action", "")
     reason = sent.get("reason", "")
     node = node_of(request)
@@ -218,7 +208,7 @@ async def queues_page(request: Request) -> Response:
         "shown": queues.LATEST_SHOWN,
     }
     response = render.page(request, i18n.choose_language(request), "admin_queues.html", context)
-    return _no_store(response)
+    return render.no_store(response)
 
 
 routes: list[BaseRoute] = [

@@ -125,16 +125,6 @@ async def _may_change(request: Request, session: Session, key: str) -> Stored:
     return stored
 
 
-def _not_found(request: Request) -> Response:
-    return render.page(
-        request,
-        i18n.choose_language(request),
-        "not_found.html",
-        {"coop_name": node_of(request).settings.name},
-        status=404,
-    )
-
-
 # --- the pages ---------------------------------------------------------------------------
 
 
@@ -309,7 +299,7 @@ async def edit_offer(request: Request) -> Response:
     try:
         stored = await _may_change(request, session, key)
     except NotFound:
-        return _not_found(request)
+        return render.not_found(request)
     if stored.withdrawn:
         return refusal_page(request, Conflict(WITHDRAWN_REASON))
     return _form_page(
@@ -329,7 +319,7 @@ async def save_offer(request: Request) -> Response:
     try:
         stored = await _may_change(request, session, key)
     except NotFound:
-        return _not_found(request)
+        return render.not_found(request)
     if stored.withdrawn:
         return refusal_page(request, Conflict(WITHDRAWN_REASON))
     form = await read_offer_form(request, session)
@@ -398,7 +388,7 @@ async def withdraw_offer(request: Request) -> Response:
     try:
         await _may_change(request, session, key)
     except NotFound:
-        return _not_found(request)
+        return render.not_found(request)
     await sessions.read_form(request, session)
     await publishing.withdraw_offer(node, key, by=_changer(session))
     return RedirectResponse(f"/me/offers?withdrawn={key}", status_code=303)

@@ -95,21 +95,6 @@ def _orderable(shown: Shown, coop: str, language: str, now: datetime) -> Orderab
     )
 
 
-def _not_found(request: Request) -> Response:
-    return render.page(
-        request,
-        i18n.choose_language(request),
-        "not_found.html",
-        {"coop_name": node_of(request).settings.name},
-        status=404,
-    )
-
-
-def _no_store(response: Response) -> Response:
-    response.headers["Cache-Control"] = "no-store"
-    return response
-
-
 def _admin(session: Session) -> bool:
     return tokens.allows(session.role, "admin")
 
@@ -219,7 +204,7 @@ def _order_form(
         },
         status=400 if error is not None else 200,
     )
-    return _no_store(response)
+    return render.no_store(response)
 
 
 @html_errors
@@ -227,7 +212,7 @@ async def order_form(request: Request) -> Response:
     session = await sessions.require(request, "member")
     offer = await _read_offer(request)
     if offer is None:
-        return _not_found(request)
+        return render.not_found(request)
     return _order_form(request, session, offer)
 
 
@@ -236,7 +221,7 @@ async def place(request: Request) -> Response:
     session = await sessions.require(request, "member")
     offer = await _read_offer(request)
     if offer is None:
-        return _not_found(request)
+        return render.not_found(request)
     form = await sessions.read_form(request, session)
     values = {
         name: value.strip() if isinstance(value := form.get(name), str) else ""
@@ -257,7 +242,7 @@ async def place(request: Request) -> Response:
     except Invalid as exc:
         return _order_form(request, session, offer, values=values, error=exc)
     except NotFound:
-        return _not_found(request)
+        return render.not_found(request)
     return RedirectResponse(f"/me/orders/{order.key}?placed=1", status_code=303)
 
 
@@ -281,7 +266,7 @@ async def my_orders(request: Request) -> Response:
             "orders": await _shown_all(request, found, choice.language),
         },
     )
-    return _no_store(response)
+    return render.no_store(response)
 
 
 @html_errors
@@ -302,7 +287,7 @@ async def received_orders(request: Request) -> Response:
             "done": request.query_params.get("done") in DECISIONS,
         },
     )
-    return _no_store(response)
+    return render.no_store(response)
 
 
 @html_errors
@@ -317,7 +302,7 @@ async def order_page(request: Request) -> Response:
             admin=_admin(session),
         )
     except NotFound:
-        return _not_found(request)
+        return render.not_found(request)
     done = request.query_params.get("done")
     response = render.page(
         request,
@@ -331,7 +316,7 @@ async def order_page(request: Request) -> Response:
             "done": done if done in DECISIONS else None,
         },
     )
-    return _no_store(response)
+    return render.no_store(response)
 
 
 @html_errors
@@ -342,18 +327,18 @@ async def decide(request: Request) -> Response:
     node = node_of(request)
     key, decision = request.path_params["key"], request.path_params["decision"]
     if decision not in DECISIONS:
-        return _not_found(request)
+        return render.not_found(request)
     admin = _admin(session)
     try:
         found = await reading.one(node, key, member_id=session.member_id, admin=admin)
     except NotFound:
-        return _not_found(request)
+        return render.not_found(request)
     form = await sessions.read_form(request, session)
     note = form.get("note")
     try:
         if found["side"] == Side.BUYER.value:
             if decision != "cancel":
-                return _not_found(request)
+                return render.not_found(request)
             await buying.cancel(node, key, member_id=session.member_id, admin=admin)
         else:
             await selling.decide(
@@ -367,7 +352,7 @@ async def decide(request: Request) -> Response:
     except Conflict as exc:  # answered meanwhile, elsewhere
         return refusal_page(request, exc)
     except NotFound:
-        return _not_found(request)
+        return render.not_found(request)
     back = "/me/orders/received" if form.get("back") == "received" else f"/me/orders/{key}"
     return RedirectResponse(f"{back}?done={decision}", status_code=303)
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 from starlette.requests import Request
-from starlette.responses import HTMLResponse
+from starlette.responses import HTMLResponse, Response
 
 from federation.resources import on_disk
 from node.web.templates import TEMPLATES_DIR
@@ -91,3 +91,19 @@ def page(
             samesite="lax",
         )
     return response
+
+
+def not_found(request: Request) -> HTMLResponse:
+    """The page a person gets for what is not here (or not theirs to see)."""
+    return page(request, i18n.choose_language(request), "not_found.html", {}, status=404)
+
+
+def no_store(response: Response) -> Response:
+    """A page with a form's token or someone's own data: kept by no cache."""
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def form_fields(form: Any) -> dict[str, str]:
+    """A posted form's text fields, trimmed, without its token."""
+    return {k: v.strip() for k, v in form.items() if isinstance(v, str) and k != "csrf"}
