@@ -1,4 +1,4 @@
-"""``coopnode demo``: three federated co-ops on this machine (see :mod:`node.demo`).
+"""``coopnode demo``: federated co-ops on this machine, and their network (see :mod:`node.demo`).
 
 Its commands import what they use when they run, so that ``coopnode --help`` and the
 other commands start without loading it."""
@@ -17,14 +17,16 @@ from node.cli.common import command_clock
     "--port",
     default=8100,
     show_default=True,
-    type=click.IntRange(1, 65533),
-    help="The first port: the co-ops listen on PORT, PORT+1 and PORT+2 of 127.0.0.1.",
+    type=click.IntRange(1, 65532),
+    help="The first port: the co-ops listen on PORT to PORT+3 of 127.0.0.1 (the fourth, "
+    "gites, only applies to the network).",
 )
 @click.option(
     "--data-dir",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
-    help="Keep the three nodes in DIR (DIR/marche, DIR/food, DIR/tourism) and leave them "
+    help="Keep the four nodes in DIR (DIR/marche, DIR/food, DIR/tourism, DIR/gites) and "
+    "leave them "
     "there at exit; an earlier demo in DIR is replaced. Default: a temporary directory, "
     "deleted at exit.",
 )
@@ -36,11 +38,12 @@ from node.cli.common import command_clock
     help="Minutes until the two proposals close (fractions too: 0.5 is thirty seconds).",
 )
 def demo(port: int, data_dir: Path | None, closes_in: float) -> None:
-    """Run three federated co-ops on this machine, seeded, until Ctrl-C.
+    """Run federated co-ops on this machine, seeded, until Ctrl-C.
 
     A fair-trade marketplace, a local food network and a multi-stakeholder tourism
-    co-op follow each other; each has members who log in with the passwords printed,
-    offers in French and English, and proposals open for voting.
+    co-op belong to one network and follow each other; each has members who log in with
+    the passwords printed, offers in French and English, and proposals open for voting.
+    A fourth co-op's application to the network waits for its admin.
     """
     # Imported here to keep start-up fast: the demo loads the whole application.
     from node.demo.errors import DemoError

@@ -3,8 +3,11 @@
 A fair-trade marketplace, a local food network and a multi-stakeholder tourism co-op
 (with colleges), each a local node with its own database, on ports PORT, PORT+1 and
 PORT+2. Each is seeded with members who log in with the passwords printed, and with
-offers in French and English; each follows the other two, so that every catalogue
-holds the three co-ops' offers. They then order from each other: a member of the
+offers in French and English. The tourism co-op follows only the marketplace; all three
+belong to the network *Plateformes en communs*, hosted by the marketplace, which brings
+each the others' offers, so that every catalogue holds the three co-ops' offers. A
+fourth co-op, *Gîtes en commun* (PORT+3), has applied to the network and waits for the
+marketplace's admin. They then order from each other: a member of the
 tourism co-op orders honey from the marketplace (accepted, then fulfilled), the
 marketplace orders vegetables from the food network (accepted) and eggs, left waiting
 for the food network's admin. The food network has a proposal of its own open for

@@ -2,8 +2,9 @@
 module and checked as they are read.
 
 The file says who the co-ops are, their members (with the passwords the demo prints),
-their colleges, their offers, the two proposals and the orders the co-ops place with
-each other; this module turns it into typed values, and refuses a file that misses a
+their colleges, their offers, whom they follow, the two proposals, the orders the
+co-ops place with each other, and the network they form with a fourth co-op, which
+only applies to it; this module turns it into typed values, and refuses a file that misses a
 field, has one of the wrong type or a name it does not know, so that a mistake in the
 data shows as a message naming it rather than as a node refusing a request half-way
 through the demo.
@@ -19,6 +20,8 @@ from importlib import resources
 from typing import Any
 
 from node.demo.errors import DemoError
+from node.networks.model import NAME as NETWORK_NAME
+from node.networks.model import Admission
 from node.orders.model import State, may_become
 
 DATA_FILE = "coops.toml"
@@ -67,6 +70,8 @@ class DemoCoop:
     colleges: tuple[tuple[str, str], ...] = ()
     # "approve": the admin approves each new follower (the demo approves its peers).
     follow_policy: str = "auto"
+    # The handles of the co-ops it follows; None: every other co-op of the three.
+    follows: tuple[str, ...] | None = None
 
     @property
     def admin(self) -> DemoMember:
@@ -113,6 +118,30 @@ class DemoOrder:
 
 
 @dataclass(frozen=True)
+class NetworkSeat:
+    """A co-op's application to the demo's network, with what it says of itself."""
+
+    coop: str  # its handle
+    sector: str
+    region: str
+
+
+@dataclass(frozen=True)
+class DemoNetwork:
+    """The network the demo's co-ops form, hosted by the co-op ``host``: those in
+    ``members`` are admitted by its admin, those in ``waiting`` are left for her."""
+
+    name: str
+    title: str
+    summary: str
+    charter: str
+    admission: str
+    host: str
+    members: tuple[NetworkSeat, ...]
+    waiting: tuple[NetworkSeat, ...] = ()
+
+
+@dataclass(frozen=True)
 class Seed:
     """Everything the demo seeds its nodes with."""
 
@@ -120,9 +149,26 @@ class Seed:
     internal: DemoProposal
     shared: DemoProposal
     orders: tuple[DemoOrder, ...] = ()
+    # Co-ops that take no part in the follows, proposals and orders of the others; they
+    # only apply to the network.
+    newcomers: tuple[DemoCoop, ...] = ()
+    network: DemoNetwork | None = None
+
+    @property
+    def everyone(self) -> tuple[DemoCoop, ...]:
+        """The co-ops, then the newcomers: one node each, in this order."""
+        return self.coops + self.newcomers
 
     def coop(self, handle: str) -> DemoCoop:
-        return next(c for c in self.coops if c.handle == handle)
+        return next(c for c in self.everyone if c.handle == handle)
+
+    def followed_by(self, coop: DemoCoop) -> tuple[str, ...]:
+        """The handles of the co-ops ``coop`` follows."""
+        if coop.follows is not None:
+            return coop.follows
+        if coop in self.newcomers:
+            return ()
+        return tuple(c.handle for c in self.coops if c.handle != coop.handle)
 
 
 def load_seed() -> Seed:
@@ -146,6 +192,8 @@ def parse_seed(text: str) -> Seed:
         internal=_proposal(proposals.table("internal")),
         shared=_proposal(proposals.table("shared")),
         orders=tuple(_order(t) for t in top.tables("orders")) if top.has("orders") else (),
+        newcomers=tuple(_coop(t) for t in top.tables("newcomers")) if top.has("newcomers") else (),
+        network=_network(top.table("network")) if top.has("network") else None,
     )
     proposals.done()
     top.done()
@@ -227,6 +275,7 @@ def _coop(table: _Table) -> DemoCoop:
         members=tuple(_member(t) for t in table.tables("members")),
         offers=tuple(_offer(t) for t in table.tables("offers")),
         follow_policy=table.text("follow_policy", "auto"),
+        follows=table.texts("follows") if table.has("follows") else None,
     )
     for part in (place, colleges, table):
         part.done()
@@ -280,6 +329,34 @@ def _proposal(table: _Table) -> DemoProposal:
     return DemoProposal(host=host, shared_with=shared_with, data=data)
 
 
+def _network(table: _Table) -> DemoNetwork:
+    network = DemoNetwork(
+        name=table.text("name"),
+        title=table.text("title"),
+        summary=table.text("summary"),
+        charter=table.text("charter").strip(),
+        admission=table.text("admission"),
+        host=table.text("host"),
+        members=tuple(_seat(t) for t in table.tables("members")),
+        waiting=tuple(_seat(t) for t in table.tables("waiting")) if table.has("waiting") else (),
+    )
+    table.done()
+    if not NETWORK_NAME.match(network.name):
+        raise DemoError(f"{table.where}: name should be a network's name, like 'my-network'")
+    # The demo's admin admits the members: a vote would need the members to vote.
+    if network.admission != Admission.ADMIN:
+        raise DemoError(f"{table.where}: admission should be {str(Admission.ADMIN)!r}")
+    return network
+
+
+def _seat(table: _Table) -> NetworkSeat:
+    seat = NetworkSeat(
+        coop=table.text("coop"), sector=table.text("sector"), region=table.text("region")
+    )
+    table.done()
+    return seat
+
+
 def _order(table: _Table) -> DemoOrder:
     order = DemoOrder(
         seller=table.text("seller"),
@@ -310,9 +387,10 @@ def offer_titled(coop: DemoCoop, title: str) -> int | None:
 def _check(seed: Seed) -> None:
     """What holds across tables: names that refer to each other exist."""
     handles = [c.handle for c in seed.coops]
-    if len(set(handles)) != len(handles) or not handles:
-        raise DemoError(f"{DATA_FILE}: the co-ops' handles should be distinct: {handles}")
-    for coop in seed.coops:
+    everyone = [c.handle for c in seed.everyone]
+    if len(set(everyone)) != len(everyone) or not handles:
+        raise DemoError(f"{DATA_FILE}: the co-ops' handles should be distinct: {everyone}")
+    for coop in seed.everyone:
         _distinct(coop.handle, "usernames", (m.username for m in coop.members))
         if not any(m.role == "admin" for m in coop.members):
             raise DemoError(f"{DATA_FILE}: {coop.handle} has no admin")
@@ -323,6 +401,9 @@ def _check(seed: Seed) -> None:
                     f"{DATA_FILE}: {coop.handle}: {member.username}'s college "
                     f"{member.college!r} is not one of the co-op's"
                 )
+    _check_follows(seed)
+    if seed.network is not None:
+        _check_network(seed, seed.network)
     for kind, proposal in (("internal", seed.internal), ("shared", seed.shared)):
         for handle in (proposal.host, *proposal.shared_with):
             if handle not in handles:
@@ -333,8 +414,49 @@ def _check(seed: Seed) -> None:
         raise DemoError(f"{DATA_FILE}: proposals.internal is shared")
     if not seed.shared.shared_with:
         raise DemoError(f"{DATA_FILE}: proposals.shared is shared with nobody")
+    # A co-op takes a shared proposal only from a co-op it follows.
+    for handle in seed.shared.shared_with:
+        if seed.shared.host not in seed.followed_by(seed.coop(handle)):
+            raise DemoError(
+                f"{DATA_FILE}: proposals.shared: {handle} does not follow its host "
+                f"{seed.shared.host}, so would refuse it"
+            )
     for n, order in enumerate(seed.orders):
         _check_order(seed, order, f"{DATA_FILE}: orders[{n}]")
+
+
+def _check_follows(seed: Seed) -> None:
+    """The co-ops follow others of the three; a newcomer follows nobody."""
+    handles = [c.handle for c in seed.coops]
+    for coop in seed.everyone:
+        if coop.follows is None:
+            continue
+        where = f"{DATA_FILE}: {coop.handle}: follows"
+        if coop in seed.newcomers and coop.follows:
+            raise DemoError(f"{where}: a newcomer follows nobody")
+        _distinct(coop.handle, "co-ops it follows", coop.follows)
+        for handle in coop.follows:
+            if handle == coop.handle:
+                raise DemoError(f"{where}: a co-op does not follow itself")
+            if handle not in handles:
+                raise DemoError(f"{where}: no co-op {handle!r}")
+
+
+def _check_network(seed: Seed, network: DemoNetwork) -> None:
+    """A network hosted by one of the three co-ops, which every co-op applies to at
+    most once."""
+    where = f"{DATA_FILE}: network"
+    everyone = [c.handle for c in seed.everyone]
+    if network.host not in [c.handle for c in seed.coops]:
+        raise DemoError(f"{where}: host should be one of the three co-ops, not {network.host!r}")
+    if not network.members:
+        raise DemoError(f"{where}: members should name the co-ops the network admits")
+    applying = [seat.coop for seat in network.members + network.waiting]
+    for handle in applying:
+        if handle not in everyone:
+            raise DemoError(f"{where}: no co-op {handle!r}")
+    if len(set(applying)) != len(applying):
+        raise DemoError(f"{where}: a co-op applies once, as a member or waiting: {applying}")
 
 
 def _check_order(seed: Seed, order: DemoOrder, where: str) -> None:

@@ -1,5 +1,6 @@
-"""Running the demo: the three nodes started in one event loop, seeded, described, and
-stopped at SIGINT (Ctrl-C) or SIGTERM, their temporary data directory deleted."""
+"""Running the demo: the nodes (the three co-ops' and the newcomer's) started in one
+event loop, seeded, described, and stopped at SIGINT (Ctrl-C) or SIGTERM, their
+temporary data directory deleted."""
 
 from __future__ import annotations
 
@@ -14,12 +15,13 @@ from pathlib import Path
 
 from federation.clock import Clock
 from node.app import create_app
-from node.demo.coops import DemoOrder, Seed, load_seed
+from node.demo.coops import Seed, load_seed
 from node.demo.errors import DemoError
 from node.demo.nodes import HOST, DemoNode, Server, bind_ports, create_node, prepare_data_dir
 from node.demo.seeding import (
     Proposals,
     federate,
+    form_network,
     open_proposals,
     place_orders,
     seed_node,
@@ -28,21 +30,72 @@ from node.demo.seeding import (
 from node.governance.rules.proposal_input import iso
 
 
+def _following(nodes: list[DemoNode], seed: Seed) -> str:
+    """Who follows whom, in a few words: all of them each other, but for the co-ops
+    the data file says follow fewer."""
+    fewer = [
+        f"{d.coop.handle} follows only {', '.join(seed.followed_by(d.coop)) or 'nobody'}"
+        for d in nodes
+        if set(seed.followed_by(d.coop)) != {p.coop.handle for p in nodes if p is not d}
+    ]
+    if not fewer:
+        return "each following the others"
+    return "following each other, except that " + "; ".join(fewer)
+
+
+def _network_lines(nodes: list[DemoNode], seed: Seed, width: int) -> list[str]:
+    """The network, where its directory is, and each co-op's standing in it."""
+    network = seed.network
+    if network is None:
+        return []
+    by_handle = {d.coop.handle: d for d in nodes}
+    host = by_handle[network.host]
+    lines = [
+        "",
+        f"The network {network.title}, hosted by {network.host}: its directory is at "
+        f"{host.base}networks/{network.name}; {network.host}'s admin answers the "
+        f"application waiting at {host.base}admin/networks.",
+        "",
+        f"  network  {network.host:<{width}}  {host.base}actors/{network.name}  "
+        f"@{network.name}@{host.domain}  {network.title}",
+    ]
+    for state, seats in (("member", network.members), ("pending", network.waiting)):
+        for seat in seats:
+            lines.append(
+                f"  member   {seat.coop:<{width}}  {state:<7}  {seat.sector} / {seat.region}"
+            )
+    return lines
+
+
 def describe(
     nodes: list[DemoNode],
     proposals: Proposals,
     root: Path,
     temporary: bool,
-    orders: tuple[DemoOrder, ...] = (),
+    seed: Seed,
 ) -> str:
     """What the demo prints once it is ready: easy to read, easy to parse."""
     width = max(len(d.coop.handle) for d in nodes)
-    lines = ["", "Three co-ops are running on this machine, each following the other two:", ""]
-    for demo in nodes:
+    core = [d for d in nodes if d.coop in seed.coops]
+    newcomers = [d for d in nodes if d.coop in seed.newcomers]
+    lines = [
+        "",
+        f"Three co-ops are running on this machine, {_following(core, seed)}:",
+        "",
+    ]
+    for demo in core:
         handle = demo.coop.handle
         lines.append(
             f"  node  {handle:<{width}}  {demo.base}  @{handle}@{demo.domain}  {demo.coop.name}"
         )
+    if newcomers:
+        lines += ["", "And a newcomer, which follows nobody and only applies to the network:", ""]
+        for demo in newcomers:
+            handle = demo.coop.handle
+            lines.append(
+                f"  newcomer  {handle:<{width}}  {demo.base}  @{handle}@{demo.domain}  "
+                f"{demo.coop.name}"
+            )
     lines += ["", "Demo logins (at each node's /login), with their role:", ""]
     for demo in nodes:
         for member in demo.coop.members:
@@ -51,6 +104,8 @@ def describe(
                 f"  login  {demo.coop.handle:<{width}}  {member.role:<6}  "
                 f"{member.username:<5}  {member.password:<18}  {name}"
             )
+    lines += _network_lines(nodes, seed, width)
+    orders = seed.orders
     if orders:
         lines += [
             "",
@@ -105,10 +160,12 @@ async def _setup(
     await _start(nodes, clock)
     joined_at = (clock.now() - timedelta(days=90)).date().isoformat()
     await asyncio.gather(*(seed_node(demo, joined_at) for demo in nodes))
-    await federate(nodes)
+    await federate([d for d in nodes if d.coop in seed.coops], seed)
+    if seed.network is not None:
+        await form_network(nodes, seed.network)
     await place_orders(nodes, seed)
     proposals = await open_proposals(nodes, seed, closes_in)
-    echo(describe(nodes, proposals, root, temporary, seed.orders))
+    echo(describe(nodes, proposals, root, temporary, seed))
     echo(f"Ready in {time.monotonic() - began:.1f} s. Press Ctrl-C to stop the demo.")
 
 
@@ -188,7 +245,7 @@ def run(
 ) -> None:
     """Run the demo until SIGINT or SIGTERM; :class:`DemoError` when it cannot."""
     seed = load_seed()
-    coops = seed.coops
+    coops = seed.everyone
     sockets = bind_ports(port, len(coops))
     root: Path | None = None
     temporary = False
@@ -196,7 +253,7 @@ def run(
     previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         root, temporary = prepare_data_dir(data_dir)
-        echo(f"Starting three co-ops on ports {port} to {port + len(coops) - 1}...")
+        echo(f"Starting {len(coops)} co-ops on ports {port} to {port + len(coops) - 1}...")
         nodes = [
             DemoNode(
                 coop=coop,
@@ -207,10 +264,11 @@ def run(
                     port + i,
                     clock,
                     # The three co-ops trust each other: shared proposals need no answer.
+                    # A newcomer trusts nobody yet.
                     partners=tuple(
                         f"{other.handle}@{HOST}:{port + j}"
                         for j, other in enumerate(coops)
-                        if j != i
+                        if j != i and coop in seed.coops and other in seed.coops
                     ),
                 ),
                 sock=sock,

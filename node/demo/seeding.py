@@ -1,7 +1,8 @@
 """Seeding the running demo: each co-op's colleges, members and offers; the co-ops
-following each other until every catalogue holds the others' offers; the orders they
-place with each other, answered by the sellers; and the two proposals, open for
-voting."""
+following each other until every catalogue holds the offers of those it follows; the
+network they form, whose members' catalogues hold each other's offers, followed or
+not, and the newcomer's application left waiting; the orders they place with each
+other, answered by the sellers; and the two proposals, open for voting."""
 
 from __future__ import annotations
 
@@ -14,9 +15,10 @@ from typing import Any
 
 from federation.clock import Clock
 from node.catalogue import store as catalogue
-from node.demo.coops import ANSWERS, DemoOrder, Seed, offer_titled
+from node.demo.coops import ANSWERS, DemoNetwork, DemoOrder, Seed, offer_titled
 from node.demo.errors import DemoError
 from node.demo.nodes import DemoNode
+from node.errors import NotFound
 from node.follows import actions
 from node.follows import store as follows
 from node.governance import proposals as governance
@@ -25,6 +27,8 @@ from node.governance.store import proposals as stored
 from node.governance.store import remote
 from node.governance.store.rows import State
 from node.members.actions import add_member, set_colleges
+from node.networks import hosting, joining, reading
+from node.networks.model import State as Standing
 from node.offers import publish
 from node.orders import buying, selling
 from node.orders import store as orders
@@ -93,12 +97,14 @@ async def seed_node(demo: DemoNode, joined_at: str) -> None:
         demo.offers.append(created["uri"])
 
 
-async def federate(nodes: list[DemoNode]) -> None:
-    """Each co-op follows the others; returns once every follow is accepted and every
-    catalogue holds the other co-ops' offers."""
+async def federate(nodes: list[DemoNode], seed: Seed) -> None:
+    """Each co-op follows those the data file says (the others, as a rule); returns
+    once every follow is accepted and every catalogue holds the offers of the co-ops it
+    follows."""
+    followed = {demo.coop.handle: seed.followed_by(demo.coop) for demo in nodes}
     for demo in nodes:
         for peer in nodes:
-            if peer is not demo:
+            if peer.coop.handle in followed[demo.coop.handle]:
                 await actions.follow(demo.node, f"{peer.coop.handle}@{peer.domain}")
         demo.node.delivery_wakeup.set()
 
@@ -124,7 +130,7 @@ async def federate(nodes: list[DemoNode]) -> None:
         for demo in nodes:
             coop_id = demo.node.peers.coop_id
             for peer in nodes:
-                if peer is demo:
+                if peer.coop.handle not in followed[demo.coop.handle]:
                     continue
 
                 def state(
@@ -141,6 +147,67 @@ async def federate(nodes: list[DemoNode]) -> None:
         return True
 
     await wait_for("the co-ops following each other and sharing their offers", settled)
+
+
+async def form_network(nodes: list[DemoNode], network: DemoNetwork) -> None:
+    """The network, created at its host; every co-op of the data file applies from its
+    own node, and the host's admin admits the members one after the other, leaving the
+    others waiting. Returns once each member belongs, knows the other members, and its
+    catalogue holds their offers (brought by the network, for those it does not
+    follow), and the host holds the applications left waiting."""
+    by_handle = {demo.coop.handle: demo for demo in nodes}
+    host = by_handle[network.host]
+    await hosting.create_network(
+        host.node,
+        name=network.name,
+        title=network.title,
+        summary=network.summary,
+        charter=network.charter,
+        admission=network.admission,
+    )
+    address = f"{network.name}@{host.domain}"
+    for seat in network.members + network.waiting:
+        await joining.join(
+            by_handle[seat.coop].node, address, sector=seat.sector, region=seat.region
+        )
+    applicants = {by_handle[seat.coop].actor for seat in network.members + network.waiting}
+
+    async def applied() -> bool:
+        waiting = await reading.applications(host.node, network.name)
+        return applicants <= {member.actor for member in waiting}
+
+    await wait_for(f"the applications reaching the network {network.name}", applied)
+    for seat in network.members:
+        await hosting.approve(host.node, network.name, by_handle[seat.coop].actor)
+
+    actor = host.node.urls.actor(network.name)
+    members = [by_handle[seat.coop] for seat in network.members]
+
+    async def standing(demo: DemoNode) -> tuple[Standing | None, set[str]]:
+        try:
+            membership, roster = await reading.membership(demo.node, actor)
+        except NotFound:
+            return None, set()
+        return membership.state, {entry.actor for entry in roster}
+
+    async def settled() -> bool:
+        for demo in members:
+            others = [peer for peer in members if peer is not demo]
+            if await standing(demo) != (Standing.MEMBER, {peer.actor for peer in others}):
+                return False
+            for peer in others:
+                held = await demo.node.db.read(
+                    lambda conn, peer=peer: catalogue.count(conn, actor=peer.actor)  # type: ignore[misc]
+                )
+                if held < len(peer.coop.offers):
+                    return False
+        for seat in network.waiting:
+            state, _ = await standing(by_handle[seat.coop])
+            if state is not Standing.PENDING:
+                raise DemoError(f"{seat.coop}'s application to {network.name} is {state}")
+        return True
+
+    await wait_for(f"the members of {network.name} sharing their offers", settled)
 
 
 async def place_orders(nodes: list[DemoNode], seed: Seed) -> None:

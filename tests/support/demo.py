@@ -92,7 +92,7 @@ def parse_demo_output(text: str) -> DemoInfo:
     return info
 
 
-def free_ports(count: int = 3) -> int:
+def free_ports(count: int = 4) -> int:
     """The first of ``count`` consecutive free loopback ports."""
     for _ in range(200):
         first = random.randrange(20_000, 60_000)
