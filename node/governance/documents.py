@@ -103,6 +103,8 @@ def question(urls: Urls, handle: str, p: StoredProposal) -> dict[str, Any]:
         "to": [PUBLIC],
         "cc": [urls.followers(handle)],
     }
+    if p.network:
+        doc["network"] = p.network
     if p.language:
         doc["contentMap"] = {p.language: doc["content"]}
     if p.multiple_choice:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
@@ -46,6 +47,7 @@ from node.governance.store.rows import (
     StoredProposal,
 )
 from node.members import store as members
+from node.networks import joining
 from node.runtime import Node
 from node.services import remote_actors
 
@@ -86,7 +88,13 @@ async def create_proposal(
     )
     weights = effective_colleges(data, coop_colleges)
     weigh = checked.colleges_weigh and weights is not None
-    shared = await rosters.resolve_electorate(node, data.get("electorate"))
+    network = await _network_of(node, data, opens_at=checked.opens_at)
+    if network is None:
+        shared = await rosters.resolve_electorate(node, data.get("electorate"))
+    else:
+        shared = await rosters.resolve_electorate(
+            node, network.coops, limit=rosters.MAX_NETWORK_COOPS, field="network"
+        )
     key = uuid.uuid4().hex
     own = node.urls.actor(node.settings.handle)
     if checked.counting_mode == Mode.COOP:
@@ -107,6 +115,7 @@ async def create_proposal(
             weigh=weigh,
             weights=weights,
             electorate=[own] + [p.coop for p in shared] if shared else None,
+            network=None if network is None else network.id,
             mirror=mirror,
             now=now,
         )
@@ -127,6 +136,36 @@ async def create_proposal(
         fresh = await node.db.read(lambda conn: proposal_store.get(conn, key))
         await open_mirror(node, _question(node, fresh), own, inbox=node.urls.shared_inbox())
     return documents.describe(created)
+
+
+@dataclass(frozen=True, slots=True)
+class NetworkElectorate:
+    """A network-wide proposal's electorate: the network, and the co-ops it lists."""
+
+    id: str
+    coops: list[str]
+
+
+async def _network_of(node: Node, data: Any, *, opens_at: datetime) -> NetworkElectorate | None:
+    """The network a proposal names as its electorate (``network``: its actor URL or
+    handle), with the co-ops it lists as members at the opening; None if it names none."""
+    target = data.get("network") if isinstance(data, dict) else None
+    if target is None:
+        return None
+    if data.get("electorate"):
+        raise Invalid("name the co-ops (electorate) or a network, not both", field="network")
+    if not isinstance(target, str) or not target.strip():
+        raise Invalid("network is a network's handle or actor URL", field="network")
+    try:
+        document = await node.peers.resolve(target.strip())
+    except Exception as exc:
+        raise Invalid(f"{target}: {exc}", field="network") from exc
+    network = str(document["id"])
+    coops = await joining.network_coops(node, network, at=opens_at)
+    own = node.urls.actor(node.settings.handle)
+    if own not in coops:
+        raise Invalid(f"this co-op is not on {network}'s members list", field="network")
+    return NetworkElectorate(network, [c for c in coops if c != own])
 
 
 async def _coop_weights(node: Node, raw: Any, coops: list[str]) -> dict[str, Fraction]:

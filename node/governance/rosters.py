@@ -23,6 +23,8 @@ from node.runtime import Node
 from node.services import remote_actors
 
 MAX_COOPS = 50
+# The co-ops of a network-wide proposal: the network's members, read from it.
+MAX_NETWORK_COOPS = 500
 MAX_ROSTER_PAGES = 1000
 MAX_ROSTER = 200_000
 COOP_TYPES = ("Group", "Organization")
@@ -36,18 +38,20 @@ class Participant:
     inbox: str
 
 
-async def resolve_electorate(node: Node, targets: Any) -> list[Participant]:
+async def resolve_electorate(
+    node: Node, targets: Any, *, limit: int = MAX_COOPS, field: str = "electorate"
+) -> list[Participant]:
     """The co-ops named by handle or actor URL, each resolved (WebFinger and the actor
     document agreeing) and checked to be a co-op; this co-op itself is left out, since
     the host always takes part."""
     if targets is None:
         return []
-    if not isinstance(targets, list) or len(targets) > MAX_COOPS:
-        raise Invalid(f"electorate is a list of up to {MAX_COOPS} co-ops", field="electorate")
+    if not isinstance(targets, list) or len(targets) > limit:
+        raise Invalid(f"{field} is a list of up to {limit} co-ops", field=field)
     own = node.urls.actor(node.settings.handle)
     found: dict[str, Participant] = {}
     for n, target in enumerate(targets):
-        where = f"electorate[{n}]"
+        where = f"{field}[{n}]"
         if not isinstance(target, str) or not target.strip():
             raise Invalid("a co-op is named by its handle or actor URL", field=where)
         try:

@@ -43,6 +43,7 @@ from node.governance.store import proposals as proposal_store
 from node.governance.store import remote as remote_store
 from node.governance.store.remote import DECLINED, INVITED
 from node.governance.store.rows import RemoteProposal
+from node.networks import store as networks
 from node.runtime import Node
 from node.services import metrics, outbox, remote_actors
 from node.services.inbox import InboxItem
@@ -114,10 +115,11 @@ async def on_question(node: Node, item: InboxItem) -> bool:
     changed (``Update``: counts, outcome), from its host. False if it is not one.
 
     A proposal is an invitation, not an order: one from a co-op this co-op does not
-    follow is refused; one from a followed co-op waits for the admin (``invited``), unless
-    the admin listed its host in ``accept_shared_from``. Until it is accepted, members do
-    not see it and nothing is published or signed for it. Only the co-op that first sent
-    a proposal may change it."""
+    follow (nor lists as a fellow member of the network the proposal names) is refused;
+    one from a followed co-op (or such a fellow member) waits for the admin
+    (``invited``), unless the admin listed its host in ``accept_shared_from``. Until it
+    is accepted, members do not see it and nothing is published or signed for it. Only
+    the co-op that first sent a proposal may change it."""
     document = item.activity.get("object")
     if not _names_this_coop(node, document, item.actor):
         return False
@@ -136,10 +138,15 @@ async def on_question(node: Node, item: InboxItem) -> bool:
         known = remote_store.by_uri(conn, shared.uri)
         if known is None:
             followed = follows.following_state(conn, actor_id=coop_id, followed=item.actor)
-            if followed != follows.ACCEPTED:
+            # A network-wide proposal may come from any co-op of a network this co-op
+            # belongs to; it is an invitation all the same.
+            fellow = shared.network is not None and networks.relays(
+                conn, item.actor, network=shared.network
+            )
+            if followed != follows.ACCEPTED and not fellow:
                 raise Refused(
-                    f"{item.actor} is not a co-op this co-op follows: "
-                    "its shared proposals are not taken"
+                    f"{item.actor} is not a co-op this co-op follows, nor a member of a "
+                    "network it belongs to: its shared proposals are not taken"
                 )
             # Too late for this co-op's own vote: the admin sees it, and may decline.
             trusted = hindrance is None and _trusted(conn, node, item.actor)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from federation.errors import FederationError, MalformedInput, RemoteNotFound
@@ -195,7 +196,18 @@ async def on_answer(node: Node, item: InboxItem) -> None:
     await _walk(node, [e.actor for e in entries if e.actor != coop][:WALKS_AT_ADMISSION])
 
 
-async def _read_roster(node: Node, network: str) -> list[RosterEntry]:
+async def network_coops(node: Node, network: str, *, at: datetime) -> list[str]:
+    """The co-ops a network the co-op belongs to lists as members at ``at``, read from
+    the network now: the electorate of a network-wide proposal, fixed when it is made
+    (this co-op itself included, when the network lists it)."""
+    found = await node.db.read(lambda conn: store.membership(conn, network))
+    if found is None or found.state is not State.MEMBER:
+        raise Invalid(f"this co-op is not a member of {network}", field="network")
+    entries = await _read_roster(node, network, strict=True)
+    return [e.actor for e in entries if e.since is not None and e.since <= at]
+
+
+async def _read_roster(node: Node, network: str, *, strict: bool = False) -> list[RosterEntry]:
     """The members a network's collection lists, page by page, bounded."""
     try:
         document = await node.peers.actor(network)
@@ -223,6 +235,10 @@ async def _read_roster(node: Node, network: str) -> list[RosterEntry]:
             page = await node.peers.fetch(following)
         return list(found.values())[:ROSTER_MAX]
     except FederationError as exc:
+        if strict:
+            raise Invalid(
+                f"the members of {network} could not be read: {exc}", field="network"
+            ) from exc
         log.info("networks: the members of %s could not be read: %s", network, exc)
         return []
 

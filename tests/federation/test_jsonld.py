@@ -56,6 +56,12 @@ COOP_TERMS = {
     "memberSince": COOP_NAMESPACE + "memberSince",
     "college": COOP_NAMESPACE + "college",
     "role": COOP_NAMESPACE + "role",
+    # networks of co-ops: the network's Group, a co-op's place in it, a network-wide vote
+    "network": COOP_NAMESPACE + "network",
+    "sector": COOP_NAMESPACE + "sector",
+    "region": COOP_NAMESPACE + "region",
+    "charter": COOP_NAMESPACE + "charter",
+    "admission": COOP_NAMESPACE + "admission",
     # offers
     "claims": COOP_NAMESPACE + "claims",
     "deliveryOptions": COOP_NAMESPACE + "deliveryOptions",

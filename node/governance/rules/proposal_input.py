@@ -281,7 +281,7 @@ def parse_proposal_input(
             "its counts) or coop (each co-op casts one weighted ballot)",
             field="counting_mode",
         )
-    if mode != "open" and (multiple or not data.get("electorate")):
+    if mode != "open" and (multiple or not (data.get("electorate") or data.get("network"))):
         raise Invalid(
             f"{mode} mode counts a single-choice proposal shared with other co-ops",
             field="counting_mode",

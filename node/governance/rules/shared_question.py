@@ -44,6 +44,8 @@ class SharedQuestion:
     closed: bool
     counting_mode: str
     electorate: tuple[str, ...]
+    # The network whose member co-ops are the electorate, for a network-wide proposal.
+    network: str | None
     outcome: dict[str, Any] | None
     url: str | None
     rule: dict[str, Any]
@@ -96,6 +98,9 @@ def read_question(document: Any) -> SharedQuestion:
         _time(document, "closed")  # Mastodon's form: the time it closed
         closed = True
     url = _optional(document, "url", str, "url")
+    network = _optional(document, "network", str, "network")
+    if network is not None and not network.startswith(("https://", "http://")):
+        raise MalformedInput("network is a network's actor URL")
     title = _text(document, "name", MAX_TITLE, required=True)
     return SharedQuestion(
         uri=uri,
@@ -110,6 +115,7 @@ def read_question(document: Any) -> SharedQuestion:
         closed=closed,
         counting_mode=mode,
         electorate=tuple(electorate),
+        network=network,
         outcome=_outcome(document.get("outcome")),
         url=url if url is not None and url.startswith(("https://", "http://")) else None,
         rule=rule,

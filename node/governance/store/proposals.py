@@ -223,13 +223,17 @@ def insert_proposal(
     electorate: list[str] | None,
     mirror: Mirror | None,
     now: datetime,
+    network: str | None = None,
 ) -> int:
     """Store a new proposal, scheduled; its id. ``weigh`` with ``weights``: the colleges
     (or, in co-op mode, the co-ops) and their weights; ``electorate``: the co-ops of a
-    shared proposal, the host first."""
+    shared proposal, the host first; ``network``: the network whose members they are,
+    for a network-wide proposal."""
     source = checked.to_source()
     if electorate:
         source["electorate"] = electorate
+    if network:
+        source["network"] = network
     values = {
         "key": key,
         "uri": uri,

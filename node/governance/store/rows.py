@@ -126,6 +126,12 @@ class StoredProposal:
         return list(found) if found else None
 
     @property
+    def network(self) -> str | None:
+        """The network whose member co-ops are the electorate (a network-wide proposal)."""
+        found = self.source.get("network")
+        return str(found) if found else None
+
+    @property
     def language(self) -> str | None:
         return self.source.get("language") or None
 
