@@ -20,6 +20,7 @@ from node.clock import node_clock
 from node.delivery.worker import DELIVERY_POLLER, DOMAINS_POLLER
 from node.governance.worker import GOVERNANCE_POLLER
 from node.inbox.worker import INBOX_POLLER
+from node.networks.admission import NETWORKS_POLLER
 from node.offers.backfill import BACKFILL_POLLER
 from node.orders.worker import ORDERS_POLLER
 from node.retention_worker import RETENTION_POLLER
@@ -39,6 +40,7 @@ def default_pollers() -> tuple[Poller, ...]:
         BACKFILL_POLLER,
         GOVERNANCE_POLLER,
         ORDERS_POLLER,
+        NETWORKS_POLLER,
         RETENTION_POLLER,
     )
 

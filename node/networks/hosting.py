@@ -126,16 +126,17 @@ def network_named(node: Node, url: str | None) -> str | None:
 # --- applications -------------------------------------------------------------------------
 
 
-async def on_join(node: Node, item: InboxItem) -> None:
+async def on_join(node: Node, item: InboxItem) -> tuple[Network, Member] | None:
     """A co-op applies: recorded as waiting for the admin (or the members' vote); a
-    member applying again is answered again; a person's account is refused."""
+    member applying again is answered again; a person's account is refused. Returns
+    the network and the application when one waits with no vote on it yet."""
     target = actor_id(item.activity.get("object"))
     name = network_named(node, target)
     if name is None:
-        return
+        return None
     network = await node.db.read(lambda conn: store.find_network(conn, name))
     if network is None:
-        return  # a Join of the co-op or of a member: nothing to join
+        return None  # a Join of the co-op or of a member: nothing to join
     assert target is not None
     sector, region = wire.read_join(item.activity)
     document = await node.peers.actor(item.actor)
@@ -154,7 +155,7 @@ async def on_join(node: Node, item: InboxItem) -> None:
     now, policy = node.clock.now(), node.peers.policy
     is_coop = document.get("type") in COOP_TYPES
 
-    def unit(conn: Connection) -> None:
+    def unit(conn: Connection) -> Member | None:
         if not is_coop:
             refusal = wire.answer_join(
                 node.urls,
@@ -167,7 +168,7 @@ async def on_join(node: Node, item: InboxItem) -> None:
             outbox.publish(
                 conn, refusal, actor_id=network.actor_pk, inboxes=[inbox], now=now, policy=policy
             )
-            return
+            return None
         member = store.apply(
             conn,
             network.id,
@@ -188,13 +189,18 @@ async def on_join(node: Node, item: InboxItem) -> None:
             outbox.publish(
                 conn, answer, actor_id=network.actor_pk, inboxes=[inbox], now=now, policy=policy
             )
+        return member
 
-    await node.db.write(unit)
+    member = await node.db.write(unit)
     node.delivery_wakeup.set()
+    if member is None or member.state is not State.PENDING or member.proposal is not None:
+        return None
+    return network, member
 
 
-async def approve(node: Node, name: str, actor: str) -> Member:
-    """Admit a waiting co-op: it gets the Accept, the other members an Add."""
+async def approve(node: Node, name: str, actor: str, *, by_vote: bool = False) -> Member:
+    """Admit a waiting co-op: it gets the Accept, the other members an Add. Where the
+    network admits by vote and a vote on it runs, only its outcome (``by_vote``) may."""
     now, policy = node.clock.now(), node.peers.policy
 
     def unit(conn: Connection) -> Member:
@@ -204,6 +210,8 @@ async def approve(node: Node, name: str, actor: str) -> Member:
             raise Conflict(f"{actor} is already a member of {name}")
         if member.state is not State.PENDING:
             raise Conflict(f"{actor} has no application waiting ({member.state})")
+        if member.proposal is not None and not by_vote:
+            raise Conflict(f"the members vote on admitting {actor}: {member.proposal}")
         if store.count_members(conn, network.id) >= MEMBERS_MAX:
             raise Conflict(f"{name} has {MEMBERS_MAX} members, as many as it relays to")
         others = store.member_inboxes(conn, network.id)

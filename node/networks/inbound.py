@@ -15,7 +15,8 @@ from typing import Any
 
 from node.governance.inbound import PROPOSAL
 from node.inbox.feature import Inbound, Kind, anything
-from node.networks import hosting, joining, wire
+from node.networks import admission, hosting, joining, wire
+from node.networks.model import Admission
 from node.offers.inbound import OFFER
 from node.runtime import Node
 from node.services.inbox import InboxItem
@@ -33,6 +34,13 @@ def _answers_a_join(activity: dict[str, Any], actor: str, urls: Urls) -> bool:
 def _relays(activity: dict[str, Any], actor: str, urls: Urls) -> bool:
     obj = activity.get("object")
     return isinstance(obj, dict) and obj.get("type") in wire.RELAYED
+
+
+async def _on_join(node: Node, item: InboxItem) -> None:
+    """An application; where the network admits by vote, the vote on it opens."""
+    waiting = await hosting.on_join(node, item)
+    if waiting is not None and waiting[0].admission is Admission.VOTE:
+        await admission.put_to_vote(node, *waiting)
 
 
 async def _on_answer(node: Node, item: InboxItem) -> None:
@@ -63,7 +71,7 @@ INBOUND = Inbound(
         Kind("Announce", RELAYED, _relays),
     ),
     handlers={
-        ("Join", NETWORK): hosting.on_join,
+        ("Join", NETWORK): _on_join,
         ("Leave", NETWORK): hosting.on_leave,
         ("Accept", NETWORK): _on_answer,
         ("Reject", NETWORK): _on_answer,

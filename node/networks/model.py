@@ -76,6 +76,8 @@ class Member:
     applied_at: datetime
     since: datetime | None
     offers: int = 0
+    # Where the network admits by vote: the proposal its members vote on.
+    proposal: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -143,6 +143,7 @@ def _member(row: Any) -> Member:
         applied_at=row.applied_at,
         since=row.since,
         offers=int(row.offers or 0),
+        proposal=row.proposal,
     )
 
 
@@ -209,11 +210,41 @@ def apply(
             conn.execute(
                 update(network_members)
                 .where(network_members.c.id == found.id)
-                .values(state=State.PENDING, reason="", applied_at=now, since=None, **profile)
+                .values(
+                    state=State.PENDING,
+                    reason="",
+                    applied_at=now,
+                    since=None,
+                    proposal=None,
+                    **profile,
+                )
             )
     member = get_member(conn, network_id, actor)
     assert member is not None
     return member
+
+
+def set_proposal(conn: Connection, member_id: int, proposal: str) -> None:
+    """The vote on admitting a waiting co-op, once it is open."""
+    conn.execute(
+        update(network_members).where(network_members.c.id == member_id).values(proposal=proposal)
+    )
+
+
+def voted_on(conn: Connection, *, limit: int = 100) -> list[tuple[str, str, str]]:
+    """The applications waiting on a vote: (network name, co-op, proposal)."""
+    rows = conn.execute(
+        select(actors.c.username, network_members.c.actor, network_members.c.proposal)
+        .select_from(
+            network_members.join(networks, networks.c.id == network_members.c.network_id).join(
+                actors, actors.c.id == networks.c.actor_id
+            )
+        )
+        .where(network_members.c.state == "pending", network_members.c.proposal.is_not(None))
+        .order_by(network_members.c.id)
+        .limit(limit)
+    )
+    return [(str(name), str(actor), str(proposal)) for name, actor, proposal in rows]
 
 
 def set_state(

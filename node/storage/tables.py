@@ -759,6 +759,8 @@ network_members = Table(
     Column("applied_at", UtcDateTime, nullable=False),
     Column("since", UtcDateTime, nullable=True),
     Column("updated_at", UtcDateTime, nullable=False),
+    # Where the network admits by vote: the proposal the members vote on.
+    Column("proposal", String(2048), nullable=True),
     UniqueConstraint("network_id", "actor", name="uq_network_members_network_id_actor"),
 )
 Index("ix_network_members_network_id_state", network_members.c.network_id, network_members.c.state)

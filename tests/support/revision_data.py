@@ -780,6 +780,7 @@ TABLES: list[Rows] = [
                 "applied_at": at(70),
                 "since": at(71),
                 "updated_at": at(71),
+                "proposal": None,
             }
         ],
     ),
