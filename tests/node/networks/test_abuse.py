@@ -234,3 +234,34 @@ async def test_only_the_network_can_answer_an_application(network: Network) -> N
     await network.settle()
     mine, _ = await reading.membership(food.node, NETWORK)
     assert mine.state is State.PENDING
+
+
+async def test_hostile_announces_are_refused_one_by_one_and_the_round_goes_on(
+    network: Network,
+) -> None:
+    hub, market, food, _, offer = await members_and_offer(network)
+    document = await signed_offer(market, offer["id"])
+    market_actor = "https://market.test/actors/coop"
+    odd: list[Any] = [
+        "https://market.test/activities/only-an-id",
+        [create(document, market_actor, 10)],
+        {"type": "Create", "actor": 12, "id": "x", "object": document},
+        {"type": "Create", "actor": market_actor, "id": "https://market.test/a/1"},
+        {**create(document, market_actor, 11), "object": {**document, "name": "\ud800"}},
+        {**create(document, market_actor, 12), "object": {**document, "attributedTo": [1]}},
+        {**create(document, market_actor, 13), "object": {**document, "proof": "\x00"}},
+        {"type": "Delete", "actor": market_actor, "id": "https://market.test/a/2", "object": 7},
+    ]
+    ids = []
+    for n, inner in enumerate(odd):
+        relayed = announce(hub, "reseau", inner, 100 + n)
+        ids.append(relayed["id"])
+        response = await post_as(network, hub, "reseau", relayed, "https://food.test/inbox")
+        assert response.status_code in (202, 400), response.text
+    # A good one after them all is still taken.
+    later = await publish(market, honey(title={"fr": "Miel de bruyère"}))
+    await network.settle()
+    assert await listed(food, later["uri"])
+    shown = await food.node.db.read(lambda conn: offers_store.shown_by_uri(conn, offer["uri"]))
+    assert shown is not None
+    assert shown.title == "Miel de lavande"
