@@ -367,18 +367,18 @@ async def relay(node: Node, item: InboxItem) -> None:
     listed = _listing(obj) if item.type != "Delete" else None
     if item.type != "Delete" and listed is None and not _is_question(obj):
         return  # neither an offer nor a proposal
+    # Read first: most offers a node receives are not a hosted network's to relay.
+    if not await node.db.read(lambda conn: store.member_of(conn, item.actor)):
+        return
     now, policy = node.clock.now(), node.peers.policy
 
     def unit(conn: Connection) -> int:
         sent = 0
-        for network in store.hosted(conn):
-            member = store.get_member(conn, network.id, item.actor)
-            if member is None or member.state is not State.MEMBER:
-                continue
+        for network, member_id in store.member_of(conn, item.actor):
             if item.type == "Delete":
-                store.unlist_offer(conn, member.id, object_id)
+                store.unlist_offer(conn, member_id, object_id)
             elif listed is not None:
-                store.list_offer(conn, member.id, uri=object_id, name=listed, now=now)
+                store.list_offer(conn, member_id, uri=object_id, name=listed, now=now)
             announced = wire.announce(
                 node.urls,
                 node.urls.actor(network.name),

@@ -111,6 +111,16 @@ def is_network(conn: Connection, username: str) -> bool:
     )
 
 
+def member_of(conn: Connection, actor: str) -> list[tuple[Network, int]]:
+    """The hosted networks ``actor`` is a member of, each with its member row's id."""
+    rows = conn.execute(
+        _NETWORK.add_columns(network_members.c.id.label("member_id"))
+        .join(network_members, network_members.c.network_id == networks.c.id)
+        .where(network_members.c.actor == actor, network_members.c.state == "member")
+    )
+    return [(_network(row), int(row.member_id)) for row in rows]
+
+
 def network_actor_pks(conn: Connection) -> set[int]:
     return {int(pk) for pk in conn.execute(select(networks.c.actor_id)).scalars()}
 
