@@ -1,5 +1,6 @@
 """The admin's proposals page: the co-op's proposals, and the form that opens one,
-internal or shared with co-ops this node follows.
+internal, shared with co-ops this node follows, or put to every member co-op of a
+network the co-op belongs to.
 
 The form builds the same data the JSON API takes (``POST /api/v1/proposals``) and opens
 the proposal with the same service (:func:`node.governance.proposals.create_proposal`), so every
@@ -9,6 +10,7 @@ message next to its field; nothing is stored then.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,6 +23,9 @@ from node.errors import Conflict, Invalid, NotFound
 from node.governance import proposals, reading, sharing
 from node.governance.reading import FollowedCoop
 from node.members import store as members_service
+from node.networks import reading as network_reading
+from node.networks.model import Membership, State
+from node.runtime import Node
 from node.services.sessions import Session
 from node.web.responses import node_of
 from node.web.ui import i18n, render, sessions
@@ -49,8 +54,10 @@ FIELD_OF = {
     "colleges": "colleges_weigh",
     "": "form",
 }
-SHARING_FIELDS = ("electorate", "counting_mode", "coop_tie", "coop_weights")
-FORM_FIELDS = (*TEXT_FIELDS, *FLAGS, "electorate", "coop_weights")
+# Shown only when the co-op follows a co-op or belongs to a network: a proposal can be
+# shared then.
+SHARING_FIELDS = ("counting_mode", "coop_tie", "coop_weights")
+FORM_FIELDS = (*TEXT_FIELDS, *FLAGS, "electorate", "network", "coop_weights")
 
 
 def field_of(error: Invalid) -> str:
@@ -79,9 +86,15 @@ async def _page(
         found.colleges,
         found.invited,
     )
+    networks = await member_networks(node)
     sent = form if form is not None else _defaults()
     shown = None if error is None else field_of(error)
-    if (shown in SHARING_FIELDS and not followed) or (shown == "colleges_weigh" and not colleges):
+    if (
+        (shown in SHARING_FIELDS and not (followed or networks))
+        or (shown == "electorate" and not followed)
+        or (shown == "network" and not networks)
+        or (shown == "colleges_weigh" and not colleges)
+    ):
         shown = "form"  # the field is not on the page: the message goes above the form
     response = render.page(
         request,
@@ -94,6 +107,7 @@ async def _page(
             "invitations": invited,
             "answered": request.query_params.get("answered"),
             "followed": followed,
+            "networks": networks,
             "colleges": [(c.name, members_service.percent(c.weight_bp)) for c in colleges],
             "own": node.urls.actor(node.settings.handle),
             "own_handle": f"{node.settings.handle}@{node.settings.domain}",
@@ -116,8 +130,15 @@ def _defaults() -> dict[str, Any]:
         "allow_change": True,
         "open_ballot": True,
         "electorate": [],
+        "network": "",
         "weights": {},
     }
+
+
+async def member_networks(node: Node) -> list[Membership]:
+    """The networks the co-op is a member of: each can be a proposal's electorate (an
+    application still waiting cannot)."""
+    return [m for m in await network_reading.memberships(node) if m.state is State.MEMBER]
 
 
 def _sent(form: FormData) -> dict[str, Any]:
@@ -129,6 +150,8 @@ def _sent(form: FormData) -> dict[str, Any]:
     for key in FLAGS:
         sent[key] = form.get(key) == "on"
     sent["electorate"] = [v.strip() for v in form.getlist("electorate") if isinstance(v, str)]
+    network = form.get("network")
+    sent["network"] = network.strip() if isinstance(network, str) else ""
     sent["weights"] = {
         key.removeprefix("weight:"): value.strip()
         for key, value in form.multi_items()
@@ -154,7 +177,12 @@ def _whole(value: str, field: str) -> int:
     return int(value)
 
 
-def proposal_data(sent: dict[str, Any], followed: list[FollowedCoop], own: str) -> dict[str, Any]:
+def proposal_data(
+    sent: dict[str, Any],
+    followed: list[FollowedCoop],
+    own: str,
+    networks: Sequence[str] = (),
+) -> dict[str, Any]:
     """The form's entries as the JSON API's data (see node.governance.rules.proposal_input)."""
     data: dict[str, Any] = {
         "title": sent["title"],
@@ -193,8 +221,18 @@ def proposal_data(sent: dict[str, Any], followed: list[FollowedCoop], own: str) 
             )
     if electorate:
         data["electorate"] = electorate
+    network = sent.get("network") or ""
+    if network:
+        if network not in networks:
+            raise Invalid(
+                "a proposal is put to a network only by a co-op that is its member",
+                field="network",
+            )
+        if electorate:
+            raise Invalid("choose a network or co-ops one by one, not both", field="network")
+        data["network"] = network
     mode = sent["counting_mode"] or "open"
-    if mode != "open" or electorate:
+    if mode != "open" or electorate or network:
         data["counting_mode"] = mode
     if mode == "coop":
         data["coop_tie"] = sent["coop_tie"] or "abstain"
@@ -203,6 +241,12 @@ def proposal_data(sent: dict[str, Any], followed: list[FollowedCoop], own: str) 
             for coop, share in sent["weights"].items()
             if coop == own or coop in electorate
         }
+        if weights and network:
+            # The form lists the co-ops followed, not the network's members.
+            raise Invalid(
+                "put to a network, every co-op weighs the same: leave the weights empty",
+                field="coop_weights",
+            )
         if weights:
             data["coop_weights"] = weights
     return data
@@ -222,9 +266,10 @@ async def open_proposal(request: Request) -> Response:
     node = node_of(request)
     sent = _sent(form)
     followed = await reading.followed(node)
+    networks = [m.network for m in await member_networks(node)]
     own = node.urls.actor(node.settings.handle)
     try:
-        data = proposal_data(sent, followed, own)
+        data = proposal_data(sent, followed, own, networks)
         created = await proposals.create_proposal(
             node,
             data,
