@@ -79,6 +79,23 @@ def known(conn: Connection, hosts: Iterable[str], *, now: datetime) -> dict[str,
     return found
 
 
+def _id_prefixes(server: str) -> tuple[str, ...]:
+    """How the ids of ``server``'s actors begin: with its port, and without it where
+    the port is the scheme's own."""
+    parts = urlsplit(server)
+    host = parts.hostname or server
+    shown = f"[{host}]" if ":" in host else host
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    default = {"https": 443, "http": 80}.get(parts.scheme)
+    prefixes = [f"{parts.scheme}://{shown}:{port}/" if port else f"{parts.scheme}://{shown}/"]
+    if port is None or port == default:
+        prefixes.append(f"{parts.scheme}://{shown}/")
+    return tuple(dict.fromkeys(prefixes))
+
+
 def declared(conn: Connection, server: str) -> HostScheme:
     """What the stored actors of ``server`` (an origin: scheme, host and port) declare
     (see :func:`federation.schemes.declares_ed25519`): RFC 9421 with Ed25519 if one of
@@ -90,6 +107,14 @@ def declared(conn: Connection, server: str) -> HostScheme:
         select(remote_actors.c.document)
         .where(
             remote_actors.c.host == host,
+            # Only this origin's: many servers on one host (ports) must not crowd out
+            # each other's declarations within the documents read.
+            or_(
+                *(
+                    remote_actors.c.uri.startswith(prefix, autoescape=True)
+                    for prefix in _id_prefixes(server)
+                )
+            ),
             or_(
                 remote_actors.c.document.contains(ED25519_CAPABILITY, autoescape=True),
                 remote_actors.c.document.contains(COOP_CONTEXT_URL, autoescape=True),

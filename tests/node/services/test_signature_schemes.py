@@ -69,6 +69,23 @@ def test_declarations_are_read_from_the_hosts_own_actors(db: Database) -> None:
     assert read("https://port.test:8443").scheme is Scheme.RFC9421_ED25519
 
 
+def test_many_servers_on_one_host_each_read_their_own_declaration(db: Database) -> None:
+    """Nodes on one machine, one port each (a test network, a benchmark): more of them
+    than the documents read at once, and each still found by its own actors."""
+    declaring = {"generator": {"implements": [{"href": ED25519_CAPABILITY}]}}
+
+    def store(conn: Any) -> None:
+        for port in range(8000, 8040):
+            remote_actors.store(conn, actor(f"127.0.0.1:{port}", 1, **declaring), now=START)
+
+    db.write_sync(store)
+    for port in (8000, 8039):
+        found = db.read_sync(
+            lambda c, port=port: signature_schemes.declared(c, f"https://127.0.0.1:{port}")
+        )
+        assert found.scheme is Scheme.RFC9421_ED25519, port
+
+
 def test_a_plan_reads_declarations_only_for_hosts_without_a_row(db: Database) -> None:
     db.write_sync(lambda c: signature_schemes.record_learned(c, {"a.test": LEARNED}, now=START))
 
