@@ -1,0 +1,31 @@
+"""The networks bench, small: 10 co-ops of 5 offers each, every offer in every member's
+catalogue, within a minute (real processes and ports on loopback)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from tests.support.processes import ROOT
+
+pytestmark = pytest.mark.e2e
+
+SMALL = ["--coops", "10", "--offers", "5", "--timeout", "55"]
+
+
+def test_ten_co_ops_relay_their_offers_to_each_other() -> None:
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "network.py"), *SMALL],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=90,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "checked: every member holds every offer" in done.stdout
+    assert "every member's catalogue holds all 50 offers" in done.stdout
+    # One POST to the hub per offer, one Announce per other member, no fetch of an offer.
+    assert "the hub received 1.00 inbox POST" in done.stdout
+    assert "members received 1.00 API POST, 9.00 inbox POST" in done.stdout
