@@ -15,7 +15,8 @@ members share the other core (so their figures are a floor for members on machin
 their own, and the members' core is what paces the whole when it is the busier).
 
 Every co-op applies (``joining.join``: a Join; the hub's Accept, and an Add to the earlier
-members, each of whom reads the newcomer's outbox). Once every member knows every other,
+members; the newcomer reads the members' offers, and the network reads the newcomer's,
+once, to introduce them to the members). Once every member knows every other,
 every co-op publishes its ``--offers`` offers through its API (``POST /api/v1/offers``,
 ``--concurrency`` in flight across the nodes): each Create goes to the network's inbox,
 which announces it once to every other member's shared inbox; each member verifies the

@@ -37,6 +37,8 @@ class Node:
     delivery_wakeup: asyncio.Event = field(init=False, default_factory=asyncio.Event)
     # Set when a followed co-op accepted us and its offers are to be imported.
     backfill_wakeup: asyncio.Event = field(init=False, default_factory=asyncio.Event)
+    # Set when a network admitted a co-op whose offers are to be introduced.
+    networks_wakeup: asyncio.Event = field(init=False, default_factory=asyncio.Event)
     # Set when a ballot was counted or a proposal opened, for the counts and closings.
     governance_wakeup: asyncio.Event = field(init=False, default_factory=asyncio.Event)
     # Closes held back for activities still waiting in the inbox: since when, by

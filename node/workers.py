@@ -20,7 +20,7 @@ from node.clock import node_clock
 from node.delivery.worker import DELIVERY_POLLER, DOMAINS_POLLER
 from node.governance.worker import GOVERNANCE_POLLER
 from node.inbox.worker import INBOX_POLLER
-from node.networks.admission import NETWORKS_POLLER
+from node.networks.worker import NETWORKS_POLLER
 from node.offers.backfill import BACKFILL_POLLER
 from node.orders.worker import ORDERS_POLLER
 from node.retention_worker import RETENTION_POLLER

@@ -22,7 +22,7 @@ from node.governance.store import proposals as proposal_store
 from node.governance.store.rows import State as ProposalState
 from node.networks import hosting, store
 from node.networks.model import Member, Network, State
-from node.runtime import Node, Poller
+from node.runtime import Node
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +91,3 @@ async def settle_votes(node: Node) -> int:
             continue
         decided += 1
     return decided
-
-
-NETWORKS_POLLER = Poller(name="networks", run_once=settle_votes, idle_seconds=60.0)

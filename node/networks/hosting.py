@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from federation import keys
-from federation.errors import MalformedInput
+from federation.errors import FederationError, MalformedInput
 from federation.inbox import actor_id, host_of
 from federation.origins import same_origin
 from node.errors import Conflict, Invalid, NotFound
@@ -199,9 +199,12 @@ async def on_join(node: Node, item: InboxItem) -> tuple[Network, Member] | None:
 
 
 async def approve(node: Node, name: str, actor: str, *, by_vote: bool = False) -> Member:
-    """Admit a waiting co-op: it gets the Accept, the other members an Add. Where the
-    network admits by vote and a vote on it runs, only its outcome (``by_vote``) may."""
+    """Admit a waiting co-op: it gets the Accept, the other members an Add, and the
+    network starts introducing its existing offers to them (node.networks.introduce).
+    Where the network admits by vote and a vote on it runs, only its outcome
+    (``by_vote``) may."""
     now, policy = node.clock.now(), node.peers.policy
+    offers = await _offers_collection(node, actor)
 
     def unit(conn: Connection) -> Member:
         network = _network(conn, name)
@@ -216,6 +219,7 @@ async def approve(node: Node, name: str, actor: str, *, by_vote: bool = False) -
             raise Conflict(f"{name} has {MEMBERS_MAX} members, as many as it relays to")
         others = store.member_inboxes(conn, network.id)
         store.set_state(conn, member.id, State.MEMBER, now=now, was=(State.PENDING,))
+        store.set_walk(conn, member.id, offers)
         admitted = _member(conn, network, actor)
         network_id = node.urls.actor(name)
         answer = wire.answer_join(
@@ -234,7 +238,22 @@ async def approve(node: Node, name: str, actor: str, *, by_vote: bool = False) -
 
     member = await node.db.write(unit)
     node.delivery_wakeup.set()
+    node.networks_wakeup.set()
     return member
+
+
+async def _offers_collection(node: Node, actor: str) -> str | None:
+    """Where a co-op's offers are read from: its ``offers`` collection on its own
+    server, or None (a co-op that lists none, or whose profile cannot be read now)."""
+    try:
+        document = await node.peers.actor(actor)
+    except FederationError as exc:
+        log.info("networks: no profile of %s to read its offers from: %s", actor, exc)
+        return None
+    collection = document.get("offers")
+    if not isinstance(collection, str) or not same_origin(collection, actor):
+        return None
+    return collection
 
 
 async def refuse(node: Node, name: str, actor: str, *, reason: object = None) -> Member:
@@ -364,7 +383,7 @@ async def relay(node: Node, item: InboxItem) -> None:
         return  # an actor's own Update or Delete, or someone else's object
     if isinstance(obj, dict) and obj.get("attributedTo") not in (None, item.actor):
         return
-    listed = _listing(obj) if item.type != "Delete" else None
+    listed = listing(obj) if item.type != "Delete" else None
     if item.type != "Delete" and listed is None and not _is_question(obj):
         return  # neither an offer nor a proposal
     # Read first: most offers a node receives are not a hosted network's to relay.
@@ -401,7 +420,7 @@ async def relay(node: Node, item: InboxItem) -> None:
         node.delivery_wakeup.set()
 
 
-def _listing(obj: object) -> str | None:
+def listing(obj: object) -> str | None:
     """An offer's name, for the directory; None if ``obj`` is not an embedded offer."""
     if not isinstance(obj, dict):
         return None

@@ -33,7 +33,7 @@ def _answers_a_join(activity: dict[str, Any], actor: str, urls: Urls) -> bool:
 
 def _relays(activity: dict[str, Any], actor: str, urls: Urls) -> bool:
     obj = activity.get("object")
-    return isinstance(obj, dict) and obj.get("type") in wire.RELAYED
+    return isinstance(obj, dict) and obj.get("type") in (*wire.RELAYED, *wire.INTRODUCED)
 
 
 async def _on_join(node: Node, item: InboxItem) -> None:

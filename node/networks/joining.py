@@ -271,8 +271,8 @@ async def on_roster_change(node: Node, item: InboxItem) -> None:
     if item.type == "Add":
         if entry.actor == coop:
             return
+        # Its existing offers come from the network, which introduces them.
         await node.db.write(lambda conn: store.add_to_roster(conn, found.id, [entry]))
-        await _walk(node, [entry.actor])
         return
     reason = wire.read_reason(item.activity)
 
@@ -294,6 +294,12 @@ async def on_announce(node: Node, item: InboxItem) -> None:
     belongs to the network and the network lists the activity's actor; the object is
     then taken only as its origin published it."""
     inner = wire.read_announced(item.activity)
+    if inner.get("type") in wire.INTRODUCED:
+        # An offer the network introduces (a newcomer's, published before it joined):
+        # its author is its origin, and its proof or its server vouches for it.
+        inner = {"type": "Create", "actor": inner.get("attributedTo"), "object": inner}
+        if not isinstance(inner["actor"], str):
+            raise MalformedInput("an introduced offer names no author")
     origin = str(inner["actor"])
     coop = node.urls.actor(node.settings.handle)
     if origin == coop:

@@ -241,6 +241,30 @@ def set_proposal(conn: Connection, member_id: int, proposal: str) -> None:
     )
 
 
+def set_walk(conn: Connection, member_id: int, url: str | None) -> None:
+    """Where the introduction of a member's offers goes on (None: it is over)."""
+    conn.execute(
+        update(network_members).where(network_members.c.id == member_id).values(offers_walk=url)
+    )
+
+
+def walks(conn: Connection, *, limit: int = 10) -> list[tuple[Network, Member, str]]:
+    """Members whose offers the network is introducing: network, member, next page."""
+    rows = conn.execute(
+        _MEMBER.where(
+            network_members.c.state == "member", network_members.c.offers_walk.is_not(None)
+        )
+        .order_by(network_members.c.id)
+        .limit(limit)
+    ).all()
+    found = []
+    for row in rows:
+        network = conn.execute(_NETWORK.where(networks.c.id == row.network_id)).first()
+        if network is not None:
+            found.append((_network(network), _member(row), str(row.offers_walk)))
+    return found
+
+
 def voted_on(conn: Connection, *, limit: int = 100) -> list[tuple[str, str, str]]:
     """The applications waiting on a vote: (network name, co-op, proposal)."""
     rows = conn.execute(

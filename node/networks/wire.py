@@ -8,7 +8,8 @@
   collection (``target``); a removal says why in ``content``, and reaches the removed
   co-op too.
 - ``Announce`` (network → members): the member's own ``Create``, ``Update`` or
-  ``Delete``, embedded whole, as FEP-1b12 groups relay. The announced object is trusted
+  ``Delete``, embedded whole, as FEP-1b12 groups relay; or, for a newcomer's offers
+  published before it joined, the offer itself (as a boost is). The announced object is trusted
   only as its origin published it: by its author's FEP-8b32 proof, or fetched again.
 
 The network's ``members`` collection lists each co-op as ``{actor, name, sector,
@@ -51,6 +52,8 @@ NETWORK_TERMS: dict[str, Any] = {
 }
 CONTEXT: list[Any] = [AS_CONTEXT_URL, NETWORK_TERMS]
 RELAYED = ("Create", "Update", "Delete")
+# What a network announces of itself, unwrapped: a newcomer's existing offers.
+INTRODUCED = ("Proposal",)
 
 
 def iso(moment: datetime) -> str:
@@ -149,9 +152,11 @@ def roster_change(
 def announce(
     urls: Urls, network: str, activity: dict[str, Any], *, collection: str
 ) -> dict[str, Any]:
-    """The network relays a member's activity, embedded whole (its object keeps the
-    context its proof was made with)."""
-    embedded = {k: v for k, v in activity.items() if k != "@context"}
+    """The network relays a member's activity (or introduces a signed offer), embedded
+    whole: a signed object keeps the context its proof was made with."""
+    embedded = (
+        activity if "proof" in activity else {k: v for k, v in activity.items() if k != "@context"}
+    )
     return {
         "@context": activity.get("@context", AS_CONTEXT_URL),
         "id": new_id(urls),
@@ -229,8 +234,10 @@ def answered_join(activity: dict[str, Any]) -> tuple[str | None, str | None, str
 
 def read_announced(activity: dict[str, Any]) -> dict[str, Any]:
     """The activity an ``Announce`` relays: a Create, Update or Delete, embedded, with
-    an actor and an id."""
+    an actor and an id; or an offer the network introduces, embedded."""
     inner = activity.get("object")
+    if isinstance(inner, dict) and inner.get("type") in INTRODUCED:
+        return inner
     if not isinstance(inner, dict) or inner.get("type") not in RELAYED:
         raise MalformedInput("a network relays a Create, Update or Delete, embedded")
     if not isinstance(inner.get("actor"), str) or not isinstance(inner.get("id"), str):

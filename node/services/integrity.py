@@ -48,10 +48,15 @@ async def verify_by(
     node: Node, document: dict[str, Any], owner: str, *, what: str, context: Any = None
 ) -> None:
     """Check the proof on ``document`` with a key of ``owner``'s (fetched through the
-    key cache). An object embedded in an activity may have lost its ``@context``:
-    ``context`` (the activity's) stands in for it."""
-    if "@context" not in document and context is not None:
-        document = {"@context": context, **document}
+    key cache). An object embedded in an activity or listed in a collection page may
+    have lost its ``@context``: the one its proof names (which the signature covers)
+    stands in for it, or else ``context`` (the activity's)."""
+    if "@context" not in document:
+        proof = document.get("proof")
+        signed = proof.get("@context") if isinstance(proof, dict) else None
+        fallback = signed if signed is not None else context
+        if fallback is not None:
+            document = {"@context": fallback, **document}
     try:
         method = proofs.verification_method(document)
     except proofs.ProofError as exc:

@@ -761,6 +761,9 @@ network_members = Table(
     Column("updated_at", UtcDateTime, nullable=False),
     # Where the network admits by vote: the proposal the members vote on.
     Column("proposal", String(2048), nullable=True),
+    # A newcomer's offers the network still has to introduce to the members: the next
+    # page of its offers collection to read (null once read).
+    Column("offers_walk", String(2048), nullable=True),
     UniqueConstraint("network_id", "actor", name="uq_network_members_network_id_actor"),
 )
 Index("ix_network_members_network_id_state", network_members.c.network_id, network_members.c.state)

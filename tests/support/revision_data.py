@@ -781,6 +781,7 @@ TABLES: list[Rows] = [
                 "since": at(71),
                 "updated_at": at(71),
                 "proposal": None,
+                "offers_walk": None,
             }
         ],
     ),

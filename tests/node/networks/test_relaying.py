@@ -195,3 +195,30 @@ def _announce(hub: TestNode, inner: dict[str, Any]) -> dict[str, Any]:
         "object": inner,
         "to": ["https://www.w3.org/ns/activitystreams#Public"],
     }
+
+
+async def test_a_newcomers_existing_offers_are_introduced_by_the_network(
+    network: Network,
+) -> None:
+    """Offers published before joining reach the members through the network, which
+    reads the newcomer's offers once: no member reads the newcomer's server."""
+    hub, market, food, farm = await a_network(network)
+    await admitted(network, hub, (food, "food", "Bretagne"), (farm, "food", "Drôme"))
+    before = await publish(market, honey())
+    own = await publish(food, honey(title={"fr": "Miel du réseau"}))
+    await network.settle()
+    network.router.log.clear()
+    await admitted(network, hub, (market, "crafts", "Occitanie"))
+    for member in (food, farm):
+        assert await listed(member, before["uri"])
+    # The newcomer itself reads the members' offers, as a new follower would.
+    assert await listed(market, own["uri"])
+    market_reads = [
+        url for method, url in network.router.log if method == "GET" and "market.test" in url
+    ]
+    assert market_reads, "the network read the newcomer's offers"
+    assert all(
+        "/offers" not in url or "page" in url or url.endswith("/offers") for url in market_reads
+    )
+    # Two members, but the newcomer's offers collection was read once, by the network.
+    assert market_reads.count("https://market.test/actors/coop/offers") == 1

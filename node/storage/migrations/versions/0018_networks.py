@@ -49,6 +49,7 @@ def upgrade() -> None:
         sa.Column("since", UtcDateTime(), nullable=True),
         sa.Column("updated_at", UtcDateTime(), nullable=False),
         sa.Column("proposal", sa.String(length=2048), nullable=True),
+        sa.Column("offers_walk", sa.String(length=2048), nullable=True),
         sa.ForeignKeyConstraint(
             ["network_id"],
             ["networks.id"],
