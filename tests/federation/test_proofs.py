@@ -311,6 +311,10 @@ def test_proof_context_is_compared_as_json(key: Ed25519PrivateKey) -> None:
     verify(same, key.public_key())
     with pytest.raises(ProofError, match="@context differs"):
         verify(other, key.public_key())
+    # The same terms written in another order are the same context.
+    reordered = copy.deepcopy(signed)
+    reordered["proof"]["@context"][1] = {"weight": 1, "toot": "http://joinmastodon.org/ns#"}
+    verify(reordered, key.public_key())
 
 
 def test_an_extended_document_context_fails(key: Ed25519PrivateKey, signed: dict[str, Any]) -> None:
