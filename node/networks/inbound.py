@@ -55,6 +55,10 @@ async def _on_announce(node: Node, item: InboxItem) -> None:
     await joining.on_announce(node, item)
 
 
+async def _take_announces(node: Node, items: list[InboxItem]) -> dict[int, Exception | None]:
+    return await joining.take_announces(node, items)
+
+
 async def _relay(node: Node, item: InboxItem) -> None:
     await hosting.relay(node, item)
 
@@ -86,4 +90,5 @@ INBOUND = Inbound(
         ("Create", PROPOSAL): _relay,
         ("Update", PROPOSAL): _relay,
     },
+    batches={("Announce", RELAYED): _take_announces},
 )

@@ -289,28 +289,48 @@ async def on_roster_change(node: Node, item: InboxItem) -> None:
     await node.db.write(unit)
 
 
+def _relayed(item: InboxItem) -> dict[str, Any]:
+    """What an ``Announce`` relays, as an activity: a member's Create, Update or
+    Delete, or (for an offer the network introduces, a newcomer's published before it
+    joined) a Create of it by its author, whose proof or server vouches for it."""
+    inner = wire.read_announced(item.activity)
+    if inner.get("type") in wire.INTRODUCED:
+        inner = {"type": "Create", "actor": inner.get("attributedTo"), "object": inner}
+        if not isinstance(inner["actor"], str):
+            raise MalformedInput("an introduced offer names no author")
+    return inner
+
+
+def _listed(conn: Connection, network: str, origin: str) -> bool:
+    """Whether the co-op belongs to ``network`` and the network lists ``origin``."""
+    return store.membership(conn, network) is not None and store.relays(
+        conn, origin, network=network
+    )
+
+
+def _signed_offer(document: object, origin: str) -> dict[str, Any] | None:
+    """The relayed object, if it is an offer to check by its proof: None for what is
+    not for the catalogue (a proposal, a post); an offer not on its author's server is
+    refused."""
+    if not isinstance(document, dict) or not offers.may_be_offer(document):
+        return None
+    object_id = actor_id(document)
+    if object_id is None or not same_origin(object_id, origin):
+        raise MalformedInput(f"{origin} cannot publish {object_id}")
+    if document.get("type") == "Question":
+        return None  # network-wide proposals are governance's (not for the catalogue)
+    return document
+
+
 async def on_announce(node: Node, item: InboxItem) -> None:
     """A network relays a member's Create, Update or Delete. Ignored unless the co-op
     belongs to the network and the network lists the activity's actor; the object is
     then taken only as its origin published it."""
-    inner = wire.read_announced(item.activity)
-    if inner.get("type") in wire.INTRODUCED:
-        # An offer the network introduces (a newcomer's, published before it joined):
-        # its author is its origin, and its proof or its server vouches for it.
-        inner = {"type": "Create", "actor": inner.get("attributedTo"), "object": inner}
-        if not isinstance(inner["actor"], str):
-            raise MalformedInput("an introduced offer names no author")
+    inner = _relayed(item)
     origin = str(inner["actor"])
-    coop = node.urls.actor(node.settings.handle)
-    if origin == coop:
+    if origin == node.urls.actor(node.settings.handle):
         return  # our own offer, back from the network
-    listed = await node.db.read(
-        lambda conn: (
-            store.membership(conn, item.actor) is not None
-            and store.relays(conn, origin, network=item.actor)
-        )
-    )
-    if not listed:
+    if not await node.db.read(lambda conn: _listed(conn, item.actor, origin)):
         log.info("networks: %s relays %s, which is not a member we know of", item.actor, origin)
         return
     if inner["type"] == "Delete":
@@ -319,20 +339,68 @@ async def on_announce(node: Node, item: InboxItem) -> None:
     document = inner.get("object")
     if isinstance(document, str):
         document = await _from_origin(node, document, origin)
-    if not isinstance(document, dict) or not offers.may_be_offer(document):
+    document = _signed_offer(document, origin)
+    if document is None:
         return
-    object_id = actor_id(document)
-    if object_id is None or not same_origin(object_id, origin):
-        raise MalformedInput(f"{origin} cannot publish {object_id}")
-    if document.get("type") == "Question":
-        return  # network-wide proposals are governance's (not relayed into the catalogue)
     if "proof" in document:
         await integrity.verify_by(
             node, document, origin, what="relayed offer", context=inner.get("@context")
         )
     else:
-        document = await _from_origin(node, object_id, origin)
+        document = await _from_origin(node, str(actor_id(document)), origin)
     await offers.take_relayed(node, document, origin)
+
+
+async def take_announces(node: Node, items: list[InboxItem]) -> dict[int, Exception | None]:
+    """The round's relayed offers, taken together: each checked as :func:`on_announce`
+    checks it, those that carry a proof stored in one unit of work (a busy network
+    brings them by the hundred). What it leaves (a Delete, an offer without a proof, a
+    bare link) goes to :func:`on_announce`, one at a time."""
+    coop = node.urls.actor(node.settings.handle)
+    now = node.clock.now()
+    outcome: dict[int, Exception | None] = {}
+    planned: list[tuple[InboxItem, str, dict[str, Any]]] = []
+    for item in items:
+        try:
+            inner = _relayed(item)
+        except MalformedInput as exc:
+            outcome[item.id] = exc
+            continue
+        document = inner.get("object")
+        if inner["type"] == "Delete" or not isinstance(document, dict):
+            continue
+        if "proof" not in document:
+            continue
+        planned.append((item, str(inner["actor"]), inner))
+    pairs = {(item.actor, origin) for item, origin, _ in planned}
+    listed = await node.db.read(lambda conn: {pair: _listed(conn, *pair) for pair in pairs})
+    entries = []
+    stored: list[int] = []
+    for item, origin, inner in planned:
+        if origin == coop or not listed[(item.actor, origin)]:
+            outcome[item.id] = None  # our own, or not a member we know of: left
+            continue
+        try:
+            document = _signed_offer(inner["object"], origin)
+            if document is None:
+                outcome[item.id] = None
+                continue
+            await integrity.verify_by(
+                node, document, origin, what="relayed offer", context=inner.get("@context")
+            )
+            entry = offers.relayed_entry(document, origin, now=now)
+        except Exception as exc:  # this one alone is refused, as its handler would be
+            outcome[item.id] = exc
+            continue
+        if entry is None:
+            outcome[item.id] = None
+            continue
+        entries.append(entry)
+        stored.append(item.id)
+    if entries:
+        await offers.take_relayed_many(node, entries)
+    outcome.update(dict.fromkeys(stored))
+    return outcome
 
 
 async def _from_origin(node: Node, object_id: str, origin: str) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import replace
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from federation.errors import FederationError, NotAuthorized
@@ -22,6 +23,7 @@ from federation.origins import same_origin
 from federation.storable import storable
 from node.catalogue import store as catalogue
 from node.catalogue.entries import remote_entry
+from node.catalogue.store import Entry
 from node.follows import inbound as follows_inbound
 from node.follows import store as follows
 from node.inbox.feature import Inbound, Kind, anything, message_of
@@ -111,18 +113,31 @@ async def on_create_or_update(node: Node, item: InboxItem) -> None:
     await node.db.write(lambda conn: catalogue.put(conn, entry, now=now))
 
 
-async def take_relayed(node: Node, document: dict[str, Any], origin: str) -> None:
-    """An offer a network relayed, already checked to be as ``origin`` published it
-    (by its proof, or fetched from its origin): into the catalogue, where an offer that
-    also came straight from its co-op is the same row."""
+def relayed_entry(document: dict[str, Any], origin: str, *, now: datetime) -> Entry | None:
+    """The catalogue's entry of an offer a network relayed, already checked to be as
+    ``origin`` published it (by its proof, or fetched from its origin); None if the
+    document is not an offer. One that is not ``origin``'s is refused."""
     if not _is_offer(document):
-        return
+        return None
     remote = from_proposal(document)
     if remote.attributed_to != origin or not same_origin(remote.id, origin):
         raise NotTheOrigin(f"{remote.id} is not {origin}'s to publish")
+    return remote_entry(remote, document=document, now=now)
+
+
+async def take_relayed(node: Node, document: dict[str, Any], origin: str) -> None:
+    """An offer a network relayed (see :func:`relayed_entry`): into the catalogue, where
+    an offer that also came straight from its co-op is the same row."""
     now = node.clock.now()
-    entry = remote_entry(remote, document=document, now=now)
-    await node.db.write(lambda conn: catalogue.put(conn, entry, now=now))
+    entry = relayed_entry(document, origin, now=now)
+    if entry is not None:
+        await node.db.write(lambda conn: catalogue.put(conn, entry, now=now))
+
+
+async def take_relayed_many(node: Node, entries: list[Entry]) -> None:
+    """Many relayed offers' entries (:func:`relayed_entry`), in one unit of work."""
+    now = node.clock.now()
+    await node.db.write(lambda conn: catalogue.put_many(conn, entries, now=now))
 
 
 async def withdraw_relayed(node: Node, uri: str, origin: str) -> bool:
