@@ -143,7 +143,10 @@ def upgrade_or_downgrade(engine: Engine, revision: str) -> None:
     from alembic import command
 
     config = _config()
-    with engine.begin() as conn:
+    # On SQLite the write lock is taken at BEGIN: a migration reads the schema before
+    # it changes it, and a read transaction that turns into a write while another
+    # process commits fails at once ("database is locked") instead of waiting.
+    with engine.connect().execution_options(sqlite_immediate=True) as conn, conn.begin():
         config.attributes["connection"] = conn
         if revision == "head" or _is_ahead(conn, revision):
             command.upgrade(config, revision)
