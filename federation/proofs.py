@@ -190,13 +190,55 @@ def _hash_data(options: dict[str, Any], unsecured: dict[str, Any]) -> bytes:
 
 
 def _jcs(value: Any, what: str) -> bytes:
-    """RFC 8785 canonical bytes; a value JCS cannot represent is a :class:`ProofError`."""
+    """RFC 8785 canonical bytes; a value JCS cannot represent is a :class:`ProofError`.
+
+    An object's ``@context`` is canonicalized once per distinct value and kept: it is
+    hashed twice per proof (in the document and in the proof's options), and an inline
+    context of a few kilobytes, the same on every document a node signs, would
+    otherwise be most of the work of checking a relayed copy."""
     try:
+        if isinstance(value, dict) and "@context" in value:
+            return _jcs_members(value)
         return rfc8785.dumps(value)
     except rfc8785.CanonicalizationError as exc:
         raise ProofError(f"the {what} cannot be canonicalized (RFC 8785): {exc}") from None
+    except UnicodeError:  # a lone surrogate in a key, which the library does not catch
+        raise ProofError(
+            f"the {what} cannot be canonicalized (RFC 8785): a key is not Unicode text"
+        ) from None
     except RecursionError:
         raise ProofError(f"the {what} is nested too deeply to canonicalize") from None
+
+
+# Canonical bytes of the contexts seen lately, by the standard library's writing of them
+# (which tells apart any two JSON values JCS would write differently).
+_CONTEXTS: dict[str, bytes] = {}
+_MAX_CONTEXTS = 64
+
+
+def _jcs_members(value: dict[str, Any]) -> bytes:
+    """JCS of an object, member by member as RFC 8785 section 3.2.3 writes them (keys
+    ordered by their UTF-16 code units), its ``@context`` taken from the kept ones."""
+    members = sorted(value.items(), key=lambda member: member[0].encode("utf-16be"))
+    written = []
+    for key, member in members:
+        canonical = _jcs_context(member) if key == "@context" else rfc8785.dumps(member)
+        written.append(rfc8785.dumps(key) + b":" + canonical)
+    return b"{" + b",".join(written) + b"}"
+
+
+def _jcs_context(context: Any) -> bytes:
+    try:
+        seen = json.dumps(context, sort_keys=True, ensure_ascii=False, allow_nan=False)
+    except (TypeError, ValueError):  # not JSON (NaN, a key not a string): JCS says why
+        return rfc8785.dumps(context)
+    canonical = _CONTEXTS.get(seen)
+    if canonical is None:
+        canonical = rfc8785.dumps(context)
+        if len(_CONTEXTS) >= _MAX_CONTEXTS:
+            _CONTEXTS.clear()
+        _CONTEXTS[seen] = canonical
+    return canonical
 
 
 def _proof(document: object) -> tuple[dict[str, Any], bytes]:

@@ -7,6 +7,8 @@ from typing import Any
 import pytest
 import rfc8785
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from federation import proofs
 from federation.errors import NotAuthorized
@@ -590,3 +592,54 @@ def test_sign_with_another_purpose_is_not_accepted_here(key: Ed25519PrivateKey) 
     assert signed["proof"]["proofPurpose"] == "authentication"
     with pytest.raises(ProofError, match="proofPurpose must be 'assertionMethod'"):
         verify(signed, key.public_key())
+
+
+# JSON values as a peer may send them: keys that sort before and after "@context" by
+# UTF-16 code units (digits, "!", letters past and below the surrogates), lone
+# surrogates, floats, integers past 2**53 and booleans beside 1 and 0.
+_KEYS = st.sampled_from(["!", "0", "@", "@context", "@id", "Z", "a", "é", "\ue000", "😀", "\ud800"])
+_SCALARS = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**60), max_value=2**60)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=4)
+)
+_JSON = st.recursive(
+    _SCALARS,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_KEYS, inner, max_size=4),
+    max_leaves=12,
+)
+
+
+def _either(write: Any, value: object) -> tuple[str, bytes | str]:
+    try:
+        return "written", write(value)
+    except (ProofError, rfc8785.CanonicalizationError, UnicodeError):
+        return "refused", ""
+
+
+@settings(max_examples=400, deadline=None)
+@given(context=_JSON, rest=st.dictionaries(_KEYS, _JSON, max_size=4))
+def test_a_kept_context_is_written_as_rfc_8785_writes_it(
+    context: object, rest: dict[str, object]
+) -> None:
+    """The canonical form of a document's ``@context`` is kept between proofs; the
+    bytes hashed are still exactly RFC 8785's, or refused as it refuses them."""
+    document = {**rest, "@context": context}
+    for _ in range(2):  # the second time from what was kept
+        kept = _either(lambda value: proofs._jcs(value, "document"), document)
+        expected = _either(rfc8785.dumps, document)
+        assert kept[0] == expected[0]
+        if kept[0] == "written":
+            assert kept == expected
+
+
+def test_a_key_that_is_not_unicode_text_is_a_proof_error(
+    key: Ed25519PrivateKey, signed: dict[str, Any]
+) -> None:
+    """A lone surrogate in a key (JSON's ``"\\ud800"``) is refused as a bad proof, not
+    raised as an encoding error from inside the canonicalization."""
+    changed = json.loads(json.dumps(signed).replace('"proof"', '"\\ud800": 1, "proof"', 1))
+    with pytest.raises(ProofError, match="not Unicode text"):
+        verify(changed, key.public_key())
