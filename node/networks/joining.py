@@ -303,9 +303,7 @@ def _relayed(item: InboxItem) -> dict[str, Any]:
 
 def _listed(conn: Connection, network: str, origin: str) -> bool:
     """Whether the co-op belongs to ``network`` and the network lists ``origin``."""
-    return store.membership(conn, network) is not None and store.relays(
-        conn, origin, network=network
-    )
+    return store.relays(conn, origin, network=network)
 
 
 def _signed_offer(document: object, origin: str) -> dict[str, Any] | None:
@@ -373,11 +371,11 @@ async def take_announces(node: Node, items: list[InboxItem]) -> dict[int, Except
             continue
         planned.append((item, str(inner["actor"]), inner))
     pairs = {(item.actor, origin) for item, origin, _ in planned}
-    listed = await node.db.read(lambda conn: {pair: _listed(conn, *pair) for pair in pairs})
+    listed = await node.db.read(lambda conn: store.relayed_pairs(conn, pairs))
     entries = []
     stored: list[int] = []
     for item, origin, inner in planned:
-        if origin == coop or not listed[(item.actor, origin)]:
+        if origin == coop or (item.actor, origin) not in listed:
             outcome[item.id] = None  # our own, or not a member we know of: left
             continue
         try:

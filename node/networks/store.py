@@ -603,6 +603,21 @@ def relays(conn: Connection, actor: str, *, network: str | None = None) -> bool:
     return conn.execute(query.limit(1)).first() is not None
 
 
+def relayed_pairs(conn: Connection, pairs: set[tuple[str, str]]) -> set[tuple[str, str]]:
+    """Of the (network, actor) pairs, those where the co-op belongs to the network and
+    the network lists the actor: :func:`relays` for a round's worth, in one query."""
+    if not pairs:
+        return set()
+    query = (
+        select(network_memberships.c.network, network_roster.c.actor)
+        .select_from(_LIVE_ROSTER)
+        .where(network_memberships.c.network.in_({network for network, _ in pairs}))
+        .where(network_roster.c.actor.in_({actor for _, actor in pairs}))
+    )
+    found = {(str(network), str(actor)) for network, actor in conn.execute(query)}
+    return found & pairs
+
+
 def relayed_actors(conn: Connection, membership_id: int) -> list[str]:
     return [
         str(actor)
