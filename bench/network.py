@@ -28,6 +28,9 @@ offer's proof with its author's key and stores it. Measured from the first offer
 - the hub process's CPU seconds (its threads included) per offer published, beside this
   machine's one-core limits: RSA-2048 draft-cavage and Ed25519 RFC 9421 signatures/s (a
   delivery's) and Ed25519 verifications/s (a received signature's, or a proof's);
+- the members' process's CPU per copy stored, beside what its nodes' background loops
+  cost with nothing to do (measured for ``--quiet`` s before publishing: a node polls its
+  queues, and here hundreds share one core), and the inbox rounds that took the copies;
 - where the time goes, from the nodes' own tables: the hub's inbox (received to handled),
   its deliveries (queued to sent) and the members' inboxes (received to handled).
 
@@ -343,6 +346,21 @@ MEMBER_INBOX = (
     "SELECT received_at, processed_at FROM inbox_activities WHERE type = 'Announce'"
     " AND processed_at IS NOT NULL"
 )
+# A round of the inbox worker marks what it took with one moment.
+MEMBER_ROUNDS = (
+    "SELECT COUNT(DISTINCT processed_at), COUNT(*) FROM inbox_activities"
+    " WHERE type = 'Announce' AND processed_at IS NOT NULL"
+)
+
+
+def rounds(path: Path) -> tuple[int, int]:
+    """The inbox worker's rounds that took relayed offers, and how many they took."""
+    conn = read_only(path)
+    try:
+        taken_in, taken = conn.execute(MEMBER_ROUNDS).fetchone()
+        return int(taken_in), int(taken)
+    finally:
+        conn.close()
 
 
 def stage(name: str, pairs: list[tuple[datetime, datetime]]) -> str:
@@ -479,6 +497,12 @@ async def run(args: argparse.Namespace, tmp: Path) -> list[str]:
                 flush=True,
             )
 
+            # The nodes' background loops cost CPU with nothing to do (each polls its
+            # queues): measured while nothing happens, to be told apart from the copies'.
+            quiet_from = time.process_time()
+            await asyncio.sleep(args.quiet)
+            idle = (time.process_time() - quiet_from) / args.quiet
+
             total = args.coops * args.offers
             before = await hub_counts(client, hub_base)
             counts.clear()
@@ -486,13 +510,17 @@ async def run(args: argparse.Namespace, tmp: Path) -> list[str]:
             sent = time.monotonic()
             publishing = asyncio.create_task(publish_all(client, members, args))
 
+            full: set[int] = set()  # counted once full, not again (a count reads the table)
+
             async def all_listed() -> bool:
                 if publishing.done():
                     publishing.result()
                 for member in members:
-                    found = await member.node.db.read(catalogue.count)
-                    if found < total:
+                    if member.index in full:
+                        continue
+                    if await member.node.db.read(catalogue.count) < total:
                         return False
+                    full.add(member.index)
                 return True
 
             poll = args.poll
@@ -517,6 +545,9 @@ async def run(args: argparse.Namespace, tmp: Path) -> list[str]:
     hub_db = make_url(load_settings(hub_dir).database_url).database
     assert hub_db is not None
     member_inbox = [pair for m in members for pair in spans(m.database, MEMBER_INBOX)]
+    taken_in, taken = map(sum, zip(*(rounds(m.database) for m in members), strict=True))
+    copies = total * (args.coops - 1)
+    working = own_seconds - idle * settled
     rates: SigningRates = signing_rates()
     verifying = verification_rate()
     schemes = hub_schemes(Path(hub_db))
@@ -544,9 +575,15 @@ async def run(args: argparse.Namespace, tmp: Path) -> list[str]:
     )
     print(
         f"hub CPU: {hub_seconds:.1f} s over the run, {1000 * hub_seconds / total:.2f} ms per "
-        f"offer ({1000 * hub_seconds / (total * (args.coops - 1)):.3f} ms per Announce "
-        f"delivered); the members' process: {own_seconds:.1f} s "
-        f"({1000 * own_seconds / (total * (args.coops - 1)):.3f} ms per copy stored)"
+        f"offer ({1000 * hub_seconds / copies:.3f} ms per Announce delivered); the members' "
+        f"process: {own_seconds:.1f} s ({1000 * own_seconds / copies:.3f} ms per copy stored)"
+    )
+    print(
+        f"  of which the {args.coops} nodes' background loops with nothing to do: "
+        f"{100 * idle:.1f} % of a core (measured {args.quiet:.0f} s before publishing), "
+        f"{idle * settled:.1f} s over the run; the rest, {1000 * working / copies:.3f} ms per "
+        f"copy stored; the members' inboxes took the copies in {taken_in:,} rounds "
+        f"({taken / max(taken_in, 1):.1f} a round)"
     )
     print(f"the hub signed its deliveries with: {schemes or 'no scheme learnt'}")
     refused = refusals()
@@ -626,6 +663,9 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=1200, help="seconds for the whole run")
     parser.add_argument("--concurrency", type=int, default=4, help="offers sent at once")
     parser.add_argument("--poll", type=float, default=1.0, help="seconds between counts")
+    parser.add_argument(
+        "--quiet", type=float, default=10.0, help="seconds of idle CPU measured before publishing"
+    )
     parser.add_argument(
         "--one-address",
         action="store_true",
