@@ -30,7 +30,9 @@ offer's proof with its author's key and stores it. Measured from the first offer
   delivery's) and Ed25519 verifications/s (a received signature's, or a proof's);
 - the members' process's CPU per copy stored, beside what its nodes' background loops
   cost with nothing to do (measured for ``--quiet`` s before publishing: a node polls its
-  queues, and here hundreds share one core), and the inbox rounds that took the copies;
+  queues, and here hundreds share one core, so they poll every ``--idle-poll`` s rather
+  than every 1 to 10 s; what a node queues itself still wakes its loops at once), and
+  the inbox rounds that took the copies;
 - where the time goes, from the nodes' own tables: the hub's inbox (received to handled),
   its deliveries (queued to sent) and the members' inboxes (received to handled).
 
@@ -59,7 +61,7 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -87,6 +89,7 @@ from node.services import metrics  # noqa: E402
 from node.services.setup import create_coop, migrate_database  # noqa: E402
 from node.settings import Settings, load_settings, write_config  # noqa: E402
 from node.storage.database import Database  # noqa: E402
+from node.workers import default_pollers  # noqa: E402
 
 NETWORK = "reseau"
 # The hub answers its request counts here (on 127.0.0.1 only, for this bench).
@@ -422,12 +425,19 @@ async def run(args: argparse.Namespace, tmp: Path) -> list[str]:
     def left() -> float:
         return deadline - time.monotonic()
 
+    # Each member's loops look for work every --idle-poll s at the most: the work a node
+    # queues itself wakes them at once, and hundreds of nodes polling every second (as a
+    # node of its own does) would take a core between them.
+    pollers = tuple(
+        replace(poller, idle_seconds=max(poller.idle_seconds, args.idle_poll))
+        for poller in default_pollers()
+    )
     try:
         async with contextlib.AsyncExitStack() as stack:
             stack.push_async_callback(client.aclose)
             tasks: list[asyncio.Task[None]] = []
             for member in members:
-                member.app = create_app(load_settings(member.data_dir))
+                member.app = create_app(load_settings(member.data_dir), pollers=pollers)
                 member.server = QuietServer(
                     server_config(Counted(member.app, counts), member.port, member.address)
                 )
@@ -663,6 +673,12 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=1200, help="seconds for the whole run")
     parser.add_argument("--concurrency", type=int, default=4, help="offers sent at once")
     parser.add_argument("--poll", type=float, default=1.0, help="seconds between counts")
+    parser.add_argument(
+        "--idle-poll",
+        type=float,
+        default=30.0,
+        help="seconds between a member's polls with nothing to do (a node alone: 1 to 10)",
+    )
     parser.add_argument(
         "--quiet", type=float, default=10.0, help="seconds of idle CPU measured before publishing"
     )

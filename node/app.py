@@ -19,7 +19,7 @@ from federation.clock import Clock
 from federation.errors import FederationError
 from node.clock import node_clock
 from node.errors import NodeError, SchemaOutdated
-from node.runtime import Node, make_http_client
+from node.runtime import Node, Poller, make_http_client
 from node.services.setup import check_schema
 from node.settings import Settings
 from node.storage.database import Database
@@ -66,6 +66,7 @@ def create_app(
     http: httpx.AsyncClient | None = None,
     clock: Clock | None = None,
     run_workers: bool = True,
+    pollers: tuple[Poller, ...] | None = None,
 ) -> Starlette:
     """A node's app. Nothing is opened until the lifespan starts.
 
@@ -74,6 +75,7 @@ def create_app(
     ``COOPNODE_CLOCK_OFFSET`` if set (read here, so that a bad value stops the start).
     The workers run inside the app's event loop unless ``run_workers`` is false (tests
     drive them round by round; PostgreSQL deployments may run them as ``coopnode worker``).
+    ``pollers`` replaces the default loops (a process hosting many nodes polls less).
     """
     node_time = clock if clock is not None else node_clock()
 
@@ -89,7 +91,9 @@ def create_app(
         stop = asyncio.Event()
         tasks = [
             asyncio.create_task(run_poller(node, poller, stop), name=f"worker-{poller.name}")
-            for poller in (default_pollers() if run_workers else ())
+            for poller in (
+                (default_pollers() if pollers is None else pollers) if run_workers else ()
+            )
         ]
         try:
             yield
