@@ -157,8 +157,16 @@ def announce(
     embedded = (
         activity if "proof" in activity else {k: v for k, v in activity.items() if k != "@context"}
     )
+    inner = embedded.get("object")
+    if "@context" in embedded or (isinstance(inner, dict) and "@context" in inner):
+        # What is signed brings its own context (an offer's, which its proof covers);
+        # around it the Announce speaks ActivityStreams alone. Every member reads this
+        # Announce: a second copy of an offer's inline context would be a third of it.
+        context: object = AS_CONTEXT_URL
+    else:
+        context = activity.get("@context", AS_CONTEXT_URL)
     return {
-        "@context": activity.get("@context", AS_CONTEXT_URL),
+        "@context": context,
         "id": new_id(urls),
         "type": "Announce",
         "actor": network,

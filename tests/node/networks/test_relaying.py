@@ -8,11 +8,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from federation.jsonld import AS_CONTEXT_URL
 from node.catalogue import store as catalogue
 from node.follows import actions
 from node.networks import hosting, joining, reading
 from node.networks.model import State
 from node.offers import store as offers_store
+from tests.node.test_published_vocabulary import VF, check_all, outbox_bodies
 from tests.support.network import Network, TestNode
 from tests.support.trade import honey, publish
 
@@ -121,6 +123,11 @@ async def test_a_members_offer_reaches_the_others_by_its_proof_without_a_fetch(
         url for method, url in network.router.log if method == "POST" and "hub.test" not in url
     ]
     assert sorted(announces).count("https://food.test/inbox") == 1
+    # The Announce speaks ActivityStreams; the offer inside brings its own context (the
+    # one its proof covers), which a processor with the standard contexts alone reads.
+    [announce] = [body for body in await outbox_bodies(hub) if body["type"] == "Announce"]
+    assert announce["@context"] == AS_CONTEXT_URL
+    assert VF + "publishes" in check_all([announce])
 
 
 async def test_an_offer_that_comes_both_ways_is_one_row_and_withdrawals_travel_too(
