@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 import httpx
 
@@ -44,6 +45,10 @@ class Node:
     # Closes held back for activities still waiting in the inbox: since when, by
     # proposal (node.governance.worker bounds the wait).
     close_waits: dict[int, datetime] = field(init=False, default_factory=dict)
+    # Activities this process received and stored, parsed, by id, with the body they
+    # were parsed from: the inbox worker takes them instead of parsing the body again
+    # (node.inbox.receive bounds it).
+    inbox_parsed: dict[str, tuple[str, dict[str, Any]]] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         self.urls = Urls(self.settings.base_url)

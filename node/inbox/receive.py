@@ -30,8 +30,16 @@ async def keep_verified(node: Node, verified: Verified, *, now: datetime) -> Non
     await inbox.store(node.db, values)
     _ACCEPTED[state].inc()
     if kind is not None:  # a replay wakes the worker for nothing, which costs one query
+        if len(node.inbox_parsed) >= MAX_PARSED:
+            node.inbox_parsed.clear()  # what another process's worker took stays no longer
+        node.inbox_parsed[values["activity_id"]] = (values["body"], verified.activity)
         node.inbox_wakeup.set()
 
+
+# How many parsed activities wait for the worker at the most (a few megabytes): past
+# that they are dropped, and the worker parses what it takes from the stored body, as a
+# worker in another process does.
+MAX_PARSED = 256
 
 # Bound once: the inbox counts every activity it keeps.
 _ACCEPTED = {state: metrics.INBOX_ACCEPTED.labels(state) for state in ("pending", "ignored")}

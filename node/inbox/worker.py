@@ -45,7 +45,8 @@ async def run_once(node: Node, *, limit: int = 100) -> int:
     activity whose outcome could not be recorded stays claimed until the claim expires,
     which counts as an attempt (see services.inbox.claim)."""
     now = node.clock.now()
-    items = await node.db.write(lambda conn: inbox.claim(conn, now=now, limit=limit))
+    parsed = node.inbox_parsed
+    items = await node.db.write(lambda conn: inbox.claim(conn, now=now, limit=limit, parsed=parsed))
     if not items:
         return 0
     outcomes: dict[str, list[int]] = {"done": [], "ignored": [], "dropped": []}

@@ -115,3 +115,28 @@ def test_claims_read_the_index_of_pending_rows(db: Database) -> None:
         return " ".join(str(row) for row in rows)
 
     assert "ix_inbox_activities_due" in db.read_sync(plan)
+
+
+def test_a_claim_takes_what_receipt_parsed_only_for_the_body_stored(db: Database) -> None:
+    """An activity parsed at receipt is handed to the worker instead of parsed again;
+    one whose stored body is another (the id replayed with a changed body) is read
+    from what was stored."""
+    first, second = activity(1), activity(2)
+    for one in (first, second):
+        db.write_sync(lambda c, one=one: inbox.record(c, one, actor=ACTOR, now=NOW))
+    stored = {
+        str(r.activity_id): r.body
+        for r in db.read_sync(lambda c: c.execute(select(inbox_activities)).all())
+    }
+    changed = {**second, "type": "Delete"}
+    parsed = {
+        str(first["id"]): (stored[str(first["id"])], first),
+        str(second["id"]): ('{"id": "changed"}', changed),
+    }
+
+    items = db.write_sync(lambda c: inbox.claim(c, now=NOW, parsed=parsed))
+
+    taken = {item.activity_id: item.activity for item in items}
+    assert taken[str(first["id"])] is first  # not parsed again
+    assert taken[str(second["id"])] == second  # as stored, not the changed one
+    assert parsed == {}  # each taken once

@@ -366,8 +366,11 @@ async def test_a_handled_type_is_taken_by_the_worker_and_marked_done(
     actor = f"{beta.base}/actors/coop"
     update = {"id": f"{beta.base}/activities/u1", "type": "Update", "actor": actor, "object": actor}
     assert (await post(network, beta, alpha, update)).status_code == 202
+    # Parsed once, at receipt: the worker takes it from there.
+    assert alpha.node.inbox_parsed[update["id"]][1] == update
 
     assert await run_once(alpha.node) == 1
+    assert alpha.node.inbox_parsed == {}
 
     state = await alpha.node.db.read(
         lambda c: c.execute(select(inbox_activities.c.state)).scalar_one()
