@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from federation import keys
-from federation.errors import FederationError, MalformedInput
+from federation.errors import MalformedInput
 from federation.inbox import actor_id, host_of
 from federation.origins import same_origin
 from node.errors import Conflict, Invalid, NotFound
@@ -31,6 +31,7 @@ from node.networks.model import (
     clean_charter,
     clean_text,
 )
+from node.offers import backfill
 from node.runtime import Node
 from node.services import identity, outbox
 from node.services.inbox import InboxItem
@@ -204,7 +205,7 @@ async def approve(node: Node, name: str, actor: str, *, by_vote: bool = False) -
     Where the network admits by vote and a vote on it runs, only its outcome
     (``by_vote``) may."""
     now, policy = node.clock.now(), node.peers.policy
-    offers = await _offers_collection(node, actor)
+    offers = await backfill.offers_collection(node, actor)
 
     def unit(conn: Connection) -> Member:
         network = _network(conn, name)
@@ -240,20 +241,6 @@ async def approve(node: Node, name: str, actor: str, *, by_vote: bool = False) -
     node.delivery_wakeup.set()
     node.networks_wakeup.set()
     return member
-
-
-async def _offers_collection(node: Node, actor: str) -> str | None:
-    """Where a co-op's offers are read from: its ``offers`` collection on its own
-    server, or None (a co-op that lists none, or whose profile cannot be read now)."""
-    try:
-        document = await node.peers.actor(actor)
-    except FederationError as exc:
-        log.info("networks: no profile of %s to read its offers from: %s", actor, exc)
-        return None
-    collection = document.get("offers")
-    if not isinstance(collection, str) or not same_origin(collection, actor):
-        return None
-    return collection
 
 
 async def refuse(node: Node, name: str, actor: str, *, reason: object = None) -> Member:

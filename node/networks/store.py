@@ -257,12 +257,16 @@ def walks(conn: Connection, *, limit: int = 10) -> list[tuple[Network, Member, s
         .order_by(network_members.c.id)
         .limit(limit)
     ).all()
-    found = []
-    for row in rows:
-        network = conn.execute(_NETWORK.where(networks.c.id == row.network_id)).first()
-        if network is not None:
-            found.append((_network(network), _member(row), str(row.offers_walk)))
-    return found
+    ids = {row.network_id for row in rows}
+    hosted = {
+        network.id: _network(network)
+        for network in (conn.execute(_NETWORK.where(networks.c.id.in_(ids))) if ids else ())
+    }
+    return [
+        (hosted[row.network_id], _member(row), str(row.offers_walk))
+        for row in rows
+        if row.network_id in hosted
+    ]
 
 
 def voted_on(conn: Connection, *, limit: int = 100) -> list[tuple[str, str, str]]:

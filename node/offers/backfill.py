@@ -44,16 +44,26 @@ MAX_FAILURES = 5
 PAGES_PER_ROUND = 20
 
 
+async def offers_collection(node: Node, actor: str) -> str | None:
+    """Where a co-op's offers are read from: its ``offers`` collection on its own
+    server; None for an actor that lists none (a Mastodon account, say) or whose
+    profile cannot be read now."""
+    try:
+        document = await node.peers.actor(actor)
+    except FederationError as exc:
+        log.info("no profile of %s to read its offers from: %s", actor, exc)
+        return None
+    collection = document.get("offers")
+    if not isinstance(collection, str) or not same_origin(collection, actor):
+        return None
+    return collection
+
+
 async def on_accepted(node: Node, followed: str) -> None:
     """Our follow of ``followed`` was accepted: start walking its offers, if it has any."""
-    try:
-        document = await node.peers.actor(followed)
-    except FederationError as exc:
-        log.info("backfill: no actor document for %s: %s", followed, exc)
+    collection = await offers_collection(node, followed)
+    if collection is None:
         return
-    collection = document.get("offers")
-    if not isinstance(collection, str) or not same_origin(collection, followed):
-        return  # not a co-op that publishes offers (a Mastodon account, say)
     coop_id, now = node.peers.coop_id, node.clock.now()
     await node.db.write(
         lambda conn: start(
