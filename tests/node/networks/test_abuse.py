@@ -6,6 +6,7 @@ tables with hostile applications."""
 from __future__ import annotations
 
 import copy
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -265,3 +266,32 @@ async def test_hostile_announces_are_refused_one_by_one_and_the_round_goes_on(
     shown = await food.node.db.read(lambda conn: offers_store.shown_by_uri(conn, offer["uri"]))
     assert shown is not None
     assert shown.title == "Miel de lavande"
+
+
+async def test_an_offer_whose_authors_key_cannot_be_fetched_now_is_tried_again(
+    network: Network,
+) -> None:
+    """The author's server down when a member checks a relayed offer's proof: the key
+    cannot be read now, which is not a false proof. The Announce is tried again later
+    and taken then, rather than refused and lost to that member."""
+    hub, market, food, _, offer = await members_and_offer(network)
+    document = await signed_offer(market, offer["id"])
+    # What the member knows of the market is stale a day on, and its key forgotten.
+    network.clock.advance(timedelta(days=1, minutes=1))
+    food.node.peers.keys.forget_actor("https://market.test/actors/coop")
+    relayed = announce(hub, "reseau", create(document, "https://market.test/actors/coop", 5), 5)
+    market_app = network.router.apps.pop("market.test")
+    try:
+        response = await post_as(network, hub, "reseau", relayed, "https://food.test/inbox")
+        assert response.status_code == 202, response.text
+        await network.settle()
+        state, error = await outcome(food, relayed["id"])
+        assert state == "pending", error  # not refused: tried again later
+        assert error is not None
+        assert "cannot be fetched now" in error
+    finally:
+        network.router.apps["market.test"] = market_app
+
+    network.clock.advance(timedelta(minutes=1))
+    await network.settle()
+    assert (await outcome(food, relayed["id"]))[0] == "done"
