@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from node.errors import Invalid
+from node.follows import actions
 from node.governance.reading import FollowedCoop
 from node.networks import hosting, joining
 from node.web.ui.admin_proposals import FLAGS, TEXT_FIELDS, proposal_data
@@ -89,6 +90,21 @@ async def test_the_form_offers_the_networks_the_co_op_belongs_to_and_puts_a_prop
     )
     [invitation] = listed.json()["invitations"]
     assert invitation["host"] == "https://food.test/actors/coop"
+
+
+async def test_beside_followed_co_ops_the_hint_says_a_network_excludes_them(
+    network: Network,
+) -> None:
+    food, _market = await food_in_a_network(network)
+    await actions.follow(food.node.node, "coop@market.test")
+    await network.settle()
+    admin = await browser_of(network, food.node, "ana")
+    page = await admin.get("/admin/proposals")
+    assert 'name="electorate"' in page.text
+    assert "when no network is chosen above" in page.text
+    assert "None checked: an internal proposal" not in page.text
+    french = await admin.get("/admin/proposals?lang=fr")
+    assert "quand aucun réseau n’est choisi plus haut" in french.text
 
 
 def test_a_network_excludes_checked_co_ops_and_weights() -> None:
