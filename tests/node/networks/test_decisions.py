@@ -191,3 +191,60 @@ async def test_one_co_op_one_vote_across_the_network(network: Network) -> None:
     assert outcome["counts"] == {"For": 1, "Against": 1, "Abstain": 1}
     report = await audit(created["uri"], http=network.http, allow_http=True)
     assert report.ok, report
+
+
+async def test_counted_by_subtotals_across_the_network(network: Network) -> None:
+    """Counted by subtotals: each member co-op counts its own members' ballots on its
+    mirror and sends the host its counts; the host adds them, and the tally audits."""
+    coops, _ = await network_of_three(network)
+    food, market, farm = coops["food"], coops["market"], coops["farm"]
+    created = await food.propose(
+        "m0",
+        title="Ouvrir un fonds commun",
+        rule="majority",
+        threshold=None,
+        quorum="50%",
+        counting_mode="subtotal",
+        network=NETWORK,
+    )
+    await network.settle()
+    for coop in (market, farm):
+        [invitation] = await invitations(coop)
+        accepted = await coop.node.request(
+            "POST", f"/api/v1/proposals/{invitation['id']}/accept", headers=coop.node.auth
+        )
+        assert accepted.status_code == 200, accepted.text
+    await network.settle()
+    for coop, who, choice in [
+        (food, "m0", "For"),
+        (market, "m0", "Against"),
+        (market, "m1", "Against"),
+        (farm, "m0", "For"),
+        (farm, "m1", "For"),
+    ]:
+        key = created["id"]
+        if coop is not food:
+            response = await coop.node.request("GET", "/api/v1/proposals", headers=coop.local[who])
+            [shared] = response.json()["shared"]
+            assert shared["counting_mode"] == "subtotal"
+            key = shared["id"]
+        voted = await coop.vote(who, key, choice)
+        assert voted.status_code == 201, voted.text
+    await network.settle()
+    network.clock.advance(timedelta(days=7))
+    await network.settle()
+    network.clock.advance(timedelta(minutes=15))
+    await network.settle()
+
+    outcome = (await food.node.get(f"/proposals/{created['id']}", headers=AS2)).json()["outcome"]
+    assert outcome["counts"] == {"For": 3, "Against": 2, "Abstain": 0}
+    assert outcome["eligible"] == 6
+    assert outcome["result"] == "passed"
+    voted = {p["coop"]: p["voted"] for p in outcome["participation"]}
+    assert voted == {
+        "https://food.test/actors/coop": 1,
+        "https://market.test/actors/coop": 2,
+        "https://farm.test/actors/coop": 2,
+    }
+    report = await audit(created["uri"], http=network.http, allow_http=True)
+    assert report.ok, report
