@@ -214,6 +214,9 @@ def _jcs(value: Any, what: str) -> bytes:
 # (which tells apart any two JSON values JCS would write differently).
 _CONTEXTS: dict[str, bytes] = {}
 _MAX_CONTEXTS = 64
+# Only contexts up to this size are kept (an offer's inline one is 3.4 KB): a peer's
+# megabyte of context is canonicalized each time rather than held.
+_MAX_KEPT_CONTEXT = 16 * 1024
 
 
 def _jcs_members(value: dict[str, Any]) -> bytes:
@@ -235,9 +238,10 @@ def _jcs_context(context: Any) -> bytes:
     canonical = _CONTEXTS.get(seen)
     if canonical is None:
         canonical = rfc8785.dumps(context)
-        if len(_CONTEXTS) >= _MAX_CONTEXTS:
-            _CONTEXTS.clear()
-        _CONTEXTS[seen] = canonical
+        if len(seen) <= _MAX_KEPT_CONTEXT:
+            if len(_CONTEXTS) >= _MAX_CONTEXTS:
+                _CONTEXTS.clear()
+            _CONTEXTS[seen] = canonical
     return canonical
 
 

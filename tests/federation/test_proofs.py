@@ -643,3 +643,18 @@ def test_a_key_that_is_not_unicode_text_is_a_proof_error(
     changed = json.loads(json.dumps(signed).replace('"proof"', '"\\ud800": 1, "proof"', 1))
     with pytest.raises(ProofError, match="not Unicode text"):
         verify(changed, key.public_key())
+
+
+def test_only_small_contexts_are_kept_between_proofs(key: Ed25519PrivateKey) -> None:
+    """A context is kept for the next proof only up to 16 KB: a peer sending large
+    distinct contexts cannot make the node hold them."""
+    small = ["https://www.w3.org/ns/activitystreams", {"kept": "https://example.org/kept#"}]
+    large = ["https://www.w3.org/ns/activitystreams", {"big": "x" * 20_000}]
+    for context in (small, large):
+        signed = sign(
+            {"@context": context, "type": "Note"}, key, verification_method=METHOD, created=NOW
+        )
+        verify(signed, key.public_key())
+    kept = b"".join(proofs._CONTEXTS.values())
+    assert b"https://example.org/kept#" in kept
+    assert b"x" * 20_000 not in kept
