@@ -56,3 +56,10 @@ class RemoteNotFound(FetchError):
 
 class InvalidDocument(FetchError):
     pass
+
+
+def unreachable_now(exc: BaseException) -> bool:
+    """Whether a fetch failed for a reason that may pass (a timeout, a refused
+    connection, a server error): worth trying again later, unlike a remote that
+    answered 404 or 410, or answered something unusable."""
+    return isinstance(exc, FetchError) and not isinstance(exc, RemoteNotFound | InvalidDocument)

@@ -13,9 +13,10 @@ signed it (or as its server serves it).
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from federation.errors import FederationError
+from federation.errors import FederationError, unreachable_now
 from federation.inbox import actor_id
 from federation.origins import same_origin
 from node.networks import store, wire
@@ -32,6 +33,9 @@ log = logging.getLogger(__name__)
 # Members whose offers are introduced in one round, and the offers read from a page.
 WALKS_AT_ONCE = 10
 ITEMS_PER_PAGE = 500
+# How long after its admission a newcomer's server that cannot be reached is tried
+# again, a round at a time, before its offers are left to its own Creates.
+PATIENCE = timedelta(days=1)
 
 
 async def run_once(node: Node) -> int:
@@ -50,6 +54,11 @@ async def run_once(node: Node) -> int:
                 page = first
             await _introduce(node, network, member, page)
         except FederationError as exc:
+            since = member.since or member.applied_at
+            if unreachable_now(exc) and node.clock.now() - since < PATIENCE:
+                # The newcomer's server is slow or down: the page is read next round.
+                log.info("networks: the offers of %s, not read now: %s", member.actor, exc)
+                continue
             log.info("networks: the offers of %s are not introduced: %s", member.actor, exc)
             await _move(node, member, None)
         taken += 1

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from federation.errors import FederationError, MalformedInput, RemoteNotFound
+from federation.errors import FederationError, MalformedInput, RemoteNotFound, unreachable_now
 from federation.inbox import actor_id, host_of
 from federation.origins import same_origin
 from node.catalogue import store as catalogue
@@ -239,6 +239,8 @@ async def _read_roster(node: Node, network: str, *, strict: bool = False) -> lis
             raise Invalid(
                 f"the members of {network} could not be read: {exc}", field="network"
             ) from exc
+        if unreachable_now(exc):
+            raise  # read again when the inbox tries the activity again
         log.info("networks: the members of %s could not be read: %s", network, exc)
         return []
 

@@ -11,13 +11,7 @@ from typing import TYPE_CHECKING, Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from federation import keys, proofs
-from federation.errors import (
-    FederationError,
-    FetchError,
-    InvalidDocument,
-    NotAuthorized,
-    RemoteNotFound,
-)
+from federation.errors import FederationError, FetchError, NotAuthorized, unreachable_now
 from node.runtime import Node
 from node.services import identity
 
@@ -69,13 +63,11 @@ async def verify_by(
         raise ProofRefused(f"the {what}'s proof is unusable: {exc}") from exc
     try:
         key = await node.peers.keys.get(method)
-    except (RemoteNotFound, InvalidDocument, NotAuthorized) as exc:
-        raise ProofRefused(f"the {what}'s proof names a key that cannot be read: {exc}") from exc
-    except FetchError as exc:
-        # The author's server is slow or down: not a false proof. Raised as it is, so
-        # that the inbox tries the activity again later rather than refusing it.
-        raise FetchError(f"the {what}'s key cannot be fetched now: {exc}") from exc
     except FederationError as exc:
+        if unreachable_now(exc):
+            # The author's server is slow or down: not a false proof. A FetchError, so
+            # that the inbox tries the activity again later rather than refusing it.
+            raise FetchError(f"the {what}'s key cannot be fetched now: {exc}") from exc
         raise ProofRefused(f"the {what}'s proof names a key that cannot be read: {exc}") from exc
     if key.owner != owner or not isinstance(key.public_key, Ed25519PublicKey):
         raise ProofRefused(f"the {what}'s proof uses a key of {key.owner}, not of {owner}")

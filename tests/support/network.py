@@ -37,12 +37,16 @@ class HostRouter(httpx.AsyncBaseTransport):
         # Every request that went through, as (method, url): tests assert what a node
         # fetched (or that it fetched nothing).
         self.log: list[tuple[str, str]] = []
+        # URLs that fail as a server down would (a refused connection), for a while.
+        self.down: set[str] = set()
 
     def add(self, host: str, app: Starlette) -> None:
         self.apps[host] = httpx.ASGITransport(app=app)
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         self.log.append((request.method, str(request.url)))
+        if str(request.url) in self.down:
+            raise httpx.ConnectError(f"{request.url} is down", request=request)
         host = request.url.netloc.decode("ascii")
         transport = self.apps.get(host)
         if transport is None:

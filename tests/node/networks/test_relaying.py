@@ -6,6 +6,7 @@ row, and a co-op that leaves or is removed stops receiving and being relayed at 
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from typing import Any
 
 from federation.jsonld import AS_CONTEXT_URL
@@ -229,3 +230,42 @@ async def test_a_newcomers_existing_offers_are_introduced_by_the_network(
     )
     # Two members, but the newcomer's offers collection was read once, by the network.
     assert market_reads.count("https://market.test/actors/coop/offers") == 1
+
+
+async def test_an_answer_waits_for_a_roster_that_cannot_be_read_now(network: Network) -> None:
+    """The network's members collection unreachable when the Accept arrives: the
+    Accept is tried again later, rather than the co-op becoming a member that knows no
+    other (and would ignore every relayed offer)."""
+    hub, market, food, _ = await a_network(network)
+    await admitted(network, hub, (market, "crafts", "Occitanie"))
+    await joining.join(food.node, "reseau@hub.test", sector="food", region="Bretagne")
+    await network.settle()
+    network.router.down.add(f"{NETWORK}/members")
+    await hosting.approve(hub.node, "reseau", "https://food.test/actors/coop")
+    await network.settle()
+    mine, _ = await reading.membership(food.node, NETWORK)
+    assert mine.state is State.PENDING  # the Accept waits for its next try
+
+    network.router.down.clear()
+    network.clock.advance(timedelta(minutes=1))
+    await network.settle()
+    mine, roster = await reading.membership(food.node, NETWORK)
+    assert mine.state is State.MEMBER
+    assert [entry.actor for entry in roster] == ["https://market.test/actors/coop"]
+
+
+async def test_a_newcomers_offers_are_introduced_once_its_server_answers_again(
+    network: Network,
+) -> None:
+    hub, market, food, _ = await a_network(network)
+    await admitted(network, hub, (food, "food", "Bretagne"))
+    before = await publish(market, honey())
+    await network.settle()
+    network.router.down.add("https://market.test/actors/coop/offers")
+    await admitted(network, hub, (market, "crafts", "Occitanie"))
+    assert not await listed(food, before["uri"])
+
+    network.router.down.clear()
+    network.clock.advance(timedelta(minutes=2))
+    await network.settle()
+    assert await listed(food, before["uri"])
