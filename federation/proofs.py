@@ -232,7 +232,7 @@ def _jcs_members(value: dict[str, Any]) -> bytes:
 
 def _jcs_context(context: Any) -> bytes:
     try:
-        seen = json.dumps(context, sort_keys=True, ensure_ascii=False, allow_nan=False)
+        seen = _plain(context)
     except (TypeError, ValueError):  # not JSON (NaN, a key not a string): JCS says why
         return rfc8785.dumps(context)
     canonical = _CONTEXTS.get(seen)

@@ -303,11 +303,6 @@ def _relayed(item: InboxItem) -> dict[str, Any]:
     return inner
 
 
-def _listed(conn: Connection, network: str, origin: str) -> bool:
-    """Whether the co-op belongs to ``network`` and the network lists ``origin``."""
-    return store.relays(conn, origin, network=network)
-
-
 def _signed_offer(document: object, origin: str) -> dict[str, Any] | None:
     """The relayed object, if it is an offer to check by its proof: None for what is
     not for the catalogue (a proposal, a post); an offer not on its author's server is
@@ -330,7 +325,8 @@ async def on_announce(node: Node, item: InboxItem) -> None:
     origin = str(inner["actor"])
     if origin == node.urls.actor(node.settings.handle):
         return  # our own offer, back from the network
-    if not await node.db.read(lambda conn: _listed(conn, item.actor, origin)):
+    # Whether the co-op belongs to the network and the network lists the actor.
+    if not await node.db.read(lambda conn: store.relays(conn, origin, network=item.actor)):
         log.info("networks: %s relays %s, which is not a member we know of", item.actor, origin)
         return
     if inner["type"] == "Delete":

@@ -49,6 +49,19 @@ async def invitations(coop: Coop) -> list[dict[str, Any]]:
     return found
 
 
+async def accept_invitations(*coops: Coop) -> list[dict[str, Any]]:
+    """Each co-op's admin accepts its one invitation; the invitations, in order."""
+    accepted_ones = []
+    for coop in coops:
+        [invitation] = await invitations(coop)
+        accepted = await coop.node.request(
+            "POST", f"/api/v1/proposals/{invitation['id']}/accept", headers=coop.node.auth
+        )
+        assert accepted.status_code == 200, accepted.text
+        accepted_ones.append(invitation)
+    return accepted_ones
+
+
 async def test_every_member_co_op_is_invited_votes_at_home_and_the_tally_audits(
     network: Network,
 ) -> None:
@@ -72,13 +85,8 @@ async def test_every_member_co_op_is_invited_votes_at_home_and_the_tally_audits(
     ]
     # Invited as from a followed co-op: each admin decides. The outsider is not asked.
     assert await invitations(outsider) == []
-    for coop in (market, farm):
-        [invitation] = await invitations(coop)
+    for invitation in await accept_invitations(market, farm):
         assert invitation["host"] == "https://food.test/actors/coop"
-        accepted = await coop.node.request(
-            "POST", f"/api/v1/proposals/{invitation['id']}/accept", headers=coop.node.auth
-        )
-        assert accepted.status_code == 200, accepted.text
     await network.settle()
 
     shown = (
@@ -152,12 +160,7 @@ async def test_one_co_op_one_vote_across_the_network(network: Network) -> None:
         network=NETWORK,
     )
     await network.settle()
-    for coop in (market, farm):
-        [invitation] = await invitations(coop)
-        accepted = await coop.node.request(
-            "POST", f"/api/v1/proposals/{invitation['id']}/accept", headers=coop.node.auth
-        )
-        assert accepted.status_code == 200, accepted.text
+    await accept_invitations(market, farm)
     await network.settle()
     ballots = [
         (food, {"m0": "For", "m1": "For"}),
@@ -208,12 +211,7 @@ async def test_counted_by_subtotals_across_the_network(network: Network) -> None
         network=NETWORK,
     )
     await network.settle()
-    for coop in (market, farm):
-        [invitation] = await invitations(coop)
-        accepted = await coop.node.request(
-            "POST", f"/api/v1/proposals/{invitation['id']}/accept", headers=coop.node.auth
-        )
-        assert accepted.status_code == 200, accepted.text
+    await accept_invitations(market, farm)
     await network.settle()
     for coop, who, choice in [
         (food, "m0", "For"),
