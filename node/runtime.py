@@ -49,6 +49,10 @@ class Node:
     # were parsed from: the inbox worker takes them instead of parsing the body again
     # (node.inbox.receive bounds it).
     inbox_parsed: dict[str, tuple[str, dict[str, Any]]] = field(init=False, default_factory=dict)
+    # Set when this process queued an email (a verification link, a test), so that it
+    # goes at once; and when the mail worker last forgot old messages.
+    mail_wakeup: asyncio.Event = field(init=False, default_factory=asyncio.Event)
+    mail_pruned_at: datetime | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         self.urls = Urls(self.settings.base_url)

@@ -15,6 +15,7 @@ import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
+from email.utils import formataddr, parseaddr
 from pathlib import Path
 from typing import Any
 
@@ -92,6 +93,36 @@ class Settings:
     # that do not come through the proxy) or "token" (a bearer token, metrics_token).
     metrics: str = "off"
     metrics_token: str = ""
+    # Email (node/mail): the SMTP server the node hands its messages to. Without a host
+    # the node sends no email, and says so once at start.
+    smtp_host: str = ""
+    smtp_port: int = 587
+    # "starttls" (the upgrade is required, port 587), "tls" (TLS from the start, port
+    # 465) or "none" (plain text: a relay on this machine only).
+    smtp_security: str = "starttls"
+    smtp_username: str = ""
+    smtp_password: str = ""
+    # The From of every message; by default the co-op's name at notifications@DOMAIN.
+    mail_from: str = ""
+    # At most this many notifications an hour to one address; past it, they wait for
+    # the next daily digest instead of being dropped.
+    mail_per_hour: int = 10
+    # The reminder to members who have not voted goes this many hours before the close.
+    mail_reminder_hours: int = 24
+    # The daily digests go at this hour (UTC).
+    mail_digest_hour: int = 7
+
+    @property
+    def mail_on(self) -> bool:
+        return bool(self.smtp_host)
+
+    @property
+    def mail_sender(self) -> str:
+        """The From header: ``mail_from``, or the co-op's name at notifications@host."""
+        if self.mail_from:
+            return self.mail_from
+        host = self.domain.partition(":")[0]
+        return formataddr((self.name, f"notifications@{host}"))
 
     @property
     def scheme(self) -> str:
@@ -133,12 +164,29 @@ _FILE_KEYS = {
     "accept_shared_from",
     "metrics",
     "metrics_token",
+    "smtp_host",
+    "smtp_port",
+    "smtp_security",
+    "smtp_username",
+    "smtp_password",
+    "mail_from",
+    "mail_per_hour",
+    "mail_reminder_hours",
+    "mail_digest_hour",
 }
 _BOOLEANS = {"local", "public_collections", "public_roster"}
 _CHOICES = {
     "follow_policy": ("auto", "approve", "listed"),
     "federation": ("open", "allowlist"),
     "metrics": ("off", "loopback", "token"),
+    "smtp_security": ("starttls", "tls", "none"),
+}
+# Whole numbers and their bounds (inclusive).
+_WHOLE = {
+    "smtp_port": (1, 65535),
+    "mail_per_hour": (1, 10_000),
+    "mail_reminder_hours": (1, 24 * 30),
+    "mail_digest_hour": (0, 23),
 }
 # A bearer token a scraper sends: long enough not to be guessed.
 METRICS_TOKEN_MIN = 16
@@ -218,6 +266,11 @@ def _from_environ(environ: Mapping[str, str]) -> dict[str, Any]:
             values[key] = int(raw)
         elif key in _NUMBERS:
             values[key] = _number(key, raw)
+        elif key in _WHOLE:
+            text = raw.strip()
+            if not (text.isascii() and text.isdigit() and len(text) <= 6):
+                raise SettingsError(f"{_ENV_PREFIX}{key.upper()}={raw!r}: give a whole number")
+            values[key] = int(text)
         else:
             values[key] = raw
     return values
@@ -250,6 +303,15 @@ def _build(data_dir: Path, values: Mapping[str, Any]) -> Settings:
         accept_shared_from=_coops("accept_shared_from", values.get("accept_shared_from", ())),
         metrics=str(values.get("metrics", "off")),
         metrics_token=str(values.get("metrics_token", "")),
+        smtp_host=_text("smtp_host", values.get("smtp_host", "")).strip(),
+        smtp_port=_whole("smtp_port", values.get("smtp_port", 587)),
+        smtp_security=str(values.get("smtp_security", "starttls")),
+        smtp_username=_text("smtp_username", values.get("smtp_username", "")),
+        smtp_password=_text("smtp_password", values.get("smtp_password", "")),
+        mail_from=_mail_from(values.get("mail_from", "")),
+        mail_per_hour=_whole("mail_per_hour", values.get("mail_per_hour", 10)),
+        mail_reminder_hours=_whole("mail_reminder_hours", values.get("mail_reminder_hours", 24)),
+        mail_digest_hour=_whole("mail_digest_hour", values.get("mail_digest_hour", 7)),
     )
     for key, choices in _CHOICES.items():
         if getattr(settings, key) not in choices:
@@ -311,6 +373,34 @@ def _number(key: str, raw: str) -> float | int:
         return int(raw) if key == "body_min_rate" else float(raw)
     except ValueError as exc:
         raise SettingsError(f"{_ENV_PREFIX}{key.upper()}={raw!r}: not a number") from exc
+
+
+def _text(key: str, value: Any) -> str:
+    if not isinstance(value, str) or any(c in value for c in "\r\n\x00"):
+        raise SettingsError(f"{key} = {value!r}: give one line of text")
+    return value
+
+
+def _whole(key: str, value: Any) -> int:
+    low, high = _WHOLE[key]
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise SettingsError(f"{key} = {value!r}: give a whole number from {low} to {high}")
+    return value
+
+
+def _mail_from(value: Any) -> str:
+    """A From header: an address, with or without a name (``Co-op <news@coop.example>``)."""
+    text = _text("mail_from", value).strip()
+    if not text:
+        return ""
+    _, address = parseaddr(text)
+    local, at, host = address.partition("@")
+    if not (at and local and "." in host and address.isascii()):
+        raise SettingsError(
+            f"mail_from = {text!r}: give an address such as "
+            "'Les Tisseurs <notifications@coop.example>'"
+        )
+    return text
 
 
 def _positive(key: str, value: Any, *, whole: bool = False) -> float:

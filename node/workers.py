@@ -20,6 +20,7 @@ from node.clock import node_clock
 from node.delivery.worker import DELIVERY_POLLER, DOMAINS_POLLER
 from node.governance.worker import GOVERNANCE_POLLER
 from node.inbox.worker import INBOX_POLLER
+from node.mail.worker import MAIL_POLLER
 from node.networks.worker import NETWORKS_POLLER
 from node.offers.backfill import BACKFILL_POLLER
 from node.orders.worker import ORDERS_POLLER
@@ -42,6 +43,7 @@ def default_pollers() -> tuple[Poller, ...]:
         ORDERS_POLLER,
         NETWORKS_POLLER,
         RETENTION_POLLER,
+        MAIL_POLLER,
     )
 
 

@@ -15,6 +15,7 @@ from one module per group of them.
 - :mod:`node.cli.keys`: ``keys``
 - :mod:`node.cli.backup`: ``backup``, ``restore``
 - :mod:`node.cli.doctor`: ``doctor``
+- :mod:`node.cli.mail`: ``mail``
 
 What they share (settings, the clock, the database, a whole node) is in
 :mod:`node.cli.common`. Each command imports what it needs when it runs, so that
@@ -31,6 +32,7 @@ from node.cli import (
     doctor,
     follows,
     keys,
+    mail,
     media,
     members,
     networks,
@@ -64,6 +66,7 @@ for group in (
     keys,
     backup,
     doctor,
+    mail,
 ):
     for command in group.COMMANDS:
         main.add_command(command)

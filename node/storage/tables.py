@@ -827,3 +827,83 @@ network_roster = Table(
     UniqueConstraint("membership_id", "actor", name="uq_network_roster_membership_id_actor"),
 )
 Index("ix_network_roster_actor", network_roster.c.actor)
+
+# --- email (node/mail) ------------------------------------------------------------------
+
+# A member's email address: verified once a link sent to it was followed, before any
+# notification goes there. ``secret`` keys the member's unsubscribe links (HMAC); a new
+# address gets a new one, so the old links stop working. ``digest_sent_at``: the last
+# daily digest queued.
+mail_recipients = Table(
+    "mail_recipients",
+    metadata,
+    Column("member_id", Integer, ForeignKey("members.id", ondelete="CASCADE"), primary_key=True),
+    Column("address", String(320), nullable=False),
+    Column("language", String(8), nullable=False),
+    Column("verified_at", UtcDateTime, nullable=True),
+    Column("verify_hash", String(64), nullable=True),
+    Column("verify_expires", UtcDateTime, nullable=True),
+    Column("secret", String(64), nullable=False),
+    Column("digest_sent_at", UtcDateTime, nullable=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+)
+
+# How a member wants each kind of notification: now, daily (in the digest) or never.
+# A kind without a row gets its default (node/mail/kinds.py).
+mail_preferences = Table(
+    "mail_preferences",
+    metadata,
+    Column("member_id", Integer, ForeignKey("members.id", ondelete="CASCADE"), primary_key=True),
+    Column("kind", String(32), primary_key=True),
+    Column("frequency", String(8), nullable=False),
+)
+
+# The messages to hand to the SMTP server: pending (due at ``next_attempt_at``),
+# sending (taken by a worker until ``next_attempt_at``, its lease), sent or failed
+# (``last_error`` says why). ``params`` is the JSON the message is rendered from, in
+# ``language``; ``dedupe`` keeps one event from queueing a message twice; the
+# Message-ID is fixed when queued, so a retried message is the same message.
+mail_outbox = Table(
+    "mail_outbox",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("member_id", Integer, ForeignKey("members.id", ondelete="CASCADE"), nullable=True),
+    Column("address", String(320), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("language", String(8), nullable=False),
+    Column("params", Text, nullable=False),
+    Column("dedupe", String(512), nullable=True, unique=True),
+    Column("message_id", String(255), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", UtcDateTime, nullable=False),
+    Column("last_error", Text, nullable=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("sent_at", UtcDateTime, nullable=True),
+)
+Index("ix_mail_outbox_state", mail_outbox.c.state, mail_outbox.c.next_attempt_at)
+Index("ix_mail_outbox_member_id", mail_outbox.c.member_id, mail_outbox.c.created_at)
+
+# Notifications waiting for a member's daily digest (or kept past the hourly limit).
+mail_digest_items = Table(
+    "mail_digest_items",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("member_id", Integer, ForeignKey("members.id", ondelete="CASCADE"), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("params", Text, nullable=False),
+    Column("dedupe", String(512), nullable=True, unique=True),
+    Column("created_at", UtcDateTime, nullable=False),
+)
+Index("ix_mail_digest_items_member_id", mail_digest_items.c.member_id, mail_digest_items.c.id)
+
+# The events whose notifications were queued (a proposal opened, an order came in): each
+# is told once, whatever the number of workers or rounds that saw it.
+mail_events = Table(
+    "mail_events",
+    metadata,
+    Column("kind", String(32), primary_key=True),
+    Column("subject", String(2048), primary_key=True),
+    Column("created_at", UtcDateTime, nullable=False),
+)

@@ -137,6 +137,7 @@ class Network:
         from node.delivery import worker as delivery_worker
         from node.governance import worker as governance_worker
         from node.inbox import worker as inbox_worker
+        from node.mail import worker as mail_worker
         from node.networks import worker as networks_worker
         from node.offers import backfill
         from node.orders import worker as orders_worker
@@ -151,6 +152,7 @@ class Network:
                 done += await governance_worker.run_once(test_node.node)
                 done += await orders_worker.run_once(test_node.node)
                 done += await networks_worker.run_once(test_node.node)
+                done += await mail_worker.run_once(test_node.node)
             handled += done
             if done == 0:
                 return handled

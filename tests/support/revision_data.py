@@ -834,6 +834,81 @@ TABLES: list[Rows] = [
             }
         ],
     ),
+    # Alice's address (verified, French), her preferences, a sent message, a digest
+    # item waiting, and one told event.
+    Rows(
+        "mail_recipients",
+        "0019",
+        [
+            {
+                "member_id": 1,
+                "address": "alice@mail.example",
+                "language": "fr",
+                "verified_at": at(73),
+                "verify_hash": None,
+                "verify_expires": None,
+                "secret": "s" * 43,
+                "digest_sent_at": at(74),
+                "created_at": at(72),
+                "updated_at": at(73),
+            }
+        ],
+    ),
+    Rows(
+        "mail_preferences",
+        "0019",
+        [
+            {"member_id": 1, "kind": "proposal_opened", "frequency": "daily"},
+            {"member_id": 1, "kind": "proposal_outcome", "frequency": "never"},
+        ],
+    ),
+    Rows(
+        "mail_outbox",
+        "0019",
+        [
+            {
+                "id": 1,
+                "member_id": 1,
+                "address": "alice@mail.example",
+                "kind": "proposal_opened",
+                "language": "fr",
+                "params": _json({"title": "Ouvrir un second point de retrait"}),
+                "dedupe": "proposal_opened 1 https://coop.example/proposals/p1",
+                "message_id": "<m1@coop.example>",
+                "state": "sent",
+                "attempts": 1,
+                "next_attempt_at": at(74),
+                "last_error": None,
+                "created_at": at(74),
+                "sent_at": at(74),
+            }
+        ],
+    ),
+    Rows(
+        "mail_digest_items",
+        "0019",
+        [
+            {
+                "id": 1,
+                "member_id": 1,
+                "kind": "proposal_reminder",
+                "params": _json({"title": "Ouvrir un second point de retrait"}),
+                "dedupe": "proposal_reminder 1 https://coop.example/proposals/p1",
+                "created_at": at(75),
+            }
+        ],
+    ),
+    Rows(
+        "mail_events",
+        "0019",
+        [
+            {
+                "kind": "proposal_opened",
+                "subject": f"{BASE}/proposals/p1",
+                "created_at": at(74),
+            }
+        ],
+    ),
 ]
 
 

@@ -1,4 +1,4 @@
-"""Every text of every page is in both message catalogues, and translated in French:
+"""Every text of every page and email is in both message catalogues, and translated in French:
 a string added to a template without its translation fails here, not in front of a
 French-speaking member."""
 
@@ -10,7 +10,7 @@ from babel.messages.extract import extract_from_dir
 
 from node.web.templates import TEMPLATES_DIR
 from node.web.ui import i18n
-from node.web.ui.i18n import LANGUAGES, LOCALE_DIR
+from node.i18n import LANGUAGES, LOCALE_DIR
 
 PLACEHOLDER = re.compile(r"%\(\w+\)s")
 
@@ -19,8 +19,12 @@ def template_messages() -> dict[str, str]:
     found: dict[str, str] = {}
     for filename, lineno, message, _, _ in extract_from_dir(
         str(TEMPLATES_DIR),
-        method_map=[("**.html", "jinja2")],
-        options_map={"**.html": {"extensions": "jinja2.ext.i18n"}},
+        # The pages, and the emails (node/templates/mail: a .txt template per kind).
+        method_map=[("**.html", "jinja2"), ("mail/**.txt", "jinja2")],
+        options_map={
+            "**.html": {"extensions": "jinja2.ext.i18n"},
+            "mail/**.txt": {"extensions": "jinja2.ext.i18n"},
+        },
     ):
         text = message if isinstance(message, str) else message[0]
         found.setdefault(text, f"{filename}:{lineno}")

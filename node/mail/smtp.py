@@ -1,0 +1,137 @@
+"""Handing messages to the SMTP server the settings name, with aiosmtplib (asyncio, pure
+Python, kept up: it refuses line breaks smuggled into commands).
+
+A batch goes over one connection. Each message ends in one of three ways: sent; refused
+for good (a 5xx answer to it: the address does not exist, say); or to be tried again (a
+4xx answer, a server down, slow or gone mid-batch, or refused logins, which an admin
+fixes in the settings).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+from collections.abc import Sequence
+from dataclasses import dataclass
+from email.message import EmailMessage
+from enum import StrEnum
+
+import aiosmtplib
+
+from node.settings import Settings
+
+log = logging.getLogger(__name__)
+
+# How long one message may take, from its MAIL FROM to the server's answer to its data
+# (aiosmtplib's own timeout applies to each read and write, not to the whole).
+MESSAGE_TIMEOUT = 60.0
+CONNECT_TIMEOUT = 30.0
+
+
+class Outcome(StrEnum):
+    SENT = "sent"
+    RETRY = "retry"
+    REFUSED = "refused"
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    outcome: Outcome
+    detail: str = ""
+
+
+def _client(settings: Settings) -> aiosmtplib.SMTP:
+    tls = settings.smtp_security
+    return aiosmtplib.SMTP(
+        hostname=settings.smtp_host,
+        port=settings.smtp_port,
+        use_tls=tls == "tls",
+        # Required, not opportunistic: a server that stops offering STARTTLS (or a
+        # machine in between that strips it) gets no password and no mail.
+        start_tls=tls == "starttls",
+        username=settings.smtp_username or None,
+        password=settings.smtp_password or None,
+        timeout=CONNECT_TIMEOUT,
+        tls_context=ssl.create_default_context() if tls != "none" else None,
+        local_hostname=settings.domain.partition(":")[0],
+    )
+
+
+def _code(exc: BaseException) -> int | None:
+    if isinstance(exc, aiosmtplib.SMTPRecipientsRefused) and exc.recipients:
+        return min(r.code for r in exc.recipients)
+    if isinstance(exc, aiosmtplib.SMTPResponseException):
+        return exc.code
+    return None
+
+
+def describe(exc: BaseException) -> str:
+    """What went wrong, in words an admin can act on."""
+    if isinstance(exc, aiosmtplib.SMTPAuthenticationError):
+        return f"the SMTP server refused the login (smtp_username, smtp_password): {exc}"
+    if isinstance(exc, aiosmtplib.SMTPConnectError | ConnectionError | OSError):
+        return f"cannot connect to the SMTP server: {exc}"
+    if isinstance(exc, aiosmtplib.SMTPTimeoutError | TimeoutError):
+        return "the SMTP server did not answer in time"
+    if isinstance(exc, aiosmtplib.SMTPException):
+        return f"the SMTP server answered: {exc}"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _classify(exc: BaseException) -> Result:
+    code = _code(exc)
+    if (
+        code is not None
+        and 500 <= code < 600
+        and not isinstance(exc, aiosmtplib.SMTPAuthenticationError)
+    ):
+        return Result(Outcome.REFUSED, describe(exc))
+    return Result(Outcome.RETRY, describe(exc))
+
+
+async def send_batch(settings: Settings, messages: Sequence[EmailMessage]) -> list[Result]:
+    """Hand the messages to the server over one connection; a result for each, in order.
+    A connection that fails leaves the messages not yet sent to be tried again."""
+    results: list[Result] = []
+    client = _client(settings)
+    try:
+        async with asyncio.timeout(CONNECT_TIMEOUT * 2):
+            await client.connect()
+    except Exception as exc:  # a server down, refused logins, a TLS failure: all retried
+        failed = _classify(exc)
+        return [Result(Outcome.RETRY, failed.detail)] * len(messages)
+    try:
+        for message in messages:
+            try:
+                async with asyncio.timeout(MESSAGE_TIMEOUT):
+                    await client.send_message(message)
+            except aiosmtplib.SMTPServerDisconnected as exc:
+                detail = describe(exc)
+                results.append(Result(Outcome.RETRY, detail))
+                break
+            except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+                results.append(_classify(exc))
+                if not client.is_connected:
+                    break
+                continue
+            except ValueError as exc:  # a header aiosmtplib refuses to send
+                results.append(Result(Outcome.REFUSED, f"not a sendable message: {exc}"))
+                continue
+            results.append(Result(Outcome.SENT))
+    finally:
+        if client.is_connected:
+            try:
+                async with asyncio.timeout(5):
+                    await client.quit()
+            except Exception:  # the messages were handed over; a rude goodbye changes nothing
+                client.close()
+    missing = len(messages) - len(results)
+    if missing:
+        results.extend([Result(Outcome.RETRY, "the SMTP connection ended before it")] * missing)
+    return results
+
+
+async def send_one(settings: Settings, message: EmailMessage) -> Result:
+    [result] = await send_batch(settings, [message])
+    return result

@@ -1,0 +1,206 @@
+"""The mail worker's round: tell the new events, queue the digests that are due, hand
+the due messages to the SMTP server, and now and then forget old sent messages.
+
+Without SMTP settings the node sends nothing and tells nothing (it says so once in
+its log); messages already queued wait for the settings.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from datetime import datetime, timedelta
+from email.message import EmailMessage
+from typing import Any
+
+from node.mail import events, messages, smtp, store, tokens
+from node.mail.kinds import ALL, DIGEST, TEST, VERIFY
+from node.runtime import Node, Poller
+
+log = logging.getLogger(__name__)
+
+BATCH = 100
+LEASE = timedelta(minutes=10)
+GIVE_UP_AFTER = timedelta(days=3)
+MAX_BACKOFF = timedelta(hours=6)
+DIGEST_BATCH = 200
+PRUNE_EVERY = timedelta(hours=1)
+KEEP = timedelta(days=30)
+# What each process said already: that email is off.
+_said: set[str] = set()
+
+
+def backoff(attempts: int) -> timedelta:
+    """1, 2, 4 … minutes after each failed attempt, up to 6 hours, give or take 10 %."""
+    base = min(timedelta(minutes=2 ** max(attempts - 1, 0)), MAX_BACKOFF)
+    return base * random.uniform(0.9, 1.1)
+
+
+async def run_once(node: Node) -> int:
+    if not node.settings.mail_on:
+        if "off" not in _said:
+            _said.add("off")
+            log.warning(
+                "email is off: no smtp_host in the settings, so members get no "
+                "notifications (see `coopnode mail test`)"
+            )
+        return 0
+    now = node.clock.now()
+    done = await events.run_once(node)
+    done += await queue_digests(node, now)
+    done += await send_due(node)
+    await _prune(node, now)
+    return done
+
+
+def digest_due_at(now: datetime, hour: int) -> datetime:
+    """The last time digests were due: today's digest hour, or yesterday's before it."""
+    today = now.replace(hour=hour, minute=0, second=0, microsecond=0)
+    return today if now >= today else today - timedelta(days=1)
+
+
+async def queue_digests(node: Node, now: datetime) -> int:
+    due_at = digest_due_at(now, node.settings.mail_digest_hour)
+    members = await node.db.read(
+        lambda conn: store.digests_due(conn, due_at=due_at, limit=DIGEST_BATCH)
+    )
+    base = node.settings.base_url
+
+    def one(conn: Any, member_id: int) -> bool:
+        recipient = store.recipient(conn, member_id)
+        items = store.take_digest(conn, member_id, now=now)
+        if recipient is None or not items:
+            return False
+        listed = [
+            {
+                "subject": messages.subject_of(kind, recipient.language, params),
+                "url": str(params.get("url") or base),
+            }
+            for kind, params, _ in items
+        ]
+        store.queue(
+            conn,
+            [
+                store.NewMail(
+                    member_id=member_id,
+                    address=recipient.address,
+                    kind=DIGEST,
+                    language=recipient.language,
+                    params={"items": listed, "coop": node.settings.name, "url": base},
+                    dedupe=f"{DIGEST} {member_id} {due_at.isoformat()}",
+                    message_id=messages.new_message_id(node.settings),
+                )
+            ],
+            now=now,
+        )
+        return True
+
+    queued = 0
+    for member_id in members:
+
+        def write(conn: Any, member_id: int = member_id) -> bool:
+            return one(conn, member_id)
+
+        try:
+            queued += await node.db.write(write)
+        except Exception:
+            log.exception("mail: could not queue the digest of member %s", member_id)
+    return queued
+
+
+def build(node: Node, mail: store.Outgoing) -> EmailMessage:
+    """The message as it goes out, its links made for its recipient."""
+    settings = node.settings
+    base = settings.base_url
+    params = dict(mail.params)
+    params.setdefault("coop", settings.name)
+    params.setdefault("url", base)
+    unsubscribe = None
+    if mail.kind not in (VERIFY, TEST) and mail.member_id is not None and mail.secret:
+        kind = ALL if mail.kind == DIGEST else mail.kind
+        token = tokens.unsubscribe_token(mail.secret, mail.member_id, kind)
+        unsubscribe = f"{base}/mail/unsubscribe/{token}"
+        params["settings_url"] = f"{base}/me/notifications"
+        params["unsubscribe_url"] = unsubscribe
+    rendered = messages.render(mail.kind, mail.language, params)
+    return messages.email(
+        settings,
+        rendered,
+        to=mail.address,
+        message_id=mail.message_id,
+        language=mail.language,
+        list_id=None if mail.kind in (VERIFY, TEST) else mail.kind.replace("_", "-"),
+        unsubscribe_url=unsubscribe,
+    )
+
+
+def _stale(mail: store.Outgoing) -> str | None:
+    """Why a queued message must not go, if it must not: its member changed or lost
+    the address it was queued for."""
+    if mail.member_id is None:
+        return None
+    if mail.current_address != mail.address:
+        return "the member's address changed"
+    if mail.kind != VERIFY and not mail.verified:
+        return "the member's address is not verified"
+    return None
+
+
+async def send_due(node: Node) -> int:
+    now = node.clock.now()
+    due = await node.db.write(lambda conn: store.claim(conn, now=now, lease=LEASE, limit=BATCH))
+    if not due:
+        return 0
+    going: list[tuple[store.Outgoing, EmailMessage]] = []
+    dropped: list[tuple[int, str]] = []
+    for mail in due:
+        reason = _stale(mail)
+        if reason is None:
+            try:
+                going.append((mail, build(node, mail)))
+                continue
+            except Exception as exc:  # a message that cannot be made is one message lost
+                log.exception("mail: cannot render message %s", mail.id)
+                reason = f"cannot be rendered: {type(exc).__name__}"
+        dropped.append((mail.id, reason))
+    results = await smtp.send_batch(node.settings, [message for _, message in going])
+    after = node.clock.now()
+    sent = [mail.id for (mail, _), r in zip(going, results, strict=True) if r.outcome == "sent"]
+
+    def record(conn: Any) -> None:
+        store.mark_sent(conn, sent, now=after)
+        for mail_id, reason in dropped:
+            store.mark_failed(conn, mail_id, error=reason)
+        for (mail, _), result in zip(going, results, strict=True):
+            if result.outcome == smtp.Outcome.REFUSED:
+                store.mark_failed(conn, mail.id, error=result.detail)
+            elif result.outcome == smtp.Outcome.RETRY:
+                if after - mail.created_at > GIVE_UP_AFTER:
+                    store.mark_failed(conn, mail.id, error=f"gave up: {result.detail}")
+                else:
+                    store.mark_retry(
+                        conn, mail.id, error=result.detail, at=after + backoff(mail.attempts)
+                    )
+
+    await node.db.write(record)
+    failures = [r.detail for r in results if r.outcome != smtp.Outcome.SENT]
+    if failures:
+        log.warning(
+            "mail: %d of %d messages not sent: %s", len(failures), len(results), failures[0]
+        )
+    return len(sent)
+
+
+async def _prune(node: Node, now: datetime) -> None:
+    last = node.mail_pruned_at
+    if last is not None and now - last < PRUNE_EVERY:
+        return
+    node.mail_pruned_at = now
+    await node.db.write(lambda conn: store.prune(conn, before=now - KEEP))
+
+
+def wakeup(node: Node) -> Any:
+    return node.mail_wakeup
+
+
+MAIL_POLLER = Poller(name="mail", run_once=run_once, idle_seconds=5.0, wakeup=wakeup)
