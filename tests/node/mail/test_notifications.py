@@ -80,15 +80,15 @@ async def test_a_proposal_opening_is_mailed_to_each_voter_in_their_language(
     assert english.subject.startswith("Ouvrir un second point de retrait: vote until ")
     assert "Read the proposal and vote" in english.text
     link = f"{coop.node.base}/proposals/{created['id']}"
-    assert link in english.text and f'href="{link}"' in english.html
+    assert link in english.text
+    assert f'href="{link}"' in english.html
     assert english.header("Content-Language") == "en"
     assert french.header("Content-Language") == "fr"
     # RFC 8058 one-click unsubscribe, on notifications.
     assert english.header("List-Unsubscribe-Post") == "List-Unsubscribe=One-Click"
     unsubscribe = english.header("List-Unsubscribe")
-    assert unsubscribe is not None and unsubscribe.startswith(
-        f"<{coop.node.base}/mail/unsubscribe/"
-    )
+    assert unsubscribe is not None
+    assert unsubscribe.startswith(f"<{coop.node.base}/mail/unsubscribe/")
     assert english.header("Auto-Submitted") == "auto-generated"
     assert english.message["From"].addresses[0].addr_spec == "notifications@alpha.test"
 
@@ -171,7 +171,8 @@ async def test_a_restart_sends_nothing_twice(network: Network, smtp: MailServer)
     network.clock.advance(timedelta(hours=1))
     await worker.run_once(restarted)
     ids = [m.header("Message-ID") for m in smtp.received]
-    assert len(ids) == 6 and len(set(ids)) == 6
+    assert len(ids) == 6
+    assert len(set(ids)) == 6
     assert sorted(r for m in smtp.received for r in m.recipients) == [
         f"member{i}@mail.test" for i in range(6)
     ]
@@ -225,7 +226,8 @@ async def test_the_daily_digest_gathers_what_a_member_chose_to_read_once_a_day(
     await network.settle()
     [digest] = notifications(smtp, "ana@mail.test")
     assert "your daily summary" in digest.subject
-    assert "First: vote until" in digest.text and "Second: vote until" in digest.text
+    assert "First: vote until" in digest.text
+    assert "Second: vote until" in digest.text
     assert f"{coop.node.base}/proposals/{first['id']}" in digest.text
     # Its unsubscribe link stops everything.
     assert ".all." in (digest.header("List-Unsubscribe") or "")
@@ -352,7 +354,8 @@ async def test_without_smtp_settings_the_node_works_and_says_so_once(
         json={"email": "ana@mail.test"},
         headers=coop.local["m0"],
     )
-    assert response.status_code == 200 and response.json()["mail"] is False
+    assert response.status_code == 200
+    assert response.json()["mail"] is False
     await coop.propose("m0", title="No mail")
     with caplog.at_level("WARNING", logger="node.mail.worker"):
         await network.settle()

@@ -8,9 +8,9 @@ import re
 
 from babel.messages.extract import extract_from_dir
 
+from node.i18n import LANGUAGES, LOCALE_DIR
 from node.web.templates import TEMPLATES_DIR
 from node.web.ui import i18n
-from node.i18n import LANGUAGES, LOCALE_DIR
 
 PLACEHOLDER = re.compile(r"%\(\w+\)s")
 
