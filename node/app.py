@@ -27,6 +27,7 @@ from node.storage.migrate import SchemaState
 from node.web import (
     actors,
     api,
+    comments,
     contexts,
     discovery,
     doctor,
@@ -126,6 +127,7 @@ def create_app(
             Route("/api/v1/lookup", api.lookup),
             *orders.routes,
             *mail_api.routes,
+            *comments.routes,
             *networks_api.ROUTES,
             Route("/metrics", metrics.metrics_page),
             Route("/doctor/probe/{nonce}", doctor.probe, methods=["GET", "POST"]),

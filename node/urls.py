@@ -63,6 +63,9 @@ class Urls:
         """The reply that says, in words, whether the proposal passed and why."""
         return f"{self.proposal(key)}/outcome"
 
+    def comment(self, key: str) -> str:
+        return f"{self.base}/comments/{key}"
+
     def order(self, key: str) -> str:
         """A buyer's order: the id of the ``Offer`` activity sent to the seller."""
         return f"{self.base}/orders/{key}"

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from node.discussion import inbound as discussion
 from node.follows import inbound as follows
 from node.governance import inbound as governance
 from node.inbox import actors
@@ -31,6 +32,7 @@ def default_features() -> tuple[Inbound, ...]:
         orders.INBOUND,
         networks.INBOUND,
         follows.INBOUND,
+        discussion.INBOUND,
         offers.INBOUND,
     )
     readers = tuple(read for feature in features for read in feature.profile_readers)

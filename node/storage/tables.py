@@ -907,3 +907,49 @@ mail_events = Table(
     Column("subject", String(2048), primary_key=True),
     Column("created_at", UtcDateTime, nullable=False),
 )
+
+# --- discussion (node/discussion) -------------------------------------------------------
+
+# Comments under a proposal or an offer (``thread``: the object's id), this node's
+# members' and those that came from other servers, as their origin published them.
+# ``in_reply_to``: the proposal, or the comment answered. States: visible, hidden (by an
+# admin: not shown, kept, reversible) or removed (a tombstone: a late copy of the same
+# id brings nothing back). ``actor_id``: the local author's actor.
+comments = Table(
+    "comments",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("key", String(32), nullable=False, unique=True),
+    Column("uri", String(2048), nullable=False, unique=True),
+    Column("thread", String(2048), nullable=False),
+    Column("in_reply_to", String(2048), nullable=False),
+    Column("author", String(2048), nullable=False),
+    Column("author_name", String(255), nullable=False, default=""),
+    Column("author_host", String(255), nullable=False),
+    Column("actor_id", Integer, ForeignKey("actors.id", ondelete="SET NULL"), nullable=True),
+    Column("content", Text, nullable=False),
+    Column("source", Text, nullable=True),
+    Column("state", String(16), nullable=False),
+    Column("published", UtcDateTime, nullable=False),
+    Column("updated", UtcDateTime, nullable=False),
+    Column("received_at", UtcDateTime, nullable=False),
+)
+Index("ix_comments_thread", comments.c.thread, comments.c.published, comments.c.id)
+Index("ix_comments_author_host", comments.c.author_host)
+
+# Reports of comments, for the admin's queue: from a member here, or a ``Flag`` another
+# server sent (``activity_id``: the Flag's id, each taken once). open, then closed once
+# the admin acted on the comment or dismissed the report.
+comment_reports = Table(
+    "comment_reports",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("comment_id", Integer, ForeignKey("comments.id", ondelete="CASCADE"), nullable=False),
+    Column("reporter", String(2048), nullable=False),
+    Column("origin", String(16), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("activity_id", String(2048), nullable=True, unique=True),
+    Column("state", String(16), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+)
+Index("ix_comment_reports_state", comment_reports.c.state, comment_reports.c.id)

@@ -67,6 +67,8 @@ class Mastodon:
     authorized_fetch: bool = False
     # The key ids of the signed fetches answered, in order.
     signed_fetches: list[str] = field(default_factory=list)
+    # The statuses its users posted, served at their ids (by path).
+    statuses: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.base = f"https://{self.domain}"
@@ -74,6 +76,7 @@ class Mastodon:
             routes=[
                 Route("/.well-known/webfinger", self._webfinger),
                 Route("/users/{name}", self._actor),
+                Route("/users/{name}/statuses/{status}", self._status),
                 Route("/users/{name}/inbox", self._inbox, methods=["POST"]),
                 Route("/inbox", self._inbox, methods=["POST"]),
             ]
@@ -143,6 +146,12 @@ class Mastodon:
         if user is None:
             return JSONResponse({"error": "not found"}, status_code=404)
         return Response(json.dumps(self.actor_document(user)), media_type=AS2)
+
+    async def _status(self, request: Request) -> Response:
+        found = self.statuses.get(request.url.path)
+        if found is None:
+            return JSONResponse({"error": "not found"}, status_code=404)
+        return Response(json.dumps(found), media_type=AS2)
 
     async def _check_signed_fetch(self, request: Request) -> Response | None:
         async def lookup(key_id: str) -> Any:
@@ -226,6 +235,61 @@ class Mastodon:
             assert response.status_code in (200, 202), response.text
             sent.append(activity)
         return sent
+
+    def status(
+        self,
+        user: MastodonUser,
+        in_reply_to: str,
+        content: str,
+        *,
+        to: list[str] | None = None,
+        cc: list[str] | None = None,
+    ) -> dict[str, Any]:
+        """A public reply as Mastodon serialises a status (NoteSerializer: the shape of
+        a chaos.social reply), kept and served at its id."""
+        number = len(self.statuses) + 1
+        uri = f"{user.actor}/statuses/{number}"
+        note = {
+            "id": uri,
+            "type": "Note",
+            "summary": None,
+            "inReplyTo": in_reply_to,
+            "published": "2027-03-01T09:00:00Z",
+            "url": f"{self.base}/@{user.name}/{number}",
+            "attributedTo": user.actor,
+            "to": to if to is not None else ["https://www.w3.org/ns/activitystreams#Public"],
+            "cc": cc if cc is not None else [f"{user.actor}/followers"],
+            "sensitive": False,
+            "conversation": (
+                f"tag:{self.domain},2027-03-01:objectId={number}:objectType=Conversation"
+            ),
+            "content": content,
+            "contentMap": {"fr": content},
+            "attachment": [],
+            "tag": [],
+        }
+        self.statuses[f"/users/{user.name}/statuses/{number}"] = note
+        return note
+
+    async def reply(
+        self, user: MastodonUser, inbox: str, in_reply_to: str, content: str, **addressing: Any
+    ) -> dict[str, Any]:
+        """Post a public reply to ``in_reply_to`` (a Create, as Mastodon sends it) to
+        ``inbox``; returns the Note."""
+        note = self.status(user, in_reply_to, content, **addressing)
+        activity = {
+            "@context": AS_CONTEXT_URL,
+            "id": f"{note['id']}/activity",
+            "type": "Create",
+            "actor": user.actor,
+            "published": note["published"],
+            "to": note["to"],
+            "cc": note["cc"],
+            "object": note,
+        }
+        response = await self.post(user, inbox, activity)
+        assert response.status_code in (200, 202), response.text
+        return note
 
     def replies_to(self, user: MastodonUser) -> list[dict[str, Any]]:
         """Notes sent to ``user`` (direct replies), oldest first."""

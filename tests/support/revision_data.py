@@ -909,6 +909,63 @@ TABLES: list[Rows] = [
             }
         ],
     ),
+    # A member's comment under a proposal, one from Mastodon answering it, and a report.
+    Rows(
+        "comments",
+        "0020",
+        [
+            {
+                "id": 1,
+                "key": "c" * 22,
+                "uri": f"{BASE}/comments/{'c' * 22}",
+                "thread": f"{BASE}/proposals/p1",
+                "in_reply_to": f"{BASE}/proposals/p1",
+                "author": VOTERS[0],
+                "author_name": "Alice",
+                "author_host": "coop.example",
+                "actor_id": 2,
+                "content": "<p>Pourquoi samedi ?</p>",
+                "source": "Pourquoi samedi ?",
+                "state": "visible",
+                "published": at(76),
+                "updated": at(76),
+                "received_at": at(76),
+            },
+            {
+                "id": 2,
+                "key": "d" * 22,
+                "uri": f"{PEER}/users/bob/statuses/1",
+                "thread": f"{BASE}/proposals/p1",
+                "in_reply_to": f"{BASE}/comments/{'c' * 22}",
+                "author": f"{PEER}/users/bob",
+                "author_name": "Bob",
+                "author_host": "peer.example",
+                "actor_id": None,
+                "content": "<p>Parce que le marché.</p>",
+                "source": None,
+                "state": "hidden",
+                "published": at(77),
+                "updated": at(77),
+                "received_at": at(77),
+            },
+        ],
+    ),
+    Rows(
+        "comment_reports",
+        "0020",
+        [
+            {
+                "id": 1,
+                "comment_id": 2,
+                "reporter": f"{PEER}/actor",
+                "origin": "flag",
+                "reason": "Spam",
+                "activity_id": f"{PEER}/flags/1",
+                "state": "open",
+                "created_at": at(78),
+            }
+        ],
+    ),
 ]
 
 

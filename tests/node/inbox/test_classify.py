@@ -41,8 +41,9 @@ FOLLOW = {"id": "https://alpha.test/follows/1", "type": "Follow", "actor": URLS.
         (activity("Create", OFFER), "offer"),
         (activity("Create", "https://beta.test/offers/1"), "offer"),  # known once fetched
         (activity("Create", {"id": "https://beta.test/offers/1"}), "offer"),
-        (activity("Create", NOTE), None),
-        (activity("Create", {**VOTE, "content": "<p>For</p>"}), None),  # a post, not a vote
+        (activity("Create", NOTE), None),  # a post answering nothing
+        # A reply with content is a comment (the thread's handler looks where it goes).
+        (activity("Create", {**VOTE, "content": "<p>For</p>"}), "comment"),
         # An Update or Delete of the actor itself comes before any feature's reading.
         (activity("Update", {"id": PEER, "type": "Person"}), "actor"),
         (activity("Delete", PEER), "actor"),
@@ -57,9 +58,12 @@ FOLLOW = {"id": "https://alpha.test/follows/1", "type": "Follow", "actor": URLS.
         (activity("Reject", PROPOSAL), "proposal"),
         (activity("Reject", {"id": PROPOSAL, "type": "Question"}), "proposal"),
         (activity("Undo", {"id": "https://beta.test/likes/1", "type": "Like"}), "follow"),
+        # A boost may relay a comment in a shared proposal's thread; a Flag is a report.
+        (activity("Announce", NOTE["id"]), "comment"),
+        (activity("Announce", NOTE), "comment"),
+        (activity("Flag", [PEER, NOTE["id"]]), "report"),
         # No feature takes these types at all.
         (activity("Like", NOTE["id"]), None),
-        (activity("Announce", NOTE["id"]), None),
         (activity("Move", PEER), None),
     ],
 )
