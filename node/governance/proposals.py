@@ -130,6 +130,7 @@ async def create_proposal(
     created = await node.db.write(unit)
     node.delivery_wakeup.set()
     node.governance_wakeup.set()
+    node.mail_wakeup.set()
     if checked.counting_mode == Mode.COOP:
         # The host co-op decides its own ballot like any other: its members vote on a
         # proposal of its own, whose close sends the co-op's ballot here.

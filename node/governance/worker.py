@@ -69,6 +69,8 @@ async def run_once(node: Node) -> int:
         acted += await _one_proposal("publish the counts of", pk, publish_one(pk))
     if acted:
         node.delivery_wakeup.set()
+        # An opening or a close is news for the members' email.
+        node.mail_wakeup.set()
     return acted
 
 

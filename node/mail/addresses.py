@@ -7,7 +7,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from email.message import EmailMessage
 from typing import TYPE_CHECKING
 
 from node import i18n
@@ -253,11 +252,11 @@ async def unsubscribe(node: Node, token: str) -> Unsubscribed:
     return done
 
 
-def trial_message(settings: Settings, address: str, language: str) -> EmailMessage:
+def trial_message(settings: Settings, address: str, language: str) -> messages.Envelope:
     rendered = messages.render(
         TEST, _language(language), {"coop": settings.name, "url": settings.base_url}
     )
-    return messages.email(
+    return messages.envelope(
         settings,
         rendered,
         to=check_address(address),

@@ -7,11 +7,13 @@ Its functions import what they use when they run: Jinja loads with the first ema
 
 from __future__ import annotations
 
+import binascii
 import functools
+import secrets
 from dataclasses import dataclass
 from datetime import datetime
-from email.message import EmailMessage
-from email.utils import formatdate
+from email.header import Header
+from email.utils import formataddr, formatdate, parseaddr
 from importlib.resources import files
 from typing import TYPE_CHECKING, Any
 
@@ -106,7 +108,42 @@ def render(kind: str, language: str, params: dict[str, Any]) -> Rendered:
     return Rendered(subject=subject, text=text.strip() + "\n", html=html)
 
 
-def email(
+# What stands for a recipient's unsubscribe link while a message is rendered once for
+# everyone it goes to; each copy gets its own link in its place.
+UNSUBSCRIBE_PLACEHOLDER = "https://unsubscribe.invalid/0"
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    """A message as handed to the SMTP server: the envelope and the bytes."""
+
+    sender: str
+    recipient: str
+    data: bytes
+
+
+def _header(name: str, value: str) -> str:
+    if value.isascii():
+        return f"{name}: {value}"
+    encoded = Header(value, "utf-8", maxlinelen=76, header_name=name).encode(linesep="\r\n")
+    return f"{name}: {encoded}"
+
+
+def _qp(text: str) -> bytes:
+    """Quoted-printable, with CRLF line ends: readable, under SMTP's line limit, and the
+    same bytes whether or not the server takes 8-bit mail."""
+    body = text.replace("\r\n", "\n").replace("\r", "\n").encode("utf-8")
+    return binascii.b2a_qp(body, istext=True).replace(b"\n", b"\r\n")
+
+
+@functools.cache
+def _from(sender: str) -> tuple[str, str]:
+    """The From header and the envelope's sender, from the ``mail_from`` setting."""
+    name, address = parseaddr(sender)
+    return formataddr((name, address), charset="utf-8"), address
+
+
+def envelope(
     settings: Settings,
     rendered: Rendered,
     *,
@@ -115,30 +152,48 @@ def email(
     language: str,
     list_id: str | None = None,
     unsubscribe_url: str | None = None,
-) -> EmailMessage:
-    """The message as handed to the SMTP server. Notifications carry RFC 2369/8058
-    one-click unsubscribe headers; the verification and test emails do not."""
-    message = EmailMessage()
-    message["From"] = settings.mail_sender
-    message["To"] = to
-    message["Subject"] = rendered.subject
-    message["Date"] = formatdate(usegmt=True)
-    message["Message-ID"] = message_id
-    # RFC 3834: no vacation replies to a notification.
-    message["Auto-Submitted"] = "auto-generated"
+) -> Envelope:
+    """The message's bytes: ``multipart/alternative``, plain text then HTML, both
+    quoted-printable. Notifications carry RFC 2369/8058 one-click unsubscribe headers;
+    the verification and test emails do not. Put together here rather than with
+    ``email.message``, whose header objects cost about a millisecond a message: a
+    proposal opening in a co-op of thousands is thousands of them."""
+    from_header, sender = _from(settings.mail_sender)
+    link = unsubscribe_url or ""
+    text = rendered.text.replace(UNSUBSCRIBE_PLACEHOLDER, link)
+    html = rendered.html.replace(UNSUBSCRIBE_PLACEHOLDER, link)
+    boundary = "=_" + secrets.token_hex(12)
+    headers = [
+        f"From: {from_header}",
+        f"To: {to}",
+        _header("Subject", rendered.subject),
+        f"Date: {formatdate(usegmt=True)}",
+        f"Message-ID: {message_id}",
+        "MIME-Version: 1.0",
+        f'Content-Type: multipart/alternative; boundary="{boundary}"',
+        f"Content-Language: {language}",
+        # RFC 3834: no vacation replies to a notification.
+        "Auto-Submitted: auto-generated",
+    ]
     if list_id:
         host = settings.domain.partition(":")[0]
-        message["List-Id"] = f"<{list_id}.{host}>"
+        headers.append(f"List-Id: <{list_id}.{host}>")
     if unsubscribe_url:
-        message["List-Unsubscribe"] = f"<{unsubscribe_url}>"
-        message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-    # Quoted-printable: readable, under SMTP's line limit, and the same bytes whether or
-    # not the server takes 8-bit mail.
-    message.set_content(rendered.text, cte="quoted-printable")
-    message.add_alternative(rendered.html, subtype="html", cte="quoted-printable")
-    # After the content: setting it clears the Content-* headers.
-    message["Content-Language"] = language
-    return message
+        headers.append(f"List-Unsubscribe: <{unsubscribe_url}>")
+        headers.append("List-Unsubscribe-Post: List-Unsubscribe=One-Click")
+    part = "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
+    data = b"".join(
+        [
+            "\r\n".join(headers).encode("utf-8"),
+            b"\r\n\r\n",
+            f"--{boundary}\r\nContent-Type: text/plain; charset=utf-8\r\n{part}".encode(),
+            _qp(text),
+            f"\r\n--{boundary}\r\nContent-Type: text/html; charset=utf-8\r\n{part}".encode(),
+            _qp(html),
+            f"\r\n--{boundary}--\r\n".encode(),
+        ]
+    )
+    return Envelope(sender=sender, recipient=to, data=data)
 
 
 def new_message_id(settings: Settings) -> str:

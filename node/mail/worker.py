@@ -7,10 +7,10 @@ its log); messages already queued wait for the settings.
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 from datetime import datetime, timedelta
-from email.message import EmailMessage
 from typing import Any
 
 from node.mail import events, messages, smtp, store, tokens
@@ -108,8 +108,15 @@ async def queue_digests(node: Node, now: datetime) -> int:
     return queued
 
 
-def build(node: Node, mail: store.Outgoing) -> EmailMessage:
-    """The message as it goes out, its links made for its recipient."""
+RenderKey = tuple[str, str, str]
+
+
+def build(
+    node: Node, mail: store.Outgoing, rendered: dict[RenderKey, messages.Rendered]
+) -> messages.Envelope:
+    """The message as it goes out, its links made for its recipient. The rendering is
+    shared by the messages of a batch that say the same thing in the same language
+    (those of one event): only the unsubscribe link differs, put in afterwards."""
     settings = node.settings
     base = settings.base_url
     params = dict(mail.params)
@@ -121,11 +128,14 @@ def build(node: Node, mail: store.Outgoing) -> EmailMessage:
         token = tokens.unsubscribe_token(mail.secret, mail.member_id, kind)
         unsubscribe = f"{base}/mail/unsubscribe/{token}"
         params["settings_url"] = f"{base}/me/notifications"
-        params["unsubscribe_url"] = unsubscribe
-    rendered = messages.render(mail.kind, mail.language, params)
-    return messages.email(
+        params["unsubscribe_url"] = messages.UNSUBSCRIBE_PLACEHOLDER
+    key = (mail.kind, mail.language, json.dumps(params, sort_keys=True, default=str))
+    made = rendered.get(key)
+    if made is None:
+        made = rendered[key] = messages.render(mail.kind, mail.language, params)
+    return messages.envelope(
         settings,
-        rendered,
+        made,
         to=mail.address,
         message_id=mail.message_id,
         language=mail.language,
@@ -151,13 +161,14 @@ async def send_due(node: Node) -> int:
     due = await node.db.write(lambda conn: store.claim(conn, now=now, lease=LEASE, limit=BATCH))
     if not due:
         return 0
-    going: list[tuple[store.Outgoing, EmailMessage]] = []
+    going: list[tuple[store.Outgoing, messages.Envelope]] = []
     dropped: list[tuple[int, str]] = []
+    rendered: dict[RenderKey, messages.Rendered] = {}
     for mail in due:
         reason = _stale(mail)
         if reason is None:
             try:
-                going.append((mail, build(node, mail)))
+                going.append((mail, build(node, mail, rendered)))
                 continue
             except Exception as exc:  # a message that cannot be made is one message lost
                 log.exception("mail: cannot render message %s", mail.id)

@@ -884,6 +884,8 @@ mail_outbox = Table(
 )
 Index("ix_mail_outbox_state", mail_outbox.c.state, mail_outbox.c.next_attempt_at)
 Index("ix_mail_outbox_member_id", mail_outbox.c.member_id, mail_outbox.c.created_at)
+# The hourly limit counts the last hour's messages, whatever their member.
+Index("ix_mail_outbox_created_at", mail_outbox.c.created_at)
 
 # Notifications waiting for a member's daily digest (or kept past the hourly limit).
 mail_digest_items = Table(

@@ -405,3 +405,24 @@ async def test_verification_emails_are_limited_per_hour(network: Network, smtp: 
         )
         statuses.append(response.status_code)
     assert statuses == [200, 200, 200, 429, 429]
+
+
+async def test_the_messages_are_well_formed_mime(network: Network, smtp: MailServer) -> None:
+    """Put together without the email package: parsed back by it with no defect, CRLF
+    line ends, no line over SMTP's 998 characters, and the same words."""
+    coop = await mail_coop(network, smtp)
+    await subscribe(coop, smtp, "m0", "ana@mail.test", language="fr")
+    title = "Élire le conseil « 2027 » : " + "très long titre " * 20
+    await coop.propose("m0", title=title[:200].strip(), text="x")
+    await network.settle()
+    [mail] = smtp.received
+    lines = mail.raw.split(b"\r\n")
+    assert all(b"\n" not in line and len(line) <= 998 for line in lines)
+    parsed = mail.message
+    assert parsed.defects == []
+    assert all(part.defects == [] for part in parsed.walk())
+    assert parsed.get_content_type() == "multipart/alternative"
+    assert [p.get_content_type() for p in parsed.iter_parts()] == ["text/plain", "text/html"]
+    assert mail.subject.startswith("Élire le conseil « 2027 » : très long titre")
+    assert "Élire le conseil « 2027 »" in mail.text
+    assert "Élire le conseil « 2027 »" in mail.html

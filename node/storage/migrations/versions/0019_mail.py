@@ -69,6 +69,7 @@ def upgrade() -> None:
     )
     op.create_index("ix_mail_outbox_state", "mail_outbox", ["state", "next_attempt_at"])
     op.create_index("ix_mail_outbox_member_id", "mail_outbox", ["member_id", "created_at"])
+    op.create_index("ix_mail_outbox_created_at", "mail_outbox", ["created_at"])
     op.create_table(
         "mail_digest_items",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -95,6 +96,7 @@ def downgrade() -> None:
     op.drop_table("mail_events")
     op.drop_index("ix_mail_digest_items_member_id", table_name="mail_digest_items")
     op.drop_table("mail_digest_items")
+    op.drop_index("ix_mail_outbox_created_at", table_name="mail_outbox")
     op.drop_index("ix_mail_outbox_member_id", table_name="mail_outbox")
     op.drop_index("ix_mail_outbox_state", table_name="mail_outbox")
     op.drop_table("mail_outbox")
