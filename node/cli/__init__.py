@@ -16,6 +16,7 @@ from one module per group of them.
 - :mod:`node.cli.backup`: ``backup``, ``restore``
 - :mod:`node.cli.doctor`: ``doctor``
 - :mod:`node.cli.mail`: ``mail``
+- :mod:`node.cli.comments`: ``comments``
 
 What they share (settings, the clock, the database, a whole node) is in
 :mod:`node.cli.common`. Each command imports what it needs when it runs, so that
@@ -28,6 +29,7 @@ import click
 
 from node.cli import (
     backup,
+    comments,
     demo,
     doctor,
     follows,
@@ -67,6 +69,7 @@ for group in (
     backup,
     doctor,
     mail,
+    comments,
 ):
     for command in group.COMMANDS:
         main.add_command(command)
