@@ -89,6 +89,9 @@ class Settings:
     # part in at once; a shared proposal from any other followed co-op waits for the
     # admin as an invitation.
     accept_shared_from: tuple[str, ...] = ()
+    # Whether the co-op's offers take questions: a thread under each offer, for members
+    # and for buyers replying from their own servers.
+    offer_questions: bool = False
     # /metrics for a monitoring system: "off" (404), "loopback" (clients on this machine
     # that do not come through the proxy) or "token" (a bearer token, metrics_token).
     metrics: str = "off"
@@ -162,6 +165,7 @@ _FILE_KEYS = {
     "body_grace",
     "body_min_rate",
     "accept_shared_from",
+    "offer_questions",
     "metrics",
     "metrics_token",
     "smtp_host",
@@ -174,7 +178,7 @@ _FILE_KEYS = {
     "mail_reminder_hours",
     "mail_digest_hour",
 }
-_BOOLEANS = {"local", "public_collections", "public_roster"}
+_BOOLEANS = {"local", "public_collections", "public_roster", "offer_questions"}
 _CHOICES = {
     "follow_policy": ("auto", "approve", "listed"),
     "federation": ("open", "allowlist"),
@@ -301,6 +305,7 @@ def _build(data_dir: Path, values: Mapping[str, Any]) -> Settings:
             _positive("body_min_rate", values.get("body_min_rate", 4096), whole=True)
         ),
         accept_shared_from=_coops("accept_shared_from", values.get("accept_shared_from", ())),
+        offer_questions=bool(values.get("offer_questions", False)),
         metrics=str(values.get("metrics", "off")),
         metrics_token=str(values.get("metrics_token", "")),
         smtp_host=_text("smtp_host", values.get("smtp_host", "")).strip(),

@@ -70,16 +70,16 @@ def _name(document: dict[str, Any], uri: str) -> str:
     return uri
 
 
-def _root_of(conn: Connection, in_reply_to: str) -> tuple[Root, str] | None:
+def _root_of(conn: Connection, in_reply_to: str, *, offers: bool) -> tuple[Root, str] | None:
     """The thread a reply joins: its root, and what it answers (the root, or a comment
-    in the thread)."""
-    root = store.root_by_uri(conn, in_reply_to)
+    in the thread). Offers have threads where the co-op takes questions on them."""
+    root = store.root_by_uri(conn, in_reply_to, offers_too=offers)
     if root is not None:
         return root, in_reply_to
     parent = store.by_uri(conn, in_reply_to)
     if parent is None or not parent.thread or parent.state == store.REMOVED:
         return None
-    root = store.root_by_uri(conn, parent.thread)
+    root = store.root_by_uri(conn, parent.thread, offers_too=offers)
     return None if root is None else (root, in_reply_to)
 
 
@@ -92,7 +92,7 @@ async def _keep(node: Node, note: documents.PeerNote, *, relayed_by: str | None)
     now = node.clock.now()
 
     def write(conn: Connection) -> bool:
-        found = _root_of(conn, note.in_reply_to)
+        found = _root_of(conn, note.in_reply_to, offers=node.settings.offer_questions)
         if found is None:
             return False
         root, in_reply_to = found

@@ -51,7 +51,8 @@ class Root:
     open: bool
 
 
-def root_by_uri(conn: Connection, uri: str) -> Root | None:
+def root_by_uri(conn: Connection, uri: str, *, offers_too: bool = True) -> Root | None:
+    """The thread root at ``uri``; this co-op's offers only with ``offers_too``."""
     row = conn.execute(
         select(proposals.c.id, proposals.c.key, proposals.c.title, proposals.c.state).where(
             proposals.c.uri == uri
@@ -78,6 +79,8 @@ def root_by_uri(conn: Connection, uri: str) -> Root | None:
             shared.host,
             shared.state == "open",
         )
+    if not offers_too:
+        return None
     offer = conn.execute(
         select(offers.c.id, offers.c.title, offers.c.status).where(
             offers.c.uri == uri, offers.c.local == 1

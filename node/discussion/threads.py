@@ -73,10 +73,23 @@ async def thread(node: Node, key: str, *, admin: bool = False) -> Thread:
     return Thread(found.root, _shown(node, found.comments), found.reported)
 
 
-async def thread_of(node: Node, uri: str) -> list[Comment]:
-    """The visible comments under the object ``uri`` (an offer of this co-op, say)."""
-    found = await node.db.read(lambda conn: store.thread(conn, uri))
-    return _shown(node, found)
+async def offer_thread(node: Node, offer_key: str, *, admin: bool = False) -> Thread:
+    """The questions under one of the co-op's offers (where it takes them)."""
+    if not node.settings.offer_questions:
+        raise NotFound("this co-op takes no questions on its offers")
+    uri = node.urls.offer(offer_key)
+    states = (store.VISIBLE, store.HIDDEN) if admin else (store.VISIBLE,)
+
+    def read(conn: Connection) -> Thread:
+        root = store.root_by_uri(conn, uri)
+        if root is None or root.kind != "offer":
+            raise NotFound("no such offer")
+        found = store.thread(conn, root.uri, states=states)
+        reported = store.reported_counts(conn, [c.id for c in found]) if admin else {}
+        return Thread(root, found, reported)
+
+    found = await node.db.read(read)
+    return Thread(found.root, _shown(node, found.comments), found.reported)
 
 
 def _text(raw: Any) -> str:
@@ -124,6 +137,8 @@ async def post(
         )
         if root is None:
             raise NotFound("no such proposal")
+        if root.kind == "offer" and not node.settings.offer_questions:
+            raise Forbidden("this co-op takes no questions on its offers")
         if root.kind == "offer" and not root.open:
             raise Conflict("this offer is withdrawn")
         parent = None

@@ -4,6 +4,8 @@
   or a shared one), oldest first; an admin's token also lists the hidden comments;
 - ``POST /api/v1/proposals/{key}/comments`` ``{text, reply_to}``: a member comments (in
   Markdown), or answers the comment ``reply_to`` (its key);
+- the same under ``/api/v1/offers/{key}/comments``, where the co-op takes questions on
+  its offers (``offer_questions``);
 - ``POST /api/v1/comments/{key}/report`` ``{reason}``: a member reports a comment;
 - ``POST /api/v1/comments/{key}/{hide|unhide|remove|dismiss}``: the admin's decisions
   (``dismiss`` closes the reports and leaves the comment);
@@ -61,9 +63,14 @@ async def _viewer_is_admin(request: Request) -> bool:
 async def list_thread(request: Request) -> Response:
     node = node_of(request)
     admin = await _viewer_is_admin(request)
-    found = await threads.thread(node, request.path_params["key"], admin=admin)
+    key = request.path_params["key"]
+    if request.url.path.startswith("/api/v1/offers/"):
+        found = await threads.offer_thread(node, key, admin=admin)
+    else:
+        found = await threads.thread(node, key, admin=admin)
     return JSONResponse(
         {
+            "root": found.root.uri,
             "proposal": found.root.uri,
             "open": found.root.open,
             "comments": [
@@ -82,10 +89,14 @@ async def post_comment(request: Request) -> Response:
     reply_to = data.get("reply_to")
     if reply_to is not None and not isinstance(reply_to, str):
         raise Invalid("reply_to is a comment's key", field="reply_to")
+    node = node_of(request)
+    key = request.path_params["key"]
+    on_offer = request.url.path.startswith("/api/v1/offers/")
     comment = await threads.post(
-        node_of(request),
+        node,
         info.actor_id,
-        key=request.path_params["key"],
+        key=None if on_offer else key,
+        root_uri=node.urls.offer(key) if on_offer else None,
         text=data.get("text"),
         reply_to=reply_to,
     )
@@ -155,6 +166,8 @@ async def comment_object(request: Request) -> Response:
 routes = [
     Route("/api/v1/proposals/{key}/comments", list_thread, methods=["GET"]),
     Route("/api/v1/proposals/{key}/comments", post_comment, methods=["POST"]),
+    Route("/api/v1/offers/{key}/comments", list_thread, methods=["GET"]),
+    Route("/api/v1/offers/{key}/comments", post_comment, methods=["POST"]),
     Route("/api/v1/comments", queue, methods=["GET"]),
     Route("/api/v1/comments/{key}/report", report, methods=["POST"]),
     Route("/api/v1/comments/{key}/{decision}", decide, methods=["POST"]),
