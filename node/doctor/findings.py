@@ -256,3 +256,48 @@ def peers_verdict(failing: Sequence[FailingPeer], *, now: datetime) -> Finding:
         "their servers may be gone or down; deliveries to them are kept and retried. "
         "`coopnode domains` lists them; `coopnode deliveries` shows what waits",
     )
+
+
+@dataclass(frozen=True, slots=True)
+class MailHealth:
+    waiting: int
+    # When the oldest message still waiting was queued, and why its last try failed.
+    oldest_waiting: datetime | None
+    last_error: str | None
+    sent_last_day: int
+    failed_last_day: int
+
+
+MAIL_LATE = timedelta(hours=1)
+
+
+def mail_verdict(mail_on: bool, health: MailHealth, *, now: datetime) -> Finding:
+    if not mail_on:
+        said = "email is off (no smtp_host): members get no notifications"
+        if not health.waiting:
+            return ok("email", said)
+        # Someone gave an address: its confirmation, at least, waits for a server.
+        return warning(
+            "email",
+            f"{said}, and {health.waiting} message(s) wait for a mail server",
+            "set smtp_host (with smtp_port, smtp_security, smtp_username, smtp_password) "
+            "in coopnode.toml or COOPNODE_SMTP_* variables, then run "
+            "`coopnode mail test ADDRESS`",
+        )
+    said = f"{health.sent_last_day} sent in the last day, {health.waiting} waiting"
+    error = f" (last error: {health.last_error[:160]})" if health.last_error else ""
+    if health.oldest_waiting is not None and now - health.oldest_waiting > MAIL_LATE:
+        return problem(
+            "email",
+            f"{said}; the oldest has waited {ago(now - health.oldest_waiting)}{error}",
+            "the SMTP server refuses or cannot be reached: `coopnode mail test ADDRESS` "
+            "says why; `coopnode mail status` lists what waits",
+        )
+    if health.failed_last_day:
+        return warning(
+            "email",
+            f"{said}; {health.failed_last_day} refused for good in the last day{error}",
+            "addresses the server refused (a mailbox that does not exist, say): "
+            "`coopnode mail status` lists them",
+        )
+    return ok("email", said)

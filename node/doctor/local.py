@@ -6,13 +6,15 @@ from __future__ import annotations
 import os
 import shutil
 import stat
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from node.doctor import store
 from node.doctor.findings import (
     Beat,
     Finding,
+    MailHealth,
     disk_verdict,
+    mail_verdict,
     ok,
     peers_verdict,
     problem,
@@ -22,6 +24,7 @@ from node.doctor.findings import (
     warning,
     workers_verdict,
 )
+from node.mail import store as mail_store
 from node.services import heartbeats
 from node.settings import CONFIG_FILE, Settings
 from node.storage import migrate
@@ -125,18 +128,22 @@ def _user_name(uid: int) -> str:
         return f"user {uid}"
 
 
-async def from_database(db: Database, *, loops: dict[str, float], now: datetime) -> list[Finding]:
-    """The workers, queues and peers, as the database records them. ``loops``: each
-    background loop the node runs, by name, with the seconds it idles between rounds."""
+async def from_database(
+    db: Database, *, loops: dict[str, float], now: datetime, mail_on: bool = False
+) -> list[Finding]:
+    """The workers, queues, peers and email, as the database records them. ``loops``:
+    each background loop the node runs, by name, with the seconds it idles between
+    rounds."""
     try:
         beats = await db.read(heartbeats.latest)
         backlog = await db.read(lambda conn: store.backlog(conn, now=now))
         failing = await db.read(store.failing_peers)
+        mail = await db.read(lambda conn: mail_store.health(conn, since=now - timedelta(days=1)))
     except Exception as exc:  # reported by the schema line; say why these are missing
         reason = str(exc).splitlines()[0][:200]
         return [
             skipped(check, f"the database could not be read: {reason}")
-            for check in ("workers", "queues", "peers")
+            for check in ("workers", "queues", "peers", "email")
         ]
     limits = {name: stale_after(idle, heartbeats.BEAT_EVERY) for name, idle in loops.items()}
     return [
@@ -147,4 +154,15 @@ async def from_database(db: Database, *, loops: dict[str, float], now: datetime)
         ),
         queues_verdict(backlog, now=now),
         peers_verdict(failing, now=now),
+        mail_verdict(
+            mail_on,
+            MailHealth(
+                mail.waiting,
+                mail.oldest_waiting,
+                mail.last_error,
+                mail.sent_since,
+                mail.failed_since,
+            ),
+            now=now,
+        ),
     ]

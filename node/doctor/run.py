@@ -11,7 +11,7 @@ from node.settings import Settings
 from node.storage.database import Database
 from node.workers import default_pollers
 
-NEEDS_SCHEMA = ("workers", "queues", "peers", "clock", "public URL")
+NEEDS_SCHEMA = ("workers", "queues", "peers", "email", "clock", "public URL")
 
 
 async def diagnose(settings: Settings, clock: Clock, *, public_checks: bool = True) -> Report:
@@ -26,7 +26,9 @@ async def diagnose(settings: Settings, clock: Clock, *, public_checks: bool = Tr
     try:
         now = clock.now()
         loops = {poller.name: poller.idle_seconds for poller in default_pollers()}
-        findings.extend(await local.from_database(db, loops=loops, now=now))
+        findings.extend(
+            await local.from_database(db, loops=loops, now=now, mail_on=settings.mail_on)
+        )
         findings.append(await clock_check.check(settings, db, clock))
         if public_checks:
             findings.extend(await public.check(settings, db, now=now))

@@ -846,3 +846,41 @@ def failing_peers(
         .limit(limit)
     )
     return [FailingPeer(r.host, r.failing_since, r.last_error or "") for r in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class Health:
+    waiting: int
+    oldest_waiting: datetime | None
+    last_error: str | None
+    sent_since: int
+    failed_since: int
+
+
+def health(conn: Connection, *, since: datetime) -> Health:
+    """What waits, and what went or failed since ``since``: for ``coopnode doctor``."""
+    waiting = conn.execute(
+        select(func.count(), func.min(mail_outbox.c.created_at)).where(
+            mail_outbox.c.state.in_((PENDING, SENDING))
+        )
+    ).one()
+    error = conn.execute(
+        select(mail_outbox.c.last_error)
+        .where(mail_outbox.c.last_error.is_not(None))
+        .order_by(mail_outbox.c.id.desc())
+        .limit(1)
+    ).scalar()
+    done: dict[str, int] = dict(
+        conn.execute(
+            select(mail_outbox.c.state, func.count())
+            .where(mail_outbox.c.created_at >= since, mail_outbox.c.state.in_((SENT, FAILED)))
+            .group_by(mail_outbox.c.state)
+        ).all()
+    )
+    return Health(
+        waiting=int(waiting[0]),
+        oldest_waiting=waiting[1],
+        last_error=error,
+        sent_since=int(done.get(SENT, 0)),
+        failed_since=int(done.get(FAILED, 0)),
+    )

@@ -181,3 +181,31 @@ def test_warnings_leave_the_exit_status_at_zero_problems_do_not() -> None:
     assert Report((fine, warned)).exit_status == 0
     assert Report((fine, warned, failed)).exit_status == 1
     assert Report((fine, failed)).problems == [failed]
+
+
+def test_email_verdicts() -> None:
+    from node.doctor.findings import MailHealth, mail_verdict
+
+    now = datetime(2027, 3, 1, 12, tzinfo=UTC)
+    quiet = MailHealth(0, None, None, 0, 0)
+    assert mail_verdict(False, quiet, now=now).level is Level.OK
+    waiting = MailHealth(2, now - timedelta(minutes=5), None, 0, 0)
+    off = mail_verdict(False, waiting, now=now)
+    assert off.level is Level.WARNING
+    assert "2 message(s) wait for a mail server" in off.summary
+    assert "coopnode mail test" in off.advice
+    assert (
+        mail_verdict(True, MailHealth(3, now - timedelta(minutes=5), None, 40, 0), now=now).level
+        is Level.OK
+    )
+    stuck = mail_verdict(
+        True,
+        MailHealth(3, now - timedelta(hours=2), "cannot connect to the SMTP server", 0, 0),
+        now=now,
+    )
+    assert stuck.level is Level.PROBLEM
+    assert "the oldest has waited" in stuck.summary
+    assert "cannot connect to the SMTP server" in stuck.summary
+    refused = mail_verdict(True, MailHealth(0, None, "550 no such user", 10, 1), now=now)
+    assert refused.level is Level.WARNING
+    assert "1 refused for good" in refused.summary
