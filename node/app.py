@@ -57,6 +57,7 @@ from node.web.ui import (
     order_pages,
     proposal_pages,
     shared_pages,
+    thread_pages,
 )
 from node.web.ui import pages as ui_pages
 from node.web.ui import sessions as ui_sessions
@@ -138,6 +139,7 @@ def create_app(
             *admin_federation.routes,
             *network_pages.ROUTES,
             *admin_proposals.routes,
+            *thread_pages.routes,
             Route("/", ui_pages.home),
             Route("/catalogue", ui_pages.catalogue_page),
             Route("/catalogue/offers/{offer_id:int}", ui_pages.catalogue_offer),

@@ -4,11 +4,13 @@ of this co-op."""
 
 from __future__ import annotations
 
+import json
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from sqlalchemy import and_, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -20,6 +22,7 @@ from node.storage.tables import (
     comments,
     members,
     offers,
+    proposal_coops,
     proposals,
     remote_proposals,
 )
@@ -122,6 +125,9 @@ class Comment:
     updated: datetime
     # Whether the author is one of this co-op's members (here or linked elsewhere).
     member: bool = False
+    # Whether the author's server is a co-op's taking part in the proposal (a shared
+    # proposal's host or one of its co-ops): a member of a partner, not a stranger.
+    partner: bool = False
 
 
 def _comment_of(row: Any, member: bool = False) -> Comment:
@@ -441,3 +447,34 @@ def hosts_shared(conn: Connection, actor: str) -> bool:
         .limit(1)
     ).first()
     return found is not None
+
+
+def partner_hosts(conn: Connection, root: Root) -> set[str]:
+    """The servers of the other co-ops taking part in a shared proposal: for one hosted
+    here, those it was shared with (and have not declined); for one hosted elsewhere,
+    its host and the co-ops its ``electorate`` names."""
+    if root.kind == "proposal":
+        rows = conn.execute(
+            select(proposal_coops.c.coop).where(
+                proposal_coops.c.proposal_id == root.pk,
+                proposal_coops.c.state.not_in(("declined", "host")),
+            )
+        ).scalars()
+        return {_host_of(coop) for coop in rows}
+    if root.kind == "shared":
+        found = {_host_of(root.host or "")}
+        raw = conn.execute(
+            select(remote_proposals.c.document).where(remote_proposals.c.id == root.pk)
+        ).scalar()
+        try:
+            electorate = json.loads(raw or "{}").get("electorate", [])
+        except (ValueError, AttributeError):
+            electorate = []
+        if isinstance(electorate, list):
+            found |= {_host_of(e) for e in electorate[:500] if isinstance(e, str)}
+        return found - {""}
+    return set()
+
+
+def _host_of(uri: str) -> str:
+    return (urlsplit(uri).hostname or "").lower()

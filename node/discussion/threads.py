@@ -18,7 +18,7 @@ A removal follows the same way: a ``Delete`` of the member's Note, from the memb
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -66,6 +66,8 @@ async def thread(node: Node, key: str, *, admin: bool = False) -> Thread:
         if root is None:
             raise NotFound("no such proposal")
         found = store.thread(conn, root.uri, states=states)
+        partners = store.partner_hosts(conn, root)
+        found = [replace(c, partner=True) if c.author_host in partners else c for c in found]
         reported = store.reported_counts(conn, [c.id for c in found]) if admin else {}
         return Thread(root, found, reported)
 

@@ -1,39 +1,54 @@
-/* coopnode: a proposal's counts, refreshed while its page is open and visible. The
-   page is complete without this script; it only saves a reload. */
+/* coopnode: a proposal's counts and thread, refreshed while its page is visible.
+   The page is complete without this script. */
 (function () {
   "use strict";
-  var table = document.querySelector("table[data-live]");
-  if (!table || !window.fetch) return;
-  var url = table.getAttribute("data-live");
-  var state = table.getAttribute("data-state");
-  var format = new Intl.NumberFormat(document.documentElement.lang || undefined);
+  var doc = document;
+  var table = doc.querySelector("table[data-live]");
+  var thread = doc.querySelector("[data-live-thread]");
+  if (!(table || thread) || !window.fetch) return;
+  var format = new Intl.NumberFormat(doc.documentElement.lang || undefined).format;
 
   function apply(data) {
-    if (data.state !== state) {
-      window.location.reload(); // opened or closed: the page has more to show
+    if (data.state !== table.dataset.state) {
+      // opened or closed: reload, unless someone writes
+      if (!(thread && busy())) location.reload();
       return;
     }
-    var voters = document.querySelector("[data-voters]");
-    if (voters) voters.textContent = format.format(data.voters);
-    data.options.forEach(function (option) {
-      var rows = table.querySelectorAll("tr[data-option]");
-      for (var i = 0; i < rows.length; i++) {
-        if (rows[i].getAttribute("data-option") !== option.name) continue;
-        rows[i].querySelector(".n").textContent = format.format(option.count);
-        rows[i].querySelector(".pc").textContent = String(option.percent);
-        rows[i].querySelector(".bar").style.width = option.percent + "%";
+    var n = doc.querySelector("[data-voters]");
+    if (n) n.textContent = format(data.voters);
+    var rows = table.querySelectorAll("tr[data-option]");
+    data.options.forEach(function (o) {
+      for (var i = 0, r; (r = rows[i]); i++) {
+        if (r.dataset.option !== o.name) continue;
+        r.querySelector(".n").textContent = format(o.count);
+        r.querySelector(".pc").textContent = o.percent;
+        r.querySelector(".bar").style.width = o.percent + "%";
       }
     });
   }
 
-  function refresh() {
-    if (document.hidden) return;
-    fetch(url, { headers: { Accept: "application/json" }, credentials: "same-origin" })
-      .then(function (response) { return response.ok ? response.json() : null; })
-      .then(function (data) { if (data) apply(data); })
-      .catch(function () { /* offline for a moment: the next round tries again */ });
+  // Someone writing, or a form open: the thread waits.
+  function busy() {
+    var t = thread.querySelectorAll("textarea"), i = t.length;
+    while (i--) if (t[i].value || t[i] === doc.activeElement) return 1;
+    return thread.querySelector("details[open]");
   }
 
-  window.setInterval(refresh, 10000);
-  document.addEventListener("visibilitychange", refresh);
+  function get(url, html, then) {
+    fetch(url, { headers: { Accept: html ? "text/html" : "application/json" } })
+      .then(function (r) { return r.ok && (html ? r.text() : r.json()); })
+      .then(function (d) { if (d) then(d); })
+      .catch(function () {}); // offline: the next round tries again
+  }
+
+  function refresh() {
+    if (doc.hidden) return;
+    if (table) get(table.dataset.live, 0, apply);
+    if (thread && !busy()) get(thread.dataset.liveThread, 1, function (h) {
+      if (!busy()) thread.innerHTML = h;
+    });
+  }
+
+  setInterval(refresh, 10000);
+  doc.addEventListener("visibilitychange", refresh);
 })();

@@ -44,6 +44,7 @@ def comment_json(comment: Comment, reported: int | None = None) -> dict[str, Any
         "server": comment.author_host,
         "local": comment.actor_id is not None,
         "member": comment.member,
+        "partner": comment.partner,
         "content": comment.content,
         "state": comment.state,
         "published": comment.published.isoformat(),
@@ -82,7 +83,8 @@ async def list_thread(request: Request) -> Response:
 
 
 async def post_comment(request: Request) -> Response:
-    info = await authenticate(request, role="observer")
+    # Observers read the threads; members (and admins) write in them, as on the pages.
+    info = await authenticate(request, role="member")
     if info.actor_id is None:
         raise Invalid("this token is not a member's: comments are written by members")
     data = await json_body(request)
@@ -104,7 +106,7 @@ async def post_comment(request: Request) -> Response:
 
 
 async def report(request: Request) -> Response:
-    info = await authenticate(request, role="observer")
+    info = await authenticate(request, role="member")
     node = node_of(request)
     reporter = await reading.reporter(node, info.actor_id)
     data = await json_body(request) if await request.body() else {}

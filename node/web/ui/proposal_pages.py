@@ -19,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from federation.mediatypes import wants_html
+from node.discussion import threads
 from node.errors import Conflict, Forbidden, Invalid, NodeError, NotFound
 from node.governance import documents, reading, voting
 from node.governance.store.rows import State, StoredProposal
@@ -140,7 +141,18 @@ async def proposal(request: Request) -> Response:
     return await _page(request)
 
 
-async def _page(request: Request, *, error: NodeError | None = None, status: int = 200) -> Response:
+async def refused_comment(request: Request, thread_form: dict[str, Any]) -> Response:
+    """The page again, the refused comment as typed beside its form (422)."""
+    return await _page(request, thread_form=thread_form, status=422)
+
+
+async def _page(
+    request: Request,
+    *,
+    error: NodeError | None = None,
+    status: int = 200,
+    thread_form: dict[str, Any] | None = None,
+) -> Response:
     session = await sessions.current(request)
     node = node_of(request)
     key = request.path_params["key"]
@@ -159,6 +171,8 @@ async def _page(request: Request, *, error: NodeError | None = None, status: int
     can_vote = (
         session is not None and session.role in ("admin", "member") and row.state is State.OPEN
     )
+    admin = session is not None and session.role == "admin"
+    thread = await threads.thread(node, key, admin=admin)
     response = render.page(
         request,
         i18n.choose_language(request),
@@ -180,6 +194,9 @@ async def _page(request: Request, *, error: NodeError | None = None, status: int
             "audit_command": f"coopnode audit {row.uri}",
             "ballots_url": node.urls.proposal_ballots(key) if row.open_ballot else None,
             "nobody_eligible": bool(documents.warnings(row)),
+            "thread": thread,
+            "thread_form": thread_form,
+            "thread_notice": request.query_params.get("comment"),
         },
         status=status,
     )

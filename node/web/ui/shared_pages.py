@@ -18,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from federation.errors import MalformedInput
+from node.discussion import threads
 from node.errors import Conflict, Forbidden, Invalid, NodeError, NotFound
 from node.governance import reading, sharing
 from node.governance.rules.proposal_input import iso
@@ -125,7 +126,18 @@ async def shared_proposal(request: Request) -> Response:
     return await _page(request)
 
 
-async def _page(request: Request, *, error: NodeError | None = None, status: int = 200) -> Response:
+async def refused_comment(request: Request, thread_form: dict[str, Any]) -> Response:
+    """The page again, the refused comment as typed beside its form (422)."""
+    return await _page(request, thread_form=thread_form, status=422)
+
+
+async def _page(
+    request: Request,
+    *,
+    error: NodeError | None = None,
+    status: int = 200,
+    thread_form: dict[str, Any] | None = None,
+) -> Response:
     session = await sessions.require(request)
     node = node_of(request)
     key = request.path_params["key"]
@@ -137,6 +149,12 @@ async def _page(request: Request, *, error: NodeError | None = None, status: int
         # Counted by subtotals: this co-op's members vote on its own mirror proposal.
         return RedirectResponse(f"/proposals/{mirror}", status_code=303)
     view = remote_view(row)
+    try:
+        thread: threads.Thread | None = await threads.thread(
+            node, key, admin=session.role == "admin"
+        )
+    except NotFound:  # declined: no thread here
+        thread = None
     chart = None
     names = [n for n, _ in view.options]
     if view.outcome and view.outcome["colleges"]:
@@ -157,6 +175,9 @@ async def _page(request: Request, *, error: NodeError | None = None, status: int
             "csrf": session.csrf,
             "error": error,
             "voted": request.query_params.get("voted") == "1",
+            "thread": thread,
+            "thread_form": thread_form,
+            "thread_notice": request.query_params.get("comment"),
         },
         status=status,
     )

@@ -110,6 +110,7 @@ async def test_a_reply_from_mastodon_joins_the_thread_from_outside_and_is_no_vot
     outside, ours = await thread(coop.node, created["id"])
     assert outside["server"] == "mastodon.test"
     assert outside["member"] is False
+    assert outside["partner"] is False
     assert outside["local"] is False
     assert outside["author_name"] == "Stranger"
     assert "script" not in outside["content"]
@@ -210,9 +211,10 @@ async def test_a_shared_proposals_thread_reaches_every_coop_taking_part(
     await network.settle()
 
     on_host = await thread(tourism.node, created["id"])
-    assert [(c["server"], c["member"]) for c in on_host] == [
-        ("food.test", False),
-        ("tourism.test", True),
+    # A member of a co-op taking part is no stranger: marked as from a partner.
+    assert [(c["server"], c["member"], c["partner"]) for c in on_host] == [
+        ("food.test", False, True),
+        ("tourism.test", True, False),
     ]
     shared_market = (
         await market.node.request("GET", "/api/v1/proposals", headers=market.local["m0"])
@@ -221,6 +223,7 @@ async def test_a_shared_proposals_thread_reaches_every_coop_taking_part(
     on_market = await thread(market.node, market_key)
     assert [c["id"] for c in on_market] == [asked["id"], answer["id"]]
     assert on_market[0]["content"] == "<p>What does it cost us?</p>"
+    assert [c["partner"] for c in on_market] == [True, True]
     on_food = await thread(food.node, food_key)
     assert [c["id"] for c in on_food] == [asked["id"], answer["id"]]
 

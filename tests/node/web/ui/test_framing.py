@@ -43,6 +43,7 @@ async def test_every_html_page_forbids_being_framed(network: Network) -> None:
         "member_id": "1",
         "nonce": "n" * 43,
         "decision": "accept",
+        "token": "1.proposal_opened." + "t" * 22,
     }
     admin = await browser_of(network, coop, "ana")
     member = await browser_of(network, coop, "m0")
