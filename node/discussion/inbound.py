@@ -125,7 +125,9 @@ async def _keep(node: Node, note: documents.PeerNote, *, relayed_by: str | None)
                 note.uri,
                 root,
                 now=now,
-                exclude=(_host(note.author),),
+                # Not back to the comment's own server (by host and port: two ports on
+                # one address are two servers).
+                exclude=(urlsplit(note.author).netloc,),
                 key=stored.key,
             )
         return True

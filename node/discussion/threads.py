@@ -258,8 +258,9 @@ def announce(
     key: str | None = None,
 ) -> None:
     """The co-op relays a comment in one of its threads to the thread's audience (but
-    not back to the servers in ``exclude``). Our own members' Notes go embedded; another
-    server's go by id, for each receiver to read from their origin."""
+    not back to the servers in ``exclude``, each ``host[:port]``). Our own members'
+    Notes go embedded; another server's go by id, for each receiver to read from their
+    origin."""
     uri = note["id"] if isinstance(note, dict) else note
     comment_key = key or uri.rsplit("/", 1)[-1]
     embedded = (
@@ -275,7 +276,7 @@ def announce(
         "cc": [node.urls.followers(handle)],
         "object": embedded,
     }
-    inboxes = [i for i in _thread_audience(node, conn, root) if _host(i) not in exclude]
+    inboxes = [i for i in _thread_audience(node, conn, root) if urlsplit(i).netloc not in exclude]
     outbox.publish(
         conn,
         activity,
