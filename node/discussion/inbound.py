@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -40,6 +41,9 @@ log = logging.getLogger(__name__)
 COMMENT = "comment"
 REPORT = "report"
 MAX_FLAG_OBJECTS = 50
+# Comments one account from another server may add to one thread in an hour.
+PER_AUTHOR_HOURLY = 20
+HOUR = timedelta(hours=1)
 MAX_REASON = 1000
 
 
@@ -98,6 +102,10 @@ async def _keep(node: Node, note: documents.PeerNote, *, relayed_by: str | None)
         root, in_reply_to = found
         if relayed_by is not None and (root.kind != "shared" or root.host != relayed_by):
             # Only the host of a shared thread relays its comments to us.
+            return False
+        if store.recent_by(conn, note.author, root.uri, since=now - HOUR) >= PER_AUTHOR_HOURLY:
+            # A flood: one account cannot fill a co-op's thread.
+            log.info("discussion: %s wrote too much under %s this hour", note.author, root.uri)
             return False
         row_id = store.add(
             conn,

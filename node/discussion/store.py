@@ -478,3 +478,30 @@ def partner_hosts(conn: Connection, root: Root) -> set[str]:
 
 def _host_of(uri: str) -> str:
     return (urlsplit(uri).hostname or "").lower()
+
+
+def shared_document(conn: Connection, root: Root) -> Any:
+    """The ``Question`` a shared proposal's host published, as stored (None if it is
+    not JSON, or the root is not a shared proposal)."""
+    if root.kind != "shared":
+        return None
+    raw = conn.execute(
+        select(remote_proposals.c.document).where(remote_proposals.c.id == root.pk)
+    ).scalar()
+    try:
+        return json.loads(raw or "null")
+    except ValueError:
+        return None
+
+
+def recent_by(conn: Connection, author: str, root: str, *, since: datetime) -> int:
+    """How many comments ``author`` made under ``root`` since ``since``."""
+    return int(
+        conn.execute(
+            select(func.count()).where(
+                comments.c.author == author,
+                comments.c.thread == root,
+                comments.c.received_at >= since,
+            )
+        ).scalar_one()
+    )

@@ -20,10 +20,13 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from federation.errors import MalformedInput
+from node.discussion import reading as comments_reading
+from node.discussion import store as comments_store
 from node.governance.rules.shared_question import SharedQuestion, read_question
 from node.governance.store.proposals import mirror_key
 from node.mail import notify, store
 from node.mail.kinds import Kind
+from node.offers.markdown import excerpt
 from node.runtime import Node
 
 if TYPE_CHECKING:
@@ -208,6 +211,25 @@ def collect(conn: Connection, node: Node, now: datetime) -> list[Event]:
                 },
             )
         )
+    for reply in store.replies_to_members(conn, Kind.COMMENT_REPLY, since=since, limit=BATCH):
+        root = comments_store.root_by_uri(conn, reply.thread)
+        if root is None:
+            continue
+        title = root.title or _shared_title(conn, root)
+        events.append(
+            Event(
+                Kind.COMMENT_REPLY,
+                reply.uri,
+                store.actor_is(reply.answered_actor_id),
+                {
+                    "author": reply.author_name,
+                    "title": title,
+                    "excerpt": excerpt(reply.content, 300),
+                    "coop": coop,
+                    "url": comments_reading.page_of(node, root, reply.key),
+                },
+            )
+        )
     for peer in store.failing_peers(
         conn, Kind.PEER_FAILING, now=now, after=PEER_FAILING_AFTER, window=LOOKBACK, limit=BATCH
     ):
@@ -250,6 +272,14 @@ def _proposal(
         "turnout": _count(found.get("turnout")),
         "eligible": _count(found.get("eligible")),
     }
+
+
+def _shared_title(conn: Connection, root: comments_store.Root) -> str:
+    """A shared proposal's title, as its host published it."""
+    try:
+        return read_question(comments_store.shared_document(conn, root)).title
+    except MalformedInput:
+        return root.uri
 
 
 def _count(value: Any) -> int | None:

@@ -12,6 +12,8 @@ class Kind(StrEnum):
     PROPOSAL_OUTCOME = "proposal_outcome"
     # The member who ordered.
     ORDER_ANSWERED = "order_answered"
+    # The member whose comment was answered.
+    COMMENT_REPLY = "comment_reply"
     # The admins.
     FOLLOW_REQUEST = "follow_request"
     SHARED_INVITATION = "shared_invitation"
@@ -36,6 +38,7 @@ MEMBER_KINDS = (
     Kind.PROPOSAL_REMINDER,
     Kind.PROPOSAL_OUTCOME,
     Kind.ORDER_ANSWERED,
+    Kind.COMMENT_REPLY,
 )
 ADMIN_KINDS = (
     Kind.FOLLOW_REQUEST,

@@ -19,6 +19,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from node.mail.kinds import DEFAULTS, Frequency
 from node.storage.tables import (
     ballots,
+    comments,
     domains,
     followers,
     mail_digest_items,
@@ -884,3 +885,45 @@ def health(conn: Connection, *, since: datetime) -> Health:
         sent_since=int(done.get(SENT, 0)),
         failed_since=int(done.get(FAILED, 0)),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    uri: str
+    key: str
+    thread: str
+    author_name: str
+    content: str
+    # The member answered: their actor.
+    answered_actor_id: int
+
+
+def replies_to_members(conn: Connection, kind: str, *, since: datetime, limit: int) -> list[Reply]:
+    """Visible comments answering a comment of one of this node's members (not their
+    own answer to themselves), received since ``since`` and not yet told."""
+    parent = comments.alias("answered")
+    rows = conn.execute(
+        select(
+            comments.c.uri,
+            comments.c.key,
+            comments.c.thread,
+            comments.c.author_name,
+            comments.c.content,
+            parent.c.actor_id,
+        )
+        .join(parent, parent.c.uri == comments.c.in_reply_to)
+        .where(
+            parent.c.actor_id.is_not(None),
+            comments.c.author != parent.c.author,
+            comments.c.state == "visible",
+            comments.c.received_at >= since,
+            _untold(kind, comments.c.uri),
+        )
+        .order_by(comments.c.id)
+        .limit(limit)
+    )
+    return [Reply(r.uri, r.key, r.thread, r.author_name, r.content, int(r.actor_id)) for r in rows]
+
+
+def actor_is(actor_id: int) -> ColumnElement[bool]:
+    return members.c.actor_id == actor_id

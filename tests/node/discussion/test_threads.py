@@ -381,3 +381,24 @@ async def test_only_its_author_deletes_a_comment(network: Network) -> None:
     assert stored is not None
     assert stored.state == "removed"
     assert stored.content == ""
+
+
+async def test_one_account_cannot_flood_a_thread(network: Network) -> None:
+    coop = await make_coop(network, local=1, remote=0)
+    created = await coop.propose("m0", title="Tariff")
+    await network.settle()
+    spammer = coop.mastodon.add_user("spammer")
+    for i in range(25):
+        await coop.mastodon.reply(
+            spammer, f"{coop.node.base}/actors/coop/inbox", created["uri"], f"<p>buy {i}</p>"
+        )
+    await network.settle()
+    kept = await thread(coop.node, created["id"])
+    assert len(kept) == 20
+    # Another account is not held back by it.
+    other = coop.mastodon.add_user("other")
+    await coop.mastodon.reply(
+        other, f"{coop.node.base}/actors/coop/inbox", created["uri"], "<p>a real question</p>"
+    )
+    await network.settle()
+    assert len(await thread(coop.node, created["id"])) == 21

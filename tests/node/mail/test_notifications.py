@@ -426,3 +426,42 @@ async def test_the_messages_are_well_formed_mime(network: Network, smtp: MailSer
     assert mail.subject.startswith("Élire le conseil « 2027 » : très long titre")
     assert "Élire le conseil « 2027 »" in mail.text
     assert "Élire le conseil « 2027 »" in mail.html
+
+
+async def test_a_member_hears_that_her_comment_was_answered(
+    network: Network, smtp: MailServer
+) -> None:
+    coop = await mail_coop(network, smtp)
+    await subscribe(coop, smtp, "m0", "ana@mail.test", proposal_opened="never")
+    created = await coop.propose("m0", title="Tariff")
+    await network.settle()
+
+    async def comment(who: str, text: str, reply_to: str | None = None) -> Any:
+        response = await coop.node.request(
+            "POST",
+            f"/api/v1/proposals/{created['id']}/comments",
+            json={"text": text, "reply_to": reply_to},
+            headers=coop.local[who],
+        )
+        assert response.status_code == 201, response.text
+        return response.json()
+
+    asked = await comment("m0", "Why Saturday?")
+    await comment("m0", "And not Sunday?", asked["key"])  # her own follow-up: no email
+    answer = await comment("m1", "Because of the **market**.", asked["key"])
+    stranger = coop.mastodon.add_user("stranger")
+    await coop.mastodon.reply(
+        stranger, f"{coop.node.base}/actors/coop/inbox", asked["id"], "<p>Sunday is better</p>"
+    )
+    await network.settle()
+    received = notifications(smtp, "ana@mail.test")
+    assert sorted(m.subject for m in received) == [
+        "Stranger answered your comment: Tariff",
+        "m1 answered your comment: Tariff",
+    ]
+    from_member = next(m for m in received if m.subject.startswith("m1"))
+    assert "Because of the market." in from_member.text
+    assert f"/proposals/{created['id']}#comment-{answer['key']}" in from_member.text
+    network.clock.advance(timedelta(minutes=5))
+    await network.settle()
+    assert len(notifications(smtp, "ana@mail.test")) == 2
