@@ -26,7 +26,8 @@ from federation.mediatypes import wants_html
 from federation.resources import on_disk
 from node import documents
 from node.catalogue import search as catalogue
-from node.errors import BadRequest, Invalid
+from node.discussion import threads
+from node.errors import BadRequest, Invalid, NotFound
 from node.offers import categories, reading, titles
 from node.offers import store as offer_store
 from node.offers.currencies import ITEM_BY_CODE
@@ -326,13 +327,43 @@ async def offer(request: Request) -> Response:
     """``/offers/KEY``: HTML for a browser, else the ActivityStreams object as before."""
     if not wants_html(request.headers.get("accept")):
         return await offer_routes.offer_object(request)
+    return await _local_offer_page(request)
+
+
+async def refused_question(request: Request, thread_form: dict[str, Any]) -> Response:
+    """The offer's page again, the refused question as typed beside its form (422)."""
+    return await _local_offer_page(request, thread_form=thread_form, status=422)
+
+
+async def _local_offer_page(
+    request: Request, *, thread_form: dict[str, Any] | None = None, status: int | None = None
+) -> Response:
     node = node_of(request)
     choice = i18n.choose_language(request)
-    uri = node.urls.offer(request.path_params["key"])
+    key = request.path_params["key"]
+    uri = node.urls.offer(key)
     handle = node.settings.handle
-    await sessions.current(request)
+    session = await sessions.current(request)
     read = await node.db.read(lambda conn: reading.read_local_offer(conn, uri, handle=handle))
-    return _offer_page(request, choice, read, alternate=uri)
+    questions: dict[str, Any] = {}
+    if node.settings.offer_questions and read.offer is not None:
+        admin = session is not None and session.role == "admin"
+        try:
+            thread = await threads.offer_thread(node, key, admin=admin)
+        except NotFound:
+            thread = None
+        questions = {
+            "thread": thread,
+            # The key of the offer's address (the thread's root.key is the row's id).
+            "offer_key": key,
+            "thread_form": thread_form,
+            "thread_notice": request.query_params.get("comment"),
+            "csrf": None if session is None else session.csrf,
+        }
+    response = _offer_page(request, choice, read, alternate=uri, more=questions, status=status)
+    if questions and session is not None:
+        response.headers["Cache-Control"] = "no-store"  # the page holds the form's token
+    return response
 
 
 async def catalogue_offer(request: Request) -> Response:
@@ -356,7 +387,11 @@ def _offer_page(
     read: reading.OfferRead,
     *,
     alternate: str | None = None,
+    more: dict[str, Any] | None = None,
+    status: int | None = None,
 ) -> Response:
+    """An offer's page; ``more`` adds to what the template gets (an offer's questions),
+    ``status`` replaces the page's own (a refused question: 422)."""
     node = node_of(request)
     row, coop_name = read.offer, read.coop_name
     if row is None:
@@ -378,8 +413,9 @@ def _offer_page(
             "uri": row.uri,
             "alternate": alternate,
             "link_rel": LINK_REL,
+            **(more or {}),
         },
-        status=410 if local and view.status == "withdrawn" else 200,
+        status=status or (410 if local and view.status == "withdrawn" else 200),
     )
     return response
 

@@ -1,11 +1,14 @@
 """Discussion threads in a browser: a member comments, answers a comment or reports
-one from a proposal's page; the refresh script reads the thread alone; the admin reads
-the reports and the latest comments, and hides, shows again or removes a comment.
+one from a proposal's page (or asks and answers questions on one of the co-op's offers,
+where it takes them); the refresh script reads the thread alone; the admin reads the
+reports and the latest comments, and hides, shows again or removes a comment.
 
 - ``POST /proposals/{key}/comments`` and ``POST /proposals/shared/{key}/comments``
   ``text``, ``reply_to``: a comment, or an answer to the comment ``reply_to``; back to
   the page at the comment, or the page again with the reason beside the form (422),
   nothing stored;
+- ``POST /offers/{key}/comments`` ``text``, ``reply_to``: the same under one of the
+  co-op's offers, where it takes questions (``offer_questions``), else refused (403);
 - ``POST /comments/{key}/report`` ``reason``: back to the thread with a notice;
 - ``GET /proposals/{key}/thread`` and ``GET /proposals/shared/{key}/thread``: the
   thread as the page shows it (``_thread.html``), for the refresh script;
@@ -35,13 +38,14 @@ from node.errors import BadRequest, Conflict, Forbidden, Invalid, NotFound, TooL
 from node.governance import reading as proposals_reading
 from node.runtime import Node
 from node.web.responses import node_of
-from node.web.ui import i18n, proposal_pages, render, sessions, shared_pages
+from node.web.ui import i18n, pages, proposal_pages, render, sessions, shared_pages
 from node.web.ui.member_pages import Handler, html_errors, refusal_page
 
 # The admin's decisions, and the notice each leaves on the queue page.
 DECISIONS = {"hide": "hidden", "unhide": "shown", "remove": "removed", "dismiss": "dismissed"}
-# Where a report sends the member back: a proposal's page on this node, nothing else.
-BACK = re.compile(r"/proposals/(?:shared/)?[A-Za-z0-9_-]{1,200}")
+# Where a report sends the member back: a proposal's or an offer's page on this node,
+# nothing else.
+BACK = re.compile(r"/(?:proposals/(?:shared/)?|offers/)[A-Za-z0-9_-]{1,200}")
 RECENT_SHOWN = 100
 
 
@@ -103,6 +107,33 @@ async def comment(request: Request) -> Response:
 @refusals
 async def shared_comment(request: Request) -> Response:
     return await _comment(request, "shared")
+
+
+@refusals
+async def offer_comment(request: Request) -> Response:
+    """A member's question under one of the co-op's offers, or an answer to one."""
+    session = await sessions.require(request, "member")
+    form = await sessions.read_form(request, session)
+    node = node_of(request)
+    key = request.path_params["key"]
+    if not node.settings.offer_questions:
+        raise Forbidden("this co-op takes no questions on its offers")
+    if session.actor_id is None:
+        raise Forbidden("comments are written by members")
+    text = form.get("text")
+    raw_reply = form.get("reply_to")
+    reply_to = raw_reply if isinstance(raw_reply, str) and raw_reply else None
+    try:
+        comment = await threads.post(
+            node, session.actor_id, root_uri=node.urls.offer(key), text=text, reply_to=reply_to
+        )
+    except NotFound:
+        raise NotFound("no such offer") from None
+    except Invalid as exc:
+        draft = {"error": exc, "text": text if isinstance(text, str) else "", "reply_to": reply_to}
+        return await pages.refused_question(request, draft)
+    page = "/offers/" + quote(key, safe="")
+    return RedirectResponse(f"{page}#comment-{comment.key}", status_code=303)
 
 
 @refusals
@@ -238,6 +269,7 @@ async def decide(request: Request) -> Response:
 routes: list[BaseRoute] = [
     Route("/proposals/{key}/comments", comment, methods=["POST"]),
     Route("/proposals/shared/{key}/comments", shared_comment, methods=["POST"]),
+    Route("/offers/{key}/comments", offer_comment, methods=["POST"]),
     Route("/proposals/{key}/thread", fragment, methods=["GET"]),
     Route("/proposals/shared/{key}/thread", shared_fragment, methods=["GET"]),
     Route("/comments/{key}/report", report, methods=["POST"]),
