@@ -56,6 +56,9 @@ class Urls:
     def proposal_ballots(self, key: str) -> str:
         return f"{self.proposal(key)}/ballots"
 
+    def proposal_replies(self, key: str) -> str:
+        return f"{self.proposal(key)}/replies"
+
     def proposal_electorate(self, key: str) -> str:
         return f"{self.proposal(key)}/electorate"
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from federation.jsonld import AS_CONTEXT_URL
 from node.discussion import documents, store
 from node.runtime import Node
 
@@ -70,3 +71,44 @@ async def reporter(node: Node, actor_pk: int | None) -> str:
     if found is None:
         return node.urls.actor(node.settings.handle)
     return node.urls.actor(found[0])
+
+
+REPLIES_PAGE = 100
+
+
+async def replies(node: Node, key: str, page: int | None) -> dict[str, Any] | None:
+    """The ``replies`` collection of a proposal of this co-op: the ids of the visible
+    comments under it, oldest first, :data:`REPLIES_PAGE` a page (None: no such
+    proposal). A blocked server's comments are left out, as on the page."""
+    uri = node.urls.proposal_replies(key)
+
+    def read(conn: Connection) -> list[str] | None:
+        root = store.root_by_key(conn, key)
+        if root is None or root.kind != "proposal":
+            return None
+        found = store.thread(conn, root.uri, limit=10_000)
+        return [c.uri for c in found if node.peers.policy.refusal(c.author_host) is None]
+
+    found = await node.db.read(read)
+    if found is None:
+        return None
+    if page is None:
+        return {
+            "@context": AS_CONTEXT_URL,
+            "id": uri,
+            "type": "OrderedCollection",
+            "totalItems": len(found),
+            "first": f"{uri}?page=1",
+        }
+    start = (page - 1) * REPLIES_PAGE
+    items = found[start : start + REPLIES_PAGE]
+    document: dict[str, Any] = {
+        "@context": AS_CONTEXT_URL,
+        "id": f"{uri}?page={page}",
+        "type": "OrderedCollectionPage",
+        "partOf": uri,
+        "orderedItems": items,
+    }
+    if start + REPLIES_PAGE < len(found):
+        document["next"] = f"{uri}?page={page + 1}"
+    return document

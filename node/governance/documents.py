@@ -100,6 +100,8 @@ def question(urls: Urls, handle: str, p: StoredProposal) -> dict[str, Any]:
         "published": iso(p.published),
         "updated": iso(p.updated),
         "url": p.uri,
+        # Its discussion: the comments under it, for servers that show a thread.
+        "replies": urls.proposal_replies(p.key),
         "to": [PUBLIC],
         "cc": [urls.followers(handle)],
     }

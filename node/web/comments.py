@@ -11,6 +11,8 @@
   (``dismiss`` closes the reports and leaves the comment);
 - ``GET /api/v1/comments?reported=1`` (the reports waiting), ``?hidden=1``, or the
   latest comments: for the admin;
+- ``GET /proposals/{key}/replies``: the ``replies`` collection its ``Question`` names
+  (the ids of the visible comments under it, pages of 100);
 - ``GET /comments/{key}``: a member's comment as a ``Note`` (a ``Tombstone`` with 410
   once removed); a browser is sent to the thread.
 """
@@ -165,7 +167,21 @@ async def comment_object(request: Request) -> Response:
     return activity(found.document)
 
 
+async def replies_collection(request: Request) -> Response:
+    raw = request.query_params.get("page")
+    page = None
+    if raw is not None:
+        if not (raw.isascii() and raw.isdigit() and 0 < len(raw) <= 6 and int(raw) > 0):
+            return error(400, "bad_request", "page is a whole number from 1")
+        page = int(raw)
+    found = await reading.replies(node_of(request), request.path_params["key"], page)
+    if found is None:
+        return error(404, "not_found", "no such proposal")
+    return activity(found)
+
+
 routes = [
+    Route("/proposals/{key}/replies", replies_collection, methods=["GET"]),
     Route("/api/v1/proposals/{key}/comments", list_thread, methods=["GET"]),
     Route("/api/v1/proposals/{key}/comments", post_comment, methods=["POST"]),
     Route("/api/v1/offers/{key}/comments", list_thread, methods=["GET"]),

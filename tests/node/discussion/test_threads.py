@@ -402,3 +402,36 @@ async def test_one_account_cannot_flood_a_thread(network: Network) -> None:
     )
     await network.settle()
     assert len(await thread(coop.node, created["id"])) == 21
+
+
+async def test_the_question_names_its_replies_and_they_can_be_read(network: Network) -> None:
+    coop = await make_coop(network, local=1, remote=0)
+    created = await coop.propose("m0", title="Tariff")
+    await network.settle()
+    said = await comment(coop, "m0", created["id"], "First")
+    visitor = coop.mastodon.add_user("visitor")
+    theirs = await coop.mastodon.reply(
+        visitor, f"{coop.node.base}/actors/coop/inbox", created["uri"], "<p>Second</p>"
+    )
+    await network.settle()
+    question = (await coop.node.get(f"/proposals/{created['id']}", headers=AS2)).json()
+    assert question["replies"] == f"{created['uri']}/replies"
+    replies = question["replies"].removeprefix(coop.node.base)
+    collection = (await coop.node.get(replies, headers=AS2)).json()
+    assert collection["type"] == "OrderedCollection"
+    assert collection["totalItems"] == 2
+    page = (
+        await coop.node.get(collection["first"].removeprefix(coop.node.base), headers=AS2)
+    ).json()
+    assert page["orderedItems"] == [said["id"], theirs["id"]]
+    assert "next" not in page
+    await coop.node.decide_domain("mastodon.test", "blocked")
+    page = (
+        await coop.node.get(collection["first"].removeprefix(coop.node.base), headers=AS2)
+    ).json()
+    assert page["orderedItems"] == [said["id"]]
+    for bad in ("0", "-1", "x", "9" * 40):
+        answer = await coop.node.get(f"{replies}?page={bad}", headers=AS2)
+        assert answer.status_code == 400
+    missing = await coop.node.get("/proposals/nope/replies", headers=AS2)
+    assert missing.status_code == 404
