@@ -25,8 +25,9 @@ VERIFY_FOR = timedelta(hours=48)
 # address typed into it must not become a way to flood someone's mailbox.
 VERIFY_PER_HOUR = 3
 MAX_ADDRESS = 254
-_LOCAL = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}$")
-_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
+# Matched whole (fullmatch): "$" alone would let a line break end the address.
+_LOCAL = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}")
+_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
 
 
 def check_address(raw: str) -> str:
@@ -41,12 +42,12 @@ def check_address(raw: str) -> str:
         len(address) > MAX_ADDRESS
         or not at
         or not address.isascii()
-        or not _LOCAL.match(local)
+        or not _LOCAL.fullmatch(local)
         or local.startswith(".")
         or local.endswith(".")
         or ".." in local
         or "." not in domain
-        or not all(_LABEL.match(label) for label in domain.split("."))
+        or not all(_LABEL.fullmatch(label) for label in domain.split("."))
     ):
         raise Invalid(
             "this is not an email address such as name@example.org (letters without "
@@ -122,8 +123,9 @@ async def change(
                 store.remove_address(conn, member_id)
             return False
         if address is not None and (current is None or current.address != address):
+            kept = language or (current.language if current is not None else None)
             _queue_verification(
-                node, conn, member_id, address, _language(language or "en"), now, new=True
+                node, conn, member_id, address, _language(kept or "en"), now, new=True
             )
             return True
         if language is not None and current is not None:
@@ -247,6 +249,8 @@ async def unsubscribe(node: Node, token: str) -> Unsubscribed:
 
     def write(conn: Connection) -> None:
         store.set_preferences(conn, done.member_id, {kind: Frequency.NEVER for kind in kinds})
+        # What already waits for it goes too: the next summary is not the last one.
+        store.forget_waiting(conn, done.member_id, [str(kind) for kind in kinds])
 
     await node.db.write(write)
     return done

@@ -110,11 +110,16 @@ def collect(conn: Connection, node: Node, now: datetime) -> list[Event]:
         found: list[store.SharedProposal],
         audience: Callable[[int], Any],
         keep: Callable[[SharedQuestion], bool] = lambda q: True,
+        past_end_told: bool = False,
     ) -> None:
         for p in found:
             question = _shared(p)
             if question is None or mirror_key(conn, p.uri) is not None:
                 # Unreadable, or voted on through this co-op's own mirror: that one is told.
+                events.append(Event(kind, p.uri, store.member(-1), {}))
+                continue
+            if past_end_told and question.ends_at <= now:
+                # Past its end (its close may never come): nothing left to remind of.
                 events.append(Event(kind, p.uri, store.member(-1), {}))
                 continue
             if not keep(question):
@@ -145,6 +150,7 @@ def collect(conn: Connection, node: Node, now: datetime) -> list[Event]:
         store.shared_proposals(conn, Kind.PROPOSAL_REMINDER, state="open", since=None, limit=BATCH),
         lambda pk: store.voting_members() & store.not_sent_a_ballot_on(pk),
         keep=lambda q: now < q.ends_at <= now + reminder,
+        past_end_told=True,
     )
     shared(
         Kind.PROPOSAL_OUTCOME,

@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 
 # How long one message may take, from its MAIL FROM to the server's answer to its data
 # (aiosmtplib's own timeout applies to each read and write, not to the whole).
-MESSAGE_TIMEOUT = 60.0
+MESSAGE_TIMEOUT = 30.0
 CONNECT_TIMEOUT = 30.0
 # Connections a batch goes over at once (from SHARED_FROM messages on): a relay takes a
 # few from one client without counting it as abuse (Postfix's default is 50).
@@ -84,12 +84,13 @@ def describe(exc: BaseException) -> str:
 
 
 def _classify(exc: BaseException) -> Result:
+    """Refused for good only when the server refused this message's recipient or its
+    data with a 5xx. A 5xx to the sender or the login (a wrong ``mail_from``, a relay
+    that wants a login) is the settings' fault, not the message's: it is tried again
+    once an admin mends them."""
     code = _code(exc)
-    if (
-        code is not None
-        and 500 <= code < 600
-        and not isinstance(exc, aiosmtplib.SMTPAuthenticationError)
-    ):
+    permanent = isinstance(exc, aiosmtplib.SMTPRecipientsRefused | aiosmtplib.SMTPDataError)
+    if permanent and code is not None and 500 <= code < 600:
         return Result(Outcome.REFUSED, describe(exc))
     return Result(Outcome.RETRY, describe(exc))
 
@@ -131,7 +132,13 @@ async def _send_over_one(settings: Settings, messages: Sequence[Envelope]) -> li
                 detail = describe(exc)
                 results.append(Result(Outcome.RETRY, detail))
                 break
-            except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+            except (aiosmtplib.SMTPTimeoutError, TimeoutError) as exc:
+                # Mid-transaction: the next answer read could be this one's. Hang up;
+                # this message and the rest are tried again.
+                results.append(Result(Outcome.RETRY, describe(exc)))
+                client.close()
+                break
+            except (aiosmtplib.SMTPException, OSError) as exc:
                 results.append(_classify(exc))
                 if not client.is_connected:
                     break

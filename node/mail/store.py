@@ -166,17 +166,36 @@ def preferences(conn: Connection, member_id: int) -> dict[str, Frequency]:
 def set_preferences(conn: Connection, member_id: int, chosen: dict[str, Frequency]) -> None:
     if not chosen:
         return
+    dialect = sqlite if conn.dialect.name == "sqlite" else postgresql
+    statement = dialect.insert(mail_preferences)
+    # An upsert: two one-click unsubscribes at once (the mail provider's and the
+    # member's) both succeed.
     conn.execute(
-        delete(mail_preferences).where(
-            mail_preferences.c.member_id == member_id, mail_preferences.c.kind.in_(list(chosen))
-        )
-    )
-    conn.execute(
-        insert(mail_preferences),
+        statement.on_conflict_do_update(
+            index_elements=["member_id", "kind"],
+            set_={"frequency": statement.excluded.frequency},
+        ),
         [
             {"member_id": member_id, "kind": kind, "frequency": str(frequency)}
             for kind, frequency in chosen.items()
         ],
+    )
+
+
+def forget_waiting(conn: Connection, member_id: int, kinds: Sequence[str]) -> None:
+    """Drop the member's digest items and unsent messages of ``kinds`` (and the unsent
+    summaries, which gather them)."""
+    conn.execute(
+        delete(mail_digest_items).where(
+            mail_digest_items.c.member_id == member_id, mail_digest_items.c.kind.in_(kinds)
+        )
+    )
+    conn.execute(
+        delete(mail_outbox).where(
+            mail_outbox.c.member_id == member_id,
+            mail_outbox.c.state == PENDING,
+            mail_outbox.c.kind.in_([*kinds, "digest"]),
+        )
     )
 
 
@@ -377,6 +396,8 @@ class Outgoing:
     current_address: str | None
     secret: str | None
     verified: bool
+    # The end of this claim's lease: what says the row is still this claim's.
+    claimed_until: datetime | None = None
 
 
 def claim(conn: Connection, *, now: datetime, lease: timedelta, limit: int) -> list[Outgoing]:
@@ -427,6 +448,7 @@ def claim(conn: Connection, *, now: datetime, lease: timedelta, limit: int) -> l
             current_address=row.current_address,
             secret=row.secret,
             verified=row.verified_at is not None,
+            claimed_until=now + lease,
         )
         for row in rows
     ]
@@ -440,27 +462,48 @@ def _params(text: str) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def mark_sent(conn: Connection, ids: Sequence[int], *, now: datetime) -> None:
+def _still_claimed(ids: Sequence[int], claimed_until: datetime | None) -> ColumnElement[bool]:
+    """The rows of ``ids`` that are still the claim's whose lease ends at
+    ``claimed_until``: a claim whose lease ran out, and whose rows another worker took,
+    records nothing over that worker's."""
+    where = and_(mail_outbox.c.id.in_(list(ids)), mail_outbox.c.state == SENDING)
+    if claimed_until is not None:
+        where = and_(where, mail_outbox.c.next_attempt_at == claimed_until)
+    return where
+
+
+def mark_sent(
+    conn: Connection, ids: Sequence[int], *, now: datetime, claimed_until: datetime | None = None
+) -> None:
     if ids:
         conn.execute(
             update(mail_outbox)
-            .where(mail_outbox.c.id.in_(list(ids)))
+            .where(_still_claimed(ids, claimed_until))
             .values(state=SENT, sent_at=now, last_error=None)
         )
 
 
-def mark_retry(conn: Connection, mail_id: int, *, error: str, at: datetime) -> None:
+def mark_retry(
+    conn: Connection,
+    mail_id: int,
+    *,
+    error: str,
+    at: datetime,
+    claimed_until: datetime | None = None,
+) -> None:
     conn.execute(
         update(mail_outbox)
-        .where(mail_outbox.c.id == mail_id)
+        .where(_still_claimed([mail_id], claimed_until))
         .values(state=PENDING, next_attempt_at=at, last_error=error[:2000])
     )
 
 
-def mark_failed(conn: Connection, mail_id: int, *, error: str) -> None:
+def mark_failed(
+    conn: Connection, mail_id: int, *, error: str, claimed_until: datetime | None = None
+) -> None:
     conn.execute(
         update(mail_outbox)
-        .where(mail_outbox.c.id == mail_id)
+        .where(_still_claimed([mail_id], claimed_until))
         .values(state=FAILED, last_error=error[:2000])
     )
 
@@ -512,7 +555,9 @@ def digests_due(conn: Connection, *, due_at: datetime, limit: int) -> list[int]:
     rows = conn.execute(
         select(mail_digest_items.c.member_id)
         .join(mail_recipients, mail_recipients.c.member_id == mail_digest_items.c.member_id)
+        .join(members, members.c.id == mail_digest_items.c.member_id)
         .where(
+            _current_members(),
             # A member's first digest comes at the first digest hour after the address
             # was given, not at once.
             func.coalesce(mail_recipients.c.digest_sent_at, mail_recipients.c.created_at) < due_at,
@@ -927,3 +972,11 @@ def replies_to_members(conn: Connection, kind: str, *, since: datetime, limit: i
 
 def actor_is(actor_id: int) -> ColumnElement[bool]:
     return members.c.actor_id == actor_id
+
+
+def role_of(conn: Connection, member_id: int) -> str | None:
+    """The member's role while a current member; None once gone."""
+    found = conn.execute(
+        select(members.c.role).where(members.c.id == member_id, _current_members())
+    ).scalar()
+    return None if found is None else str(found)

@@ -10,17 +10,23 @@ from __future__ import annotations
 import json
 import logging
 import random
+import time
 from datetime import datetime, timedelta
 from typing import Any
 
 from node.mail import events, messages, smtp, store, tokens
-from node.mail.kinds import ALL, DIGEST, TEST, VERIFY
+from node.mail.kinds import ALL, DIGEST, TEST, VERIFY, Frequency, kinds_for
 from node.runtime import Node, Poller
 
 log = logging.getLogger(__name__)
 
 BATCH = 100
-LEASE = timedelta(minutes=10)
+# Messages handed over, then recorded, at a time.
+CHUNK = 25
+LEASE = timedelta(minutes=15)
+# A batch still sending after this leaves the rest for the next round: well inside the
+# lease, so that no other worker takes a message this one may still send.
+SEND_FOR = timedelta(minutes=4)
 GIVE_UP_AFTER = timedelta(days=3)
 MAX_BACKOFF = timedelta(hours=6)
 DIGEST_BATCH = 200
@@ -69,6 +75,12 @@ async def queue_digests(node: Node, now: datetime) -> int:
     def one(conn: Any, member_id: int) -> bool:
         recipient = store.recipient(conn, member_id)
         items = store.take_digest(conn, member_id, now=now)
+        role = store.role_of(conn, member_id)
+        # What the member may still receive, and still wants: not an admin's news for
+        # an admin no longer, nor a kind unsubscribed from since.
+        chosen = store.preferences(conn, member_id)
+        allowed = kinds_for(role) if role is not None else ()
+        items = [i for i in items if i[0] in allowed and chosen[i[0]] != Frequency.NEVER]
         if recipient is None or not items:
             return False
         listed = [
@@ -174,32 +186,67 @@ async def send_due(node: Node) -> int:
                 log.exception("mail: cannot render message %s", mail.id)
                 reason = f"cannot be rendered: {type(exc).__name__}"
         dropped.append((mail.id, reason))
-    results = await smtp.send_batch(node.settings, [message for _, message in going])
-    after = node.clock.now()
-    sent = [mail.id for (mail, _), r in zip(going, results, strict=True) if r.outcome == "sent"]
+    until = due[0].claimed_until
+    started = time.monotonic()
 
-    def record(conn: Any) -> None:
-        store.mark_sent(conn, sent, now=after)
+    def record(
+        conn: Any,
+        dropped: list[tuple[int, str]],
+        done: list[tuple[store.Outgoing, smtp.Result]],
+        after: datetime,
+    ) -> None:
+        sent = [mail.id for mail, result in done if result.outcome == smtp.Outcome.SENT]
+        store.mark_sent(conn, sent, now=after, claimed_until=until)
         for mail_id, reason in dropped:
-            store.mark_failed(conn, mail_id, error=reason)
-        for (mail, _), result in zip(going, results, strict=True):
+            store.mark_failed(conn, mail_id, error=reason, claimed_until=until)
+        for mail, result in done:
             if result.outcome == smtp.Outcome.REFUSED:
-                store.mark_failed(conn, mail.id, error=result.detail)
+                store.mark_failed(conn, mail.id, error=result.detail, claimed_until=until)
             elif result.outcome == smtp.Outcome.RETRY:
                 if after - mail.created_at > GIVE_UP_AFTER:
-                    store.mark_failed(conn, mail.id, error=f"gave up: {result.detail}")
+                    error = f"gave up: {result.detail}"
+                    store.mark_failed(conn, mail.id, error=error, claimed_until=until)
                 else:
                     store.mark_retry(
-                        conn, mail.id, error=result.detail, at=after + backoff(mail.attempts)
+                        conn,
+                        mail.id,
+                        error=result.detail,
+                        at=after + backoff(mail.attempts),
+                        claimed_until=until,
                     )
 
-    await node.db.write(record)
-    failures = [r.detail for r in results if r.outcome != smtp.Outcome.SENT]
+    sent = 0
+    failures: list[str] = []
+    # Recorded a chunk at a time: a process that stops mid-batch leaves at most one
+    # chunk sent and not recorded (sent again after the lease, with its Message-IDs).
+    for first in range(0, max(len(going), 1), CHUNK):
+        chunk = going[first : first + CHUNK]
+        if not chunk:
+            results: list[smtp.Result] = []
+        elif time.monotonic() - started > SEND_FOR.total_seconds():
+            # Far past what a batch takes: the rest waits for the next round, well
+            # inside the lease.
+            results = [smtp.Result(smtp.Outcome.RETRY, "the batch took too long")] * len(chunk)
+        else:
+            results = await smtp.send_batch(node.settings, [message for _, message in chunk])
+        done = [(mail, result) for (mail, _), result in zip(chunk, results, strict=True)]
+        after = node.clock.now()
+        gone, dropped = dropped, []
+
+        def write(
+            conn: Any,
+            gone: list[tuple[int, str]] = gone,
+            done: list[tuple[store.Outgoing, smtp.Result]] = done,
+            after: datetime = after,
+        ) -> None:
+            record(conn, gone, done, after)
+
+        await node.db.write(write)
+        sent += sum(1 for _, r in done if r.outcome == smtp.Outcome.SENT)
+        failures += [r.detail for _, r in done if r.outcome != smtp.Outcome.SENT]
     if failures:
-        log.warning(
-            "mail: %d of %d messages not sent: %s", len(failures), len(results), failures[0]
-        )
-    return len(sent)
+        log.warning("mail: %d of %d messages not sent: %s", len(failures), len(going), failures[0])
+    return sent
 
 
 async def _prune(node: Node, now: datetime) -> None:

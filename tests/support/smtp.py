@@ -67,7 +67,18 @@ class Recorder:
     answers: list[str] = field(default_factory=list)
     # Addresses refused at RCPT, with the answer ("550 5.1.1 no such user").
     refuse: dict[str, str] = field(default_factory=dict)
+    # The answer to every MAIL FROM, when set ("553 5.7.1 sender not allowed").
+    sender_answer: str | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+    async def handle_MAIL(
+        self, server: Any, session: Any, envelope: Any, address: str, options: Any
+    ) -> str:
+        if self.sender_answer is not None:
+            return self.sender_answer
+        envelope.mail_from = address
+        envelope.mail_options.extend(options)
+        return "250 OK"
 
     async def handle_RCPT(
         self, server: Any, session: Any, envelope: Any, address: str, options: Any

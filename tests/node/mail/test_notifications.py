@@ -465,3 +465,52 @@ async def test_a_member_hears_that_her_comment_was_answered(
     network.clock.advance(timedelta(minutes=5))
     await network.settle()
     assert len(notifications(smtp, "ana@mail.test")) == 2
+
+
+async def test_a_refused_sender_is_the_settings_fault_and_is_tried_again(
+    network: Network, smtp: MailServer
+) -> None:
+    """A 5xx to MAIL FROM (a relay that does not take this sender) fails no message for
+    good: once the admin mends the settings, they go."""
+    coop = await mail_coop(network, smtp)
+    await subscribe(coop, smtp, "m0", "ana@mail.test")
+    smtp.recorder.sender_answer = "553 5.7.1 sender not allowed"
+    await coop.propose("m0", title="Sender")
+    await network.settle()
+    assert smtp.received == []
+    assert (await outbox(coop.node.node)).get("pending") == 1
+    smtp.recorder.sender_answer = None
+    network.clock.advance(timedelta(minutes=2))
+    await worker.run_once(coop.node.node)
+    assert len(smtp.received) == 1
+
+
+async def test_a_worker_whose_lease_ran_out_records_nothing_over_the_next_ones(
+    network: Network, smtp: MailServer
+) -> None:
+    coop = await mail_coop(network, smtp)
+    await subscribe(coop, smtp, "m0", "ana@mail.test")
+    node = coop.node.node
+    await coop.propose("m0", title="Lease")
+    from node.governance import worker as governance_worker
+    from node.mail import events
+
+    await governance_worker.run_once(node)
+    await events.run_once(node)
+    first_now = node.clock.now()
+    [slow] = await node.db.write(
+        lambda conn: store.claim(conn, now=first_now, lease=worker.LEASE, limit=10)
+    )
+    network.clock.advance(worker.LEASE + timedelta(seconds=1))
+    await worker.run_once(node)  # another worker takes it and sends it
+    assert len(smtp.received) == 1
+    # The slow one comes back with a timeout: its record changes nothing.
+    await node.db.write(
+        lambda conn: store.mark_retry(
+            conn, slow.id, error="timed out", at=first_now, claimed_until=slow.claimed_until
+        )
+    )
+    assert await outbox(node) == {"sent": 2}
+    network.clock.advance(timedelta(hours=1))
+    await worker.run_once(node)
+    assert len(smtp.received) == 1
