@@ -129,10 +129,13 @@ def read_note(document: Any) -> PeerNote:
     if isinstance(raw, str) and len(raw) <= 64:
         try:
             published = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-        except ValueError:
+            if published.tzinfo is None:
+                published = published.replace(tzinfo=UTC)
+            # In UTC here: a date at the edge of the calendar with an offset fails now,
+            # as a refusal of that date, not later in the database.
+            published = published.astimezone(UTC)
+        except (ValueError, OverflowError):
             published = None
-        if published is not None and published.tzinfo is None:
-            published = published.replace(tzinfo=UTC)
     return PeerNote(
         uri=uri,
         author=author,

@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -41,9 +42,14 @@ log = logging.getLogger(__name__)
 COMMENT = "comment"
 REPORT = "report"
 MAX_FLAG_OBJECTS = 50
+# Reports one Flag makes at most (a Flag names an account and a few of its notes).
+MAX_FLAG_REPORTS = 10
 # Comments one account from another server may add to one thread in an hour.
 PER_AUTHOR_HOURLY = 20
+# And all the accounts of one server together.
+PER_SERVER_HOURLY = 100
 HOUR = timedelta(hours=1)
+SHOWN_AS_OF = timedelta(days=1)
 MAX_REASON = 1000
 
 
@@ -103,9 +109,13 @@ async def _keep(node: Node, note: documents.PeerNote, *, relayed_by: str | None)
         if relayed_by is not None and (root.kind != "shared" or root.host != relayed_by):
             # Only the host of a shared thread relays its comments to us.
             return False
-        if store.recent_by(conn, note.author, root.uri, since=now - HOUR) >= PER_AUTHOR_HOURLY:
-            # A flood: one account cannot fill a co-op's thread.
-            log.info("discussion: %s wrote too much under %s this hour", note.author, root.uri)
+        author_host = _host(note.author)
+        if (
+            store.recent_by(conn, note.author, root.uri, since=now - HOUR) >= PER_AUTHOR_HOURLY
+            or store.recent_from(conn, author_host, root.uri, since=now - HOUR) >= PER_SERVER_HOURLY
+        ):
+            # A flood: one account, or one server's many, cannot fill a co-op's thread.
+            log.info("discussion: too much from %s under %s this hour", note.author, root.uri)
             return False
         row_id = store.add(
             conn,
@@ -119,7 +129,9 @@ async def _keep(node: Node, note: documents.PeerNote, *, relayed_by: str | None)
             actor_id=None,
             content=note.content,
             source=None,
-            published=min(note.published or now, now),
+            # A peer's date, kept between a day before it came and now: a comment
+            # dated 1900 would otherwise sort before every other, for ever.
+            published=min(max(note.published or now, now - SHOWN_AS_OF), now),
             now=now,
         )
         if row_id is None:
@@ -259,16 +271,20 @@ async def on_flag(node: Node, item: InboxItem) -> None:
     flag_id = item.activity_id
 
     def write(conn: Connection) -> int:
-        found = store.uris_of(conn, uris)
+        found = store.reportable(conn, uris)
         made = 0
-        for index, comment_id in enumerate(found.values()):
+        for index, comment_id in enumerate(found[:MAX_FLAG_REPORTS]):
+            # Each report of the Flag under an id of its own, bounded in length.
+            derived = (
+                flag_id if index == 0 else f"{hashlib.sha256(flag_id.encode()).hexdigest()}#{index}"
+            )
             made += store.report(
                 conn,
                 comment_id,
                 reporter=item.actor,
                 origin="flag",
                 reason=reason,
-                activity_id=flag_id if index == 0 else f"{flag_id}#{index}",
+                activity_id=derived[:2048],
                 now=now,
             )
         return made

@@ -180,14 +180,15 @@ def by_id(conn: Connection, comment_id: int) -> Comment | None:
 def thread(
     conn: Connection, root: str, *, states: Sequence[str] = (VISIBLE,), limit: int = 500
 ) -> list[Comment]:
-    """A thread's comments, oldest first."""
+    """A thread's latest ``limit`` comments, oldest first."""
     rows = conn.execute(
         select(comments, _IS_MEMBER)
         .where(comments.c.thread == root, comments.c.state.in_(list(states)))
-        .order_by(comments.c.published, comments.c.id)
+        .order_by(comments.c.published.desc(), comments.c.id.desc())
         .limit(limit)
-    )
-    return [_comment_of(row, bool(row.is_member)) for row in rows]
+    ).all()
+    # The newest ``limit``, shown oldest first.
+    return [_comment_of(row, bool(row.is_member)) for row in reversed(rows)]
 
 
 def count(conn: Connection, root: str) -> int:
@@ -333,18 +334,17 @@ def report(
     activity_id: str | None,
     now: datetime,
 ) -> bool:
-    """Record a report; False when that Flag, or that member's open report of the
-    comment, is already there."""
-    if activity_id is None:
-        already = conn.execute(
-            select(comment_reports.c.id).where(
-                comment_reports.c.comment_id == comment_id,
-                comment_reports.c.reporter == reporter,
-                comment_reports.c.state == OPEN,
-            )
-        ).first()
-        if already is not None:
-            return False
+    """Record a report; False when that Flag is already there, or the reporter (a
+    member, or another server's actor) already has an open report of the comment."""
+    already = conn.execute(
+        select(comment_reports.c.id).where(
+            comment_reports.c.comment_id == comment_id,
+            comment_reports.c.reporter == reporter,
+            comment_reports.c.state == OPEN,
+        )
+    ).first()
+    if already is not None:
+        return False
     dialect = sqlite if conn.dialect.name == "sqlite" else postgresql
     statement = dialect.insert(comment_reports).values(
         comment_id=comment_id,
@@ -417,18 +417,6 @@ def reported_counts(conn: Connection, comment_ids: Sequence[int]) -> dict[int, i
         .group_by(comment_reports.c.comment_id)
     )
     return {int(comment_id): int(n) for comment_id, n in rows}
-
-
-def uris_of(conn: Connection, values: Sequence[str]) -> dict[str, int]:
-    """Which of ``values`` are stored comments' ids: id → row."""
-    if not values:
-        return {}
-    rows = conn.execute(
-        select(comments.c.uri, comments.c.id).where(
-            comments.c.uri.in_(list(values)), comments.c.thread != ""
-        )
-    )
-    return {row.uri: int(row.id) for row in rows}
 
 
 def local_author(conn: Connection, actor_pk: int) -> tuple[str, str] | None:
@@ -505,3 +493,39 @@ def recent_by(conn: Connection, author: str, root: str, *, since: datetime) -> i
             )
         ).scalar_one()
     )
+
+
+def recent_from(conn: Connection, host: str, root: str, *, since: datetime) -> int:
+    """How many comments the accounts of ``host`` made under ``root`` since ``since``."""
+    return int(
+        conn.execute(
+            select(func.count()).where(
+                comments.c.author_host == host,
+                comments.c.thread == root,
+                comments.c.received_at >= since,
+            )
+        ).scalar_one()
+    )
+
+
+def reportable(conn: Connection, values: Sequence[str]) -> list[int]:
+    """Which of ``values`` name comments another server may report to this co-op:
+    not removed, and in a thread it hosts (a proposal or offer of its own) or written
+    by one of its members."""
+    if not values:
+        return []
+    rows = conn.execute(
+        select(comments.c.id, comments.c.thread, comments.c.actor_id)
+        .where(
+            comments.c.uri.in_(list(values)),
+            comments.c.thread != "",
+            comments.c.state != REMOVED,
+        )
+        .order_by(comments.c.id)
+    ).all()
+    found = []
+    for row in rows:
+        root = None if row.actor_id is not None else root_by_uri(conn, row.thread)
+        if row.actor_id is not None or (root is not None and root.kind != "shared"):
+            found.append(int(row.id))
+    return found

@@ -375,6 +375,13 @@ async def remove(node: Node, comment_key: str) -> Comment:
         inbox = await _inbox_of(node, root.host)
         if inbox:
             direct.append(inbox)
+    if found.actor_id is not None:
+        # An answer to another server's comment went to its author's server too.
+        parent = await node.db.read(lambda conn: store.by_uri(conn, found.in_reply_to))
+        if parent is not None and parent.actor_id is None:
+            inbox = await _inbox_of(node, parent.author)
+            if inbox:
+                direct.append(inbox)
     now = node.clock.now()
 
     def write(conn: Connection) -> None:

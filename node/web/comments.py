@@ -71,6 +71,9 @@ async def list_thread(request: Request) -> Response:
         found = await threads.offer_thread(node, key, admin=admin)
     else:
         found = await threads.thread(node, key, admin=admin)
+        if found.root.kind == "shared" and not request.headers.get("authorization"):
+            # As on the pages: a shared proposal hosted elsewhere is shown to members.
+            await authenticate(request, role="observer")
     return JSONResponse(
         {
             "root": found.root.uri,

@@ -220,11 +220,14 @@ async def test_a_shared_proposals_thread_reaches_every_coop_taking_part(
         await market.node.request("GET", "/api/v1/proposals", headers=market.local["m0"])
     ).json()["shared"]
     [market_key] = [s["id"] for s in shared_market]
-    on_market = await thread(market.node, market_key)
+    on_market = await thread(market.node, market_key, market.local["m0"])
     assert [c["id"] for c in on_market] == [asked["id"], answer["id"]]
     assert on_market[0]["content"] == "<p>What does it cost us?</p>"
     assert [c["partner"] for c in on_market] == [True, True]
-    on_food = await thread(food.node, food_key)
+    on_food = await thread(food.node, food_key, food.local["m0"])
+    # Hosted elsewhere, it is shown to members only, as on the pages.
+    anonymous = await food.node.request("GET", f"/api/v1/proposals/{food_key}/comments")
+    assert anonymous.status_code == 401
     assert [c["id"] for c in on_food] == [asked["id"], answer["id"]]
 
 

@@ -20,7 +20,9 @@ from tests.support.network import Network
 
 
 async def listed(coop: Coop, key: str) -> list[dict[str, Any]]:
-    response = await coop.node.request("GET", f"/api/v1/proposals/{key}/comments")
+    # As a member: a shared proposal's thread is shown to members only.
+    headers = next(iter(coop.local.values()), None)
+    response = await coop.node.request("GET", f"/api/v1/proposals/{key}/comments", headers=headers)
     assert response.status_code == 200, response.text
     return list(response.json()["comments"])
 
