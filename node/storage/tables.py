@@ -883,6 +883,8 @@ mail_outbox = Table(
     Column("sent_at", UtcDateTime, nullable=True),
 )
 Index("ix_mail_outbox_state", mail_outbox.c.state, mail_outbox.c.next_attempt_at)
+# A confirmation link is looked up by its token's hash, by anyone who follows it.
+Index("ix_mail_recipients_verify_hash", mail_recipients.c.verify_hash)
 Index("ix_mail_outbox_member_id", mail_outbox.c.member_id, mail_outbox.c.created_at)
 # The hourly limit counts the last hour's messages, whatever their member.
 Index("ix_mail_outbox_created_at", mail_outbox.c.created_at)
@@ -938,6 +940,8 @@ comments = Table(
 )
 Index("ix_comments_thread", comments.c.thread, comments.c.published, comments.c.id)
 Index("ix_comments_author_host", comments.c.author_host)
+# The mail worker's round reads the comments received lately (node/mail/events.py).
+Index("ix_comments_received_at", comments.c.received_at)
 
 # Reports of comments, for the admin's queue: from a member here, or a ``Flag`` another
 # server sent (``activity_id``: the Flag's id, each taken once). open, then closed once
@@ -955,3 +959,9 @@ comment_reports = Table(
     Column("created_at", UtcDateTime, nullable=False),
 )
 Index("ix_comment_reports_state", comment_reports.c.state, comment_reports.c.id)
+
+# The mail worker's round reads the orders and follow requests of the last two days
+# (node/mail/events.py), every few seconds.
+Index("ix_orders_created_at", orders.c.created_at)
+Index("ix_orders_updated_at", orders.c.updated_at)
+Index("ix_followers_created_at", followers.c.created_at)

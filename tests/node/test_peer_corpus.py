@@ -223,6 +223,8 @@ class Seen:
     catalogue: set[str]
     ballots: list[tuple[str, str, str | None]]
     actors: dict[str, str]
+    comments: list[str]
+    reports: int
 
 
 async def observe(node: TestNode) -> Seen:
@@ -249,6 +251,10 @@ async def observe(node: TestNode) -> Seen:
             actors=dict(
                 conn.execute(select(t.remote_actors.c.uri, t.remote_actors.c.document)).all()
             ),
+            comments=list(
+                conn.execute(select(t.comments.c.uri).order_by(t.comments.c.id)).scalars()
+            ),
+            reports=len(conn.execute(select(t.comment_reports.c.id)).all()),
         )
 
     seen: Seen = await node.node.db.read(unit)
@@ -371,8 +377,18 @@ def check_effects(
         assert reply["type"] == "Create"
         assert reply["object"]["to"] == [actor.id]
         assert entry["expect"]["reason"] in reply["object"]["content"]
+    elif "comment_kept" in effects:
+        # The co-op relays it to the thread's audience, by id.
+        [relay] = new_outbox
+        assert relay["type"] == "Announce"
+        assert relay["object"] == activity["object"]["id"]
     else:
         assert new_outbox == []
+    if "comment_kept" in effects:
+        assert after.comments == [*before.comments, activity["object"]["id"]]
+    else:
+        assert after.comments == before.comments
+    assert after.reports == before.reports
     if not effects & {"accept_queued", "follower_removed"}:
         assert after.followers == before.followers
     if "follower_removed" in effects:

@@ -39,6 +39,7 @@ def upgrade() -> None:
         _member("mail_recipients"),
         sa.PrimaryKeyConstraint("member_id", name="pk_mail_recipients"),
     )
+    op.create_index("ix_mail_recipients_verify_hash", "mail_recipients", ["verify_hash"])
     op.create_table(
         "mail_preferences",
         sa.Column("member_id", sa.Integer(), nullable=False),
@@ -101,4 +102,5 @@ def downgrade() -> None:
     op.drop_index("ix_mail_outbox_state", table_name="mail_outbox")
     op.drop_table("mail_outbox")
     op.drop_table("mail_preferences")
+    op.drop_index("ix_mail_recipients_verify_hash", table_name="mail_recipients")
     op.drop_table("mail_recipients")

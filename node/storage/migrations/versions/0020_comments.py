@@ -1,4 +1,5 @@
-"""Discussion threads: comments under proposals and offers, and their reports.
+"""Discussion threads: comments under proposals and offers, and their reports; and
+indexes for what the mail worker reads each round.
 
 Revision ID: 0020
 Revises: 0019
@@ -43,6 +44,11 @@ def upgrade() -> None:
     )
     op.create_index("ix_comments_thread", "comments", ["thread", "published", "id"])
     op.create_index("ix_comments_author_host", "comments", ["author_host"])
+    op.create_index("ix_comments_received_at", "comments", ["received_at"])
+    # What the mail worker's round reads every few seconds.
+    op.create_index("ix_orders_created_at", "orders", ["created_at"])
+    op.create_index("ix_orders_updated_at", "orders", ["updated_at"])
+    op.create_index("ix_followers_created_at", "followers", ["created_at"])
     op.create_table(
         "comment_reports",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -68,6 +74,10 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index("ix_comment_reports_state", table_name="comment_reports")
     op.drop_table("comment_reports")
+    op.drop_index("ix_followers_created_at", table_name="followers")
+    op.drop_index("ix_orders_updated_at", table_name="orders")
+    op.drop_index("ix_orders_created_at", table_name="orders")
+    op.drop_index("ix_comments_received_at", table_name="comments")
     op.drop_index("ix_comments_author_host", table_name="comments")
     op.drop_index("ix_comments_thread", table_name="comments")
     op.drop_table("comments")
