@@ -184,10 +184,11 @@ def thread(
     rows = conn.execute(
         select(comments, _IS_MEMBER)
         .where(comments.c.thread == root, comments.c.state.in_(list(states)))
-        .order_by(comments.c.published.desc(), comments.c.id.desc())
+        .order_by(comments.c.received_at.desc(), comments.c.id.desc())
         .limit(limit)
     ).all()
-    # The newest ``limit``, shown oldest first.
+    # The latest ``limit`` to arrive, shown in the order they came: a peer's own date,
+    # which it may set as it likes, orders nothing.
     return [_comment_of(row, bool(row.is_member)) for row in reversed(rows)]
 
 

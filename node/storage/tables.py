@@ -938,7 +938,7 @@ comments = Table(
     Column("updated", UtcDateTime, nullable=False),
     Column("received_at", UtcDateTime, nullable=False),
 )
-Index("ix_comments_thread", comments.c.thread, comments.c.published, comments.c.id)
+Index("ix_comments_thread", comments.c.thread, comments.c.received_at, comments.c.id)
 Index("ix_comments_author_host", comments.c.author_host)
 # The mail worker's round reads the comments received lately (node/mail/events.py).
 Index("ix_comments_received_at", comments.c.received_at)

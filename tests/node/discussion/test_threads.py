@@ -438,3 +438,25 @@ async def test_the_question_names_its_replies_and_they_can_be_read(network: Netw
         assert answer.status_code == 400
     missing = await coop.node.get("/proposals/nope/replies", headers=AS2)
     assert missing.status_code == 404
+
+
+async def test_a_peers_date_cannot_put_its_comment_first_for_ever(network: Network) -> None:
+    coop = await make_coop(network, local=1, remote=0)
+    created = await coop.propose("m0", title="Tariff")
+    await network.settle()
+    ours = await comment(coop, "m0", created["id"], "Ours, first")
+    masto = coop.mastodon
+    user = masto.add_user("dated")
+    inbox = f"{coop.node.base}/actors/coop/inbox"
+    for published in ("1900-01-01T00:00:00Z", "0001-01-01T00:00:00+14:00", "not a date"):
+        note = {**masto.status(user, created["uri"], f"<p>{published}</p>"), "published": published}
+        response = await masto.post(
+            user,
+            inbox,
+            {"id": note["id"] + "/activity", "type": "Create", "actor": user.actor, "object": note},
+        )
+        assert response.status_code == 202
+    await network.settle()
+    listed = await thread(coop.node, created["id"])
+    assert listed[0]["id"] == ours["id"]
+    assert len(listed) == 4

@@ -42,7 +42,7 @@ def upgrade() -> None:
         sa.UniqueConstraint("key", name="uq_comments_key"),
         sa.UniqueConstraint("uri", name="uq_comments_uri"),
     )
-    op.create_index("ix_comments_thread", "comments", ["thread", "published", "id"])
+    op.create_index("ix_comments_thread", "comments", ["thread", "received_at", "id"])
     op.create_index("ix_comments_author_host", "comments", ["author_host"])
     op.create_index("ix_comments_received_at", "comments", ["received_at"])
     # What the mail worker's round reads every few seconds.
