@@ -60,6 +60,7 @@ def read_unsubscribe(token: str) -> Unsubscribe | None:
         return None
     member, _, rest = token.partition(".")
     kind, _, signature = rest.partition(".")
-    if not (member.isdigit() and len(member) <= 12 and kind and len(signature) == SIGNATURE_CHARS):
+    well_formed = member.isascii() and member.isdigit() and 0 < len(member) <= 12
+    if not (well_formed and kind and len(signature) == SIGNATURE_CHARS):
         return None
     return Unsubscribe(int(member), kind, signature)
