@@ -12,7 +12,7 @@ command line, in another process, changes them in the database).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -40,6 +40,8 @@ ALLOWED = "allowed"
 # domain sends us a signed request.
 UNAVAILABLE_AFTER = timedelta(days=1)
 UNAVAILABLE_PROBE = timedelta(hours=6)
+# Hosts a policy remembers its answer for, at most (cleared when full).
+MAX_ANSWERS = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +51,12 @@ class DomainPolicy:
     allow_list_mode: bool = False
     # Domains marked unavailable by delivery: a signed request from one clears it.
     unavailable: frozenset[str] = frozenset()
+    # Each host's answer, as this policy gave it: a request asks for its host's several
+    # times (its key's, its actor's, its objects'), and a policy is replaced, not
+    # changed, when the admin decides.
+    answers: dict[str, str | None] = field(
+        default_factory=dict, compare=False, repr=False, hash=False
+    )
 
     def allows(self, host: str) -> bool:
         """Whether the admin listed ``host`` (or a domain above it) as allowed."""
@@ -56,6 +64,19 @@ class DomainPolicy:
 
     def refusal(self, host: str) -> str | None:
         """Why ``host`` may not talk to us (nor we to it), or None if it may."""
+        try:
+            return self.answers[host]
+        except KeyError:
+            pass
+        found = self._refusal(host)
+        if len(self.answers) >= MAX_ANSWERS:
+            self.answers.clear()
+        self.answers[host] = found
+        return found
+
+    def _refusal(self, host: str) -> str | None:
+        if not self.blocked and not self.allow_list_mode:
+            return None
         host = host.lower().rstrip(".")
         for domain in _suffixes(host):
             if domain in self.blocked:

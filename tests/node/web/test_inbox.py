@@ -545,3 +545,27 @@ async def test_a_post_is_kept_as_ignored_and_an_offer_waits_for_the_worker(
     )
     rows = await alpha.node.db.read(lambda c: c.execute(query).all())
     assert [r.state for r in rows] == ["ignored", "pending", "pending"]
+
+
+def test_a_policys_answers_are_kept_and_a_new_policy_answers_afresh() -> None:
+    """A request asks the policy about its host several times; the answer is worked out
+    once per policy, and a decision of the admin's (a new policy) is seen at once."""
+    from node.services.domains import MAX_ANSWERS, DomainPolicy
+
+    open_policy = DomainPolicy()
+    assert open_policy.refusal("spam.example") is None
+    assert open_policy.answers == {"spam.example": None}
+    blocked = DomainPolicy(blocked=frozenset({"spam.example"}))
+    assert blocked.refusal("a.spam.example") == (
+        "a.spam.example is blocked by this node (as part of spam.example)"
+    )
+    assert blocked.refusal("A.Spam.Example.") == blocked.refusal("a.spam.example")
+    assert blocked.refusal("ham.example") is None
+    listed = DomainPolicy(allowed=frozenset({"coop.example"}), allow_list_mode=True)
+    assert listed.refusal("x.coop.example") is None
+    assert "federates only with the domains its admin lists" in (
+        listed.refusal("other.example") or ""
+    )
+    for n in range(MAX_ANSWERS + 10):
+        listed.refusal(f"h{n}.example")
+    assert len(listed.answers) <= MAX_ANSWERS
