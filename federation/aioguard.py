@@ -6,8 +6,9 @@ requests, where httpx's own cost per request would be most of the work, and go t
 aiohttp instead: deliveries (:mod:`federation.poster`) and documents fetched many at a
 time (:mod:`federation.bulkfetch`). Both keep the httpx client's guard with what is here:
 
-- :func:`client_guard` finds the guard, TLS context, User-Agent and connect timeout of a
-  guarded httpx client (None for any other client, which is then used as it is);
+- :func:`federation.netguard.client_guard` finds the guard, TLS context, User-Agent and
+  connect timeout of a guarded httpx client (None for any other client, which is then
+  used as it is);
 - :func:`guarded_connector` makes aiohttp's connector: its resolver is the guard's
   (:class:`GuardedResolver`: a name whose addresses are all forbidden is refused,
   allowed addresses only are connected to), and every socket is checked against the
@@ -23,61 +24,25 @@ import functools
 import ipaddress
 import socket
 import ssl
-from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
 import httpcore
-import httpx
 from aiohttp.abc import AbstractResolver, ResolveResult
 
 from federation.errors import Refused
 from federation.netguard import (
     ForbiddenAddress,
     GuardedBackend,
-    GuardedTransport,
     parse_host_literal,
 )
 
 __all__ = [
-    "ClientGuard",
     "GuardRefused",
     "GuardedResolver",
-    "client_guard",
     "guarded_connector",
     "literal_refusal",
 ]
-
-
-@dataclass(frozen=True, slots=True)
-class ClientGuard:
-    """What an aiohttp client needs to behave as a guarded httpx client does."""
-
-    guard: GuardedBackend
-    ssl_context: ssl.SSLContext
-    user_agent: str | None
-    connect_timeout: float | None
-
-
-def client_guard(client: httpx.AsyncClient) -> ClientGuard | None:
-    """The guard of a client built on :func:`federation.netguard.make_guarded_transport`;
-    None for any other client, and for a guarded one that sends some URLs elsewhere
-    (mounted transports).
-
-    httpx has no public way to reach a client's transport: its ``_transport`` and
-    ``_mounts`` are read here, and nowhere else. Should an httpx release move them, the
-    client is simply not recognised, and callers use it as it is: slower, never less
-    guarded.
-    """
-    transport = getattr(client, "_transport", None)
-    if not isinstance(transport, GuardedTransport) or getattr(client, "_mounts", None):
-        return None
-    return ClientGuard(
-        guard=transport.guard,
-        ssl_context=transport.ssl_context,
-        user_agent=client.headers.get("User-Agent"),
-        connect_timeout=client.timeout.connect,
-    )
 
 
 class GuardRefused(OSError, Refused):

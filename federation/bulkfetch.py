@@ -3,7 +3,7 @@
 Fetching one actor document per voter of a large vote is thousands of small GETs, where
 the httpx client's own cost per request (about 2 ms of CPU) would be most of the work.
 A :class:`BulkFetcher` made from a guarded client (one that
-:func:`federation.aioguard.client_guard` recognises) sends them through aiohttp with the
+:func:`federation.netguard.client_guard` recognises) sends them through aiohttp with the
 same address guard, TLS context and User-Agent, and with ``fetch_json``'s rules: http(s)
 URLs only, one deadline, ActivityStreams content type, a capped and depth-limited body,
 and the ``id`` the URL asked for. Anything unusual (a redirect, another ``id``) is
@@ -27,7 +27,7 @@ import aiohttp
 import httpx
 
 from federation import mediatypes
-from federation.aioguard import client_guard, guarded_connector, literal_refusal
+from federation.aioguard import guarded_connector, literal_refusal
 from federation.bodies import read_capped
 from federation.errors import FetchError, InvalidDocument, MalformedInput
 from federation.fetch import (
@@ -39,6 +39,7 @@ from federation.fetch import (
     fetch_json,
 )
 from federation.jsonlimits import parse_object
+from federation.netguard import client_guard
 
 __all__ = ["BulkFetcher"]
 

@@ -26,6 +26,7 @@ import ipaddress
 import socket
 import ssl
 from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
 
 import anyio
 import httpcore
@@ -34,11 +35,13 @@ import httpx
 from federation.errors import Refused
 
 __all__ = [
+    "ClientGuard",
     "ForbiddenAddress",
     "GuardedBackend",
     "GuardedTransport",
     "IPAddress",
     "Resolver",
+    "client_guard",
     "is_forbidden_address",
     "make_guarded_transport",
     "parse_host_literal",
@@ -411,4 +414,35 @@ def make_guarded_transport(
         guard=GuardedBackend(allow_loopback=allow_loopback, resolver=resolver),
         ssl_context=ssl_context,
         limits=limits,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ClientGuard:
+    """What an aiohttp client needs to behave as a guarded httpx client does."""
+
+    guard: GuardedBackend
+    ssl_context: ssl.SSLContext
+    user_agent: str | None
+    connect_timeout: float | None
+
+
+def client_guard(client: httpx.AsyncClient) -> ClientGuard | None:
+    """The guard of a client built on :func:`federation.netguard.make_guarded_transport`;
+    None for any other client, and for a guarded one that sends some URLs elsewhere
+    (mounted transports).
+
+    httpx has no public way to reach a client's transport: its ``_transport`` and
+    ``_mounts`` are read here, and nowhere else. Should an httpx release move them, the
+    client is simply not recognised, and callers use it as it is: slower, never less
+    guarded.
+    """
+    transport = getattr(client, "_transport", None)
+    if not isinstance(transport, GuardedTransport) or getattr(client, "_mounts", None):
+        return None
+    return ClientGuard(
+        guard=transport.guard,
+        ssl_context=transport.ssl_context,
+        user_agent=client.headers.get("User-Agent"),
+        connect_timeout=client.timeout.connect,
     )

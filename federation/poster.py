@@ -47,19 +47,17 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-import aiohttp
 import httpx
 from cryptography.hazmat.primitives.asymmetric import rsa
 from yarl import URL
 
 from federation import rfc9421
-from federation.aioguard import GuardRefused, client_guard, guarded_connector, literal_refusal
 from federation.clock import Clock
 from federation.digests import b64encode
 from federation.errors import FederationError, MalformedInput
 from federation.httpsig import HS2019, RSA_SHA256, format_signature_header, sign_string
 from federation.keys import PrivateKey
-from federation.netguard import ForbiddenAddress, GuardedBackend
+from federation.netguard import ForbiddenAddress, GuardedBackend, client_guard
 from federation.sfv import serialize_string
 
 __all__ = [
@@ -75,6 +73,7 @@ __all__ = [
     "Rfc9421Signer",
     "SignedPost",
     "poster_for",
+    "request_headers",
 ]
 
 
@@ -316,7 +315,9 @@ def _target(inbox: str) -> URL:
     return url
 
 
-def _headers(signed: SignedPost, keep_alive: bool) -> dict[str, str]:
+def request_headers(signed: SignedPost, keep_alive: bool) -> dict[str, str]:
+    """The headers ``signed`` is sent with, asking the server to close the connection
+    after its answer unless ``keep_alive``."""
     # "Connection: close" has the server close the connection after its answer (RFC 9112,
     # 9.6), and the client then drops it rather than keeping it in the pool.
     return signed.headers if keep_alive else {**signed.headers, "Connection": "close"}
@@ -361,7 +362,7 @@ class _HttpxSession(PostSession):
                 "POST",
                 str(signed.url),
                 content=signed.content,
-                headers=_headers(signed, keep_alive),
+                headers=request_headers(signed, keep_alive),
             ) as response:
                 return Answer(response.status_code, response.headers.get("retry-after"))
         except httpx.HTTPError as exc:
@@ -388,81 +389,21 @@ class AiohttpPoster(Poster):
         self.guard = guard
         self._ssl: ssl.SSLContext | bool = ssl_context if ssl_context is not None else True
         self._headers = {"User-Agent": user_agent} if user_agent else {}
-        self._timeout = aiohttp.ClientTimeout(total=None, sock_connect=connect_timeout)
+        self._connect_timeout = connect_timeout
 
     @contextlib.asynccontextmanager
     async def session(self) -> AsyncIterator[PostSession]:
-        # limit=0: the caller limits requests in flight, per host and in all
-        connector = guarded_connector(self.guard, ssl_context=self._ssl, limit=0)
-        async with aiohttp.ClientSession(
-            connector=connector,
-            headers=self._headers,
-            timeout=self._timeout,
-            cookie_jar=aiohttp.DummyCookieJar(),
-            auto_decompress=False,
-            trust_env=False,
-        ) as client:
-            yield _AiohttpSession(client, self.guard)
+        # aiohttp takes about a tenth of a second to import: it loads with the first
+        # round of deliveries, not while the node starts.
+        from federation import aiopost
+
+        async with aiopost.open_session(
+            self.guard, self._ssl, self._headers, self._connect_timeout
+        ) as session:
+            yield session
 
     def __repr__(self) -> str:
         return f"AiohttpPoster(allow_loopback={self.guard.allow_loopback})"
-
-
-class _AiohttpSession(PostSession):
-    def __init__(self, client: aiohttp.ClientSession, guard: GuardedBackend) -> None:
-        self._client = client
-        self._guard = guard
-        # host -> the refusal of its literal address (None: a name, or allowed)
-        self._literals: dict[str, PostFailed | None] = {}
-
-    async def post(self, signed: SignedPost, *, keep_alive: bool = True) -> Answer:
-        self._check_literal(signed.url)
-        try:
-            async with self._client.post(
-                signed.url,
-                data=signed.content,
-                headers=_headers(signed, keep_alive),
-                allow_redirects=False,
-            ) as response:
-                answer = Answer(response.status, response.headers.get("Retry-After"))
-                if not keep_alive:
-                    response.close()
-                return answer
-        except aiohttp.ClientError as exc:
-            raise PostFailed(_message(exc), _forbidden(exc)) from exc
-
-    def _check_literal(self, url: URL) -> None:
-        # An address written in any of the forms a resolver reads (2130706433, 127.1)
-        # is judged here, as the httpx guard judges it; the socket check covers the rest.
-        host = url.raw_host or ""
-        if host not in self._literals:
-            self._literals[host] = self._literal_refusal(host)
-        refusal = self._literals[host]
-        if refusal is not None:
-            raise PostFailed(str(refusal), refusal.forbidden)
-
-    def _literal_refusal(self, host: str) -> PostFailed | None:
-        try:
-            forbidden = literal_refusal(self._guard, host)
-        except ValueError as exc:
-            return PostFailed(f"invalid host {host!r}: {exc}")
-        return None if forbidden is None else PostFailed(str(forbidden), forbidden)
-
-
-def _forbidden(exc: BaseException) -> ForbiddenAddress | None:
-    seen: BaseException | None = exc
-    while seen is not None:
-        if isinstance(seen, GuardRefused):
-            return seen.forbidden
-        seen = seen.__cause__
-    return None
-
-
-def _message(exc: aiohttp.ClientError) -> str:
-    forbidden = _forbidden(exc)
-    if forbidden is not None:
-        return str(forbidden)
-    return str(exc) or type(exc).__name__
 
 
 # --- choosing ----------------------------------------------------------------------------

@@ -58,6 +58,23 @@ def test_importing_every_federation_module_loads_nothing_of_node() -> None:
     assert result.stdout.strip() == "[]"
 
 
+# --- what starting the node loads -------------------------------------------------------
+
+
+def test_starting_the_node_does_not_load_aiohttp() -> None:
+    # About a tenth of a second and 23 MiB (bench/startup.py): it loads with the first
+    # round of deliveries or the first ballot audit, after the node answers.
+    code = (
+        "import sys, uvicorn, node.app, node.workers\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'aiohttp'))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+
+    assert result.stdout.strip() == "[]"
+
+
 # --- import cycles in node -------------------------------------------------------------
 
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from federation.aioguard import client_guard
-from federation.netguard import make_guarded_transport
+from federation.netguard import client_guard, make_guarded_transport
 
 
 async def test_a_guarded_client_gives_its_guard_tls_context_and_user_agent() -> None:

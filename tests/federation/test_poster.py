@@ -385,7 +385,7 @@ async def test_the_address_connected_to_is_checked_at_the_socket(
 ) -> None:
     # With the checks before it out of the way (aiohttp does not resolve a literal
     # address, and the literal check is skipped here), the socket check alone refuses.
-    monkeypatch.setattr("federation.poster._AiohttpSession._check_literal", lambda self, url: None)
+    monkeypatch.setattr("federation.aiopost._AiohttpSession._check_literal", lambda self, url: None)
     asked: list[str] = []
     poster = aiohttp_poster(resolver=resolving({}, asked))
 

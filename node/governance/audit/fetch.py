@@ -14,12 +14,14 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from federation.bulkfetch import BulkFetcher
 from federation.fetch import fetch_exact, fetch_json
+
+if TYPE_CHECKING:
+    from federation.bulkfetch import BulkFetcher
 
 ACTOR_CONCURRENCY = 32
 """Actor documents fetched at once: each voter's once, this many at a time."""
@@ -60,5 +62,8 @@ class Sources:
 
     def actors(self) -> contextlib.AbstractAsyncContextManager[BulkFetcher]:
         """``async with sources.actors() as fetch``: actor documents, many at a time."""
+        # Imported here: it loads aiohttp, which the node need not load to start.
+        from federation.bulkfetch import BulkFetcher
+
         fetcher = BulkFetcher(self.http, allow_http=self.allow_http, limit=ACTOR_CONCURRENCY)
         return fetcher.opened()
