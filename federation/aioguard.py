@@ -13,8 +13,8 @@ time (:mod:`federation.bulkfetch`). Both keep the httpx client's guard with what
   (:class:`GuardedResolver`: a name whose addresses are all forbidden is refused,
   allowed addresses only are connected to), and every socket is checked against the
   guard with the address it is about to connect to, whatever produced it;
-- :func:`literal_refusal` judges an address written in a URL, in any form a resolver
-  reads (``127.1``, ``2130706433``), as the httpx guard judges it.
+- :func:`federation.netguard.literal_refusal` judges an address written in a URL, in
+  any form a resolver reads (``127.1``, ``2130706433``), as the httpx guard judges it.
 """
 
 from __future__ import annotations
@@ -34,14 +34,12 @@ from federation.errors import Refused
 from federation.netguard import (
     ForbiddenAddress,
     GuardedBackend,
-    parse_host_literal,
 )
 
 __all__ = [
     "GuardRefused",
     "GuardedResolver",
     "guarded_connector",
-    "literal_refusal",
 ]
 
 
@@ -114,14 +112,3 @@ def _guarded_socket(guard: GuardedBackend, addr_info: Any) -> socket.socket:
     if reason is not None:
         raise GuardRefused(ForbiddenAddress(str(address), address, reason))
     return socket.socket(family, type_, proto)
-
-
-def literal_refusal(guard: GuardedBackend, host: str) -> ForbiddenAddress | None:
-    """The guard's refusal of the address ``host`` writes literally; None for a name (left
-    to the resolver and the socket check) or an allowed address. Raises ValueError for
-    a host that looks numeric but is no valid address."""
-    literal = parse_host_literal(host)
-    if literal is None:
-        return None
-    reason = guard.refusal(literal)
-    return None if reason is None else ForbiddenAddress(host, literal, reason)

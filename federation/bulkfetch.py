@@ -27,7 +27,7 @@ import aiohttp
 import httpx
 
 from federation import mediatypes
-from federation.aioguard import guarded_connector, literal_refusal
+from federation.aioguard import guarded_connector
 from federation.bodies import read_capped
 from federation.errors import FetchError, InvalidDocument, MalformedInput
 from federation.fetch import (
@@ -39,7 +39,7 @@ from federation.fetch import (
     fetch_json,
 )
 from federation.jsonlimits import parse_object
-from federation.netguard import client_guard
+from federation.netguard import client_guard, literal_refusal
 
 __all__ = ["BulkFetcher"]
 

@@ -43,6 +43,7 @@ __all__ = [
     "Resolver",
     "client_guard",
     "is_forbidden_address",
+    "literal_refusal",
     "make_guarded_transport",
     "parse_host_literal",
     "system_resolver",
@@ -369,7 +370,7 @@ class GuardedTransport(httpx.AsyncHTTPTransport):
     """An httpx transport whose every connection goes through ``guard``.
 
     ``guard`` and ``ssl_context`` are public so that a client of another library built
-    beside this one (aiohttp's, :mod:`federation.aioguard`) keeps the same guard and
+    beside this one (the guarded poster's, aiohttp's) keeps the same guard and
     trusts the same certificates.
     """
 
@@ -419,7 +420,8 @@ def make_guarded_transport(
 
 @dataclass(frozen=True, slots=True)
 class ClientGuard:
-    """What an aiohttp client needs to behave as a guarded httpx client does."""
+    """What another client (the guarded poster, aiohttp's) needs to behave as a guarded
+    httpx client does."""
 
     guard: GuardedBackend
     ssl_context: ssl.SSLContext
@@ -446,3 +448,14 @@ def client_guard(client: httpx.AsyncClient) -> ClientGuard | None:
         user_agent=client.headers.get("User-Agent"),
         connect_timeout=client.timeout.connect,
     )
+
+
+def literal_refusal(guard: GuardedBackend, host: str) -> ForbiddenAddress | None:
+    """The guard's refusal of the address ``host`` writes literally; None for a name (left
+    to the resolver and the socket check) or an allowed address. Raises ValueError for
+    a host that looks numeric but is no valid address."""
+    literal = parse_host_literal(host)
+    if literal is None:
+        return None
+    reason = guard.refusal(literal)
+    return None if reason is None else ForbiddenAddress(host, literal, reason)

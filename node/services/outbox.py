@@ -45,12 +45,10 @@ class Delivery:
     activity_id: str
     actor_id: int
     body: str
-
-    @property
-    def server(self) -> str:
-        """The origin of the inbox (scheme, host and port): the server that receives
-        it, as signature schemes are learned (a host's policy is by ``host``)."""
-        return origin_of(self.inbox) or self.host
+    server: str
+    """The origin of the inbox (scheme, host and port): the server that receives it, as
+    signature schemes are learned (a host's policy is by ``host``). Worked out once, at
+    the claim: a round asks for it several times per delivery."""
 
 
 def publish(
@@ -172,6 +170,7 @@ def claim(conn: Connection, *, now: datetime, limit: int = 500) -> list[Delivery
             activity_id=r.activity_id,
             actor_id=r.actor_id,
             body=r.body,
+            server=origin_of(r.inbox) or r.host,
         )
         for r in rows
     ]

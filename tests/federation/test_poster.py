@@ -1,4 +1,4 @@
-"""Signed POSTs to inboxes: signing as Mastodon expects, and aiohttp behind the guard.
+"""Signed POSTs to inboxes: signing as Mastodon expects, and the guarded poster.
 
 Every connection here goes to a server on 127.0.0.1 or is refused before connecting;
 other addresses are only ever refused, never contacted.
@@ -25,8 +25,8 @@ from federation.httpsig import sign_request, verify_request
 from federation.mediatypes import AS2
 from federation.netguard import GuardedBackend, IPAddress, Resolver, make_guarded_transport
 from federation.poster import (
-    AiohttpPoster,
     Answer,
+    GuardedPoster,
     HttpxPoster,
     InboxSigner,
     Payload,
@@ -255,18 +255,18 @@ def resolving(answers: dict[str, Sequence[str]], asked: list[str] | None = None)
     return resolve
 
 
-def aiohttp_poster(
+def guarded_poster(
     *,
     allow_loopback: bool = False,
     resolver: Resolver | None = None,
     ssl_context: ssl.SSLContext | None = None,
-) -> AiohttpPoster:
+) -> GuardedPoster:
     guard = (
         GuardedBackend(allow_loopback=allow_loopback)
         if resolver is None
         else GuardedBackend(allow_loopback=allow_loopback, resolver=resolver)
     )
-    return AiohttpPoster(guard=guard, ssl_context=ssl_context, user_agent="coopnode/test")
+    return GuardedPoster(guard=guard, ssl_context=ssl_context, user_agent="coopnode/test")
 
 
 async def post(poster: Poster, signer: InboxSigner, url: str, *, keep_alive: bool = True) -> Answer:
@@ -274,13 +274,13 @@ async def post(poster: Poster, signer: InboxSigner, url: str, *, keep_alive: boo
         return await session.post(signer.sign(url, payload()), keep_alive=keep_alive)
 
 
-# --- aiohttp: what it sends, what it returns ----------------------------------------
+# --- on its own connections: what it sends, what it returns ------------------------
 
 
 async def test_the_inbox_receives_the_signed_request_as_signed(
     inbox: InboxServer, signer: InboxSigner, rsa_key: keys.PrivateKey
 ) -> None:
-    poster = aiohttp_poster(allow_loopback=True)
+    poster = guarded_poster(allow_loopback=True)
 
     answer = await post(poster, signer, f"http://127.0.0.1:{inbox.port}/users/ana/inbox?x=1")
 
@@ -301,7 +301,7 @@ async def test_status_and_retry_after_come_back(inbox: InboxServer, signer: Inbo
     inbox.status, inbox.extra = 503, {"Retry-After": "120"}
 
     answer = await post(
-        aiohttp_poster(allow_loopback=True), signer, f"http://127.0.0.1:{inbox.port}/i"
+        guarded_poster(allow_loopback=True), signer, f"http://127.0.0.1:{inbox.port}/i"
     )
 
     assert answer == Answer(503, "120")
@@ -312,7 +312,7 @@ async def test_a_redirect_is_returned_not_followed(inbox: InboxServer, signer: I
     inbox.extra = {"Location": f"http://127.0.0.1:{inbox.port}/elsewhere"}
 
     answer = await post(
-        aiohttp_poster(allow_loopback=True), signer, f"http://127.0.0.1:{inbox.port}/i"
+        guarded_poster(allow_loopback=True), signer, f"http://127.0.0.1:{inbox.port}/i"
     )
 
     assert answer.status == 307
@@ -323,7 +323,7 @@ async def test_a_redirect_is_returned_not_followed(inbox: InboxServer, signer: I
 async def test_keep_alive_false_asks_for_the_connection_to_be_closed(
     inbox: InboxServer, signer: InboxSigner, keep_alive: bool, connections: int
 ) -> None:
-    poster = aiohttp_poster(allow_loopback=True)
+    poster = guarded_poster(allow_loopback=True)
     url = f"http://127.0.0.1:{inbox.port}/i"
 
     async with poster.session() as session:
@@ -344,12 +344,12 @@ async def test_a_closed_port_is_a_failure_that_is_not_a_refusal(signer: InboxSig
     await server.wait_closed()
 
     with pytest.raises(PostFailed) as failed:
-        await post(aiohttp_poster(allow_loopback=True), signer, f"http://127.0.0.1:{state.port}/i")
+        await post(guarded_poster(allow_loopback=True), signer, f"http://127.0.0.1:{state.port}/i")
 
     assert failed.value.forbidden is None
 
 
-# --- aiohttp behind the guard --------------------------------------------------------
+# --- the guard, at each step ----------------------------------------------------------
 
 
 @pytest.mark.parametrize("host", ["10.0.0.1", "169.254.169.254", "192.168.1.1", "[fd12::1]"])
@@ -357,7 +357,7 @@ async def test_a_private_address_is_refused_before_connecting(
     signer: InboxSigner, host: str
 ) -> None:
     asked: list[str] = []
-    poster = aiohttp_poster(allow_loopback=True, resolver=resolving({}, asked))
+    poster = guarded_poster(allow_loopback=True, resolver=resolving({}, asked))
 
     with pytest.raises(PostFailed, match=r"^forbidden address ") as refused:
         await post(poster, signer, f"http://{host}:9/inbox")
@@ -374,7 +374,7 @@ async def test_a_loopback_server_is_not_reached_unless_allowed(
     inbox: InboxServer, signer: InboxSigner, host: str
 ) -> None:
     with pytest.raises(PostFailed, match=r"^forbidden address ") as refused:
-        await post(aiohttp_poster(), signer, f"http://{host}:{inbox.port}/inbox")
+        await post(guarded_poster(), signer, f"http://{host}:{inbox.port}/inbox")
 
     assert refused.value.forbidden is not None
     assert inbox.connections == 0
@@ -383,11 +383,15 @@ async def test_a_loopback_server_is_not_reached_unless_allowed(
 async def test_the_address_connected_to_is_checked_at_the_socket(
     inbox: InboxServer, signer: InboxSigner, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # With the checks before it out of the way (aiohttp does not resolve a literal
-    # address, and the literal check is skipped here), the socket check alone refuses.
-    monkeypatch.setattr("federation.aiopost._AiohttpSession._check_literal", lambda self, url: None)
+    # With the checks before it out of the way (the literal check skipped, the guard's
+    # resolver answering the forbidden address), the socket check alone refuses.
+    async def unfiltered(self: GuardedBackend, host: str, port: int) -> list[IPAddress]:
+        return [ipaddress.ip_address(host)]
+
+    monkeypatch.setattr("federation.wirepost._Session._literal_refusal", lambda self, host: None)
+    monkeypatch.setattr(GuardedBackend, "allowed_addresses", unfiltered)
     asked: list[str] = []
-    poster = aiohttp_poster(resolver=resolving({}, asked))
+    poster = guarded_poster(resolver=resolving({}, asked))
 
     with pytest.raises(PostFailed, match=r"forbidden address 127\.0\.0\.1 \(loopback\)") as refused:
         await post(poster, signer, f"http://127.0.0.1:{inbox.port}/inbox")
@@ -403,7 +407,7 @@ async def test_the_address_connected_to_is_checked_at_the_socket(
 async def test_a_name_resolving_to_forbidden_addresses_is_refused(
     inbox: InboxServer, signer: InboxSigner, answers: list[str]
 ) -> None:
-    poster = aiohttp_poster(resolver=resolving({"rebound.test": answers}))
+    poster = guarded_poster(resolver=resolving({"rebound.test": answers}))
 
     with pytest.raises(PostFailed, match=r"forbidden address .* for rebound\.test") as refused:
         await post(poster, signer, f"http://rebound.test:{inbox.port}/inbox")
@@ -416,7 +420,7 @@ async def test_a_name_resolving_to_forbidden_addresses_is_refused(
 async def test_the_guard_resolver_is_the_one_used(inbox: InboxServer, signer: InboxSigner) -> None:
     # peer.test exists only in this resolver: had anything else resolved it, the POST
     # would have failed.
-    poster = aiohttp_poster(allow_loopback=True, resolver=resolving({"peer.test": ["127.0.0.1"]}))
+    poster = guarded_poster(allow_loopback=True, resolver=resolving({"peer.test": ["127.0.0.1"]}))
 
     answer = await post(poster, signer, f"http://peer.test:{inbox.port}/inbox")
 
@@ -428,7 +432,7 @@ async def test_a_name_with_mixed_answers_is_reached_through_its_allowed_address(
     inbox: InboxServer, signer: InboxSigner
 ) -> None:
     resolver = resolving({"mixed.test": ["10.0.0.1", "169.254.169.254", "127.0.0.1"]})
-    poster = aiohttp_poster(allow_loopback=True, resolver=resolver)
+    poster = guarded_poster(allow_loopback=True, resolver=resolver)
 
     answer = await post(poster, signer, f"http://mixed.test:{inbox.port}/inbox")
 
@@ -444,7 +448,7 @@ async def test_proxy_variables_are_ignored(
     monkeypatch.delenv("NO_PROXY", raising=False)
 
     answer = await post(
-        aiohttp_poster(allow_loopback=True), signer, f"http://127.0.0.1:{inbox.port}/i"
+        guarded_poster(allow_loopback=True), signer, f"http://127.0.0.1:{inbox.port}/i"
     )
 
     assert answer.status == 202
@@ -476,7 +480,7 @@ async def test_tls_uses_the_url_host_name_for_sni_and_the_certificate(
 ) -> None:
     server, trust = tls_inbox
     resolver = resolving({"peer.test": ["127.0.0.1"]})
-    poster = aiohttp_poster(allow_loopback=True, resolver=resolver, ssl_context=trust)
+    poster = guarded_poster(allow_loopback=True, resolver=resolver, ssl_context=trust)
 
     answer = await post(poster, signer, f"https://peer.test:{server.port}/inbox")
     with pytest.raises(PostFailed, match="certificate verify failed"):
@@ -489,14 +493,14 @@ async def test_tls_uses_the_url_host_name_for_sni_and_the_certificate(
 # --- choosing the poster, and the httpx path -----------------------------------------
 
 
-async def test_a_guarded_client_gets_aiohttp_with_its_guard() -> None:
+async def test_a_guarded_client_gets_the_guarded_poster_with_its_guard() -> None:
     transport = make_guarded_transport(allow_loopback=True)
     async with httpx.AsyncClient(
         transport=transport, headers={"User-Agent": "coopnode/x"}
     ) as client:
         poster = poster_for(client)
 
-    assert isinstance(poster, AiohttpPoster)
+    assert isinstance(poster, GuardedPoster)
     assert poster.guard is transport._pool._network_backend  # type: ignore[attr-defined]
     assert poster.guard.allow_loopback
 

@@ -1,8 +1,8 @@
 """One activity to many followers, through the delivery worker and real sockets.
 
 The inboxes are a recording sink (:mod:`tests.support.sink`) on loopback addresses,
-each a host of its own; the node sends through the poster production uses (aiohttp
-behind the address guard, loopback allowed as for a local node).
+each a host of its own; the node sends through the poster production uses (its own
+connections behind the address guard, loopback allowed as for a local node).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import func, select
 
 from federation.netguard import GuardedBackend
-from federation.poster import AiohttpPoster
+from federation.poster import GuardedPoster
 from node.delivery import worker as delivery_worker
 from node.follows import store as follows
 from node.services import outbox
@@ -92,7 +92,7 @@ async def states(node: TestNode) -> dict[str, int]:
 
 
 def over_loopback(node: TestNode) -> None:
-    node.node.poster = AiohttpPoster(guard=GuardedBackend(allow_loopback=True))
+    node.node.poster = GuardedPoster(guard=GuardedBackend(allow_loopback=True))
 
 
 async def test_followers_behind_shared_inboxes_cost_one_post_per_server(

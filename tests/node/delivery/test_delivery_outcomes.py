@@ -217,16 +217,16 @@ async def test_blocked_domains_are_not_queued_and_queued_ones_are_dropped(
 async def test_an_inbox_on_a_private_address_is_given_up_not_contacted(
     network: Network, host: str
 ) -> None:
-    from federation.poster import AiohttpPoster, poster_for
+    from federation.poster import GuardedPoster, poster_for
     from node.runtime import make_http_client
     from node.settings import Settings
 
     alpha = await network.add("alpha.test")
     settings = Settings(data_dir=network.root, domain="alpha.test", name="x")
     async with make_http_client(settings) as guarded:
-        # The node's guarded client, as production builds it, delivers through aiohttp.
+        # The node's guarded client, as production builds it, delivers on its own connections.
         alpha.node.poster, network_poster = poster_for(guarded), alpha.node.poster
-        assert isinstance(alpha.node.poster, AiohttpPoster)
+        assert isinstance(alpha.node.poster, GuardedPoster)
         await queue(alpha, f"http://{host}:9/inbox")
         await delivery_worker.run_once(alpha.node)
     alpha.node.poster = network_poster

@@ -23,7 +23,7 @@ from federation.keycache import KeyCache
 from federation.mediatypes import AS2
 from federation.netguard import GuardedBackend
 from federation.origins import origin_of
-from federation.poster import AiohttpPoster
+from federation.poster import GuardedPoster
 from federation.schemes import ED25519_CAPABILITY, LEARNED_FOR, RFC9421_CAPABILITY
 from node.delivery import worker as delivery_worker
 from node.runtime import Node
@@ -67,7 +67,7 @@ def sink_factory() -> Iterator[Any]:
 
 async def sender(network: Network) -> TestNode:
     alpha = await network.add("alpha.test")
-    alpha.node.poster = AiohttpPoster(guard=GuardedBackend(allow_loopback=True))
+    alpha.node.poster = GuardedPoster(guard=GuardedBackend(allow_loopback=True))
     return alpha
 
 
