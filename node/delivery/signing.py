@@ -84,6 +84,11 @@ class RoundSchemes:
         found = self._hosts.get(host)
         return Scheme.CAVAGE_RSA if found is None else found.scheme
 
+    def settled(self, host: str) -> bool:
+        """Whether ``host`` needs no probe (most hosts): its sends need not take turns."""
+        gate = self._gates.get(host)
+        return gate is None or gate.is_set()
+
     @contextlib.asynccontextmanager
     async def turn(self, host: str) -> AsyncIterator[Scheme]:
         """Wait while another send probes ``host``; yields the scheme to try first."""

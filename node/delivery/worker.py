@@ -92,18 +92,26 @@ async def run_once(node: Node, *, limit: int = BATCH) -> int:
         if refused is not None:
             waiting[host] -= 1
             return _Result(delivery, None, dropped=refused)
-        # A host being probed takes one send at a time (RoundSchemes.turn): that wait
-        # holds none of the slots other hosts' sends need.
-        async with per_host[host], schemes.turn(delivery.server) as scheme, in_flight:
-            waiting[host] -= 1
-            if loop.time() > deadline:
-                return _Result(delivery, None)
-            start = time.perf_counter()
-            result = await _deliver(
-                node, session, delivery, scheme, signatures, schemes, waiting=waiting[host]
-            )
-            metrics.DELIVERY_SECONDS.observe(time.perf_counter() - start)
-            return result
+        async with per_host[host]:
+            if schemes.settled(delivery.server):
+                async with in_flight:
+                    return await attempt(session, delivery, schemes.first(delivery.server))
+            # A host being probed takes one send at a time (RoundSchemes.turn): that wait
+            # holds none of the slots other hosts' sends need.
+            async with schemes.turn(delivery.server) as scheme, in_flight:
+                return await attempt(session, delivery, scheme)
+
+    async def attempt(session: PostSession, delivery: Delivery, scheme: Scheme) -> _Result:
+        host = delivery.host
+        waiting[host] -= 1
+        if loop.time() > deadline:
+            return _Result(delivery, None)
+        start = time.perf_counter()
+        result = await _deliver(
+            node, session, delivery, scheme, signatures, schemes, waiting=waiting[host]
+        )
+        metrics.DELIVERY_SECONDS.observe(time.perf_counter() - start)
+        return result
 
     async def collect(session: PostSession, delivery: Delivery) -> None:
         try:
