@@ -52,17 +52,15 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from federation import httpsig, mediatypes, rfc9421  # noqa: E402
+from federation import httpsig, rfc9421  # noqa: E402
 from federation.errors import (  # noqa: E402
     FederationError,
     MalformedInput,
     NotAuthorized,
     PayloadTooLarge,
     Refused,
-    UnsupportedMediaType,
 )
-from federation.inbox import MAX_BODY_BYTES, actor_id, host_of  # noqa: E402
-from federation.jsonlimits import parse_object  # noqa: E402
+from federation.inbox import MAX_BODY_BYTES, actor_id, host_of, read_activity  # noqa: E402
 from federation.keys import PublicKey, load_public_pem  # noqa: E402
 from federation.origins import same_origin  # noqa: E402
 from node.inbox.classify import classify  # noqa: E402
@@ -127,24 +125,8 @@ class CeilingInbox:
         body = await _read_body(receive, headers.get("content-length"))
         now = datetime.now(UTC)
 
-        content_type = headers.get("content-type")
-        if not mediatypes.is_activity_content_type(content_type):
-            raise UnsupportedMediaType(
-                f"send ActivityStreams JSON ({mediatypes.AS2}), not {content_type or 'nothing'}"
-            )
-        try:
-            text = body.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise MalformedInput(f"the body is not UTF-8: {exc.reason}") from None
-        activity = parse_object(text)
-        activity_id = activity.get("id")
-        actor = actor_id(activity.get("actor"))
-        if not isinstance(activity_id, str) or not activity_id.startswith(("https://", "http://")):
-            raise MalformedInput("the activity needs an id that is an http(s) URL")
-        if not isinstance(activity.get("type"), str):
-            raise MalformedInput("the activity needs a type")
-        if actor is None or not actor.startswith(("https://", "http://")):
-            raise MalformedInput("the activity needs an actor that is an http(s) URL")
+        activity, actor, text = read_activity(headers, body)
+        activity_id = activity["id"]
 
         self._check_domain(actor)
         if activity["type"] == "Announce":

@@ -80,20 +80,10 @@ def actor_id(value: object) -> str | None:
     return None
 
 
-async def verify_incoming(
-    *,
-    method: str,
-    url: str,
-    headers: Mapping[str, str],
-    body: bytes,
-    keys: KeyCache,
-    now: datetime,
-    known_actor: Callable[[str], Awaitable[bool]],
-    refusal: Callable[[str], str | None] | None = None,
-    on_verified: Callable[[str], Awaitable[None]] | None = None,
-) -> Verified | Dropped:
-    """``on_verified(key_id)`` is awaited once the request is known to be the actor's:
-    what was fetched to find its key may be kept from then on, not before."""
+def read_activity(headers: Mapping[str, str], body: bytes) -> tuple[dict[str, Any], str, str]:
+    """The activity a POST carries, its actor's id and its text, before any signature is
+    looked at: ActivityStreams JSON (415), UTF-8, a JSON object within the parser's
+    bounds, with an http(s) ``id``, a ``type`` and an http(s) ``actor`` (400)."""
     content_type = headers.get("content-type")
     if not mediatypes.is_activity_content_type(content_type):
         raise UnsupportedMediaType(
@@ -113,7 +103,25 @@ async def verify_incoming(
         raise MalformedInput("the activity needs a type")
     if actor is None or not actor.startswith(("https://", "http://")):
         raise MalformedInput("the activity needs an actor that is an http(s) URL")
+    return activity, actor, text
 
+
+async def verify_incoming(
+    *,
+    method: str,
+    url: str,
+    headers: Mapping[str, str],
+    body: bytes,
+    keys: KeyCache,
+    now: datetime,
+    known_actor: Callable[[str], Awaitable[bool]],
+    refusal: Callable[[str], str | None] | None = None,
+    on_verified: Callable[[str], Awaitable[None]] | None = None,
+) -> Verified | Dropped:
+    """``on_verified(key_id)`` is awaited once the request is known to be the actor's:
+    what was fetched to find its key may be kept from then on, not before."""
+    activity, actor, text = read_activity(headers, body)
+    activity_id = activity["id"]
     if refusal is not None:
         _check_origins(activity, actor, refusal)
     if activity["type"] == "Delete" and not await known_actor(actor):
