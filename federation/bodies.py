@@ -19,8 +19,7 @@ async def read_capped(
     a short description ("declares N bytes" or "sent more than N bytes") and returns
     the exception to raise.
     """
-    if declared is not None and declared.isascii() and declared.isdigit() and int(declared) > limit:
-        raise too_large(f"declares {declared} bytes, over {limit}")
+    refuse_declared(declared, limit=limit, too_large=too_large)
     parts: list[bytes] = []
     size = 0
     async for chunk in chunks:
@@ -29,3 +28,12 @@ async def read_capped(
             raise too_large(f"sent more than {limit} bytes")
         parts.append(chunk)
     return b"".join(parts)
+
+
+def refuse_declared(
+    declared: str | None, *, limit: int, too_large: Callable[[str], Exception]
+) -> None:
+    """Refuse a ``Content-Length`` over ``limit`` before anything is read (as
+    :func:`read_capped` does)."""
+    if declared is not None and declared.isascii() and declared.isdigit() and int(declared) > limit:
+        raise too_large(f"declares {declared} bytes, over {limit}")

@@ -323,7 +323,7 @@ def signing_string(
             values = _header_values(headers, name)
             if not values:
                 raise MalformedInput(f"the signed header {name!r} is missing from the request")
-            value = ", ".join(v.strip() for v in values)
+            value = values[0].strip() if len(values) == 1 else ", ".join(v.strip() for v in values)
             if "\n" in value or "\r" in value:
                 # A line break would let one header pass for several in the signed text.
                 raise MalformedInput(f"the signed header {name!r} contains a line break")
