@@ -235,8 +235,9 @@ class _Session(PostSession):
         return connection
 
 
-class _ClosedUnanswered(Exception):
-    """The connection closed before any byte of an answer came."""
+class _ClosedUnanswered(PostFailed):
+    """The connection closed before any byte of an answer came: on a kept connection,
+    the POST is tried once more on a new one."""
 
 
 class _Connection(asyncio.Protocol):
