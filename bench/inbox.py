@@ -100,11 +100,18 @@ def activity(sender: str, tag: str, n: int, **changes: Any) -> dict[str, Any]:
 
 
 def signed(
-    body: bytes, sender: str, port: int, key: keys.PrivateKey, now: datetime
+    body: bytes,
+    sender: str,
+    port: int,
+    key: keys.PrivateKey,
+    now: datetime,
+    *,
+    host: str | None = None,
 ) -> dict[str, str]:
     """The headers of a POST of ``body`` to the inbox on ``port``, signed as the sender's
-    actor (``(request-target) host date digest``, as Mastodon signs)."""
-    host = f"127.0.0.1:{port}"
+    actor (``(request-target) host date digest``, as Mastodon signs). ``host`` is the
+    Host header, ``127.0.0.1:PORT`` unless given (a node's domain, as a proxy passes it)."""
+    host = host or f"127.0.0.1:{port}"
     added = httpsig.sign_request(
         "POST",
         f"http://{host}/inbox",
@@ -127,22 +134,32 @@ def raw_request(headers: dict[str, str], body: bytes) -> bytes:
 
 
 def build_requests(
-    count: int, sender: str, port: int, key: keys.PrivateKey, tag: str = "bench"
+    count: int,
+    sender: str,
+    port: int,
+    key: keys.PrivateKey,
+    tag: str = "bench",
+    *,
+    host: str | None = None,
 ) -> bytes:
-    """``count`` signed requests, each prefixed by its length (what loadgen.py reads)."""
+    """``count`` signed requests, each prefixed by its length (what loadgen.py reads);
+    ``host`` as for :func:`signed`."""
     now = datetime.now(UTC)
     out = bytearray()
     for n in range(count):
         body = json.dumps(activity(sender, tag, n)).encode()
-        request = raw_request(signed(body, sender, port, key, now), body)
+        request = raw_request(signed(body, sender, port, key, now, host=host), body)
         out += struct.pack(">I", len(request)) + request
     return bytes(out)
 
 
-def post_once(port: int, sender: str, key: keys.PrivateKey, tag: str) -> int:
-    """One signed activity, over its own connection: its status."""
+def post_once(
+    port: int, sender: str, key: keys.PrivateKey, tag: str, *, host: str | None = None
+) -> int:
+    """One signed activity, over its own connection: its status (``host`` as for
+    :func:`signed`)."""
     body = json.dumps(activity(sender, tag, 0)).encode()
-    headers = signed(body, sender, port, key, datetime.now(UTC))
+    headers = signed(body, sender, port, key, datetime.now(UTC), host=host)
     return httpx.post(f"http://127.0.0.1:{port}/inbox", content=body, headers=headers).status_code
 
 

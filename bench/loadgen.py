@@ -3,7 +3,11 @@
 Reads length-prefixed raw requests from a file, sends them over ``--connections``
 keep-alive connections, and prints one JSON line: count, seconds, statuses, latency
 percentiles. Pre-built bytes keep the generator's own cost (and any signing) out of
-what is measured.
+what is measured. ``--port`` may be given more than once: the connections are then
+spread over the ports in turn, as a reverse proxy spreads requests over the web
+processes (bench/scaleout.py). ``--announce`` writes ``sending`` to standard error just
+before the first request, so that a caller measures the servers over the sending only;
+``sending_cpu_seconds`` is the generator's own CPU over that span.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import argparse
 import asyncio
 import json
 import struct
+import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -52,13 +57,24 @@ async def connection(
         writer.close()
 
 
-async def run(host: str, port: int, requests: list[bytes], connections: int) -> dict[str, object]:
+async def run(
+    host: str, ports: list[int], requests: list[bytes], connections: int, announce: bool = False
+) -> dict[str, object]:
     shares = [requests[i::connections] for i in range(connections)]
     latencies: list[float] = []
     statuses: Counter[int] = Counter()
+    if announce:
+        print("sending", file=sys.stderr, flush=True)
+    cpu_started = time.process_time()
     started = time.perf_counter()
-    await asyncio.gather(*(connection(host, port, s, latencies, statuses) for s in shares))
+    await asyncio.gather(
+        *(
+            connection(host, ports[i % len(ports)], share, latencies, statuses)
+            for i, share in enumerate(shares)
+        )
+    )
     elapsed = time.perf_counter() - started
+    sending_cpu = time.process_time() - cpu_started
     latencies.sort()
     return {
         "count": len(latencies),
@@ -67,18 +83,25 @@ async def run(host: str, port: int, requests: list[bytes], connections: int) -> 
         "p50_ms": latencies[len(latencies) // 2] * 1000,
         "p99_ms": latencies[int(len(latencies) * 0.99)] * 1000,
         "generator_cpu_seconds": time.process_time(),
+        "sending_cpu_seconds": sending_cpu,
     }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("requests", type=Path)
-    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument(
+        "--port", type=int, action="append", required=True, help="repeat to spread over ports"
+    )
     parser.add_argument("--connections", type=int, default=50)
+    parser.add_argument(
+        "--announce", action="store_true", help="write 'sending' to stderr before the first"
+    )
     args = parser.parse_args()
     import uvloop  # the generator's own cost should stay small beside the server's
 
-    result = uvloop.run(run("127.0.0.1", args.port, load(args.requests), args.connections))
+    requests = load(args.requests)
+    result = uvloop.run(run("127.0.0.1", args.port, requests, args.connections, args.announce))
     print(json.dumps(result))
 
 
