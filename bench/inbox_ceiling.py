@@ -52,21 +52,23 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from starlette.requests import ClientDisconnect  # noqa: E402
+
 from federation import httpsig, rfc9421  # noqa: E402
 from federation.errors import (  # noqa: E402
     FederationError,
     MalformedInput,
     NotAuthorized,
-    PayloadTooLarge,
     Refused,
 )
-from federation.inbox import MAX_BODY_BYTES, actor_id, host_of, read_activity  # noqa: E402
+from federation.inbox import actor_id, host_of, read_activity  # noqa: E402
 from federation.keys import PublicKey, load_public_pem  # noqa: E402
 from federation.origins import same_origin  # noqa: E402
 from node.inbox.classify import classify  # noqa: E402
 from node.services import inbox  # noqa: E402
 from node.storage.database import Database  # noqa: E402
 from node.urls import Urls  # noqa: E402
+from node.web.inbox import read_body  # noqa: E402
 
 Scope = dict[str, Any]
 Receive = Any
@@ -78,10 +80,6 @@ _ACCEPTED_START = {
     "headers": [(b"content-length", b"0")],
 }
 _EMPTY_BODY = {"type": "http.response.body", "body": b""}
-
-
-class _ClientGone(Exception):
-    """The client left before its body was read: nobody to answer."""
 
 
 class CeilingInbox:
@@ -110,7 +108,7 @@ class CeilingInbox:
             return
         try:
             await self._receive(scope, receive)
-        except _ClientGone:
+        except ClientDisconnect:
             return
         except FederationError as exc:
             await _answer(send, exc.status, {"error": type(exc).__name__, "reason": exc.public})
@@ -122,7 +120,7 @@ class CeilingInbox:
         headers = httpsig.lowered_headers(
             (n.decode("latin-1"), v.decode("latin-1")) for n, v in scope["headers"]
         )
-        body = await _read_body(receive, headers.get("content-length"))
+        body = await read_body(receive, headers.get("content-length"))
         now = datetime.now(UTC)
 
         activity, actor, text = read_activity(headers, body)
@@ -216,31 +214,6 @@ class CeilingInbox:
                     self.db.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
-
-
-async def _read_body(receive: Receive, declared: str | None) -> bytes:
-    """The whole body, refused past MAX_BODY_BYTES: as declared, before any is read, or
-    as it arrives (the node's ``read_capped``)."""
-    if (
-        declared is not None
-        and declared.isascii()
-        and declared.isdigit()
-        and int(declared) > MAX_BODY_BYTES
-    ):
-        raise PayloadTooLarge(f"the body declares {declared} bytes, over {MAX_BODY_BYTES}")
-    parts: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise _ClientGone
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise PayloadTooLarge(f"the body sent more than {MAX_BODY_BYTES} bytes")
-        parts.append(chunk)
-        if not message.get("more_body", False):
-            return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
 async def _answer(send: Send, status: int, document: dict[str, str]) -> None:

@@ -78,7 +78,7 @@ async def receive_activity(node: Node, scope: Scope, receive: Receive) -> None:
         headers = lowered_headers(
             (n.decode("latin-1"), v.decode("latin-1")) for n, v in scope["headers"]
         )
-        body = await _read_body(receive, headers.get("content-length"))
+        body = await read_body(receive, headers.get("content-length"))
         # The URL as the peer addressed it (behind a proxy, the scope names the backend).
         target = node.urls.base + scope["path"]
         if scope["query_string"]:
@@ -111,9 +111,10 @@ def _too_large(what: str) -> PayloadTooLarge:
     return PayloadTooLarge(f"the body {what}")
 
 
-async def _read_body(receive: Receive, declared: str | None) -> bytes:
-    """The whole body, as :func:`federation.bodies.read_capped` reads one: refused past
-    MAX_BODY_BYTES as declared, or as it arrives."""
+async def read_body(receive: Receive, declared: str | None) -> bytes:
+    """An inbox POST's whole body, as :func:`federation.bodies.read_capped` reads one:
+    refused past MAX_BODY_BYTES as declared, or as it arrives; ``ClientDisconnect`` if
+    the client leaves first."""
     refuse_declared(declared, limit=MAX_BODY_BYTES, too_large=_too_large)
     parts: list[bytes] = []
     size = 0
