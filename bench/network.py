@@ -85,7 +85,7 @@ from node.networks import hosting, joining, reading  # noqa: E402
 from node.networks.model import State  # noqa: E402
 from node.offers import backfill_store as backfills  # noqa: E402
 from node.runtime import Node  # noqa: E402
-from node.services import metrics  # noqa: E402
+from node.services import metrics, queues  # noqa: E402
 from node.services.setup import create_coop, migrate_database  # noqa: E402
 from node.settings import Settings, load_settings, write_config  # noqa: E402
 from node.storage.database import Database  # noqa: E402
@@ -291,10 +291,17 @@ def start_hub(data_dir: Path, port: int, coops: int, log: Path) -> subprocess.Po
         )
 
 
-async def walks_running(node: Node) -> int:
-    """How many walks of other co-ops' offers the node has under way."""
+async def walks_settled(node: Node) -> bool:
+    """Whether the node has no walk of other co-ops' offers under way and none still to
+    start: a newcomer starts its walks while it handles the network's Accept, after it
+    stored the roster, so its inbox must be empty too."""
     coop_id = node.peers.coop_id
-    return len(await node.db.read(lambda conn: backfills.running(conn, actor_id=coop_id)))
+
+    def read(conn: Any) -> bool:
+        waiting = queues.read_queues(conn).inbox_counts.get("pending", 0)
+        return not waiting and not backfills.running(conn, actor_id=coop_id)
+
+    return await node.db.read(read)
 
 
 async def wait_until(what: str, check: Callable[[], Awaitable[bool]], limit: float) -> float:
@@ -491,7 +498,7 @@ async def run(args: argparse.Namespace, tmp: Path) -> list[str]:
 
             async def walked() -> bool:
                 for member in members:
-                    if await walks_running(member.node):
+                    if not await walks_settled(member.node):
                         return False
                 return True
 

@@ -27,9 +27,10 @@ def test_ten_co_ops_relay_their_offers_to_each_other() -> None:
     assert done.returncode == 0, done.stdout + done.stderr
     assert "checked: every member holds every offer" in done.stdout
     assert "every member's catalogue holds all 50 offers" in done.stdout
-    # One POST to the hub per offer, one Announce per other member. The only reads of
-    # members are the network's, of each newcomer's offers at its admission (two pages
-    # each here: 20 for 50 offers), which may fall in the timed part.
+    # One POST to the hub per offer, one Announce per other member. The newcomers' walks
+    # of the members' offers are over before the timed part; the only reads of members
+    # left are the network's, of each newcomer's offers at its admission (two pages each
+    # here: 20 for 50 offers), which may fall in it.
     assert "the hub received 1.00 inbox POST" in done.stdout
     assert re.search(
         r"members received 1\.00 API POST, (0\.[0-4]\d GET, )?9\.00 inbox POST", done.stdout
