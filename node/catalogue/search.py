@@ -27,16 +27,19 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     Float,
+    Integer,
     Select,
     and_,
     bindparam,
+    case,
     exists,
     func,
+    literal,
     literal_column,
     or_,
     select,
-    text,
 )
+from sqlalchemy import text as text_clause
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.selectable import Join
@@ -48,9 +51,9 @@ from node.catalogue.store import (
     scaled_price,
     unscaled_price,
 )
-from node.catalogue.text import cell_words, filter_word, query_words
+from node.catalogue.text import RESERVED, cell_words, filter_word, query_words
 from node.errors import BadRequest, Invalid
-from node.storage.tables import offer_categories, offer_claims, offers
+from node.storage.tables import catalogue_words, offer_categories, offer_claims, offers
 
 SORTS = ("relevance", "recent", "price", "distance")
 STATUSES = ("active", "expired", "withdrawn", "any")
@@ -293,6 +296,36 @@ def _moment(value: Any) -> datetime:
 
 
 # --- SQL ------------------------------------------------------------------------------
+#
+# A search with words is planned here rather than by the engines, which cannot tell how
+# many offers a word matches (SQLite keeps no statistics on its text index; PostgreSQL's
+# estimates for prefixes are often ten times off). Left to themselves they read every
+# matching offer to keep twenty: on a million offers, a word such as a town's name
+# matches tens of thousands. So each plan reads a bounded number of offers:
+#
+# * a price range that holds few offers drives: those offers are read by the price
+#   index and their words checked one by one;
+# * by recency, a search whose words match many offers reads the newest offers first,
+#   checking each, and stops at its page or after twice "few" of them; when these do
+#   not fill the page, or the words match few offers (SQLite counts them first, up to
+#   "few"), the text index drives;
+# * by relevance, the CANDIDATES matching offers stored last are ranked (all of them
+#   when fewer match): the text index (or a narrow price range) yields them newest
+#   first and stops there.
+#
+# Relevance is computed from the offer's searchable words, the same way on both
+# engines: first the offers with more of the query's words in their title, then the
+# shorter texts (an offer about the words, rather than one that mentions them among
+# many; what BM25 comes down to when every word appears once), then the newest.
+
+# A driver (a price range, the text index) matching at most "few" offers is read whole,
+# its offers checked one by one; "few" grows with the catalogue (see _few), from this.
+NARROW = 1_000
+# A word is asked of the text index as the words it begins when there are at most
+# this many of them.
+SPELLED = 8
+# The matching offers a search by relevance ranks at most: those stored last.
+CANDIDATES = 1_000
 
 
 class _DrivingJoin(Join):
@@ -317,33 +350,144 @@ def _compile_cross_join(join: _DrivingJoin, compiler: Any, **kw: Any) -> str:
     return f"{left} CROSS JOIN {right} ON {on}"
 
 
-def _distance(lat: float, lon: float) -> ColumnElement[float]:
+@dataclass(frozen=True, slots=True)
+class _Text:
+    """What a search's words ask of an offer's searchable words: each word as the start
+    of one of them (a lone letter as a whole word: "l" of "l'huile" should not match
+    every word in l), every filter word whole, and one word of each group (categories,
+    the cells of a circle), whole. Filters are indexed as words (see text.py).
+
+    The text index is asked, for each word, for the catalogue's words it begins
+    (``spelled``) when there are few, and for the prefix only when there are many."""
+
+    words: tuple[str, ...]
+    spelled: tuple[tuple[str, ...] | None, ...]
+    exact: tuple[str, ...]
+    groups: tuple[tuple[str, ...], ...]
+
+    @classmethod
+    def of(cls, conn: Connection, query: Query) -> _Text | None:
+        """None when a word begins no word of the catalogue: nothing can match."""
+        spelled = tuple(_completions(conn, w) for w in query.words)
+        if () in spelled:
+            return None
+        exact = [filter_word("claim", c) for c in query.claims]
+        if query.coop is not None:
+            exact.append(filter_word("coop", query.coop))
+        groups = (tuple(filter_word("category", c) for c in query.categories), tuple(_cells(query)))
+        return cls(query.words, spelled, tuple(exact), tuple(g for g in groups if g))
+
+    def fts_match(self) -> str:
+        """As an FTS5 query (SQLite)."""
+        terms = []
+        for word, spelled in zip(self.words, self.spelled, strict=True):
+            if spelled is None:
+                terms.append(f'"{word}"*' if len(word) > 1 else f'"{word}"')
+            else:
+                terms.append("(" + " OR ".join(f'"{w}"' for w in spelled) + ")")
+        terms += [f'"{w}"' for w in self.exact]
+        terms += ["(" + " OR ".join(f'"{w}"' for w in group) + ")" for group in self.groups]
+        return " AND ".join(terms)
+
+    def tsquery(self) -> str:
+        """As a tsquery (PostgreSQL)."""
+        terms = []
+        for word, spelled in zip(self.words, self.spelled, strict=True):
+            if spelled is None:
+                terms.append(f"{word}:*" if len(word) > 1 else word)
+            else:
+                terms.append("(" + " | ".join(spelled) + ")")
+        terms += list(self.exact)
+        terms += ["(" + " | ".join(group) + ")" for group in self.groups]
+        return " & ".join(terms)
+
+    def check(self, t: Any, dialect: str) -> ColumnElement[bool]:
+        """The same test on one offer's ``search_text`` (its words, each once, between
+        single spaces), for plans that read offers one by one."""
+
+        def has(word: str, whole: bool) -> ColumnElement[bool]:
+            return _position(dialect, _padded(t, whole), " " + word + (" " if whole else "")) > 0
+
+        conditions = [has(w, len(w) == 1) for w in self.words]
+        conditions += [has(w, True) for w in self.exact]
+        conditions += [or_(*(has(w, True) for w in group)) for group in self.groups]
+        return and_(*conditions)
+
+
+def _completions(conn: Connection, word: str) -> tuple[str, ...] | None:
+    """The catalogue's words that ``word`` begins (a lone letter: itself, if it is one),
+    when there are at most SPELLED of them; None when there are more, or for a word the
+    catalogue's words leave out (the reserved words of filters)."""
+    if word.startswith(RESERVED):
+        return None
+    if len(word) == 1:
+        known = select(catalogue_words.c.word).where(catalogue_words.c.word == word)
+        return tuple(conn.execute(known).scalars())
+    # The words beginning with ``word`` sort from it to the next string of its length.
+    upper = word[:-1] + chr(ord(word[-1]) + 1)
+    found = tuple(
+        conn.execute(
+            select(catalogue_words.c.word)
+            .where(catalogue_words.c.word >= word, catalogue_words.c.word < upper)
+            .order_by(catalogue_words.c.word)
+            .limit(SPELLED + 1)
+        ).scalars()
+    )
+    return None if len(found) > SPELLED else found
+
+
+def _padded(t: Any, both: bool) -> ColumnElement[str]:
+    padded: ColumnElement[str] = literal(" ") + t.c.search_text
+    return padded + literal(" ") if both else padded
+
+
+def _position(dialect: str, haystack: ColumnElement[str], needle: str) -> ColumnElement[int]:
+    """Where ``needle`` starts in ``haystack`` (from 1), or 0."""
+    found = func.instr if dialect == "sqlite" else func.strpos
+    return found(haystack, literal(needle), type_=Integer)
+
+
+def _relevance(t: Any, dialect: str, words: tuple[str, ...]) -> list[Any]:
+    """The order of relevance (see above): the query's words found in the title (its
+    words come first in ``search_text``, so a word found no further than the title's
+    length is one of them), then the shorter texts, then the newest."""
+    in_title = [
+        case(
+            (
+                and_(
+                    (found := _position(dialect, _padded(t, len(w) == 1), " " + w)) > 0,
+                    found <= func.length(t.c.title),
+                ),
+                1,
+            ),
+            else_=0,
+        )
+        for w in words
+    ]
+    title_words = in_title[0] if len(in_title) == 1 else sum(in_title[1:], in_title[0])
+    return [title_words.desc(), func.length(t.c.search_text), t.c.published.desc(), t.c.id.desc()]
+
+
+def _distance(t: Any, lat: float, lon: float) -> ColumnElement[float]:
     """Great-circle distance in km (haversine), in SQL both engines evaluate alike."""
-    dlat = func.radians(offers.c.latitude - lat) / 2
-    dlon = func.radians(offers.c.longitude - lon) / 2
+    dlat = func.radians(t.c.latitude - lat) / 2
+    dlon = func.radians(t.c.longitude - lon) / 2
     a = func.pow(func.sin(dlat), 2) + math.cos(math.radians(lat)) * func.cos(
-        func.radians(offers.c.latitude)
+        func.radians(t.c.latitude)
     ) * func.pow(func.sin(dlon), 2)
     return (2 * EARTH_RADIUS_KM * func.asin(func.sqrt(a))).cast(Float)
 
 
-def _status_filter(status: str, now: datetime) -> ColumnElement[bool] | None:
-    live = or_(offers.c.end_time.is_(None), offers.c.end_time > now)
+def _status_filter(t: Any, status: str, now: datetime) -> ColumnElement[bool] | None:
+    live = or_(t.c.end_time.is_(None), t.c.end_time > now)
     if status == "active":
-        return and_(offers.c.status == ACTIVE, live)
+        return and_(t.c.status == ACTIVE, live)
     if status == EXPIRED:
-        return and_(offers.c.status == ACTIVE, offers.c.end_time <= now)
+        return and_(t.c.status == ACTIVE, t.c.end_time <= now)
     if status == WITHDRAWN:
-        return offers.c.status == WITHDRAWN
+        withdrawn: ColumnElement[bool] = t.c.status == WITHDRAWN
+        return withdrawn
     return None
-
-
-def _tsquery(prefixes: tuple[str, ...], exact: list[str], groups: list[list[str]]) -> str:
-    terms = [f"{w}:*" if len(w) > 1 else w for w in prefixes] + exact
-    for group in groups:
-        if group:
-            terms.append("(" + " | ".join(group) + ")")
-    return " & ".join(terms)
 
 
 def _box(query: Query) -> tuple[float, float, float, float] | None:
@@ -367,107 +511,324 @@ def _cells(query: Query) -> list[str]:
     return (cell_words(*box) or []) if box is not None else []
 
 
-def search(conn: Connection, query: Query, *, now: datetime) -> Page:
-    dialect = conn.dialect.name
-    distance = _distance(*query.near) if query.near is not None else None
-    columns: list[Any] = [
-        offers.c.id,
-        offers.c.uri,
-        offers.c.actor,
-        offers.c.title,
-        offers.c.status,
-        offers.c.currency,
-        offers.c.price_e4,
-        offers.c.unit,
-        offers.c.place,
-        offers.c.published,
-        offers.c.end_time,
-    ]
-    if distance is not None:
-        columns.append(distance.label("distance"))
-    statement: Select[Any] = select(*columns)
-    rank: Any = None
-    if query.words:
-        # Each word as the start of a word (a lone letter as a whole word: "l" of "l'huile"
-        # should not match every word in l); the filters as whole words (see text.py).
-        exact = [filter_word("claim", c) for c in query.claims]
-        if query.coop is not None:
-            exact.append(filter_word("coop", query.coop))
-        any_of = [filter_word("category", c) for c in query.categories]
-        cells = _cells(query)
-        if dialect == "sqlite":
-            terms = [f'"{w}"*' if len(w) > 1 else f'"{w}"' for w in query.words]
-            terms += [f'"{w}"' for w in exact]
-            for group in (any_of, cells):
-                if group:
-                    terms.append("(" + " OR ".join(f'"{w}"' for w in group) + ")")
-            match = " AND ".join(terms)
-            fts = (
-                select(
-                    literal_column("rowid").label("offer_id"),
-                    literal_column("bm25(offers_fts)").label("rank"),
-                )
-                .select_from(text("offers_fts"))
-                .where(text("offers_fts MATCH :match").bindparams(match=match))
-                .subquery("fts")
-            )
-            statement = statement.select_from(
-                _DrivingJoin(fts, offers, fts.c.offer_id == offers.c.id)
-            )
-            rank = fts.c.rank  # lower is better
-        else:
-            tsquery = func.to_tsquery(
-                literal_column("'simple'"),
-                bindparam("tsquery", _tsquery(query.words, exact, [any_of, cells])),
-            )
-            # Stored by the database from search_text (migration 0011), GIN-indexed.
-            vector: ColumnElement[Any] = literal_column("offers.search_vector")
-            statement = statement.where(vector.op("@@")(tsquery))
-            rank = -func.ts_rank(vector, tsquery)  # negated: lower is better, as bm25
+# The columns a page shows, and those its plans read.
+_SHOWN = ("id", "uri", "actor", "title", "status", "currency", "price_e4", "unit", "place")
+_READ = (*_SHOWN, "published", "end_time", "latitude", "longitude", "search_text")
+
+
+def _columns(t: Any, query: Query) -> list[Any]:
+    columns: list[Any] = [t.c[name] for name in (*_SHOWN, "published", "end_time")]
+    if query.near is not None:
+        columns.append(_distance(t, *query.near).label("distance"))
+    return columns
+
+
+def _filters(t: Any, query: Query, now: datetime, *, by_text: bool) -> list[ColumnElement[bool]]:
+    """Every condition but the words. With words (``by_text``), categories and claims
+    are matched with them (their reserved words are exact); without, by their tables."""
     conditions: list[ColumnElement[bool]] = []
-    status = _status_filter(query.status, now)
+    status = _status_filter(t, query.status, now)
     if status is not None:
         conditions.append(status)
-    # With words, categories and claims are matched by the text index (their reserved
-    # words are exact); without, by their tables.
-    if query.categories and not query.words:
+    if query.categories and not by_text:
         conditions.append(
             exists().where(
-                offer_categories.c.offer_id == offers.c.id,
+                offer_categories.c.offer_id == t.c.id,
                 offer_categories.c.slug.in_(query.categories),
             )
         )
-    for claim in () if query.words else query.claims:
+    for claim in () if by_text else query.claims:
         conditions.append(
-            exists().where(offer_claims.c.offer_id == offers.c.id, offer_claims.c.claim == claim)
+            exists().where(offer_claims.c.offer_id == t.c.id, offer_claims.c.claim == claim)
         )
     if query.coop is not None:
-        conditions.append(offers.c.actor == query.coop)
-    if query.currency is not None:
-        conditions.append(offers.c.currency == query.currency)
-    if query.min_price is not None:
-        conditions.append(offers.c.price_e4 >= scaled_price(query.min_price))
-    if query.max_price is not None:
-        conditions.append(offers.c.price_e4 <= scaled_price(query.max_price))
-    if query.near is not None and (distance is not None) and query.within_km is not None:
+        conditions.append(t.c.actor == query.coop)
+    conditions += _price_range(t, query)
+    if query.near is not None and query.within_km is not None:
         box = _box(query)
         if box is not None:
             south, north, west, east = box
-            conditions.append(offers.c.latitude.between(south, north))
-            conditions.append(offers.c.longitude.between(west, east))
-        conditions.append(distance <= query.within_km)
+            # With words, the latitude index is kept out (as "+ 0"): PostgreSQL would
+            # AND a bitmap of every offer in the band with the text index's matches,
+            # which the words of the circle's cells have already narrowed as much.
+            latitude = t.c.latitude + 0 if by_text else t.c.latitude
+            conditions.append(latitude.between(south, north))
+            conditions.append(t.c.longitude.between(west, east))
+        conditions.append(_distance(t, *query.near) <= query.within_km)
     if query.sort == "distance":
-        conditions.append(offers.c.latitude.is_not(None))
-    order, after = _order(query, rank, distance)
+        conditions.append(t.c.latitude.is_not(None))
+    return conditions
+
+
+def _price_range(t: Any, query: Query) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = []
+    if query.currency is not None:
+        conditions.append(t.c.currency == query.currency)
+    if query.min_price is not None:
+        conditions.append(t.c.price_e4 >= scaled_price(query.min_price))
+    if query.max_price is not None:
+        conditions.append(t.c.price_e4 <= scaled_price(query.max_price))
+    return conditions
+
+
+def _few(conn: Connection, query: Query) -> tuple[int, int]:
+    """How many offers the catalogue holds (about), and how many of them is few for a
+    page. A page read newest first takes about (limit + 1) x size / matching offers;
+    read from the text index it takes every matching offer: the two cost alike at the
+    square root of their product, and "few" is twice that (9,165 offers of a million,
+    for pages of 20)."""
+    size = int(conn.execute(select(func.max(offers.c.id))).scalar() or 0)
+    return size, max(NARROW, int(2 * math.sqrt((query.limit + 1) * size)))
+
+
+def _count(conn: Connection, ids: Select[Any], cap: int) -> int:
+    """How many rows ``ids`` holds, counting no further than ``cap``."""
+    counted = select(func.count()).select_from(ids.limit(cap).subquery())
+    return int(conn.execute(counted).scalar_one())
+
+
+def _by_text(conn: Connection, text: _Text) -> tuple[Any, ColumnElement[bool] | None]:
+    """The offers the text index finds: what to select them from, and the condition
+    that finds them (on SQLite, the FTS table joined first)."""
+    if conn.dialect.name == "sqlite":
+        fts = (
+            select(literal_column("rowid").label("offer_id"))
+            .select_from(text_clause("offers_fts"))
+            .where(text_clause("offers_fts MATCH :match").bindparams(match=text.fts_match()))
+            .subquery("fts")
+        )
+        return _DrivingJoin(fts, offers, fts.c.offer_id == offers.c.id), None
+    tsquery = func.to_tsquery(literal_column("'simple'"), bindparam("tsquery", text.tsquery()))
+    # Stored by the database from search_text (migration 0011), GIN-indexed.
+    return offers, literal_column("offers.search_vector").op("@@")(tsquery)
+
+
+def _indexed_filters(query: Query) -> dict[str, list[ColumnElement[bool]]]:
+    """The filters an index of offers can read alone: a price range, a co-op."""
+    found: dict[str, list[ColumnElement[bool]]] = {}
+    if query.currency is not None and (query.min_price, query.max_price) != (None, None):
+        found["price"] = _price_range(offers, query)
+    if query.coop is not None:
+        found["coop"] = [offers.c.actor == query.coop]
+    return found
+
+
+def _by_filter(
+    conn: Connection, conditions: list[ColumnElement[bool]], text: _Text
+) -> tuple[Any, ColumnElement[bool]]:
+    """The offers of a filter, by its index, their words checked one by one."""
+    ids = select(offers.c.id.label("offer_id")).where(*conditions).subquery("filtered")
+    return (
+        _DrivingJoin(ids, offers, ids.c.offer_id == offers.c.id),
+        text.check(offers, conn.dialect.name),
+    )
+
+
+def _estimate(conn: Connection, text: _Text) -> int:
+    """PostgreSQL's own estimate of the offers the words match: counting them costs
+    it as much as finding them (its text index yields them unordered), but its
+    statistics know the frequency of each word, and the words are spelled out. The
+    words of categories and places are left out: PostgreSQL takes them as independent
+    of the words, and a town's name is found in the town's cells."""
+    words = _Text(text.words, text.spelled, text.exact, ())
+    plan = conn.execute(
+        text_clause(
+            "EXPLAIN (FORMAT JSON) SELECT 1 FROM offers "
+            "WHERE search_vector @@ to_tsquery('simple', :tsquery)"
+        ).bindparams(tsquery=words.tsquery())
+    ).scalar_one()
+    plan = json.loads(plan) if isinstance(plan, str) else plan
+    return int(plan[0]["Plan"]["Plan Rows"])
+
+
+@dataclass(frozen=True, slots=True)
+class _Sizes:
+    """What a search's plan is chosen by, each counted no further than it matters."""
+
+    size: int  # offers in the catalogue, about
+    few: int  # see _few
+    filtered: int  # offers of the narrowest indexed filter (size when none is asked)
+    narrowest: list[ColumnElement[bool]] | None  # that filter
+    text: int  # offers the words match: counted on SQLite, estimated on PostgreSQL
+
+    @classmethod
+    def of(cls, conn: Connection, query: Query, text: _Text) -> _Sizes:
+        size, few = _few(conn, query)
+        filtered, narrowest = size, None
+        for conditions in _indexed_filters(query).values():
+            counted = _count(conn, select(offers.c.id).where(*conditions), 4 * few)
+            if counted < filtered:
+                filtered, narrowest = counted, conditions
+        if conn.dialect.name == "sqlite":
+            source, _ = _by_text(conn, text)
+            assert isinstance(source, Join)
+            matching = _count(conn, select(source.left.c.offer_id), few)
+        else:
+            matching = _estimate(conn, text)
+        return cls(size, few, filtered, narrowest, matching)
+
+    def walk_bound(self, sort: str) -> int:
+        """The offers a walk reads at most: twice "few" newest first (each read where
+        it lies), eight times "few" by storage (read in the order they lie, in a
+        quarter of the time each)."""
+        return self.few * (2 if sort == "recent" else 8)
+
+    def none_match(self, dialect: str) -> bool:
+        """Whether a count found that nothing can match (an estimate never says so)."""
+        return (self.narrowest is not None and self.filtered == 0) or (
+            dialect == "sqlite" and self.text == 0
+        )
+
+    def plan(self, sort: str, needed: int, dialect: str) -> str:
+        """The cheapest way to ``needed`` matching offers, in offers read: "filter" (the
+        narrowest indexed filter read whole), "walk" (offers read in the page's order,
+        which pays only when it likely ends within its bound), or "text" (the text
+        index drives). The words and the filter are taken as independent; a count that
+        stopped at its cap is a lower bound (a filter counted so is left out)."""
+        size = max(self.size, 1)
+        counted = self.narrowest is not None and self.filtered < 4 * self.few
+        filtered = max(self.filtered, 1) if counted else size
+        matching = max(self.text, 1)
+        costs: dict[str, float] = {}
+        if counted:
+            costs["filter"] = filtered
+        if dialect == "sqlite":
+            # Sorted by recency, every match is read; by relevance, matches are read from
+            # the last stored until enough pass the filters.
+            costs["text"] = matching
+            if sort == "relevance":
+                costs["text"] = min(matching, needed * size / filtered)
+        else:
+            # PostgreSQL ANDs the text index with the filter's before it reads rows; it
+            # reads an index entry in about an eighth of a row's time.
+            costs["text"] = matching / 8 + matching * filtered / size
+        if sort == "recent" or (sort == "relevance" and dialect != "sqlite"):
+            walk = needed * size / matching * size / filtered
+            if walk <= self.walk_bound(sort):
+                costs["walk"] = walk
+        return min(costs, key=lambda plan: costs[plan])
+
+
+def search(conn: Connection, query: Query, *, now: datetime) -> Page:
+    """One page of offers, by the plans described above."""
+    if not query.words:
+        statement = select(*_columns(offers, query)).where(
+            *_filters(offers, query, now, by_text=False)
+        )
+        return _page(_page_rows(conn, statement, offers, query), query, now)
+    text = _Text.of(conn, query)
+    if text is None:
+        return Page(hits=[], next_cursor=None)
+    sizes = _Sizes.of(conn, query, text)
+    if sizes.none_match(conn.dialect.name):
+        return Page(hits=[], next_cursor=None)
+    needed = CANDIDATES if query.sort == "relevance" else query.limit + 1
+    plan = sizes.plan(query.sort, needed, conn.dialect.name)
+    source, found = None, None
+    if plan == "filter" and sizes.narrowest is not None:
+        source, found = _by_filter(conn, sizes.narrowest, text)
+    if query.sort == "relevance":
+        return _page(_ranked(conn, query, text, now, source, found, plan, sizes), query, now)
+    if plan == "walk" and query.sort == "recent":
+        rows = _walk(conn, query, text, now, sizes, newest=True)
+        if rows is not None:
+            return _page(rows, query, now)
+    if source is None:
+        source, found = _by_text(conn, text)
+    statement = (
+        select(*_columns(offers, query))
+        .select_from(source)
+        .where(*_filters(offers, query, now, by_text=True), *([] if found is None else [found]))
+    )
+    return _page(_page_rows(conn, statement, offers, query), query, now)
+
+
+def _walk(
+    conn: Connection, query: Query, text: _Text, now: datetime, sizes: _Sizes, *, newest: bool
+) -> list[Any] | None:
+    """Offers read one by one, each checked, in the order of the page (``newest``:
+    published, newest first, after the cursor) or of storage (the last stored first),
+    up to the rows the page needs and at most ``walk_bound`` of them; None when the
+    walk ends before it has them."""
+    wanted = query.limit + 1 if newest else CANDIDATES
+    bound = sizes.walk_bound("recent" if newest else "relevance")
+    keys = ("published", "id") if newest else ("id",)
+    walked = select(*(offers.c[name] for name in _READ)).order_by(
+        *(offers.c[key].desc() for key in keys)
+    )
+    after = _order(query, offers, None)[1] if newest else None
     if after is not None:
-        conditions.append(after)
-    statement = statement.where(*conditions).order_by(*order).limit(query.limit + 1)
-    if query.sort == "relevance" and query.cursor is not None:
+        walked = walked.where(after)
+    t = walked.limit(bound).subquery("walked")
+    columns = _columns(t, query) if newest else [t.c.id]
+    statement = (
+        select(*columns)
+        .where(*_filters(t, query, now, by_text=True), text.check(t, conn.dialect.name))
+        .limit(wanted)
+    )
+    if conn.dialect.name != "sqlite":
+        statement = statement.order_by(*(t.c[key].desc() for key in keys))
+    # SQLite yields the walk's rows in its order and stops at the page; told to sort
+    # them again, it would read the whole walk first. PostgreSQL knows they are sorted.
+    rows = list(conn.execute(statement).all())
+    return rows if len(rows) >= wanted else None
+
+
+def _ranked(
+    conn: Connection,
+    query: Query,
+    text: _Text,
+    now: datetime,
+    source: Any,
+    found: ColumnElement[bool] | None,
+    plan: str,
+    sizes: _Sizes,
+) -> list[Any]:
+    """A search by relevance: the CANDIDATES matching offers stored last, ranked. On
+    PostgreSQL, when the plan is to walk, they are found by walking the offers from the
+    last stored, and by the text index only if that walk ends too soon (SQLite's text
+    index yields them from the last stored)."""
+    candidates: Any = None
+    if plan == "walk":
+        walked = _walk(conn, query, text, now, sizes, newest=False)
+        if walked is not None:
+            candidates = [row.id for row in walked]
+    if candidates is None:
+        if source is None:
+            source, found = _by_text(conn, text)
+        newest = offers.c.id.desc()
+        if isinstance(source, _DrivingJoin) and conn.dialect.name == "sqlite":
+            newest = source.left.c.offer_id.desc()  # the FTS table yields them in this order
+        candidates = (
+            select(offers.c.id)
+            .select_from(source)
+            .where(*_filters(offers, query, now, by_text=True), *([] if found is None else [found]))
+            .order_by(newest)
+            .limit(CANDIDATES)
+        )
+    statement = (
+        select(*_columns(offers, query))
+        .where(offers.c.id.in_(candidates))
+        .order_by(*_relevance(offers, conn.dialect.name, query.words))
+        .limit(query.limit + 1)
+    )
+    if query.cursor is not None:
         statement = statement.offset(query.cursor[0])
-    rows = conn.execute(statement).all()
+    return list(conn.execute(statement).all())
+
+
+def _page_rows(conn: Connection, statement: Select[Any], t: Any, query: Query) -> list[Any]:
+    """The rows of a page sorted by recency, price or distance, from ``t``."""
+    distance = _distance(t, *query.near) if query.near is not None else None
+    order, after = _order(query, t, distance)
+    if after is not None:
+        statement = statement.where(after)
+    return list(conn.execute(statement.order_by(*order).limit(query.limit + 1)).all())
+
+
+def _page(rows: list[Any], query: Query, now: datetime) -> Page:
     more = len(rows) > query.limit
     rows = rows[: query.limit]
-    hits = [_hit(row, now) for row in rows]
     next_cursor = None
     if more and rows:
         last = rows[-1]
@@ -480,38 +841,36 @@ def search(conn: Connection, query: Query, *, now: datetime) -> Page:
             next_cursor = _encode_cursor([last.price_e4, last.id])
         else:
             next_cursor = _encode_cursor([last.distance, last.id])
-    return Page(hits=hits, next_cursor=next_cursor)
+    return Page(hits=[_hit(row, now) for row in rows], next_cursor=next_cursor)
 
 
 def _order(
-    query: Query, rank: Any, distance: ColumnElement[float] | None
+    query: Query, t: Any, distance: ColumnElement[float] | None
 ) -> tuple[list[Any], ColumnElement[bool] | None]:
+    """The sort (by recency, price or distance) and the condition of rows after the
+    cursor."""
     cursor = query.cursor
-    if query.sort == "relevance":
-        return [rank, offers.c.published.desc(), offers.c.id.desc()], None
-    if query.sort == "recent":
+    if query.sort == "recent" or query.sort == "relevance":
         after = None
-        if cursor is not None:
+        if cursor is not None and query.sort == "recent":
             moment, last_id = cursor
             after = or_(
-                offers.c.published < moment,
-                and_(offers.c.published == moment, offers.c.id < last_id),
+                t.c.published < moment,
+                and_(t.c.published == moment, t.c.id < last_id),
             )
-        return [offers.c.published.desc(), offers.c.id.desc()], after
+        return [t.c.published.desc(), t.c.id.desc()], after
     if query.sort == "price":
         after = None
         if cursor is not None:
             price, last_id = cursor
-            after = or_(
-                offers.c.price_e4 > price, and_(offers.c.price_e4 == price, offers.c.id > last_id)
-            )
-        return [offers.c.price_e4.asc(), offers.c.id.asc()], after
+            after = or_(t.c.price_e4 > price, and_(t.c.price_e4 == price, t.c.id > last_id))
+        return [t.c.price_e4.asc(), t.c.id.asc()], after
     assert distance is not None
     after = None
     if cursor is not None:
         km, last_id = cursor
-        after = or_(distance > km, and_(distance == km, offers.c.id > last_id))
-    return [distance.asc(), offers.c.id.asc()], after
+        after = or_(distance > km, and_(distance == km, t.c.id > last_id))
+    return [distance.asc(), t.c.id.asc()], after
 
 
 def _hit(row: Any, now: datetime) -> Hit:

@@ -11,12 +11,13 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from federation.inbox import host_of
-from node.catalogue.text import cell_word, filter_word, search_text
+from node.catalogue.text import RESERVED, cell_word, filter_word, search_text
 from node.errors import Forbidden
-from node.storage.tables import offer_categories, offer_claims, offers
+from node.storage.tables import catalogue_words, offer_categories, offer_claims, offers
 
 ACTIVE = "active"
 WITHDRAWN = "withdrawn"
@@ -122,6 +123,7 @@ def put(conn: Connection, entry: Entry, *, now: datetime) -> int:
     whatever the path).
     """
     values = _row(entry, now)
+    _remember_words(conn, [values["search_text"]])
     stored = conn.execute(
         select(offers.c.id, offers.c.actor).where(offers.c.uri == entry.uri)
     ).first()
@@ -153,7 +155,9 @@ def put_many(conn: Connection, entries: Sequence[Entry], *, now: datetime) -> in
     if not fresh:
         return 0
     # A plain executemany, then the ids by uri: cheaper than RETURNING many rows in order.
-    conn.execute(insert(offers), [_row(e, now) for e in fresh])
+    rows = [_row(e, now) for e in fresh]
+    _remember_words(conn, [row["search_text"] for row in rows])
+    conn.execute(insert(offers), rows)
     ids = {
         str(uri): int(offer_id)
         for offer_id, uri in conn.execute(
@@ -175,6 +179,26 @@ def put_many(conn: Connection, entries: Sequence[Entry], *, now: datetime) -> in
     if claims:
         conn.execute(insert(offer_claims), claims)
     return len(fresh)
+
+
+def _remember_words(conn: Connection, texts: Iterable[str]) -> None:
+    """Add the words of these searchable texts that the catalogue's words lack (see
+    node.storage.tables.catalogue_words): nearly always none, found in one read."""
+    found = {w for text in texts for w in text.split() if not w.startswith(RESERVED)}
+    if not found:
+        return
+    known = set(
+        conn.execute(
+            select(catalogue_words.c.word).where(catalogue_words.c.word.in_(found))
+        ).scalars()
+    )
+    new = sorted(found - known)
+    if new:
+        dialect = sqlite if conn.dialect.name == "sqlite" else postgresql
+        conn.execute(
+            dialect.insert(catalogue_words).on_conflict_do_nothing(index_elements=["word"]),
+            [{"word": w} for w in new],
+        )
 
 
 def _link(conn: Connection, table: Any, column: str, offer_id: int, values: Iterable[str]) -> None:

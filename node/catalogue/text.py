@@ -60,6 +60,8 @@ def query_words(query: str) -> list[str]:
 # keeps them apart from anything a member types (they cannot hurt if typed: they only
 # match what the filter would). SQL still applies the filters exactly.
 _FILTER_PREFIX = {"category": "zzc", "claim": "zzk", "coop": "zzo"}
+# What every word of filters and places begins with (see catalogue_words).
+RESERVED = "zz"
 # Places, as the cell of a half-degree grid they fall in (about 55 by 40 km in France):
 # a search near a point names the few cells its circle touches.
 CELL_DEGREES = 0.5

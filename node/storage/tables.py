@@ -364,6 +364,22 @@ Index("ix_offers_published", offers.c.published, offers.c.id)
 Index("ix_offers_price", offers.c.currency, offers.c.price_e4)
 Index("ix_offers_latitude", offers.c.latitude)
 
+# Every word of the offers' searchable text (but the reserved "zz" words of filters and
+# places), once: a search looks up what a word it is given begins, and asks the text
+# index for those words exactly rather than for every word beginning so (which both
+# engines answer by merging the lists of every such word, however long). Words are kept
+# when their offers go; one that no offer has any more finds nothing. On PostgreSQL the
+# words compare by code point, so that the words beginning with a prefix are a range.
+catalogue_words = Table(
+    "catalogue_words",
+    metadata,
+    Column(
+        "word",
+        String(64).with_variant(String(64, collation="C"), "postgresql"),
+        primary_key=True,
+    ),
+)
+
 offer_categories = Table(
     "offer_categories",
     metadata,

@@ -437,6 +437,22 @@ TABLES: list[Rows] = [
         ],
     ),
     Rows("offers", "0005", [_offer(i) for i in range(OFFERS + 4)], later={"author_id": "0011"}),
+    # The words of those offers (migration 0021 reads them from the offers before it).
+    Rows(
+        "catalogue_words",
+        "0021",
+        [
+            {"word": w}
+            for w in sorted(
+                {
+                    w
+                    for i in range(OFFERS + 4)
+                    for w in _offer(i)["search_text"].split()
+                    if not w.startswith("zz")
+                }
+            )
+        ],
+    ),
     Rows(
         "offer_categories",
         "0005",

@@ -1,0 +1,243 @@
+"""The catalogue's search plans (node/catalogue/search.py) give the same pages: reading
+the text index, walking the offers in order, or reading an indexed filter whole, and a
+walk that ends too soon falls back to the text index. On a small catalogue the plans
+are forced; the sizes that choose them in a large one are shown by bench/catalogue.py.
+Also: the catalogue's words that a search spells prefixes with, relevance, and the
+bound on what relevance ranks."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from node.catalogue import search as catalogue
+from node.catalogue.store import Entry, put, put_many, remove_actor
+from node.storage import migrate
+from node.storage.database import Database
+from node.storage.engine import create_null_pool_engine
+from node.storage.tables import catalogue_words, offers
+
+NOW = datetime(2027, 3, 1, 9, 0, tzinfo=UTC)
+COOPS = [f"https://coop{n}.example/actors/coop" for n in range(4)]
+WORDS = ["pommes", "pommeraie", "poires", "miel", "lavande", "pain", "levain", "vélo"]
+FILLER = ["frais", "bio", "maison", "de", "la"]
+CATEGORIES = ["fruit", "honey", "bread", "bikes"]
+TOWNS = [("Lyon", 45.764, 4.8357), ("Die", 44.7539, 5.3703), ("Rennes", 48.1173, -1.6778)]
+OFFERS = 300
+
+
+def entries() -> list[Entry]:
+    """OFFERS offers, published in an order other than the one they are stored in."""
+    rng = random.Random(7)
+    made = []
+    for n in range(OFFERS):
+        town, lat, lon = rng.choice(TOWNS)
+        title = " ".join([*rng.sample(WORDS, k=2), rng.choice(FILLER)]).capitalize()
+        made.append(
+            Entry(
+                uri=f"https://coop{n % 4}.example/offers/{n}",
+                actor=COOPS[n % 4],
+                title=title,
+                published=NOW - timedelta(minutes=rng.randrange(60 * 24 * 30)),
+                updated=NOW,
+                document={"type": "Proposal"},
+                texts=[" ".join(rng.sample(WORDS + FILLER, k=rng.randrange(1, 8))), town],
+                categories=[rng.choice(CATEGORIES)],
+                claims=rng.sample(["organic", "local"], k=rng.randrange(3)),
+                currency="EUR",
+                price=Decimal(rng.randrange(100, 5000)) / 100,
+                place=town,
+                latitude=lat + rng.uniform(-0.1, 0.1),
+                longitude=lon + rng.uniform(-0.1, 0.1),
+                end_time=NOW - timedelta(days=1) if n % 7 == 0 else None,
+            )
+        )
+    return made
+
+
+@pytest.fixture
+def db(database_url: str) -> Iterator[Database]:
+    engine = create_null_pool_engine(database_url)
+    try:
+        migrate.upgrade(engine)
+    finally:
+        engine.dispose()
+    database = Database(database_url, readers=1)
+    made = entries()
+    database.write_sync(lambda conn: put_many(conn, made[: OFFERS // 2], now=NOW))
+    database.write_sync(lambda conn: [put(conn, e, now=NOW) for e in made[OFFERS // 2 :]] and None)
+    try:
+        yield database
+    finally:
+        database.close()
+
+
+QUERIES: list[dict[str, Any]] = [
+    {"q": "pom"},
+    {"q": "pommes miel"},
+    {"q": "po la", "status": "any"},
+    {"q": "lav", "currency": "EUR", "max_price": "20"},
+    {"q": "pain", "category": ["bread", "fruit"], "currency": "EUR", "min_price": "5"},
+    {"q": "frais", "claim": "organic", "near": "45.764,4.8357", "within_km": "30"},
+    {"q": "velo", "coop": COOPS[1]},
+    {"q": "poires", "coop": COOPS[2], "currency": "EUR", "max_price": "30"},
+    {"q": "lyon", "status": "expired"},
+]
+
+
+def pages(db: Database, params: dict[str, Any], limit: int = 7) -> list[list[str]]:
+    """Every page of the search, each as its offers' numbers."""
+    found: list[list[str]] = []
+    cursor = None
+    while len(found) < 100:
+        asked = {**params, "limit": str(limit)}
+        if cursor is not None:
+            asked["cursor"] = cursor
+        query = catalogue.parse_query(asked)
+        page = db.read_sync(lambda c, q=query: catalogue.search(c, q, now=NOW))  # type: ignore[misc]
+        found.append([hit.uri.rsplit("/", 1)[1] for hit in page.hits])
+        cursor = page.next_cursor
+        if cursor is None:
+            return found
+    raise AssertionError("the pages never end")
+
+
+def forced(monkeypatch: pytest.MonkeyPatch, plan: str) -> None:
+    monkeypatch.setattr(catalogue._Sizes, "plan", lambda self, sort, needed, dialect: plan)
+
+
+@pytest.mark.parametrize("sort", ["recent", "relevance", "price"])
+def test_every_plan_gives_the_same_pages(
+    db: Database, monkeypatch: pytest.MonkeyPatch, sort: str
+) -> None:
+    # Relevance ranks the 40 matching offers stored last: the plans must agree on them.
+    monkeypatch.setattr(catalogue, "CANDIDATES", 40)
+    for params in QUERIES:
+        params = {**params, "sort": sort}
+        if sort == "price":
+            params["currency"] = "EUR"
+        forced(monkeypatch, "text")
+        by_text = pages(db, params)
+        assert sum(map(len, by_text)) > 0 or params.get("status") == "expired", params
+        forced(monkeypatch, "walk")  # by price, the walk is not a plan: the text index drives
+        assert pages(db, params) == by_text, ("walk", params)
+        if "max_price" in params or "min_price" in params or "coop" in params:
+            forced(monkeypatch, "filter")
+            assert pages(db, params) == by_text, ("filter", params)
+
+
+def test_a_walk_that_ends_too_soon_gives_way_to_the_text_index(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    forced(monkeypatch, "text")
+    params = {"q": "miel", "sort": "recent", "near": "44.7539,5.3703", "within_km": "20"}
+    by_text = pages(db, params)
+    forced(monkeypatch, "walk")
+    monkeypatch.setattr(catalogue._Sizes, "walk_bound", lambda self, sort: 5)
+    assert pages(db, params) == by_text
+    assert len(by_text) > 1
+
+
+def test_relevance_ranks_the_matching_offers_stored_last(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(catalogue, "CANDIDATES", 12)
+    ranked = [uri for page in pages(db, {"q": "pommes"}, limit=5) for uri in page]
+    everything = db.read_sync(
+        lambda c: [
+            row.uri.rsplit("/", 1)[1]
+            for row in c.execute(
+                select(offers.c.uri, offers.c.search_text, offers.c.end_time).order_by(
+                    offers.c.id.desc()
+                )
+            )
+            if " pommes " in f" {row.search_text} " and row.end_time is None
+        ]
+    )
+    assert len(everything) > 12
+    assert sorted(ranked) == sorted(everything[:12])
+
+
+def test_relevance_puts_title_words_first_then_shorter_texts(database_url: str) -> None:
+    engine = create_null_pool_engine(database_url)
+    migrate.upgrade(engine)
+    engine.dispose()
+    db = Database(database_url, readers=1)
+    base = entries()[0]
+
+    def offer(key: str, title: str, texts: list[str], minutes: int) -> Entry:
+        return Entry(
+            **{
+                **{f: getattr(base, f) for f in base.__slots__},
+                "uri": f"https://coop0.example/offers/{key}",
+                "actor": COOPS[0],
+                "title": title,
+                "texts": texts,
+                "published": NOW - timedelta(minutes=minutes),
+                "end_time": None,
+            }
+        )
+
+    made = [
+        offer("mentions", "Confiture", ["avec du miel de lavande et des abricots"], 1),
+        offer(
+            "title-long", "Miel de lavande", ["un miel doux, récolté en juillet sur le plateau"], 2
+        ),
+        offer("title-short", "Miel de lavande", ["doux"], 3),
+        offer("title-both", "Miel de lavande", ["lavande"], 4),  # its words: 3, each once
+    ]
+    try:
+        db.write_sync(lambda conn: put_many(conn, made, now=NOW))
+        assert pages(db, {"q": "miel"}, limit=10) == [
+            ["title-both", "title-short", "title-long", "mentions"]
+        ]
+        assert pages(db, {"q": "lav miel"}, limit=10)[0][-1] == "mentions"
+    finally:
+        db.close()
+
+
+def test_the_catalogues_words_hold_every_word_offers_are_found_by(db: Database) -> None:
+    def read(conn: Any) -> tuple[set[str], set[str]]:
+        kept = set(conn.execute(select(catalogue_words.c.word)).scalars())
+        used = {
+            w
+            for text in conn.execute(select(offers.c.search_text)).scalars()
+            for w in text.split()
+            if not w.startswith("zz")
+        }
+        return kept, used
+
+    kept, used = db.read_sync(read)
+    assert used <= kept
+    assert not any(w.startswith("zz") for w in kept)
+    # Replacing an offer adds the words it now has; removing offers keeps the words,
+    # which then find nothing.
+    changed = Entry(
+        **{**{f: getattr(entries()[5], f) for f in Entry.__slots__}, "title": "Quetsches"}
+    )
+    db.write_sync(lambda conn: put(conn, changed, now=NOW))
+    assert "quetsches" in db.read_sync(read)[0]
+    assert pages(db, {"q": "quets"}) == [["5"]]
+    db.write_sync(lambda conn: remove_actor(conn, COOPS[1]))
+    assert pages(db, {"q": "quets"}) == [[]]
+
+
+@pytest.mark.parametrize("words", ["truffes", "pommesx", "zzz", "q"])
+def test_a_word_that_begins_no_word_finds_nothing(db: Database, words: str) -> None:
+    assert pages(db, {"q": words}) == [[]]
+    assert pages(db, {"q": f"pommes {words}", "sort": "recent"}) == [[]]
+
+
+def test_a_prefix_of_many_words_is_asked_as_a_prefix(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    everything = pages(db, {"q": "po", "sort": "recent"}, limit=100)
+    monkeypatch.setattr(catalogue, "SPELLED", 1)  # "po" begins pommes, pommeraie, poires
+    assert pages(db, {"q": "po", "sort": "recent"}, limit=100) == everything
+    assert sum(map(len, everything)) > 100
