@@ -21,6 +21,8 @@ from node.storage.tables import catalogue_words, offer_categories, offer_claims,
 
 ACTIVE = "active"
 WITHDRAWN = "withdrawn"
+# The words looked up in one statement (each is a bound parameter).
+WORDS_AT_ONCE = 500
 # Exact prices: the amount times 10**PRICE_SCALE, as an integer.
 PRICE_SCALE = 4
 
@@ -183,16 +185,18 @@ def put_many(conn: Connection, entries: Sequence[Entry], *, now: datetime) -> in
 
 def _remember_words(conn: Connection, texts: Iterable[str]) -> None:
     """Add the words of these searchable texts that the catalogue's words lack (see
-    node.storage.tables.catalogue_words): nearly always none, found in one read."""
-    found = {w for text in texts for w in text.split() if not w.startswith(RESERVED)}
-    if not found:
-        return
-    known = set(
-        conn.execute(
-            select(catalogue_words.c.word).where(catalogue_words.c.word.in_(found))
-        ).scalars()
-    )
-    new = sorted(found - known)
+    node.storage.tables.catalogue_words): nearly always none, found in a read for
+    each WORDS_AT_ONCE words."""
+    found = sorted({w for text in texts for w in text.split() if not w.startswith(RESERVED)})
+    known: set[str] = set()
+    for start in range(0, len(found), WORDS_AT_ONCE):
+        chunk = found[start : start + WORDS_AT_ONCE]
+        known.update(
+            conn.execute(
+                select(catalogue_words.c.word).where(catalogue_words.c.word.in_(chunk))
+            ).scalars()
+        )
+    new = [w for w in found if w not in known]
     if new:
         dialect = sqlite if conn.dialect.name == "sqlite" else postgresql
         conn.execute(

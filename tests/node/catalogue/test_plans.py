@@ -241,3 +241,22 @@ def test_a_prefix_of_many_words_is_asked_as_a_prefix(
     monkeypatch.setattr(catalogue, "SPELLED", 1)  # "po" begins pommes, pommeraie, poires
     assert pages(db, {"q": "po", "sort": "recent"}, limit=100) == everything
     assert sum(map(len, everything)) > 100
+
+
+def test_a_page_of_offers_with_thousands_of_new_words_keeps_them_all(db: Database) -> None:
+    base = entries()[1]
+    many = [
+        Entry(
+            **{
+                **{f: getattr(base, f) for f in Entry.__slots__},
+                "uri": f"https://coop0.example/offers/many-{n}",
+                "title": f"Lot {n}",
+                "texts": [" ".join(f"mot{n}x{k}" for k in range(30))],
+            }
+        )
+        for n in range(100)
+    ]
+    assert db.write_sync(lambda conn: put_many(conn, many, now=NOW)) == 100
+    kept = db.read_sync(lambda conn: set(conn.execute(select(catalogue_words.c.word)).scalars()))
+    assert {f"mot{n}x{k}" for n in range(100) for k in range(30)} <= kept
+    assert pages(db, {"q": "mot42x2"}) == [["many-42"]]
