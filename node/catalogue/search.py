@@ -18,6 +18,7 @@ import base64
 import binascii
 import json
 import math
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -321,6 +322,9 @@ def _moment(value: Any) -> datetime:
 # A driver (a price range, the text index) matching at most "few" offers is read whole,
 # its offers checked one by one; "few" grows with the catalogue (see _few), from this.
 NARROW = 1_000
+# A catalogue of at most this many offers (most co-ops' own) is searched by the text
+# index alone: counting first would cost more than it saves.
+SMALL = 10_000
 # A word is asked of the text index as the words it begins when there are at most
 # this many of them.
 SPELLED = 8
@@ -423,6 +427,8 @@ def _completions(conn: Connection, word: str) -> tuple[str, ...] | None:
     if len(word) == 1:
         known = select(catalogue_words.c.word).where(catalogue_words.c.word == word)
         return tuple(conn.execute(known).scalars())
+    if ord(word[-1]) >= sys.maxunicode:
+        return None
     # The words beginning with ``word`` sort from it to the next string of its length.
     upper = word[:-1] + chr(ord(word[-1]) + 1)
     found = tuple(
@@ -654,6 +660,9 @@ class _Sizes:
     @classmethod
     def of(cls, conn: Connection, query: Query, text: _Text) -> _Sizes:
         size, few = _few(conn, query)
+        if size <= SMALL:
+            # Nothing to count: whatever the plan, a search reads at most SMALL offers.
+            return cls(size, few, size, None, size)
         filtered, narrowest = size, None
         for conditions in _indexed_filters(query).values():
             counted = _count(conn, select(offers.c.id).where(*conditions), 4 * few)
@@ -685,6 +694,8 @@ class _Sizes:
         which pays only when it likely ends within its bound), or "text" (the text
         index drives). The words and the filter are taken as independent; a count that
         stopped at its cap is a lower bound (a filter counted so is left out)."""
+        if self.size <= SMALL:
+            return "text"
         size = max(self.size, 1)
         counted = self.narrowest is not None and self.filtered < 4 * self.few
         filtered = max(self.filtered, 1) if counted else size

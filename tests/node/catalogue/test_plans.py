@@ -61,6 +61,12 @@ def entries() -> list[Entry]:
     return made
 
 
+@pytest.fixture(autouse=True)
+def planned(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These 300 offers are searched as a large catalogue is: counted, then planned."""
+    monkeypatch.setattr(catalogue, "SMALL", 0)
+
+
 @pytest.fixture
 def db(database_url: str) -> Iterator[Database]:
     engine = create_null_pool_engine(database_url)
@@ -118,12 +124,16 @@ def test_every_plan_gives_the_same_pages(
 ) -> None:
     # Relevance ranks the 40 matching offers stored last: the plans must agree on them.
     monkeypatch.setattr(catalogue, "CANDIDATES", 40)
+    chosen = catalogue._Sizes.plan
     for params in QUERIES:
         params = {**params, "sort": sort}
         if sort == "price":
             params["currency"] = "EUR"
+        monkeypatch.setattr(catalogue._Sizes, "plan", chosen)
+        as_planned = pages(db, params)
         forced(monkeypatch, "text")
         by_text = pages(db, params)
+        assert as_planned == by_text, ("as planned", params)
         assert sum(map(len, by_text)) > 0 or params.get("status") == "expired", params
         forced(monkeypatch, "walk")  # by price, the walk is not a plan: the text index drives
         assert pages(db, params) == by_text, ("walk", params)
