@@ -302,17 +302,20 @@ def _moment(value: Any) -> datetime:
 # many offers a word matches (SQLite keeps no statistics on its text index; PostgreSQL's
 # estimates for prefixes are often ten times off). Left to themselves they read every
 # matching offer to keep twenty: on a million offers, a word such as a town's name
-# matches tens of thousands. So each plan reads a bounded number of offers:
+# matches tens of thousands. So a search first counts what its price range or co-op
+# matches (in their indexes) and what its words match (SQLite counts in FTS5;
+# PostgreSQL, where counting costs as much as finding, gives its estimate), each no
+# further than it matters, then takes the plan that reads the fewest offers (_Sizes):
 #
-# * a price range that holds few offers drives: those offers are read by the price
-#   index and their words checked one by one;
-# * by recency, a search whose words match many offers reads the newest offers first,
-#   checking each, and stops at its page or after twice "few" of them; when these do
-#   not fill the page, or the words match few offers (SQLite counts them first, up to
-#   "few"), the text index drives;
-# * by relevance, the CANDIDATES matching offers stored last are ranked (all of them
-#   when fewer match): the text index (or a narrow price range) yields them newest
-#   first and stops there.
+# * "filter": the price range or co-op read whole by its index, each offer's words
+#   checked;
+# * "walk": the offers read in the page's order (newest first; by relevance on
+#   PostgreSQL, the last stored first), each checked, up to a bound; when the walk ends
+#   before the page is full, the text index drives instead;
+# * "text": the text index drives.
+#
+# By relevance, the CANDIDATES matching offers stored last are ranked (all of them when
+# fewer match). A catalogue of at most SMALL offers is searched by the text index alone.
 #
 # Relevance is computed from the offer's searchable words, the same way on both
 # engines: first the offers with more of the query's words in their title, then the

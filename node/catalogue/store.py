@@ -125,16 +125,16 @@ def put(conn: Connection, entry: Entry, *, now: datetime) -> int:
     whatever the path).
     """
     values = _row(entry, now)
-    _remember_words(conn, [values["search_text"]])
     stored = conn.execute(
         select(offers.c.id, offers.c.actor).where(offers.c.uri == entry.uri)
     ).first()
+    if stored is not None and stored.actor != entry.actor:
+        raise Forbidden(f"{entry.uri} belongs to {stored.actor}, not {entry.actor}")
+    _remember_words(conn, [values["search_text"]])
     if stored is None:
         inserted = conn.execute(insert(offers).values(values).returning(offers.c.id))
         offer_id = int(inserted.scalar_one())
     else:
-        if stored.actor != entry.actor:
-            raise Forbidden(f"{entry.uri} belongs to {stored.actor}, not {entry.actor}")
         offer_id = int(stored.id)
         conn.execute(update(offers).where(offers.c.id == offer_id).values(values))
         conn.execute(delete(offer_categories).where(offer_categories.c.offer_id == offer_id))
