@@ -56,7 +56,8 @@ MAX_RETRY_AFTER = 64
 
 _Origin = tuple[str, str, int]
 # Control characters (CR and LF above all) never reach the wire: the URL is a peer's.
-_UNSAFE = re.compile(r"[\x00-\x1f\x7f]")
+# CR and LF are counted apart: each line of the request's head ends with one of each.
+_UNSAFE = re.compile(r"[\x00-\x09\x0b\x0c\x0e-\x1f\x7f]")
 
 
 @contextlib.asynccontextmanager
@@ -101,6 +102,7 @@ class _Session(PostSession):
         self._guard = guard
         self._ssl = ssl_context
         self._common = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+        self._common_lines = len(headers)
         self._connect_timeout = connect_timeout
         self._idle: dict[_Origin, list[_Connection]] = {}
         self._open: set[_Connection] = set()
@@ -150,11 +152,11 @@ class _Session(PostSession):
     def _request(self, url: URL, signed: SignedPost, keep_alive: bool) -> bytes:
         target, host = url.raw_path_qs, url.host_port_subcomponent or ""
         fields = "".join(f"{name}: {value}\r\n" for name, value in signed.headers.items())
-        if _UNSAFE.search(f"{target} {host}") or any(
-            _UNSAFE.search(f"{name}{value}") for name, value in signed.headers.items()
-        ):
-            raise PostFailed("the URL or a header holds a control character")
         head = f"POST {target} HTTP/1.1\r\nHost: {host}\r\n{self._common}{fields}"
+        # Each line ends with the CRLF written here, and holds no other control character.
+        lines = 2 + self._common_lines + len(signed.headers)
+        if _UNSAFE.search(head) or head.count("\r") != lines or head.count("\n") != lines:
+            raise PostFailed("the URL or a header holds a control character")
         head += f"Content-Length: {len(signed.content)}\r\n"
         if not keep_alive:
             # The server closes the connection after its answer (RFC 9112, 9.6): no idle

@@ -5,8 +5,11 @@ signatures made ahead of their sends.
 :mod:`federation.schemes` for the rules and :mod:`node.services.signature_schemes` for
 what is kept), read in one query when the round starts and updated as answers teach.
 :class:`RoundSignatures` signs the round's requests: RSA signatures, most of a delivery's
-CPU, and Ed25519 ones, about a seventh of the cost, ahead of their sends on the
-signing threads (see :mod:`federation.poster`).
+CPU, ahead of their sends on the signing threads (see :mod:`federation.poster`);
+Ed25519 ones, about a seventh of the cost, as they are sent. cryptography holds the
+interpreter's lock through an Ed25519 signature, so a thread gains nothing there, and
+the hand-over cost more than the signature (``bench/delivery.py``: 218 µs of CPU per
+delivery signed on the threads, 151 signed as sent).
 """
 
 from __future__ import annotations
@@ -113,17 +116,15 @@ class RoundSchemes:
 
 
 class RoundSignatures:
-    """The round's requests, signed: the co-op's ahead of their sends, under the scheme
-    its host is first tried with, a chunk at a time, on the signing threads, in the
-    order the sends start; the rest (a member's, a second try under the other scheme,
-    one whose host's scheme changed during the round) as they are sent. Each activity's
-    body and digests are made once."""
+    """The round's requests, signed: the co-op's RSA ones ahead of their sends, a chunk
+    at a time, on the signing threads, in the order the sends start; the rest (Ed25519,
+    a member's, a second try under the other scheme, one whose host's scheme changed
+    during the round) as they are sent. Each activity's body and digests are made once."""
 
     def __init__(self, node: Node, batch: list[Delivery], schemes: RoundSchemes) -> None:
         self._node = node
-        coop = node.peers.coop_id
-        self._ahead = [d for d in batch if d.actor_id == coop]
-        self._planned = {d.id: schemes.first(d.server) for d in self._ahead}
+        coop, rsa = node.peers.coop_id, Scheme.CAVAGE_RSA
+        self._ahead = [d for d in batch if d.actor_id == coop and schemes.first(d.server) is rsa]
         self._signers: dict[Scheme, InboxSigner | Rfc9421Signer] = {
             Scheme.CAVAGE_RSA: node.peers.inbox_signer
         }
@@ -137,8 +138,8 @@ class RoundSignatures:
     async def get(self, delivery: Delivery, scheme: Scheme) -> SignedPost | PostFailed:
         """``delivery``'s request signed under ``scheme`` (draft-cavage if its actor
         has no Ed25519 key)."""
-        if self._planned.get(delivery.id) is scheme:
-            future = self._signed[delivery.id]
+        future = self._signed.get(delivery.id) if scheme is Scheme.CAVAGE_RSA else None
+        if future is not None:
             if not future.done():
                 await asyncio.wait((future,))
             if not future.cancelled():
@@ -180,31 +181,19 @@ class RoundSignatures:
         await asyncio.gather(self._task, return_exceptions=True)
 
     async def _sign(self) -> None:
-        # Chunks in order, each of one scheme, as many at a time as there are signing
-        # threads. Ed25519 signatures gain less from the threads (the interpreter's
-        # lock is held for much of their work) but still leave the loop free to send.
+        # Chunks in order, as many at a time as there are signing threads.
         threads = asyncio.Semaphore(SIGNING_THREADS)
-        coop = self._node.peers.coop_id
+        signer = self._signers[Scheme.CAVAGE_RSA]
 
         async def sign(chunk: list[Delivery]) -> None:
-            signer = await self._signer(coop, self._planned[chunk[0].id])
             async with threads:
                 posts = [(delivery.inbox, self._payload(delivery)) for delivery in chunk]
                 signed = await signer.sign_many(posts)
             for delivery, post in zip(chunk, signed, strict=True):
                 self._signed[delivery.id].set_result(post)
 
-        chunks: list[list[Delivery]] = []
-        for delivery in self._ahead:
-            last = chunks[-1] if chunks else None
-            if (
-                last is not None
-                and len(last) < SIGN_CHUNK
-                and self._planned[last[0].id] is self._planned[delivery.id]
-            ):
-                last.append(delivery)
-            else:
-                chunks.append([delivery])
+        ahead = self._ahead
+        chunks = [ahead[start : start + SIGN_CHUNK] for start in range(0, len(ahead), SIGN_CHUNK)]
         try:
             await asyncio.gather(*(sign(chunk) for chunk in chunks))
         except Exception:

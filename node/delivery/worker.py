@@ -20,11 +20,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import Counter, defaultdict
+from collections import Counter, defaultdict, deque
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from federation.delivery import NOT_OUTAGES, Outcome, Verdict, classify, next_attempt
 from federation.poster import PostFailed, PostSession, SignedPost
@@ -72,79 +73,174 @@ async def run_once(node: Node, *, limit: int = BATCH) -> int:
         return 0
     loop = asyncio.get_running_loop()
     deadline = loop.time() + ROUND_SECONDS
-    in_flight = asyncio.Semaphore(IN_FLIGHT)
-    per_host: defaultdict[str, asyncio.Semaphore] = defaultdict(lambda: asyncio.Semaphore(PER_HOST))
     refusal = _Refusals(node)
-    # Sends not started yet, per host: the last send to a host closes its connection.
-    waiting = Counter(delivery.host for delivery in batch)
     # Keys rotated since the last round (by `coopnode keys rotate`, maybe in another
     # process) sign this round's requests.
     await node.peers.refresh_keys()
     schemes = await RoundSchemes.load(node, batch, now)
     signatures = RoundSignatures(node, batch, schemes)
+    lanes = _Lanes(batch, schemes)
     results: list[_Result] = []
     chunk_ready = asyncio.Event()
     healthy: set[str] = set()  # hosts recorded as answering this round
 
     async def send(session: PostSession, delivery: Delivery) -> _Result:
-        host = delivery.host
-        refused = refusal(host)
+        refused = refusal(delivery.host)
         if refused is not None:
-            waiting[host] -= 1
             return _Result(delivery, None, dropped=refused)
-        async with per_host[host]:
-            if schemes.settled(delivery.server):
-                async with in_flight:
-                    return await attempt(session, delivery, schemes.first(delivery.server))
-            # A host being probed takes one send at a time (RoundSchemes.turn): that wait
-            # holds none of the slots other hosts' sends need.
-            async with schemes.turn(delivery.server) as scheme, in_flight:
-                return await attempt(session, delivery, scheme)
+        if schemes.settled(delivery.server):
+            return await attempt(session, delivery, schemes.first(delivery.server))
+        # A host being probed takes one send at a time (see _Lanes); a send that finds
+        # its server's probe under way waits for its answer.
+        async with schemes.turn(delivery.server) as scheme:
+            return await attempt(session, delivery, scheme)
 
     async def attempt(session: PostSession, delivery: Delivery, scheme: Scheme) -> _Result:
-        host = delivery.host
-        waiting[host] -= 1
         if loop.time() > deadline:
             return _Result(delivery, None)
         start = time.perf_counter()
+        # The last send to a host closes its connection.
+        keep_alive = lanes.waiting(delivery.host) > 0
         result = await _deliver(
-            node, session, delivery, scheme, signatures, schemes, waiting=waiting[host]
+            node, session, delivery, scheme, signatures, schemes, keep_alive=keep_alive
         )
         metrics.DELIVERY_SECONDS.observe(time.perf_counter() - start)
         return result
 
-    async def collect(session: PostSession, delivery: Delivery) -> None:
-        try:
-            result = await send(session, delivery)
-        except Exception:
-            # Left claimed: tried again when the claim expires, as if this worker had
-            # died, while the round's other outcomes are recorded.
-            log.exception("delivery %d to %s failed", delivery.id, delivery.inbox)
-            return
-        results.append(result)
-        metrics.DELIVERIES.labels(_outcome_of(result)).inc()
-        if len(results) >= RECORD_EVERY:
-            chunk_ready.set()
+    async def sender(session: PostSession) -> None:
+        """Sends one delivery after another, as long as a host has one to start."""
+        while (delivery := lanes.take()) is not None:
+            try:
+                result = await send(session, delivery)
+            except Exception:
+                # Left claimed: tried again when the claim expires, as if this worker had
+                # died, while the round's other outcomes are recorded.
+                log.exception("delivery %d to %s failed", delivery.id, delivery.inbox)
+                continue
+            finally:
+                lanes.done(delivery)
+            results.append(result)
+            if len(results) >= RECORD_EVERY:
+                chunk_ready.set()
 
     async with node.poster.session() as session, signatures:
-        sends = asyncio.gather(*(collect(session, delivery) for delivery in batch))
-        while True:
-            # Outcomes are written as they come, every RECORD_EVERY or RECORD_SECONDS.
-            ready = asyncio.ensure_future(chunk_ready.wait())
-            await asyncio.wait(
-                (sends, ready), timeout=RECORD_SECONDS, return_when=asyncio.FIRST_COMPLETED
-            )
+        lanes.open(partial(sender, session))
+        sends = asyncio.ensure_future(lanes.finished.wait())
+        ready = asyncio.ensure_future(chunk_ready.wait())
+        try:
+            while True:
+                # Outcomes are written as they come, every RECORD_EVERY or RECORD_SECONDS.
+                await asyncio.wait(
+                    (sends, ready), timeout=RECORD_SECONDS, return_when=asyncio.FIRST_COMPLETED
+                )
+                if ready.done():
+                    chunk_ready.clear()
+                    ready = asyncio.ensure_future(chunk_ready.wait())
+                # Read before writing: sends that end during the write are written next time.
+                finished = sends.done()
+                if results:
+                    chunk = results.copy()
+                    results.clear()
+                    await _write(node, chunk, healthy)
+                if finished:
+                    break
+        finally:
+            # Cancelled (the worker stops): nothing of the round outlives it.
+            sends.cancel()
             ready.cancel()
-            chunk_ready.clear()
-            # Read before writing: sends that end during the write are written next time.
-            finished = sends.done()
-            if results:
-                chunk = results.copy()
-                results.clear()
-                await _write(node, chunk, healthy)
-            if finished:
-                break
+            await lanes.close()
     return len(batch)
+
+
+class _Lanes:
+    """The round's deliveries, queued per host, and the tasks that send them.
+
+    A sender takes the next delivery of a host that can take one more send: at most
+    :data:`PER_HOST` of a host's at a time, one while its signature scheme is probed
+    (:class:`RoundSchemes`), and at most :data:`IN_FLIGHT` senders in all. Hosts take
+    turns, so that a host with many deliveries does not hold the others back. A round
+    makes as many tasks as it has sends in flight, not one per delivery."""
+
+    def __init__(self, batch: list[Delivery], schemes: RoundSchemes) -> None:
+        self._schemes = schemes
+        self._queues: dict[str, deque[Delivery]] = {}
+        for delivery in batch:
+            self._queues.setdefault(delivery.host, deque()).append(delivery)
+        self._busy: Counter[str] = Counter()
+        # The hosts that can take one more send now, in turn.
+        self._ready: deque[str] = deque(self._queues)
+        self._listed = set(self._queues)
+        # Hosts whose sends are held to one while their scheme is probed.
+        self._probed: set[str] = set()
+        self._senders: set[asyncio.Task[None]] = set()
+        self._sender: Callable[[], Coroutine[Any, Any, None]] | None = None
+        self.finished = asyncio.Event()
+
+    def open(self, sender: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        """Start as many ``sender()`` tasks as sends can be in flight."""
+        self._sender = sender
+        self._add(sum(min(self._limit(queue), len(queue)) for queue in self._queues.values()))
+
+    async def close(self) -> None:
+        """Cancel the senders still running, and wait for them."""
+        for task in self._senders:
+            task.cancel()
+        await asyncio.gather(*self._senders, return_exceptions=True)
+
+    def waiting(self, host: str) -> int:
+        """How many of ``host``'s deliveries have not been taken yet."""
+        return len(self._queues[host])
+
+    def take(self) -> Delivery | None:
+        """The next delivery to send, or None when no host can take one now."""
+        while self._ready:
+            host = self._ready.popleft()
+            self._listed.discard(host)
+            queue = self._queues[host]
+            limit = self._limit(queue) if queue else 0
+            if self._busy[host] >= limit:
+                continue
+            if limit == 1:
+                self._probed.add(host)
+            self._busy[host] += 1
+            delivery = queue.popleft()
+            self._list(host)
+            return delivery
+        return None
+
+    def done(self, delivery: Delivery) -> None:
+        """``delivery``'s send is over: its host can take another."""
+        host = delivery.host
+        self._busy[host] -= 1
+        self._list(host)
+        queue = self._queues[host]
+        if host in self._probed and queue and self._limit(queue) > 1:
+            # The probe answered: the host's other sends can go at once.
+            self._probed.discard(host)
+            self._add(min(PER_HOST, len(queue)) - 1)
+
+    def _list(self, host: str) -> None:
+        queue = self._queues[host]
+        if queue and host not in self._listed and self._busy[host] < self._limit(queue):
+            self._ready.append(host)
+            self._listed.add(host)
+
+    def _limit(self, queue: deque[Delivery]) -> int:
+        return PER_HOST if self._schemes.settled(queue[0].server) else 1
+
+    def _add(self, count: int) -> None:
+        assert self._sender is not None
+        for _ in range(min(count, IN_FLIGHT - len(self._senders))):
+            task = asyncio.ensure_future(self._sender())
+            self._senders.add(task)
+            task.add_done_callback(self._ended)
+        if not self._senders:
+            self.finished.set()
+
+    def _ended(self, task: asyncio.Task[None]) -> None:
+        self._senders.discard(task)
+        if not self._senders:
+            self.finished.set()
 
 
 def _outcome_of(result: _Result) -> str:
@@ -181,18 +277,18 @@ async def _deliver(
     signatures: RoundSignatures,
     schemes: RoundSchemes,
     *,
-    waiting: int,
+    keep_alive: bool,
 ) -> _Result:
     """One delivery under the host's scheme: an RFC 9421 POST answered 400 or 401 is
     sent again at once, signed draft-cavage; what the answers teach goes with the
-    result. ``waiting`` is how many sends to the host have not started yet."""
+    result. ``keep_alive``: whether other sends to the host wait to start."""
     signed = await signatures.get(delivery, scheme)
     if not (isinstance(signed, SignedPost) and signed.rfc9421):
-        return await _post(node, session, delivery, signed, keep_alive=waiting > 0)
+        return await _post(node, session, delivery, signed, keep_alive=keep_alive)
     known = schemes.of(delivery.server)
     # A refusal, and a second POST, is likely unless the host's answers confirmed it.
     sure = known is not None and known.confirmed
-    first = await _post(node, session, delivery, signed, keep_alive=waiting > 0 or not sure)
+    first = await _post(node, session, delivery, signed, keep_alive=keep_alive or not sure)
     if not knocks_again(first.status):
         if lesson(first.status) is None:
             return first
@@ -201,7 +297,7 @@ async def _deliver(
         )
         return _learned(first, taught, schemes)
     again = await signatures.get(delivery, Scheme.CAVAGE_RSA)
-    second = await _post(node, session, delivery, again, keep_alive=waiting > 0)
+    second = await _post(node, session, delivery, again, keep_alive=keep_alive)
     if second.verdict is not None and second.verdict.outcome is not Outcome.DELIVERED:
         said = f"{second.verdict.reason} (after HTTP {first.status} to RFC 9421)"
         second = replace(second, verdict=replace(second.verdict, reason=said))
@@ -256,6 +352,8 @@ async def _write(node: Node, results: list[_Result], healthy: set[str]) -> None:
     Never raises: if the chunk cannot be written together, each outcome is written in
     its own unit of work, and one the database refuses leaves only its delivery claimed
     (sent again when the claim expires), while the round goes on."""
+    for kind, count in Counter(map(_outcome_of, results)).items():
+        metrics.DELIVERIES.labels(kind).inc(count)
     known = frozenset(healthy)
     now = node.clock.now()
     try:

@@ -129,18 +129,17 @@ def unlist(conn: Connection, *, actor_id: int, object_ids: Iterable[str]) -> int
 
 
 def claim(conn: Connection, *, now: datetime, limit: int = 500) -> list[Delivery]:
-    """Take up to ``limit`` due deliveries (PostgreSQL: skipping rows other workers hold)."""
+    """Take up to ``limit`` due deliveries (PostgreSQL: skipping rows other workers hold).
+    Each activity's body is read once, however many of its deliveries are taken: the
+    deliveries of one activity share one string."""
     due = (
         select(
             deliveries.c.id,
             deliveries.c.inbox,
             deliveries.c.host,
             deliveries.c.attempts,
-            outbox_activities.c.activity_id,
-            outbox_activities.c.actor_id,
-            outbox_activities.c.body,
+            deliveries.c.activity_pk,
         )
-        .join(outbox_activities, outbox_activities.c.id == deliveries.c.activity_pk)
         .where(
             deliveries.c.state == "pending",
             deliveries.c.next_attempt_at <= now,
@@ -155,24 +154,37 @@ def claim(conn: Connection, *, now: datetime, limit: int = 500) -> list[Delivery
     if conn.dialect.name == "postgresql":
         due = due.with_for_update(of=deliveries, skip_locked=True)
     rows = conn.execute(due).all()
-    if rows:
-        conn.execute(
-            update(deliveries)
-            .where(deliveries.c.id.in_([r.id for r in rows]))
-            .values(claimed_until=now + timedelta(seconds=CLAIM_SECONDS))
+    if not rows:
+        return []
+    activities = {
+        a.id: a
+        for a in conn.execute(
+            select(
+                outbox_activities.c.id,
+                outbox_activities.c.activity_id,
+                outbox_activities.c.actor_id,
+                outbox_activities.c.body,
+            ).where(outbox_activities.c.id.in_(sorted({r.activity_pk for r in rows})))
         )
+    }
+    conn.execute(
+        update(deliveries)
+        .where(deliveries.c.id.in_([r.id for r in rows]))
+        .values(claimed_until=now + timedelta(seconds=CLAIM_SECONDS))
+    )
     return [
         Delivery(
             id=r.id,
             inbox=r.inbox,
             host=r.host,
             attempts=r.attempts,
-            activity_id=r.activity_id,
-            actor_id=r.actor_id,
-            body=r.body,
+            activity_id=activity.activity_id,
+            actor_id=activity.actor_id,
+            body=activity.body,
             server=origin_of(r.inbox) or r.host,
         )
         for r in rows
+        for activity in (activities[r.activity_pk],)
     ]
 
 

@@ -59,6 +59,21 @@ class Record:
     received: defaultdict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
     # With --keep: every request, as GET /_sink/requests answers it.
     kept: list[dict[str, Any]] = field(default_factory=list)
+    # POSTs received and not answered yet, per address and in all, and the most seen.
+    open: Counter[str] = field(default_factory=Counter)
+    open_in_all: int = 0
+    most_open: Counter[str] = field(default_factory=Counter)
+    most_open_in_all: int = 0
+
+    def opened(self, address: str) -> None:
+        self.open[address] += 1
+        self.open_in_all += 1
+        self.most_open[address] = max(self.most_open[address], self.open[address])
+        self.most_open_in_all = max(self.most_open_in_all, self.open_in_all)
+
+    def answered(self, address: str) -> None:
+        self.open[address] -= 1
+        self.open_in_all -= 1
 
     def stats(self) -> dict[str, Any]:
         duplicates = {
@@ -77,6 +92,10 @@ class Record:
             "deliveries": sum(len(a) for a in self.received.values()),
             "duplicates": duplicates,
             "per_inbox": {inbox: dict(a) for inbox, a in self.received.items()},
+            # POSTs in progress at once (received, not yet answered): the most per
+            # address, and in all.
+            "most_open": dict(self.most_open),
+            "most_open_in_all": self.most_open_in_all,
         }
 
 
@@ -94,6 +113,7 @@ class _Connection(asyncio.Protocol):
         self.delay = delay
         self.script = script or Script()
         self.scripted = False
+        self.address = ""
         self.parser = httptools.HttpRequestParser(self)
         self.transport: Any = None
         self._reset()
@@ -108,9 +128,9 @@ class _Connection(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # uvloop's transports are not asyncio.Transport
+        self.address = transport.get_extra_info("sockname")[0]
         if self.script.hosts:
-            address = transport.get_extra_info("sockname")[0]
-            self.scripted = _index(address) < self.script.hosts
+            self.scripted = _index(self.address) < self.script.hosts
 
     def data_received(self, data: bytes) -> None:
         try:
@@ -185,6 +205,7 @@ class _Connection(asyncio.Protocol):
                 record.received[inbox][activity_id] += 1
         # A client that asks for "Connection: close" gets it, as from any server.
         keep_alive = self.parser.should_keep_alive()
+        record.opened(self.address)
         if self.delay:
             # Received (and counted) now, answered later: one request at a time per
             # connection, so the answer cannot overtake another.
@@ -193,6 +214,7 @@ class _Connection(asyncio.Protocol):
             self._answer(keep_alive, status)
 
     def _answer(self, keep_alive: bool, status: int = 202) -> None:
+        self.record.answered(self.address)
         if status == 202:
             self.transport.write(_ACCEPTED if keep_alive else _ACCEPTED_CLOSING)
         else:
@@ -206,6 +228,8 @@ class _Connection(asyncio.Protocol):
     def _answer_late(self, keep_alive: bool, status: int) -> None:
         if not self.transport.is_closing():
             self._answer(keep_alive, status)
+        else:
+            self.record.answered(self.address)
 
 
 def addresses(count: int) -> list[str]:

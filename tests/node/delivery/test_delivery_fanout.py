@@ -201,3 +201,76 @@ async def test_sends_that_end_during_a_write_are_written_too(network: Network) -
         db.write = write  # type: ignore[method-assign]
 
     assert await states(alpha) == {"delivered": 150}
+
+
+@pytest.fixture
+def slow_sink() -> Iterator[SinkProcess]:
+    """Three hosts that answer each POST 100 ms after it came."""
+    started = start_sink(free_port(), hosts=3, delay_ms=100)
+    try:
+        yield started
+    finally:
+        started.stop()
+
+
+async def test_a_host_takes_at_most_four_sends_at_once(
+    network: Network, slow_sink: SinkProcess
+) -> None:
+    alpha = await network.add("alpha.test")
+    over_loopback(alpha)
+    await add_followers(alpha, 60, slow_sink.inbox)  # 20 on each host
+    await publish_to_followers(alpha)
+
+    assert await delivery_worker.run_once(alpha.node) == 60
+
+    stats = slow_sink.stats()
+    assert stats["deliveries"] == 60
+    # Each host as busy as it may be, and no busier: every host's sends at once.
+    assert stats["most_open"] == {slow_sink.host(n): delivery_worker.PER_HOST for n in range(3)}
+    assert stats["most_open_in_all"] == 3 * delivery_worker.PER_HOST
+    assert await states(alpha) == {"delivered": 60}
+
+
+async def test_a_worker_has_at_most_its_limit_of_sends_out(
+    network: Network, slow_sink: SinkProcess, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(delivery_worker, "IN_FLIGHT", 6)
+    alpha = await network.add("alpha.test")
+    over_loopback(alpha)
+    await add_followers(alpha, 60, slow_sink.inbox)
+    await publish_to_followers(alpha)
+
+    assert await delivery_worker.run_once(alpha.node) == 60
+
+    stats = slow_sink.stats()
+    assert stats["deliveries"] == 60
+    assert stats["most_open_in_all"] == 6
+    assert max(stats["most_open"].values()) <= delivery_worker.PER_HOST
+    assert await states(alpha) == {"delivered": 60}
+
+
+async def test_a_round_cancelled_leaves_no_send_behind(
+    network: Network, slow_sink: SinkProcess
+) -> None:
+    alpha = await network.add("alpha.test")
+    over_loopback(alpha)
+    await add_followers(alpha, 60, slow_sink.inbox)
+    await publish_to_followers(alpha)
+    before = asyncio.all_tasks()
+
+    round_ = asyncio.create_task(delivery_worker.run_once(alpha.node))
+    for _ in range(100):
+        if slow_sink.stats()["requests"]:
+            break
+        await asyncio.sleep(0.01)
+    round_.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await round_
+
+    # The worker stopping mid-round leaves none of the round's senders running.
+    assert asyncio.all_tasks() - before - {asyncio.current_task()} == set()
+    sent = slow_sink.stats()["requests"]
+    await asyncio.sleep(0.3)
+    assert slow_sink.stats()["requests"] == sent
+    # What was not recorded stays claimed, for a later round once the claim expires.
+    assert await states(alpha) == {"pending": 60}
