@@ -42,12 +42,14 @@ import functools
 import hashlib
 import os
 import ssl
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import httpx
-from cryptography.hazmat.primitives.asymmetric import rsa
+import nacl.signing
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 from yarl import URL
 
 from federation import rfc9421
@@ -230,6 +232,13 @@ class Rfc9421Signer(_Signer):
         self._params_tail = (
             f";keyid={serialize_string(key_id)};alg={serialize_string(self._algorithm)}"
         )
+        self._sign_base: Callable[[bytes], bytes] = functools.partial(
+            rfc9421.create_signature, key=private_key, algorithm=self._algorithm
+        )
+        if isinstance(private_key, ed25519.Ed25519PrivateKey):
+            # libsodium's Ed25519, the same signature as cryptography's (RFC 8032 signs
+            # deterministically) in about two thirds of the time.
+            self._sign_base = _sodium_signer(private_key)
 
     def sign(self, inbox: str, payload: Payload) -> SignedPost:
         url = _target(inbox)
@@ -247,9 +256,7 @@ class Rfc9421Signer(_Signer):
             f'"@method": POST\n"@target-uri": {target}\n'
             f'"content-digest": {payload.content_digest}\n"@signature-params": {params}'
         )
-        signature = rfc9421.create_signature(
-            base.encode("ascii"), self._private_key, self._algorithm
-        )
+        signature = self._sign_base(base.encode("ascii"))
         headers = {
             "Host": host,
             "Content-Type": payload.content_type,
@@ -279,6 +286,19 @@ class Rfc9421Signer(_Signer):
 
     def __repr__(self) -> str:
         return f"Rfc9421Signer({self.key_id!r})"
+
+
+def _sodium_signer(key: ed25519.Ed25519PrivateKey) -> Callable[[bytes], bytes]:
+    """Signs with ``key`` through libsodium: the 64 bytes of the signature."""
+    seed = key.private_bytes(
+        serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
+    )
+    signing_key = nacl.signing.SigningKey(seed)
+
+    def sign(message: bytes) -> bytes:
+        return signing_key.sign(message).signature
+
+    return sign
 
 
 class PostSession(abc.ABC):
