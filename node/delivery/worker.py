@@ -434,8 +434,7 @@ def _record(
     for (at, status, error), ids in retries.items():
         outbox.retry_many(conn, ids, at=at, status=status, error=error)
     answering = answered - failing.keys()
-    for host in answering - healthy:
-        domains.record_success(conn, host, now=now)
+    domains.record_successes(conn, answering - healthy, now=now)
     for host, reason in failing.items():
         if domains.record_failure(conn, host, reason, now=now):
             outbox.postpone_host(conn, host, until=now + domains.UNAVAILABLE_PROBE)

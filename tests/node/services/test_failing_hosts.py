@@ -58,3 +58,26 @@ async def test_failing_hosts_leave_out_busy_peers_and_show_the_latest_reason(
     assert [(f["host"], f["pending"], f["last_error"]) for f in failing] == [
         ("down.test", 2, "no answer within 10 s"),
     ]
+
+
+async def test_hosts_that_answered_are_recorded_back_together_and_no_others(
+    network: Network,
+) -> None:
+    node = (await network.add("alpha.test")).node
+    now = node.clock.now()
+
+    def fail_three(conn: Any) -> None:
+        for host in ("a.test", "b.test", "c.test"):
+            domains.record_failure(conn, host, "no answer", now=now - timedelta(days=2))
+            domains.record_failure(conn, host, "no answer", now=now)
+
+    await node.db.write(fail_three)
+    assert await node.db.read(domains.unavailable_hosts) == {"a.test", "b.test", "c.test"}
+
+    later = now + timedelta(minutes=5)
+    await node.db.write(
+        lambda c: domains.record_successes(c, ["a.test", "c.test", "a.test"], now=later)
+    )
+    await node.db.write(lambda c: domains.record_successes(c, [], now=later))
+
+    assert await node.db.read(domains.unavailable_hosts) == {"b.test"}
