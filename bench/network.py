@@ -24,7 +24,8 @@ offer's proof with its author's key and stores it. Measured from the first offer
 
 - the time until every member's catalogue holds every offer (polled every ``--poll`` s);
 - the HTTP requests the members and the hub received, per offer published (POSTs to an
-  inbox, and GETs: fetches), counted by a thin layer around each app;
+  inbox, GETs of an actor's document, other GETs), counted by a thin layer around each
+  app;
 - the hub process's CPU seconds (its threads included) per offer published, beside this
   machine's one-core limits: RSA-2048 draft-cavage and Ed25519 RFC 9421 signatures/s (a
   delivery's) and Ed25519 verifications/s (a received signature's, or a proof's);
@@ -52,6 +53,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 import sqlite3
 import statistics
 import subprocess
@@ -97,6 +99,8 @@ STATS_PATH = "/_bench/requests"
 TICKS = os.sysconf("SC_CLK_TCK")
 # How the counts name the statuses inbox POSTs were answered with ("inbox answered 202").
 ANSWERED = "inbox answered "
+# An actor's document, where its keys are.
+_ACTOR_PATH = re.compile(r"/actors/[^/]+")
 
 
 # --- counting requests ---------------------------------------------------------------------
@@ -104,12 +108,15 @@ ANSWERED = "inbox answered "
 
 def kind_of(method: str, path: str) -> str:
     """A request as the figures count it: POSTs to an inbox, to the API, any other
-    POST, GETs."""
+    POST; GETs of an actor's document (a member fetches an author's key once, to verify
+    the proofs of its offers), other GETs."""
     if method == "POST":
         if path.endswith("/inbox"):
             return "inbox POST"
         return "API POST" if path.startswith("/api/") else "other POST"
-    return "GET" if method in ("GET", "HEAD") else method
+    if method in ("GET", "HEAD"):
+        return "actor GET" if _ACTOR_PATH.fullmatch(path) else "GET"
+    return method
 
 
 class Counted:
