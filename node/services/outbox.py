@@ -14,7 +14,6 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from itertools import zip_longest
 from typing import Any
 
 from sqlalchemy import and_, exists, func, insert, or_, select, update
@@ -99,21 +98,8 @@ def publish(
             }
         )
     if rows:
-        conn.execute(insert(deliveries), _hosts_in_turn(rows))
+        conn.execute(insert(deliveries), rows)
     return len(rows)
-
-
-def _hosts_in_turn(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """``rows`` with their hosts taking turns: one of each host's, then a second, and so
-    on. Deliveries are claimed in the order they were queued, and followers come sorted
-    by address, so that a batch would otherwise go to a few hosts at a time, four
-    requests at once to each (see node.delivery.worker.PER_HOST)."""
-    by_host: dict[str, list[dict[str, Any]]] = {}
-    for row in rows:
-        by_host.setdefault(row["host"], []).append(row)
-    if len(by_host) < 2:
-        return rows
-    return [row for turn in zip_longest(*by_host.values()) for row in turn if row is not None]
 
 
 _before = deliveries.alias("earlier")

@@ -274,29 +274,3 @@ async def test_a_round_cancelled_leaves_no_send_behind(
     assert slow_sink.stats()["requests"] == sent
     # What was not recorded stays claimed, for a later round once the claim expires.
     assert await states(alpha) == {"pending": 60}
-
-
-async def test_followers_sorted_by_host_are_sent_to_with_their_hosts_in_turn(
-    network: Network, slow_sink: SinkProcess
-) -> None:
-    alpha = await network.add("alpha.test")
-    over_loopback(alpha)
-    # 30 followers, those of each host together (as an index hands them out).
-    await add_followers(alpha, 30, lambda n: slow_sink.inbox(3 * (n % 10) + n // 10))
-    await publish_to_followers(alpha)
-    claimed = await alpha.node.db.write(
-        lambda c: outbox.claim(c, now=alpha.node.clock.now(), limit=30)
-    )
-    hosts = [delivery.host for delivery in claimed]
-    assert hosts == [slow_sink.host(n) for n in range(3)] * 10
-    await alpha.node.db.write(
-        lambda c: outbox.retry_many(
-            c, [d.id for d in claimed], at=alpha.node.clock.now(), status=None, error="not sent"
-        )
-    )
-
-    # A batch of 12 then reaches the three hosts at once: 12 sends in flight, not 4.
-    assert await delivery_worker.run_once(alpha.node, limit=12) == 12
-    stats = slow_sink.stats()
-    assert stats["most_open_in_all"] == 12
-    assert sorted(stats["most_open"].values()) == [4, 4, 4]
