@@ -204,7 +204,17 @@ async def test_a_server_that_never_answers_is_cut_off_by_the_callers_deadline() 
 
 
 @pytest.mark.parametrize(
-    "header", [{"X-Evil": "a\r\nHost: other"}, {"X-Evil": "nul\0"}, {"X-\nEvil": "v"}]
+    "header",
+    [
+        {"X-Evil": "a\r\nHost: other"},
+        {"X-Evil": "nul\0"},
+        {"X-\nEvil": "v"},
+        # A lone CR or LF: the head's line ends are counted, not searched for.
+        {"X-Evil": "a\rb"},
+        {"X-Evil": "a\nb"},
+        {"X-Evil": "tab\there"},
+        {"X-Evil": "del\x7f"},
+    ],
 )
 async def test_a_control_character_never_reaches_the_wire(header: dict[str, str]) -> None:
     server, state = await serve([ACCEPTED])
