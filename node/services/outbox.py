@@ -172,20 +172,22 @@ def claim(conn: Connection, *, now: datetime, limit: int = 500) -> list[Delivery
         .where(deliveries.c.id.in_([r.id for r in rows]))
         .values(claimed_until=now + timedelta(seconds=CLAIM_SECONDS))
     )
-    return [
-        Delivery(
-            id=r.id,
-            inbox=r.inbox,
-            host=r.host,
-            attempts=r.attempts,
-            activity_id=activity.activity_id,
-            actor_id=activity.actor_id,
-            body=activity.body,
-            server=origin_of(r.inbox) or r.host,
+    claimed = []
+    for r in rows:
+        activity = activities[r.activity_pk]
+        claimed.append(
+            Delivery(
+                id=r.id,
+                inbox=r.inbox,
+                host=r.host,
+                attempts=r.attempts,
+                activity_id=activity.activity_id,
+                actor_id=activity.actor_id,
+                body=activity.body,
+                server=origin_of(r.inbox) or r.host,
+            )
         )
-        for r in rows
-        for activity in (activities[r.activity_pk],)
-    ]
+    return claimed
 
 
 def finish(

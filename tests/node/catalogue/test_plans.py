@@ -18,9 +18,8 @@ from sqlalchemy import select
 
 from node.catalogue import search as catalogue
 from node.catalogue.store import Entry, put, put_many, remove_actor
-from node.storage import migrate
+from node.services.setup import migrate_database
 from node.storage.database import Database
-from node.storage.engine import create_null_pool_engine
 from node.storage.tables import catalogue_words, offers
 
 NOW = datetime(2027, 3, 1, 9, 0, tzinfo=UTC)
@@ -69,11 +68,7 @@ def planned(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def db(database_url: str) -> Iterator[Database]:
-    engine = create_null_pool_engine(database_url)
-    try:
-        migrate.upgrade(engine)
-    finally:
-        engine.dispose()
+    migrate_database(database_url)
     database = Database(database_url, readers=1)
     made = entries()
     database.write_sync(lambda conn: put_many(conn, made[: OFFERS // 2], now=NOW))
@@ -175,9 +170,7 @@ def test_relevance_ranks_the_matching_offers_stored_last(
 
 
 def test_relevance_puts_title_words_first_then_shorter_texts(database_url: str) -> None:
-    engine = create_null_pool_engine(database_url)
-    migrate.upgrade(engine)
-    engine.dispose()
+    migrate_database(database_url)
     db = Database(database_url, readers=1)
     base = entries()[0]
 

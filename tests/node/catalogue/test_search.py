@@ -14,9 +14,8 @@ from node.catalogue import search as catalogue
 from node.catalogue.store import Entry, put, put_many, remove_actor, withdraw
 from node.catalogue.text import fold, search_text, words
 from node.errors import Forbidden, Invalid
-from node.storage import migrate
+from node.services.setup import migrate_database
 from node.storage.database import Database
-from node.storage.engine import create_null_pool_engine
 
 NOW = datetime(2027, 3, 1, 9, 0, tzinfo=UTC)
 LYON = (45.764, 4.8357)
@@ -93,11 +92,7 @@ def fill(db: Database) -> None:
 
 
 def make_catalogue(url: str) -> Database:
-    engine = create_null_pool_engine(url)
-    try:
-        migrate.upgrade(engine)
-    finally:
-        engine.dispose()
+    migrate_database(url)
     db = Database(url, readers=1)
     fill(db)
     return db

@@ -213,13 +213,20 @@ def slow_sink() -> Iterator[SinkProcess]:
         started.stop()
 
 
+async def fanning_out(network: Network, sink: SinkProcess) -> TestNode:
+    """A node with 60 followers on the sink (20 on each host) and an activity queued to
+    them all."""
+    alpha = await network.add("alpha.test")
+    over_loopback(alpha)
+    await add_followers(alpha, 60, sink.inbox)
+    await publish_to_followers(alpha)
+    return alpha
+
+
 async def test_a_host_takes_at_most_four_sends_at_once(
     network: Network, slow_sink: SinkProcess
 ) -> None:
-    alpha = await network.add("alpha.test")
-    over_loopback(alpha)
-    await add_followers(alpha, 60, slow_sink.inbox)  # 20 on each host
-    await publish_to_followers(alpha)
+    alpha = await fanning_out(network, slow_sink)
 
     assert await delivery_worker.run_once(alpha.node) == 60
 
@@ -235,10 +242,7 @@ async def test_a_worker_has_at_most_its_limit_of_sends_out(
     network: Network, slow_sink: SinkProcess, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(delivery_worker, "IN_FLIGHT", 6)
-    alpha = await network.add("alpha.test")
-    over_loopback(alpha)
-    await add_followers(alpha, 60, slow_sink.inbox)
-    await publish_to_followers(alpha)
+    alpha = await fanning_out(network, slow_sink)
 
     assert await delivery_worker.run_once(alpha.node) == 60
 
@@ -252,10 +256,7 @@ async def test_a_worker_has_at_most_its_limit_of_sends_out(
 async def test_a_round_cancelled_leaves_no_send_behind(
     network: Network, slow_sink: SinkProcess
 ) -> None:
-    alpha = await network.add("alpha.test")
-    over_loopback(alpha)
-    await add_followers(alpha, 60, slow_sink.inbox)
-    await publish_to_followers(alpha)
+    alpha = await fanning_out(network, slow_sink)
     before = asyncio.all_tasks()
 
     round_ = asyncio.create_task(delivery_worker.run_once(alpha.node))
