@@ -52,7 +52,13 @@ from node.catalogue.store import (
     scaled_price,
     unscaled_price,
 )
-from node.catalogue.text import RESERVED, cell_words, filter_word, query_words
+from node.catalogue.text import (
+    RESERVED,
+    cell_words,
+    filter_word,
+    price_words,
+    query_words,
+)
 from node.errors import BadRequest, Invalid
 from node.storage.tables import catalogue_words, offer_categories, offer_claims, offers
 
@@ -333,6 +339,8 @@ SMALL = 10_000
 SPELLED = 8
 # The matching offers a search by relevance ranks at most: those stored last.
 CANDIDATES = 1_000
+# The shortest step of a walk (see _walk).
+WALK_STEP = 500
 
 
 class _DrivingJoin(Join):
@@ -383,6 +391,14 @@ class _Text:
             exact.append(filter_word("coop", query.coop))
         groups = (tuple(filter_word("category", c) for c in query.categories), tuple(_cells(query)))
         return cls(query.words, spelled, tuple(exact), tuple(g for g in groups if g))
+
+    def priced(self, query: Query) -> _Text:
+        """The same, with one of the words of the query's price range (see text.py)."""
+        assert query.currency is not None
+        low = 0 if query.min_price is None else scaled_price(query.min_price)
+        high = MAX_SCALED_PRICE if query.max_price is None else scaled_price(query.max_price)
+        prices = tuple(price_words(query.currency, low, high))
+        return _Text(self.words, self.spelled, self.exact, (*self.groups, prices))
 
     def fts_match(self) -> str:
         """As an FTS5 query (SQLite)."""
@@ -659,25 +675,35 @@ class _Sizes:
     filtered: int  # offers of the narrowest indexed filter (size when none is asked)
     narrowest: list[ColumnElement[bool]] | None  # that filter
     text: int  # offers the words match: counted on SQLite, estimated on PostgreSQL
+    # Whether the words hold the narrowest filter (the co-op's word, or the price
+    # range's words): then ``text`` counts it already.
+    held: bool = False
 
     @classmethod
-    def of(cls, conn: Connection, query: Query, text: _Text) -> _Sizes:
+    def of(cls, conn: Connection, query: Query, text: _Text) -> tuple[_Sizes, _Text]:
+        """The sizes, and the words to ask the text index: on SQLite, with the price
+        range's when that range was counted narrow (a broad one costs the index more
+        than it saves)."""
         size, few = _few(conn, query)
         if size <= SMALL:
             # Nothing to count: whatever the plan, a search reads at most SMALL offers.
-            return cls(size, few, size, None, size)
-        filtered, narrowest = size, None
-        for conditions in _indexed_filters(query).values():
+            return cls(size, few, size, None, size), text
+        filtered, narrowest, held = size, None, False
+        for name, conditions in _indexed_filters(query).items():
             counted = _count(conn, select(offers.c.id).where(*conditions), 4 * few)
+            in_words = name == "coop"  # the co-op's word is always asked
+            if name == "price" and counted < 4 * few and conn.dialect.name == "sqlite":
+                # PostgreSQL ANDs the price's own index with the text index's instead.
+                text, in_words = text.priced(query), True
             if counted < filtered:
-                filtered, narrowest = counted, conditions
+                filtered, narrowest, held = counted, conditions, in_words
         if conn.dialect.name == "sqlite":
             source, _ = _by_text(conn, text)
             assert isinstance(source, Join)
             matching = _count(conn, select(source.left.c.offer_id), few)
         else:
             matching = _estimate(conn, text)
-        return cls(size, few, filtered, narrowest, matching)
+        return cls(size, few, filtered, narrowest, matching, held), text
 
     def walk_bound(self, sort: str) -> int:
         """The offers a walk reads at most: twice "few" newest first (each read where
@@ -699,9 +725,14 @@ class _Sizes:
         stopped at its cap is a lower bound (a filter counted so is left out)."""
         if self.size <= SMALL:
             return "text"
+        costs = self.costs(sort, needed, dialect)
+        return min(costs, key=lambda plan: costs[plan])
+
+    def costs(self, sort: str, needed: int, dialect: str) -> dict[str, float]:
+        """What each plan that can run would cost, in offers read (see :meth:`plan`)."""
         size = max(self.size, 1)
-        counted = self.narrowest is not None and self.filtered < 4 * self.few
-        filtered = max(self.filtered, 1) if counted else size
+        counted = self._counted()
+        filtered = self._independent()
         matching = max(self.text, 1)
         costs: dict[str, float] = {}
         if counted:
@@ -717,10 +748,27 @@ class _Sizes:
             # reads an index entry in about an eighth of a row's time.
             costs["text"] = matching / 8 + matching * filtered / size
         if sort == "recent" or (sort == "relevance" and dialect != "sqlite"):
-            walk = needed * size / matching * size / filtered
+            walk = self.walk_expected(needed)
             if walk <= self.walk_bound(sort):
                 costs["walk"] = walk
-        return min(costs, key=lambda plan: costs[plan])
+        return costs
+
+    def walk_expected(self, needed: int) -> float:
+        """The offers a walk reads to find ``needed`` matches, the words and the
+        filter taken as independent."""
+        size = max(self.size, 1)
+        return needed * size / max(self.text, 1) * size / self._independent()
+
+    def _counted(self) -> bool:
+        """Whether the narrowest filter was counted whole (not stopped at its cap)."""
+        return self.narrowest is not None and self.filtered < 4 * self.few
+
+    def _independent(self) -> int:
+        """The offers of the filter that the words are taken as independent of: the
+        catalogue when none was counted, or when the words' count holds it already."""
+        if not self._counted() or self.held:
+            return max(self.size, 1)
+        return max(self.filtered, 1)
 
 
 def search(conn: Connection, query: Query, *, now: datetime) -> Page:
@@ -733,7 +781,7 @@ def search(conn: Connection, query: Query, *, now: datetime) -> Page:
     text = _Text.of(conn, query)
     if text is None:
         return Page(hits=[], next_cursor=None)
-    sizes = _Sizes.of(conn, query, text)
+    sizes, text = _Sizes.of(conn, query, text)
     if sizes.none_match(conn.dialect.name):
         return Page(hits=[], next_cursor=None)
     needed = CANDIDATES if query.sort == "relevance" else query.limit + 1
@@ -763,29 +811,77 @@ def _walk(
     """Offers read one by one, each checked, in the order of the page (``newest``:
     published, newest first, after the cursor) or of storage (the last stored first),
     up to the rows the page needs and at most ``walk_bound`` of them; None when the
-    walk ends before it has them."""
+    walk would end before it has them.
+
+    The walk goes in steps, the first twice as long as expected: when a step leaves
+    the page short, what it found tells how far the rest lies, and a walk that would
+    pass its bound gives way at once rather than at the bound (an estimate that took
+    the words and a price as independent can be ten times short)."""
     wanted = query.limit + 1 if newest else CANDIDATES
-    bound = sizes.walk_bound("recent" if newest else "relevance")
-    keys = ("published", "id") if newest else ("id",)
-    walked = select(*(offers.c[name] for name in _READ)).order_by(
-        *(offers.c[key].desc() for key in keys)
-    )
+    sort = "recent" if newest else "relevance"
+    bound = sizes.walk_bound(sort)
+    # What the other plans would read instead: a walk that would read more gives way.
+    others = [c for p, c in sizes.costs(sort, wanted, conn.dialect.name).items() if p != "walk"]
+    budget = min([*others, bound])
+    keys = [offers.c[key] for key in (("published", "id") if newest else ("id",))]
     after = _order(query, offers, None)[1] if newest else None
+    rows: list[Any] = []
+    walked = 0
+    step = min(bound, max(2 * math.ceil(sizes.walk_expected(wanted)), WALK_STEP))
+    while True:
+        rows += _walk_step(conn, query, text, now, after, keys, step, wanted - len(rows))
+        if len(rows) >= wanted:
+            return rows
+        walked += step
+        missing = wanted - len(rows)
+        # Found none yet: the rest lies at least as far again for each missing row.
+        further = missing * walked / max(len(rows), 1)
+        if walked + further > bound or further > budget:
+            return None
+        last = conn.execute(
+            select(*keys)
+            .where(*([] if after is None else [after]))
+            .order_by(*(key.desc() for key in keys))
+            .offset(step - 1)
+            .limit(1)
+        ).first()
+        if last is None:
+            return rows  # every offer was read: the page is whole
+        after = (
+            or_(keys[0] < last[0], and_(keys[0] == last[0], keys[1] < last[1]))
+            if newest
+            else keys[0] < last[0]
+        )
+        step = min(bound - walked, max(math.ceil(2 * further), WALK_STEP))
+
+
+def _walk_step(
+    conn: Connection,
+    query: Query,
+    text: _Text,
+    now: datetime,
+    after: ColumnElement[bool] | None,
+    keys: list[Any],
+    step: int,
+    wanted: int,
+) -> list[Any]:
+    """The matches among the ``step`` offers next in the walk's order after ``after``,
+    in that order, at most ``wanted`` of them."""
+    newest = len(keys) == 2
+    walked = select(*(offers.c[name] for name in _READ)).order_by(*(key.desc() for key in keys))
     if after is not None:
         walked = walked.where(after)
-    t = walked.limit(bound).subquery("walked")
-    columns = _columns(t, query) if newest else [t.c.id]
+    t = walked.limit(step).subquery("walked")
     statement = (
-        select(*columns)
+        select(*(_columns(t, query) if newest else [t.c.id]))
         .where(*_filters(t, query, now, by_text=True), text.check(t, conn.dialect.name))
         .limit(wanted)
     )
     if conn.dialect.name != "sqlite":
-        statement = statement.order_by(*(t.c[key].desc() for key in keys))
+        statement = statement.order_by(*(t.c[key.name].desc() for key in keys))
     # SQLite yields the walk's rows in its order and stops at the page; told to sort
     # them again, it would read the whole walk first. PostgreSQL knows they are sorted.
-    rows = list(conn.execute(statement).all())
-    return rows if len(rows) >= wanted else None
+    return list(conn.execute(statement).all())
 
 
 def _ranked(

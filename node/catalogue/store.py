@@ -15,7 +15,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from federation.inbox import host_of
-from node.catalogue.text import RESERVED, cell_word, filter_word, search_text
+from node.catalogue.text import RESERVED, cell_word, filter_word, price_word, search_text
 from node.errors import Forbidden
 from node.storage.tables import catalogue_words, offer_categories, offer_claims, offers
 
@@ -82,6 +82,7 @@ def unscaled_price(value: int) -> Decimal:
 
 
 def _row(entry: Entry, now: datetime) -> dict[str, Any]:
+    price = _searchable_price(entry.price)
     return {
         "uri": entry.uri,
         "actor": entry.actor,
@@ -90,7 +91,7 @@ def _row(entry: Entry, now: datetime) -> dict[str, Any]:
         "status": entry.status,
         "title": entry.title[:512],
         "currency": entry.currency,
-        "price_e4": _searchable_price(entry.price),
+        "price_e4": price,
         "unit": entry.unit,
         "place": entry.place,
         "latitude": entry.latitude,
@@ -110,6 +111,9 @@ def _row(entry: Entry, now: datetime) -> dict[str, Any]:
                 None
                 if entry.latitude is None or entry.longitude is None
                 else cell_word(entry.latitude, entry.longitude),
+                None
+                if entry.currency is None or price is None
+                else price_word(entry.currency, price),
             ]
         ),
         "document": json.dumps(entry.document, ensure_ascii=False, separators=(",", ":")),

@@ -60,7 +60,7 @@ def query_words(query: str) -> list[str]:
 # keeps them apart from anything a member types (they cannot hurt if typed: they only
 # match what the filter would). SQL still applies the filters exactly.
 _FILTER_PREFIX = {"category": "zzc", "claim": "zzk", "coop": "zzo"}
-# What every word of filters and places begins with (see catalogue_words).
+# What every word of filters, places and prices begins with (see catalogue_words).
 RESERVED = "zz"
 # Places, as the cell of a half-degree grid they fall in (about 55 by 40 km in France):
 # a search near a point names the few cells its circle touches.
@@ -69,9 +69,10 @@ MAX_CELLS = 48
 
 
 def filter_word(kind: str, value: str) -> str:
+    """As the text index keeps it: cut as every word is (a query asks for the same)."""
     if kind == "coop":
         return _FILTER_PREFIX[kind] + hashlib.sha256(value.encode()).hexdigest()[:16]
-    return _FILTER_PREFIX[kind] + "".join(words(value))
+    return (_FILTER_PREFIX[kind] + "".join(words(value)))[:MAX_WORD_LENGTH]
 
 
 def _cell_index(latitude: float, longitude: float) -> tuple[int, int]:
@@ -95,3 +96,20 @@ def cell_words(south: float, north: float, west: float, east: float) -> list[str
         for row in range(first_row, last_row + 1)
         for column in range(first_column, last_column + 1)
     ]
+
+
+def price_word(currency: str, scaled: int) -> str:
+    """A price, as the power of two its amount (in ten-thousandths, see
+    ``store.scaled_price``) falls under, in its currency: a search in a price range names
+    the few powers the range spans, and the text index narrows by price as it does by
+    place. SQL still compares the prices exactly."""
+    return _price_word(scaled.bit_length(), currency)
+
+
+def price_words(currency: str, low: int, high: int) -> list[str]:
+    """The words of every price from ``low`` to ``high`` (scaled, ``0 <= low <= high``)."""
+    return [_price_word(p, currency) for p in range(low.bit_length(), high.bit_length() + 1)]
+
+
+def _price_word(power: int, currency: str) -> str:
+    return f"zzp{power}x{''.join(words(currency))}"[:MAX_WORD_LENGTH]

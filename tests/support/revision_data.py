@@ -24,7 +24,7 @@ import sqlalchemy as sa
 from sqlalchemy import Connection
 
 from federation import keys
-from node.catalogue.text import filter_word, search_text
+from node.catalogue.text import filter_word, price_word, search_text
 from node.services.tokens import hash_token
 from node.storage.types import UtcDateTime
 
@@ -119,6 +119,12 @@ def _offer(i: int) -> dict[str, Any]:
         "source": _json({"title": title, "categories": [category]}) if local else None,
         "author_id": None,
     }
+
+
+def _priced(row: dict[str, Any], revision: str) -> dict[str, Any]:
+    """Migration 0022: each priced offer's searchable text gains its price's word."""
+    word = price_word(row["currency"], row["price_e4"])
+    return {**row, "search_text": f"{row['search_text']} {word}"}
 
 
 def _proposal(pk: int, key: str, state: str, closes: float) -> dict[str, Any]:
@@ -436,7 +442,13 @@ TABLES: list[Rows] = [
             },
         ],
     ),
-    Rows("offers", "0005", [_offer(i) for i in range(OFFERS + 4)], later={"author_id": "0011"}),
+    Rows(
+        "offers",
+        "0005",
+        [_offer(i) for i in range(OFFERS + 4)],
+        later={"author_id": "0011"},
+        changed={"0022": _priced},
+    ),
     # The words of those offers (migration 0021 reads them from the offers before it).
     Rows(
         "catalogue_words",

@@ -17,7 +17,8 @@ import pytest
 from sqlalchemy import select
 
 from node.catalogue import search as catalogue
-from node.catalogue.store import Entry, put, put_many, remove_actor
+from node.catalogue.store import MAX_SCALED_PRICE, Entry, put, put_many, remove_actor, scaled_price
+from node.catalogue.text import price_word, price_words
 from node.services.setup import migrate_database
 from node.storage.database import Database
 from node.storage.tables import catalogue_words, offers
@@ -137,16 +138,65 @@ def test_every_plan_gives_the_same_pages(
             assert pages(db, params) == by_text, ("filter", params)
 
 
+# Pages a walk reads far for: honey near Die, newest first.
+NEAR_DIE = {"q": "miel", "sort": "recent", "near": "44.7539,5.3703", "within_km": "20"}
+
+
+def by_text_then_walked(db: Database, monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
+    """NEAR_DIE's pages by the text index; the plan is then forced to walk."""
+    forced(monkeypatch, "text")
+    by_text = pages(db, NEAR_DIE)
+    forced(monkeypatch, "walk")
+    return by_text
+
+
 def test_a_walk_that_ends_too_soon_gives_way_to_the_text_index(
     db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    forced(monkeypatch, "text")
-    params = {"q": "miel", "sort": "recent", "near": "44.7539,5.3703", "within_km": "20"}
-    by_text = pages(db, params)
-    forced(monkeypatch, "walk")
+    by_text = by_text_then_walked(db, monkeypatch)
     monkeypatch.setattr(catalogue._Sizes, "walk_bound", lambda self, sort: 5)
-    assert pages(db, params) == by_text
+    assert pages(db, NEAR_DIE) == by_text
     assert len(by_text) > 1
+
+
+def test_a_walk_goes_in_steps_and_gives_way_as_soon_as_it_would_read_too_much(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    by_text = by_text_then_walked(db, monkeypatch)
+    steps: list[int] = []
+    walk_step = catalogue._walk_step
+
+    def counted(*args: Any) -> list[Any]:
+        steps.append(args[6])  # the offers this step reads
+        return walk_step(*args)
+
+    monkeypatch.setattr(catalogue, "_walk_step", counted)
+    monkeypatch.setattr(catalogue, "WALK_STEP", 10)
+    # Expected at 1 offer a page, bounded by all of them, no other plan to give way
+    # to: the walk takes steps of 10, then as long as what it found says, and ends with
+    # the same pages.
+    monkeypatch.setattr(catalogue._Sizes, "walk_expected", lambda self, needed: 1)
+    monkeypatch.setattr(catalogue._Sizes, "costs", lambda self, sort, needed, dialect: {})
+    monkeypatch.setattr(catalogue._Sizes, "walk_bound", lambda self, sort: OFFERS)
+    assert pages(db, NEAR_DIE) == by_text
+    assert steps[0] == 10
+    assert len(steps) > len(by_text)  # more than one step for some page
+    # Bounded at 40 offers, a walk whose first 10 found too little to end by 40 gives
+    # way after them, to the text index, and the pages are the same.
+    steps.clear()
+    monkeypatch.setattr(catalogue._Sizes, "walk_bound", lambda self, sort: 40)
+    assert pages(db, NEAR_DIE) == by_text
+    assert sum(steps) < 40 * len(by_text)
+    assert 10 in steps
+    # Unbounded, but with the text index reading 5 offers: every walk gives way after
+    # its first step.
+    steps.clear()
+    monkeypatch.setattr(catalogue._Sizes, "walk_bound", lambda self, sort: OFFERS)
+    monkeypatch.setattr(
+        catalogue._Sizes, "costs", lambda self, sort, needed, dialect: {"text": 5.0}
+    )
+    assert pages(db, NEAR_DIE) == by_text
+    assert steps == [10] * len(by_text)
 
 
 def test_relevance_ranks_the_matching_offers_stored_last(
@@ -263,3 +313,62 @@ def test_a_page_of_offers_with_thousands_of_new_words_keeps_them_all(db: Databas
     kept = db.read_sync(lambda conn: set(conn.execute(select(catalogue_words.c.word)).scalars()))
     assert {f"mot{n}x{k}" for n in range(100) for k in range(30)} <= kept
     assert pages(db, {"q": "mot42x2"}) == [["many-42"]]
+
+
+@pytest.mark.parametrize(
+    "amount", ["0", "0.0001", "0.5", "1", "3.2767", "3.2768", "12", "199.99", "1000000000000"]
+)
+def test_a_price_range_names_the_word_of_every_price_in_it(amount: str) -> None:
+    scaled = scaled_price(Decimal(amount))
+    word = price_word("EUR", scaled)
+    assert word in price_words("EUR", scaled, scaled)
+    assert word in price_words("EUR", 0, scaled)
+    assert word in price_words("EUR", scaled, MAX_SCALED_PRICE)
+    assert word not in price_words("EUR", scaled * 2 + 1, MAX_SCALED_PRICE)
+    assert word not in price_words("USD", 0, MAX_SCALED_PRICE)
+    # A currency no one spells short is cut as the words stored are.
+    assert price_word("X" * 100, scaled) in price_words("X" * 100, 0, MAX_SCALED_PRICE)
+    assert len(price_word("X" * 100, scaled)) <= 40
+
+
+def test_a_narrow_price_range_narrows_in_the_text_index(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # "Few" is 60 of these 300 offers: a range is narrow when it holds under 240.
+    monkeypatch.setattr(catalogue, "_few", lambda conn, query: (OFFERS, 60))
+
+    def sized(params: dict[str, Any]) -> tuple[Any, Any]:
+        query = catalogue.parse_query(params)
+        return db.read_sync(lambda c: catalogue._Sizes.of(c, query, catalogue._Text.of(c, query)))  # type: ignore[arg-type]
+
+    narrowly = {"q": "po", "currency": "EUR", "max_price": "5"}
+    everything, _ = sized({"q": "po"})
+    narrow, asked = sized(narrowly)
+    assert not everything.held
+    if db.engine.dialect.name == "sqlite":
+        assert narrow.held
+        assert asked.groups[-1] == tuple(price_words("EUR", 0, scaled_price(Decimal(5))))
+        matching = sum(map(len, pages(db, narrowly, limit=100)))
+        # The index found the offers whose price has the range's words, not every offer
+        # with the words: SQL then compares the prices exactly.
+        assert 0 < matching <= narrow.text < everything.text
+    else:  # PostgreSQL ANDs the price's own index instead
+        assert not narrow.held
+        assert not any(w.startswith("zzp") for group in asked.groups for w in group)
+    # A broad range is left to SQL: it would cost the index more than it saves.
+    broad, asked = sized({"q": "po", "currency": "EUR", "max_price": "1000"})
+    assert not broad.held
+    assert not any(w.startswith("zzp") for group in asked.groups for w in group)
+    # A co-op's word is always asked: its count is held by the words' too.
+    assert sized({"q": "po", "coop": COOPS[0]})[0].held
+    # Offers without a price, or in another currency, have no word of it.
+    stored = db.read_sync(lambda c: c.execute(select(offers.c.search_text)).scalars().all())
+    assert all(" zzp" in f" {text}" for text in stored)
+    unpriced = Entry(**{**{f: getattr(entries()[0], f) for f in Entry.__slots__}, "price": None})
+    db.write_sync(lambda conn: put(conn, unpriced, now=NOW))
+    text = db.read_sync(
+        lambda c: c.execute(
+            select(offers.c.search_text).where(offers.c.uri == unpriced.uri)
+        ).scalar_one()
+    )
+    assert " zzp" not in f" {text}"
