@@ -815,8 +815,9 @@ def _walk(
 
     The walk goes in steps, the first twice as long as expected: when a step leaves
     the page short, what it found tells how far the rest lies, and a walk that would
-    pass its bound gives way at once rather than at the bound (an estimate that took
-    the words and a price as independent can be ten times short)."""
+    pass its bound, or read more than another plan, gives way at once rather than at
+    the bound (an estimate that took the words and a filter as independent can be ten
+    times short)."""
     wanted = query.limit + 1 if newest else CANDIDATES
     sort = "recent" if newest else "relevance"
     bound = sizes.walk_bound(sort)
