@@ -813,11 +813,11 @@ def _walk(
     up to the rows the page needs and at most ``walk_bound`` of them; None when the
     walk would end before it has them.
 
-    The walk goes in steps, the first twice as long as expected: when a step leaves
-    the page short, what it found tells how far the rest lies, and a walk that would
-    pass its bound, or read more than another plan, gives way at once rather than at
-    the bound (an estimate that took the words and a filter as independent can be ten
-    times short)."""
+    On SQLite the walk goes in steps, the first twice as long as expected: when a
+    step leaves the page short, what it found tells how far the rest lies, and a walk
+    that would pass its bound, or read more than another plan, gives way at once rather
+    than at the bound (an estimate that took the words and a filter as independent can
+    be ten times short)."""
     wanted = query.limit + 1 if newest else CANDIDATES
     sort = "recent" if newest else "relevance"
     bound = sizes.walk_bound(sort)
@@ -829,6 +829,11 @@ def _walk(
     rows: list[Any] = []
     walked = 0
     step = min(bound, max(2 * math.ceil(sizes.walk_expected(wanted)), WALK_STEP))
+    if conn.dialect.name != "sqlite":
+        # PostgreSQL's plan costs weigh index entries and rows read in storage order
+        # apart, which a walk's rows are not; and each step costs it a plan: measured
+        # slower in steps (bench/catalogue.py), its walks read to their bound in one.
+        step = bound
     while True:
         rows += _walk_step(conn, query, text, now, after, keys, step, wanted - len(rows))
         if len(rows) >= wanted:

@@ -179,6 +179,9 @@ def test_a_walk_goes_in_steps_and_gives_way_as_soon_as_it_would_read_too_much(
     monkeypatch.setattr(catalogue._Sizes, "costs", lambda self, sort, needed, dialect: {})
     monkeypatch.setattr(catalogue._Sizes, "walk_bound", lambda self, sort: OFFERS)
     assert pages(db, NEAR_DIE) == by_text
+    if db.engine.dialect.name != "sqlite":  # PostgreSQL walks to its bound in one step
+        assert set(steps) == {OFFERS}
+        return
     assert steps[0] == 10
     assert len(steps) > len(by_text)  # more than one step for some page
     # Bounded at 40 offers, a walk whose first 10 found too little to end by 40 gives
