@@ -334,6 +334,23 @@ def test_a_price_range_names_the_word_of_every_price_in_it(amount: str) -> None:
     assert len(price_word("X" * 100, scaled)) <= 40
 
 
+def test_a_long_category_or_claim_is_asked_as_it_is_stored(db: Database) -> None:
+    # Stored words are cut at 40 characters: the filter's word in a query is cut alike.
+    category, claim = "c" * 60, "k" * 60
+    long = Entry(
+        **{
+            **{f: getattr(entries()[1], f) for f in Entry.__slots__},
+            "uri": "https://coop0.example/offers/long",
+            "title": "Quetsches",
+            "categories": [category],
+            "claims": [claim],
+        }
+    )
+    db.write_sync(lambda conn: put(conn, long, now=NOW))
+    assert pages(db, {"q": "quetsches", "category": category}) == [["long"]]
+    assert pages(db, {"q": "quetsches", "claim": claim}) == [["long"]]
+
+
 def test_a_narrow_price_range_narrows_in_the_text_index(
     db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
