@@ -156,6 +156,20 @@ def test_compose_runs_the_workers_in_the_worker_containers_only() -> None:
     assert re.search(r"^\s+replicas:\s*[1-9]", compose_service("worker"), re.MULTILINE)
 
 
+def test_compose_gives_postgresql_the_memory_env_example_names() -> None:
+    """The db container's shared_buffers come from the variable deploy/.env sets, with
+    the same default as the example, in a form PostgreSQL reads."""
+    (raw,) = re.findall(r"^\s+command:\s*(\[.*\])\s*$", compose_service("db"), re.MULTILINE)
+    words = json.loads(raw)
+    assert words[:2] == ["postgres", "-c"]
+    setting = re.fullmatch(r"shared_buffers=\$\{POSTGRES_SHARED_BUFFERS:-(\d+[kMG]B)\}", words[2])
+    assert setting is not None
+    example = re.findall(
+        r"^POSTGRES_SHARED_BUFFERS=(.*)$", (DEPLOY / "env.example").read_text(), re.MULTILINE
+    )
+    assert example == [setting.group(1)]
+
+
 def test_the_image_alone_runs_one_process_with_its_workers() -> None:
     """`docker run` of the image is the SQLite setup: no worker container beside it."""
     text = (DEPLOY / "Dockerfile").read_text()
