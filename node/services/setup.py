@@ -3,9 +3,10 @@ planning an upgrade of its schema."""
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass
 
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, make_url
 
 from federation import keys
 from federation.clock import Clock
@@ -40,13 +41,18 @@ def check_schema(database_url: str) -> migrate.SchemaState:
 class MigrationPlan:
     """What ``coopnode migrate`` would do: from which revision (None: an empty database)
     to which, by which steps; ``refused`` says why it must not run now (None: it may);
-    ``others`` counts the other sessions open on a PostgreSQL database."""
+    ``others`` counts the other sessions open on a PostgreSQL database; ``to_vacuum``
+    names the tables whose every row the steps rewrite in an existing PostgreSQL
+    database (see :data:`node.storage.migrate.REWRITES_TABLES`), and ``vacuum`` is the
+    command that vacuums them afterwards."""
 
     current: str | None
     head: str
     steps: list[migrate.Step]
     refused: str | None
     others: int = 0
+    to_vacuum: tuple[str, ...] = ()
+    vacuum: str | None = None
 
 
 def plan_migration(database_url: str) -> MigrationPlan:
@@ -93,9 +99,22 @@ def plan_migration(database_url: str) -> MigrationPlan:
                 f"{', '.join(blocking)} change what the running version reads: stop "
                 "`coopnode serve` and `coopnode worker`, then run `coopnode migrate` again"
             )
-        return MigrationPlan(current, migrate.HEAD_REVISION, steps, reason, others)
+        # A new database has no old rows to vacuum.
+        rewritten = migrate.rewritten_tables(steps) if current is not None else []
+        vacuum = _vacuum_command(database_url, rewritten) if rewritten else None
+        return MigrationPlan(
+            current, migrate.HEAD_REVISION, steps, reason, others, tuple(rewritten), vacuum
+        )
     finally:
         engine.dispose()
+
+
+def _vacuum_command(database_url: str, tables: list[str]) -> str:
+    """The psql command that gives back the space of ``tables``' old rows, then lets
+    PostgreSQL's planner count them again (deploy/README.md, "Upgrades (PostgreSQL)")."""
+    database = shlex.quote(make_url(database_url).database or "")
+    statements = " ".join(f"-c 'VACUUM FULL {t}' -c 'VACUUM ANALYZE {t}'" for t in tables)
+    return f"psql {database} {statements}"
 
 
 def migrate_database(database_url: str) -> None:

@@ -37,6 +37,17 @@ HEAD_REVISION = "0022"
 # notices. Add a revision here when it drops, renames or retypes a column or a table.
 NEEDS_STOPPED_NODE: frozenset[str] = frozenset()
 
+# The revisions that rewrite every row of a table, and those tables. On PostgreSQL each
+# rewritten row leaves its old version behind until the table is vacuumed, and a large
+# table and its indexes keep the size of both (deploy/README.md, "Upgrades"):
+# `coopnode migrate` says what to run after them.
+REWRITES_TABLES: dict[str, tuple[str, ...]] = {"0022": ("offers",)}
+
+
+def rewritten_tables(steps: list[Step]) -> list[str]:
+    """The tables whose every row ``steps`` rewrite, each once, in the order met."""
+    return list(dict.fromkeys(t for step in steps for t in REWRITES_TABLES.get(step.revision, ())))
+
 
 @dataclass(frozen=True, slots=True)
 class Step:

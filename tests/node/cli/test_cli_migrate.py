@@ -3,11 +3,13 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
+from sqlalchemy.engine import make_url
 
 from node.cli import main
 from node.settings import load_settings
@@ -51,12 +53,15 @@ def test_migrate_prints_its_steps_and_a_dry_run_changes_nothing(tmp_path: Path) 
     assert "  0022  The catalogue's prices as words of the text index:" in output
     assert "Dry run: nothing was changed." in output
     assert migrate.current_revision(engine) == "0011"
+    # SQLite keeps no old rows to vacuum after 0022 rewrites every offer.
+    assert "VACUUM" not in output
 
     code, output = run("migrate", "--data-dir", str(data))
 
     assert code == 0, output
     assert "  0012  Indexes for the retention:" in output
     assert f"Migrated the schema from 0011 to {migrate.HEAD_REVISION}." in output
+    assert "VACUUM" not in output
     assert migrate.current_revision(engine) == migrate.HEAD_REVISION
     engine.dispose()
 
@@ -121,6 +126,13 @@ def test_on_postgresql_steps_that_only_add_run_while_the_node_serves(
         assert "1 other session(s) have the database open" in output
         assert "restart `coopnode serve`" in output
         assert migrate.current_revision(engine) == migrate.HEAD_REVISION
+        # 0022 rewrote every offer: the command that vacuums them, which runs as given.
+        assert "These steps rewrote every row of offers" in output
+        vacuum = f"psql {make_url(url).database} -c 'VACUUM FULL offers' -c 'VACUUM ANALYZE offers'"
+        assert f"\n  {vacuum}\n" in output
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as admin:
+            for statement in re.findall(r"-c '([^']*)'", vacuum):
+                admin.exec_driver_sql(statement)
 
         # A step that changes what the older code reads waits for the node to stop.
         migrate.upgrade_or_downgrade(engine, "0012")
@@ -140,3 +152,14 @@ def test_on_postgresql_steps_that_only_add_run_while_the_node_serves(
     assert migrate.current_revision(engine) == migrate.HEAD_REVISION
     serving.dispose()
     engine.dispose()
+
+
+def test_a_new_postgresql_database_has_nothing_to_vacuum(postgres_cluster: PostgresCluster) -> None:
+    from node.services.setup import plan_migration
+
+    plan = plan_migration(postgres_cluster.create_database())
+
+    assert [step.revision for step in plan.steps][-1] == migrate.HEAD_REVISION
+    assert "0022" in [step.revision for step in plan.steps]
+    assert plan.to_vacuum == ()
+    assert plan.vacuum is None
