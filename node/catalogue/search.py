@@ -309,19 +309,23 @@ def _moment(value: Any) -> datetime:
 # estimates for prefixes are often ten times off). Left to themselves they read every
 # matching offer to keep twenty: on a million offers, a word such as a town's name
 # matches tens of thousands. So a search first counts what its price range or co-op
-# matches (in their indexes) and what its words match (SQLite counts in FTS5;
-# PostgreSQL, where counting costs as much as finding, gives its estimate), each no
-# further than it matters, then takes the plan that reads the fewest offers (_Sizes):
+# matches (in their indexes) and what its words match (SQLite counts in FTS5, only when
+# a filter was counted to weigh them against; PostgreSQL, where counting costs as much
+# as finding, gives its estimate), each no further than it matters, then takes the plan
+# that reads the fewest offers (_Sizes):
 #
 # * "filter": the price range or co-op read whole by its index, each offer's words
 #   checked;
-# * "walk": the offers read in the page's order (newest first; by relevance on
-#   PostgreSQL, the last stored first), each checked, up to a bound; when the walk ends
+# * "walk" (PostgreSQL): the offers read in the page's order (newest first; by
+#   relevance, the last stored first), each checked, up to a bound; when the walk ends
 #   before the page is full, the text index drives instead;
-# * "text": the text index drives.
+# * "text": the text index drives. SQLite's yields matches newest first to the hour of
+#   their publication (see _HOUR_SHIFT), so that, sorted by recency or relevance, it
+#   reads only until the page (or the candidates) are found.
 #
-# By relevance, the CANDIDATES matching offers stored last are ranked (all of them when
-# fewer match). A catalogue of at most SMALL offers is searched by the text index alone.
+# By relevance, the CANDIDATES matching offers published last (SQLite) or stored last
+# (PostgreSQL) are ranked (all of them when fewer match). A catalogue of at most SMALL
+# offers is searched by the text index alone.
 #
 # Relevance is computed from the offer's searchable words, the same way on both
 # engines: first the offers with more of the query's words in their title, then the
@@ -337,10 +341,18 @@ SMALL = 10_000
 # A word is asked of the text index as the words it begins when there are at most
 # this many of them.
 SPELLED = 8
-# The matching offers a search by relevance ranks at most: those stored last.
+# The matching offers a search by relevance ranks at most: the newest.
 CANDIDATES = 1_000
-# The shortest step of a walk (see _walk).
-WALK_STEP = 500
+# SQLite's text index keys each offer as (hour << _HOUR_SHIFT) | id, the hours counted
+# from 1970 to its publication (migration 0023), so that it yields matches newest first
+# to the hour. Ids take 32 bits: four billion offers stored.
+_HOUR_SHIFT = 32
+_ID_MASK = (1 << _HOUR_SHIFT) - 1
+
+
+def _hour(moment: datetime) -> int:
+    """The hour of ``moment`` as SQLite's text index keys it (0 before 1970)."""
+    return max(0, int(moment.timestamp()) // 3600)
 
 
 class _DrivingJoin(Join):
@@ -617,7 +629,10 @@ def _by_text(conn: Connection, text: _Text) -> tuple[Any, ColumnElement[bool] | 
     that finds them (on SQLite, the FTS table joined first)."""
     if conn.dialect.name == "sqlite":
         fts = (
-            select(literal_column("rowid").label("offer_id"))
+            select(
+                literal_column(f"rowid & {_ID_MASK}", Integer).label("offer_id"),
+                literal_column("rowid", Integer).label("key"),
+            )
             .select_from(text_clause("offers_fts"))
             .where(text_clause("offers_fts MATCH :match").bindparams(match=text.fts_match()))
             .subquery("fts")
@@ -698,9 +713,13 @@ class _Sizes:
             if counted < filtered:
                 filtered, narrowest, held = counted, conditions, in_words
         if conn.dialect.name == "sqlite":
-            source, _ = _by_text(conn, text)
-            assert isinstance(source, Join)
-            matching = _count(conn, select(source.left.c.offer_id), few)
+            matching = size
+            if narrowest is not None and filtered < 4 * few:
+                # Only against a filter read whole is the text index's count worth its
+                # time (up to a third of a search's): alone, the text index drives.
+                source, _ = _by_text(conn, text)
+                assert isinstance(source, Join)
+                matching = _count(conn, select(source.left.c.offer_id), few)
         else:
             matching = _estimate(conn, text)
         return cls(size, few, filtered, narrowest, matching, held), text
@@ -738,16 +757,16 @@ class _Sizes:
         if counted:
             costs["filter"] = filtered
         if dialect == "sqlite":
-            # Sorted by recency, every match is read; by relevance, matches are read from
-            # the last stored until enough pass the filters.
+            # Sorted by recency or relevance, matches are read newest first (to the
+            # hour) until enough pass the filters; by price or distance, all of them.
             costs["text"] = matching
-            if sort == "relevance":
+            if sort in ("recent", "relevance"):
                 costs["text"] = min(matching, needed * size / filtered)
         else:
             # PostgreSQL ANDs the text index with the filter's before it reads rows; it
             # reads an index entry in about an eighth of a row's time.
             costs["text"] = matching / 8 + matching * filtered / size
-        if sort == "recent" or (sort == "relevance" and dialect != "sqlite"):
+        if sort in ("recent", "relevance") and dialect != "sqlite":
             walk = self.walk_expected(needed)
             if walk <= self.walk_bound(sort):
                 costs["walk"] = walk
@@ -802,92 +821,73 @@ def search(conn: Connection, query: Query, *, now: datetime) -> Page:
         .select_from(source)
         .where(*_filters(offers, query, now, by_text=True), *([] if found is None else [found]))
     )
+    key = _hour_key(source)
+    if query.sort == "recent" and key is not None:
+        after = _order(query, offers, None)[1]
+        if after is not None:
+            assert query.cursor is not None
+            bound = (_hour(query.cursor[0]) + 1) << _HOUR_SHIFT
+            statement = statement.where(after, key < bound)
+        return _page(_newest_by_hour(conn, statement, key, query.limit + 1), query, now)
     return _page(_page_rows(conn, statement, offers, query), query, now)
+
+
+def _hour_key(source: Any) -> ColumnElement[int] | None:
+    """The key of SQLite's text index when it drives ``source``, else None."""
+    if isinstance(source, _DrivingJoin) and "key" in source.left.c:
+        key: ColumnElement[int] = source.left.c.key
+        return key
+    return None
+
+
+def _newest_by_hour(
+    conn: Connection, statement: Select[Any], key: ColumnElement[int], wanted: int
+) -> list[Any]:
+    """The ``wanted`` newest rows of ``statement`` (which selects ``published`` and
+    ``id``), from SQLite's text index, which yields matches newest first to the hour
+    (see _HOUR_SHIFT): read until there are enough and the hour of the last of them is
+    read through (an offer of an earlier hour is older than each of them), then sorted
+    exactly."""
+    rows: list[Any] = []
+    last_hour = None
+    result = conn.execute(statement.add_columns(key.label("key")).order_by(key.desc()))
+    for row in result:
+        hour = row.key >> _HOUR_SHIFT
+        if last_hour is not None and hour < last_hour:
+            break
+        rows.append(row)
+        if last_hour is None and len(rows) == wanted:
+            last_hour = hour
+    result.close()
+    rows.sort(key=lambda row: (row.published, row.id), reverse=True)
+    return rows[:wanted]
 
 
 def _walk(
     conn: Connection, query: Query, text: _Text, now: datetime, sizes: _Sizes, *, newest: bool
 ) -> list[Any] | None:
-    """Offers read one by one, each checked, in the order of the page (``newest``:
-    published, newest first, after the cursor) or of storage (the last stored first),
-    up to the rows the page needs and at most ``walk_bound`` of them; None when the
-    walk would end before it has them.
-
-    On SQLite the walk goes in steps, the first twice as long as expected: when a
-    step leaves the page short, what it found tells how far the rest lies, and a walk
-    that would pass its bound, or read more than another plan, gives way at once rather
-    than at the bound (an estimate that took the words and a filter as independent can
-    be ten times short)."""
+    """PostgreSQL: offers read one by one, each checked, in the order of the page
+    (``newest``: published, newest first, after the cursor) or of storage (the last
+    stored first), at most ``walk_bound`` of them, until the page has its rows; None
+    when the walk ends before it has them. In one statement: PostgreSQL's plan costs
+    weigh index entries and rows read in storage order apart, which a walk's rows are
+    not, and each statement costs it a plan (measured slower in steps). SQLite never
+    walks: its text index yields matches newest first, and reads fewer offers."""
     wanted = query.limit + 1 if newest else CANDIDATES
-    sort = "recent" if newest else "relevance"
-    bound = sizes.walk_bound(sort)
-    # What the other plans would read instead: a walk that would read more gives way.
-    others = [c for p, c in sizes.costs(sort, wanted, conn.dialect.name).items() if p != "walk"]
-    budget = min([*others, bound])
     keys = [offers.c[key] for key in (("published", "id") if newest else ("id",))]
-    after = _order(query, offers, None)[1] if newest else None
-    rows: list[Any] = []
-    walked = 0
-    step = min(bound, max(2 * math.ceil(sizes.walk_expected(wanted)), WALK_STEP))
-    if conn.dialect.name != "sqlite":
-        # PostgreSQL's plan costs weigh index entries and rows read in storage order
-        # apart, which a walk's rows are not; and each step costs it a plan: measured
-        # slower in steps (bench/catalogue.py), its walks read to their bound in one.
-        step = bound
-    while True:
-        rows += _walk_step(conn, query, text, now, after, keys, step, wanted - len(rows))
-        if len(rows) >= wanted:
-            return rows
-        walked += step
-        missing = wanted - len(rows)
-        # Found none yet: the rest lies at least as far again for each missing row.
-        further = missing * walked / max(len(rows), 1)
-        if walked + further > bound or further > budget:
-            return None
-        last = conn.execute(
-            select(*keys)
-            .where(*([] if after is None else [after]))
-            .order_by(*(key.desc() for key in keys))
-            .offset(step - 1)
-            .limit(1)
-        ).first()
-        if last is None:
-            return rows  # every offer was read: the page is whole
-        after = (
-            or_(keys[0] < last[0], and_(keys[0] == last[0], keys[1] < last[1]))
-            if newest
-            else keys[0] < last[0]
-        )
-        step = min(bound - walked, max(math.ceil(2 * further), WALK_STEP))
-
-
-def _walk_step(
-    conn: Connection,
-    query: Query,
-    text: _Text,
-    now: datetime,
-    after: ColumnElement[bool] | None,
-    keys: list[Any],
-    step: int,
-    wanted: int,
-) -> list[Any]:
-    """The matches among the ``step`` offers next in the walk's order after ``after``,
-    in that order, at most ``wanted`` of them."""
-    newest = len(keys) == 2
     walked = select(*(offers.c[name] for name in _READ)).order_by(*(key.desc() for key in keys))
+    after = _order(query, offers, None)[1] if newest else None
     if after is not None:
         walked = walked.where(after)
-    t = walked.limit(step).subquery("walked")
+    t = walked.limit(sizes.walk_bound("recent" if newest else "relevance")).subquery("walked")
     statement = (
         select(*(_columns(t, query) if newest else [t.c.id]))
         .where(*_filters(t, query, now, by_text=True), text.check(t, conn.dialect.name))
+        .order_by(*(t.c[key.name].desc() for key in keys))
         .limit(wanted)
     )
-    if conn.dialect.name != "sqlite":
-        statement = statement.order_by(*(t.c[key.name].desc() for key in keys))
-    # SQLite yields the walk's rows in its order and stops at the page; told to sort
-    # them again, it would read the whole walk first. PostgreSQL knows they are sorted.
-    return list(conn.execute(statement).all())
+    rows = list(conn.execute(statement).all())
+    return rows if len(rows) >= wanted else None
 
 
 def _ranked(
@@ -900,10 +900,11 @@ def _ranked(
     plan: str,
     sizes: _Sizes,
 ) -> list[Any]:
-    """A search by relevance: the CANDIDATES matching offers stored last, ranked. On
-    PostgreSQL, when the plan is to walk, they are found by walking the offers from the
-    last stored, and by the text index only if that walk ends too soon (SQLite's text
-    index yields them from the last stored)."""
+    """A search by relevance: the CANDIDATES matching offers published last (SQLite,
+    whose text index yields them newest first) or stored last (PostgreSQL, which stores
+    them in that order), ranked. On PostgreSQL, when the plan is to walk, they are found
+    by walking the offers from the last stored, and by the text index only if that walk
+    ends too soon."""
     candidates: Any = None
     if plan == "walk":
         walked = _walk(conn, query, text, now, sizes, newest=False)
@@ -912,16 +913,19 @@ def _ranked(
     if candidates is None:
         if source is None:
             source, found = _by_text(conn, text)
-        newest = offers.c.id.desc()
-        if isinstance(source, _DrivingJoin) and conn.dialect.name == "sqlite":
-            newest = source.left.c.offer_id.desc()  # the FTS table yields them in this order
-        candidates = (
-            select(offers.c.id)
+        matching = (
+            select(offers.c.id, offers.c.published)
             .select_from(source)
             .where(*_filters(offers, query, now, by_text=True), *([] if found is None else [found]))
-            .order_by(newest)
-            .limit(CANDIDATES)
         )
+        key = _hour_key(source)
+        if key is not None:
+            candidates = [row.id for row in _newest_by_hour(conn, matching, key, CANDIDATES)]
+        else:
+            last = [offers.c.id.desc()]
+            if conn.dialect.name == "sqlite":  # as its text index would (the filter's plan)
+                last = [offers.c.published.desc(), *last]
+            candidates = matching.with_only_columns(offers.c.id).order_by(*last).limit(CANDIDATES)
     statement = (
         select(*_columns(offers, query))
         .where(offers.c.id.in_(candidates))

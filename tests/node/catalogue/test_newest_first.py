@@ -1,0 +1,147 @@
+"""Searches sorted by recency or relevance read SQLite's text index newest first to the
+hour (migration 0023, node/catalogue/search.py): the pages are the exact order by
+publication all the same, whatever order the offers were stored in, within an hour and
+across hours, before 1970, and after an offer's publication or words change. The same
+tests run on PostgreSQL, whose text index is not keyed so."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import delete, func, select, update
+
+from node.catalogue import search as catalogue
+from node.catalogue.store import Entry, put, put_many
+from node.services.setup import migrate_database
+from node.storage.database import Database
+from node.storage.tables import offers
+
+NOW = datetime(2027, 3, 1, 9, 0, tzinfo=UTC)
+HOUR = datetime(2027, 2, 20, 14, 0, tzinfo=UTC)
+
+
+def offer(n: int, published: datetime, words: str = "pain levain") -> Entry:
+    return Entry(
+        uri=f"https://coop.example/offers/{n}",
+        actor="https://coop.example/actors/coop",
+        title=f"Pain {n}",
+        published=published,
+        updated=published,
+        document={"type": "Proposal"},
+        texts=[words],
+        categories=[],
+        claims=[],
+    )
+
+
+# Stored in this order: within the hour of HOUR, the later stored are published earlier;
+# then offers of the hours around it, one long before 1970, one in 1970's first hour.
+MOMENTS = (
+    [HOUR + timedelta(minutes=59 - 5 * n) for n in range(12)]
+    + [HOUR + timedelta(hours=h, minutes=7) for h in (-3, 2, -1, 5, -30)]
+    + [datetime(1960, 5, 1, tzinfo=UTC), datetime(1970, 1, 1, 0, 30, tzinfo=UTC)]
+)
+
+
+@pytest.fixture(autouse=True)
+def planned(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Searched as a large catalogue is: counted, then planned."""
+    monkeypatch.setattr(catalogue, "SMALL", 0)
+
+
+@pytest.fixture
+def db(database_url: str) -> Iterator[Database]:
+    migrate_database(database_url)
+    database = Database(database_url, readers=1)
+    made = [offer(n, moment) for n, moment in enumerate(MOMENTS)]
+    database.write_sync(lambda conn: put_many(conn, made, now=NOW))
+    try:
+        yield database
+    finally:
+        database.close()
+
+
+def pages(db: Database, params: dict[str, Any], limit: int) -> list[list[str]]:
+    found: list[list[str]] = []
+    cursor = None
+    while len(found) < 50:
+        asked = {**params, "limit": str(limit), **({"cursor": cursor} if cursor else {})}
+        query = catalogue.parse_query(asked)
+        page = db.read_sync(lambda c, q=query: catalogue.search(c, q, now=NOW))  # type: ignore[misc]
+        found.append([hit.uri.rsplit("/", 1)[1] for hit in page.hits])
+        cursor = page.next_cursor
+        if cursor is None:
+            return found
+    raise AssertionError("the pages never end")
+
+
+def by_publication(db: Database) -> list[str]:
+    """Every offer, newest first, as the database sorts them."""
+    return db.read_sync(
+        lambda c: [
+            uri.rsplit("/", 1)[1]
+            for uri in c.execute(
+                select(offers.c.uri).order_by(offers.c.published.desc(), offers.c.id.desc())
+            ).scalars()
+        ]
+    )
+
+
+@pytest.mark.parametrize("limit", [1, 2, 5, 7, 100])
+def test_pages_by_recency_follow_publication_whatever_the_order_stored(
+    db: Database, limit: int
+) -> None:
+    newest = by_publication(db)
+    assert newest[:3] == ["15", "13", "0"]  # 5 h and 2 h after HOUR, then its last minute
+    assert newest[-2:] == ["18", "17"]  # 1970's first hour, then 1960
+    found = pages(db, {"q": "levain", "sort": "recent"}, limit)
+    assert [n for page in found for n in page] == newest
+    assert all(len(page) == limit for page in found[:-1])
+
+
+def test_relevance_ranks_the_newest_matches(db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The 5 newest on SQLite, the last 5 stored on PostgreSQL, ranked.
+    monkeypatch.setattr(catalogue, "CANDIDATES", 5)
+    found = {n for page in pages(db, {"q": "pain"}, 2) for n in page}
+    if db.engine.dialect.name == "sqlite":
+        assert found == set(by_publication(db)[:5])
+    else:
+        assert found == {str(n) for n in range(len(MOMENTS) - 5, len(MOMENTS))}
+
+
+def test_a_changed_publication_or_text_moves_the_offer_once(db: Database) -> None:
+    # Republished an hour before the newest (by a statement that sets nothing else):
+    # found there, once.
+    db.write_sync(
+        lambda conn: conn.execute(
+            update(offers)
+            .where(offers.c.uri.endswith("/16"))
+            .values(published=HOUR + timedelta(hours=4))
+        )
+    )
+    newest = by_publication(db)
+    assert newest[:2] == ["15", "16"]
+    found = pages(db, {"q": "levain", "sort": "recent"}, 3)
+    assert [n for page in found for n in page] == newest
+    # Its words changed: found by the new ones only.
+    reworded = offer(16, HOUR + timedelta(hours=4), words="pain levain complet")
+    db.write_sync(lambda conn: put(conn, reworded, now=NOW))
+    assert pages(db, {"q": "complet", "sort": "recent"}, 3) == [["16"]]
+    found = pages(db, {"q": "levain", "sort": "recent"}, 3)
+    assert [n for page in found for n in page] == newest
+    # Gone: found no more, by any plan.
+    db.write_sync(lambda conn: conn.execute(delete(offers).where(offers.c.uri.endswith("/16"))))
+    assert "16" not in [n for page in pages(db, {"q": "levain", "sort": "recent"}, 4) for n in page]
+    assert pages(db, {"q": "complet", "sort": "recent"}, 3) == [[]]
+    if db.engine.dialect.name == "sqlite":
+        with db.engine.begin() as conn:
+            conn.exec_driver_sql("INSERT INTO offers_fts(offers_fts) VALUES ('integrity-check')")
+            keyed = conn.exec_driver_sql(
+                "SELECT count(*) FROM offers_fts WHERE offers_fts MATCH 'levain'"
+            ).scalar_one()
+            assert keyed == db.read_sync(
+                lambda c: c.execute(select(func.count()).select_from(offers)).scalar_one()
+            )
