@@ -323,8 +323,8 @@ def _moment(value: Any) -> datetime:
 #   their publication (see _HOUR_SHIFT), so that, sorted by recency or relevance, it
 #   reads only until the page (or the candidates) are found.
 #
-# By relevance, the CANDIDATES matching offers published last (SQLite) or stored last
-# (PostgreSQL) are ranked (all of them when fewer match). A catalogue of at most SMALL
+# By relevance, the CANDIDATES matching offers published last (SQLite, to the hour) or
+# stored last (PostgreSQL) are ranked (all of them when fewer match). A catalogue of at most SMALL
 # offers is searched by the text index alone.
 #
 # Relevance is computed from the offer's searchable words, the same way on both
@@ -348,6 +348,14 @@ CANDIDATES = 1_000
 # to the hour. Ids take 32 bits: four billion offers stored.
 _HOUR_SHIFT = 32
 _ID_MASK = (1 << _HOUR_SHIFT) - 1
+
+
+# The same key read from an offer (SQLite), as migration 0023 computes it.
+_HOUR_KEY: ColumnElement[int] = literal_column(
+    "((max(0, coalesce(CAST(strftime('%s', offers.published) AS INTEGER), 0) / 3600) << 32)"
+    " | offers.id)",
+    Integer,
+)
 
 
 def _hour(moment: datetime) -> int:
@@ -844,9 +852,9 @@ def _newest_by_hour(
     conn: Connection, statement: Select[Any], key: ColumnElement[int], wanted: int
 ) -> list[Any]:
     """The ``wanted`` newest rows of ``statement`` (which selects ``published`` and
-    ``id``), from SQLite's text index, which yields matches newest first to the hour
-    (see _HOUR_SHIFT): read until there are enough and the hour of the last of them is
-    read through (an offer of an earlier hour is older than each of them), then sorted
+    ``id``) by SQLite's text index, which yields matches newest first to the hour (see
+    _HOUR_SHIFT): read until there are enough and the hour of the last of them is read
+    through (an offer of an earlier hour is older than each of them), then sorted
     exactly."""
     rows: list[Any] = []
     last_hour = None
@@ -901,10 +909,10 @@ def _ranked(
     sizes: _Sizes,
 ) -> list[Any]:
     """A search by relevance: the CANDIDATES matching offers published last (SQLite,
-    whose text index yields them newest first) or stored last (PostgreSQL, which stores
-    them in that order), ranked. On PostgreSQL, when the plan is to walk, they are found
-    by walking the offers from the last stored, and by the text index only if that walk
-    ends too soon."""
+    whose text index yields them newest first to the hour, then the last stored) or
+    stored last (PostgreSQL, which stores them in that order), ranked. On PostgreSQL,
+    when the plan is to walk, they are found by walking the offers from the last stored,
+    and by the text index only if that walk ends too soon."""
     candidates: Any = None
     if plan == "walk":
         walked = _walk(conn, query, text, now, sizes, newest=False)
@@ -913,19 +921,16 @@ def _ranked(
     if candidates is None:
         if source is None:
             source, found = _by_text(conn, text)
-        matching = (
-            select(offers.c.id, offers.c.published)
+        key = _hour_key(source)
+        if key is None:  # PostgreSQL's order, or the key read from each offer (SQLite)
+            key = offers.c.id if conn.dialect.name != "sqlite" else _HOUR_KEY
+        candidates = (
+            select(offers.c.id)
             .select_from(source)
             .where(*_filters(offers, query, now, by_text=True), *([] if found is None else [found]))
+            .order_by(key.desc())
+            .limit(CANDIDATES)
         )
-        key = _hour_key(source)
-        if key is not None:
-            candidates = [row.id for row in _newest_by_hour(conn, matching, key, CANDIDATES)]
-        else:
-            last = [offers.c.id.desc()]
-            if conn.dialect.name == "sqlite":  # as its text index would (the filter's plan)
-                last = [offers.c.published.desc(), *last]
-            candidates = matching.with_only_columns(offers.c.id).order_by(*last).limit(CANDIDATES)
     statement = (
         select(*_columns(offers, query))
         .where(offers.c.id.in_(candidates))

@@ -166,18 +166,18 @@ def test_a_walk_that_ends_too_soon_gives_way_to_the_text_index(
 def test_relevance_ranks_the_newest_matching_offers(
     db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The newest by publication on SQLite (its text index yields them so), the last
-    stored on PostgreSQL (its walks read them so); they differ here."""
+    """The newest by publication (to the hour) on SQLite, whose text index yields them
+    so, the last stored on PostgreSQL, whose walks read them so; they differ here."""
     monkeypatch.setattr(catalogue, "CANDIDATES", 12)
     ranked = [uri for page in pages(db, {"q": "pommes"}, limit=5) for uri in page]
-    newest = [offers.c.id.desc()]
-    if db.engine.dialect.name == "sqlite":
-        newest = [offers.c.published.desc(), *newest]
+    newest = catalogue._HOUR_KEY if db.engine.dialect.name == "sqlite" else offers.c.id
     everything = db.read_sync(
         lambda c: [
             row.uri.rsplit("/", 1)[1]
             for row in c.execute(
-                select(offers.c.uri, offers.c.search_text, offers.c.end_time).order_by(*newest)
+                select(offers.c.uri, offers.c.search_text, offers.c.end_time).order_by(
+                    newest.desc()
+                )
             )
             if " pommes " in f" {row.search_text} " and row.end_time is None
         ]
