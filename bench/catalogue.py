@@ -15,7 +15,8 @@ first page of 20, sorted by relevance or recency (after a few unmeasured ones):
   or a circle where no co-op is (each with a word and a filter of a stored offer).
 
 Prints, per size: the time and rate of the step's fill (on PostgreSQL, then the VACUUM
-ANALYZE that autovacuum would soon run), the share of searches that found something,
+ANALYZE that autovacuum would soon run; on SQLite, then the merge of the text index that
+the node's catalogue poller runs once a day), the share of searches that found something,
 p50, p95 and p99 of the searches built from an offer ("hits"), of the misses and of
 all, and the slowest shapes of search (sort and filters) by p95; then the growth of p50
 and p95 from each size to the next. For comparing figures across machines it also
@@ -56,7 +57,7 @@ sys.path.insert(0, str(ROOT))
 from sqlalchemy import select  # noqa: E402
 
 from node.catalogue import search as catalogue  # noqa: E402
-from node.catalogue.store import Entry, put_many  # noqa: E402
+from node.catalogue.store import Entry, merge_text_index, put_many  # noqa: E402
 from node.storage import migrate  # noqa: E402
 from node.storage.database import Database  # noqa: E402
 from node.storage.engine import create_null_pool_engine  # noqa: E402
@@ -370,6 +371,15 @@ def fill(db: Database, entries: Iterator[Entry]) -> tuple[int, float]:
     return stored, time.perf_counter() - began
 
 
+def merge_text(db: Database) -> float:
+    """SQLite: the text index merged into one segment, as the node's catalogue poller
+    does once a day (node/catalogue/worker.py); the seconds taken."""
+    began = time.perf_counter()
+    while db.write_sync(merge_text_index):
+        pass
+    return time.perf_counter() - began
+
+
 def vacuum_analyze(url: str) -> float:
     """What autovacuum does soon after a bulk load: statistics, and the text index's
     pending list merged (until then every search scans it)."""
@@ -454,6 +464,8 @@ def main() -> None:
                 )
                 if args.backend == "postgres":
                     line += f", then VACUUM ANALYZE in {vacuum_analyze(url):.1f} s"
+                else:
+                    line += f", then its text index merged (daily) in {merge_text(db):.1f} s"
                 print(line, flush=True)
                 picked = [kept[n] for n in picks[size]]
                 steps.append(measure(db, size, picked, args.queries, random.Random(SEED + size)))

@@ -16,6 +16,7 @@ import signal
 import socket
 
 from federation.clock import Clock
+from node.catalogue.worker import CATALOGUE_POLLER
 from node.clock import node_clock
 from node.delivery.worker import DELIVERY_POLLER, DOMAINS_POLLER
 from node.governance.worker import GOVERNANCE_POLLER
@@ -44,6 +45,7 @@ def default_pollers() -> tuple[Poller, ...]:
         NETWORKS_POLLER,
         RETENTION_POLLER,
         MAIL_POLLER,
+        CATALOGUE_POLLER,
     )
 
 

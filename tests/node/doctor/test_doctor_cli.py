@@ -78,7 +78,7 @@ def test_a_healthy_local_node_is_all_well(serving: ServeProcess) -> None:
         "proxy host": "ok",
         "body limit": "ok",
     }
-    assert "all 9 loops ran" in finding(report, "workers")["summary"]
+    assert "all 10 loops ran" in finding(report, "workers")["summary"]
     assert "10551296 bytes" in finding(report, "body limit")["summary"]
 
 
