@@ -71,9 +71,10 @@ MAX_FILTER_VALUES = 10
 EARTH_RADIUS_KM = 6371.0088
 MAX_PRICE = Decimal("1e12")
 # What a cursor may carry: an offset for relevance pages (a walk of a thousand pages of
-# a hundred), a row id, and a distance no longer than half the Earth's circumference.
+# a hundred), a row id (32 bits on PostgreSQL, which refuses to compare a larger number
+# with one), and a distance no longer than half the Earth's circumference.
 MAX_OFFSET = 100_000
-MAX_ID = 2**63 - 1
+MAX_ID = 2**31 - 1
 MAX_DISTANCE_KM = 20_100.0
 
 

@@ -53,6 +53,8 @@ CRAFTED: list[tuple[str, str]] = [
     ("recent", encoded([MOMENT, None])),
     ("recent", encoded([MOMENT, -1])),
     ("recent", encoded([MOMENT, 10**30])),
+    ("recent", encoded([MOMENT, 2**31])),  # past PostgreSQL's integer ids
+    ("price", encoded([1, 2**63 - 1])),
     ("recent", encoded([MOMENT, [1]])),
     ("recent", encoded(["yesterday", 1])),
     ("recent", encoded(["2027-03-01T09:00:00", 1])),

@@ -146,3 +146,12 @@ def test_a_changed_publication_or_text_moves_the_offer_once(db: Database) -> Non
             assert keyed == db.read_sync(
                 lambda c: c.execute(select(func.count()).select_from(offers)).scalar_one()
             )
+
+
+@pytest.mark.parametrize("moment", ["0001-01-01T00:00:00+00:00", "9999-12-31T23:59:59+00:00"])
+def test_a_cursor_at_either_end_of_time_pages_on(db: Database, moment: str) -> None:
+    cursor = catalogue._encode_cursor([moment, catalogue.MAX_ID])
+    query = catalogue.parse_query({"q": "levain", "sort": "recent", "cursor": cursor})
+    page = db.read_sync(lambda c: catalogue.search(c, query, now=NOW))
+    expected = [] if moment.startswith("0001") else by_publication(db)[:20]
+    assert [hit.uri.rsplit("/", 1)[1] for hit in page.hits] == expected
