@@ -569,9 +569,12 @@ def _columns(t: Any, query: Query) -> list[Any]:
     return columns
 
 
-def _filters(t: Any, query: Query, now: datetime, *, by_text: bool) -> list[ColumnElement[bool]]:
+def _filters(
+    t: Any, query: Query, now: datetime, *, by_text: bool, price_index: bool = True
+) -> list[ColumnElement[bool]]:
     """Every condition but the words. With words (``by_text``), categories and claims
-    are matched with them (their reserved words are exact); without, by their tables."""
+    are matched with them (their reserved words are exact); without, by their tables.
+    Without ``price_index``, the price range is kept out of its index (see _Sizes)."""
     conditions: list[ColumnElement[bool]] = []
     status = _status_filter(t, query.status, now)
     if status is not None:
@@ -589,7 +592,7 @@ def _filters(t: Any, query: Query, now: datetime, *, by_text: bool) -> list[Colu
         )
     if query.coop is not None:
         conditions.append(t.c.actor == query.coop)
-    conditions += _price_range(t, query)
+    conditions += _price_range(t, query, indexed=price_index)
     if query.near is not None and query.within_km is not None:
         box = _box(query)
         if box is not None:
@@ -606,14 +609,16 @@ def _filters(t: Any, query: Query, now: datetime, *, by_text: bool) -> list[Colu
     return conditions
 
 
-def _price_range(t: Any, query: Query) -> list[ColumnElement[bool]]:
+def _price_range(t: Any, query: Query, *, indexed: bool = True) -> list[ColumnElement[bool]]:
     conditions: list[ColumnElement[bool]] = []
+    # "+ 0" keeps PostgreSQL from reading the price's index for the range.
+    price = t.c.price_e4 if indexed else t.c.price_e4 + 0
     if query.currency is not None:
         conditions.append(t.c.currency == query.currency)
     if query.min_price is not None:
-        conditions.append(t.c.price_e4 >= scaled_price(query.min_price))
+        conditions.append(price >= scaled_price(query.min_price))
     if query.max_price is not None:
-        conditions.append(t.c.price_e4 <= scaled_price(query.max_price))
+        conditions.append(price <= scaled_price(query.max_price))
     return conditions
 
 
@@ -702,6 +707,11 @@ class _Sizes:
     # Whether the words hold the narrowest filter (the co-op's word, or the price
     # range's words): then ``text`` counts it already.
     held: bool = False
+    # Whether a price range was counted past "few" x 4 (at least a 27th of a million
+    # offers). PostgreSQL would AND its index with the text index's all the same,
+    # building a bitmap of every offer in the range (640,000 for "at most 128 EUR", 35
+    # ms) to save reading rows the range rejects: such a range is checked on the rows.
+    broad_price: bool = False
 
     @classmethod
     def of(cls, conn: Connection, query: Query, text: _Text) -> tuple[_Sizes, _Text]:
@@ -712,9 +722,10 @@ class _Sizes:
         if size <= SMALL:
             # Nothing to count: whatever the plan, a search reads at most SMALL offers.
             return cls(size, few, size, None, size), text
-        filtered, narrowest, held = size, None, False
+        filtered, narrowest, held, broad_price = size, None, False, False
         for name, conditions in _indexed_filters(query).items():
             counted = _count(conn, select(offers.c.id).where(*conditions), 4 * few)
+            broad_price |= name == "price" and counted >= 4 * few
             in_words = name == "coop"  # the co-op's word is always asked
             if name == "price" and counted < 4 * few and conn.dialect.name == "sqlite":
                 # PostgreSQL ANDs the price's own index with the text index's instead.
@@ -731,7 +742,11 @@ class _Sizes:
                 matching = _count(conn, select(source.left.c.offer_id), few)
         else:
             matching = _estimate(conn, text)
-        return cls(size, few, filtered, narrowest, matching, held), text
+        return cls(size, few, filtered, narrowest, matching, held, broad_price), text
+
+    def price_index(self, dialect: str) -> bool:
+        """Whether the text index's plans may read the price's index (see broad_price)."""
+        return dialect == "sqlite" or not self.broad_price
 
     def walk_bound(self, sort: str) -> int:
         """The offers a walk reads at most: twice "few" newest first (each read where
@@ -825,10 +840,14 @@ def search(conn: Connection, query: Query, *, now: datetime) -> Page:
             return _page(rows, query, now)
     if source is None:
         source, found = _by_text(conn, text)
+    price_index = sizes.price_index(conn.dialect.name)
     statement = (
         select(*_columns(offers, query))
         .select_from(source)
-        .where(*_filters(offers, query, now, by_text=True), *([] if found is None else [found]))
+        .where(
+            *_filters(offers, query, now, by_text=True, price_index=price_index),
+            *([] if found is None else [found]),
+        )
     )
     key = _hour_key(source)
     if query.sort == "recent" and key is not None:
@@ -923,12 +942,16 @@ def _ranked(
         if source is None:
             source, found = _by_text(conn, text)
         key = _hour_key(source)
+        price_index = sizes.price_index(conn.dialect.name)
         if key is None:  # PostgreSQL's order, or the key read from each offer (SQLite)
             key = offers.c.id if conn.dialect.name != "sqlite" else _HOUR_KEY
         candidates = (
             select(offers.c.id)
             .select_from(source)
-            .where(*_filters(offers, query, now, by_text=True), *([] if found is None else [found]))
+            .where(
+                *_filters(offers, query, now, by_text=True, price_index=price_index),
+                *([] if found is None else [found]),
+            )
             .order_by(key.desc())
             .limit(CANDIDATES)
         )

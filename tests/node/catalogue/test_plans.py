@@ -15,7 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from node.catalogue import search as catalogue
 from node.catalogue.store import MAX_SCALED_PRICE, Entry, put, put_many, remove_actor, scaled_price
@@ -313,6 +313,44 @@ def test_a_long_category_or_claim_is_asked_as_it_is_stored(db: Database) -> None
     db.write_sync(lambda conn: put(conn, long, now=NOW))
     assert pages(db, {"q": "quetsches", "category": category}) == [["long"]]
     assert pages(db, {"q": "quetsches", "claim": claim}) == [["long"]]
+
+
+def test_a_broad_price_range_is_checked_on_the_rows_not_by_its_index_on_postgresql(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # "Few" is 60 of these 300 offers: a range is broad when it holds 240 or more.
+    monkeypatch.setattr(catalogue, "_few", lambda conn, query: (OFFERS, 60))
+    price_index = catalogue._Sizes.price_index
+    statements: list[str] = []
+
+    def keep(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+        statements.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", keep)
+    try:
+        for sort in ("recent", "relevance"):
+            for top, broad in (("5", False), ("1000", True)):
+                params = {"q": "po", "currency": "EUR", "max_price": top, "sort": sort}
+                query = catalogue.parse_query(params)
+                sizes, _ = db.read_sync(
+                    lambda c, q=query: catalogue._Sizes.of(c, q, catalogue._Text.of(c, q))  # type: ignore[misc, arg-type]
+                )
+                assert sizes.broad_price is broad
+                forced(monkeypatch, "text")
+                statements.clear()
+                found = pages(db, params)
+                assert sum(map(len, found)) > 0
+                # PostgreSQL would AND a bitmap of every offer in a broad range with
+                # the text index's: kept out of the price's index ("+ 0"), the range
+                # is checked on the rows the words find. SQLite's text index drives
+                # alone whatever the range.
+                unindexed = any("price_e4 + " in statement for statement in statements)
+                assert unindexed is (broad and db.engine.dialect.name != "sqlite"), params
+                monkeypatch.setattr(catalogue._Sizes, "price_index", lambda self, dialect: True)
+                assert pages(db, params) == found, params
+                monkeypatch.setattr(catalogue._Sizes, "price_index", price_index)
+    finally:
+        event.remove(db.engine, "before_cursor_execute", keep)
 
 
 def test_a_narrow_price_range_narrows_in_the_text_index(
