@@ -305,14 +305,23 @@ class PostSession(abc.ABC):
     """Connections for one round of deliveries, closed with the round."""
 
     @abc.abstractmethod
-    async def post(self, signed: SignedPost, *, keep_alive: bool = True) -> Answer:
+    async def post(
+        self,
+        signed: SignedPost,
+        *,
+        keep_alive: bool = True,
+        timeout: float | None = None,  # noqa: ASYNC109 (enforced on the connection: cheaper)
+    ) -> Answer:
         """Send ``signed``.
 
         ``keep_alive=False`` says no other POST to this host is waiting: the request
         asks the server to close the connection after its answer, rather than keeping
         it idle (one activity to followers on a thousand servers must not leave a
-        thousand idle sockets). Cancellation (the caller's deadline) passes through;
-        every other failure is :class:`PostFailed`.
+        thousand idle sockets). ``timeout``: seconds for the whole exchange (resolving,
+        connecting, sending, the answer's status and headers), after which the POST
+        fails with :class:`TimeoutError`, so that a peer dripping its answer a byte at
+        a time cannot hold it. Cancellation passes through; every other failure is
+        :class:`PostFailed`.
         """
 
 
@@ -375,14 +384,23 @@ class _HttpxSession(PostSession):
     def __init__(self, client: httpx.AsyncClient) -> None:
         self._client = client
 
-    async def post(self, signed: SignedPost, *, keep_alive: bool = True) -> Answer:
+    async def post(
+        self,
+        signed: SignedPost,
+        *,
+        keep_alive: bool = True,
+        timeout: float | None = None,  # noqa: ASYNC109 (enforced on the connection: cheaper)
+    ) -> Answer:
         try:
-            async with self._client.stream(
-                "POST",
-                str(signed.url),
-                content=signed.content,
-                headers=request_headers(signed, keep_alive),
-            ) as response:
+            async with (
+                asyncio.timeout(timeout),
+                self._client.stream(
+                    "POST",
+                    str(signed.url),
+                    content=signed.content,
+                    headers=request_headers(signed, keep_alive),
+                ) as response,
+            ):
                 return Answer(response.status_code, response.headers.get("retry-after"))
         except httpx.HTTPError as exc:
             forbidden = exc.__cause__ if isinstance(exc.__cause__, ForbiddenAddress) else None

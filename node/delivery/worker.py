@@ -331,8 +331,9 @@ async def _post(
             raise signed
         # One deadline for the whole exchange: a peer dripping its answer a byte at a
         # time cannot hold the send.
-        async with asyncio.timeout(node.settings.http_timeout):
-            answer = await session.post(signed, keep_alive=keep_alive)
+        answer = await session.post(
+            signed, keep_alive=keep_alive, timeout=node.settings.http_timeout
+        )
     except TimeoutError:
         error = f"no answer within {node.settings.http_timeout:g} s"
         return _Result(delivery, classify(None, error=error, now=node.clock.now()))

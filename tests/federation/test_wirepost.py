@@ -203,6 +203,32 @@ async def test_a_server_that_never_answers_is_cut_off_by_the_callers_deadline() 
     assert state.connections == 2
 
 
+async def test_a_server_that_never_answers_is_cut_off_by_the_posts_timeout() -> None:
+    # Headers dripped without end: the timeout holds for the whole answer's head.
+    server, state = await serve([b"HTTP/1.1 202 Accepted\r\nX-Drip: 1", ACCEPTED])
+    async with server, poster().session() as session:
+        started = asyncio.get_running_loop().time()
+        with pytest.raises(TimeoutError):
+            await session.post(signed(state.port), timeout=0.2)
+        assert 0.2 <= asyncio.get_running_loop().time() - started < 1.0
+        # The connection that timed out is not kept: the next POST gets a new one.
+        assert await session.post(signed(state.port), timeout=5) == Answer(202)
+
+    assert state.connections == 2
+
+
+async def test_a_post_answered_in_time_leaves_no_timer_behind() -> None:
+    server, state = await serve([ACCEPTED])
+    async with server, poster().session() as session:
+        for _ in range(3):
+            assert await session.post(signed(state.port), timeout=0.2) == Answer(202)
+        # Past the deadlines, the kept connection still serves.
+        await asyncio.sleep(0.3)
+        assert await session.post(signed(state.port)) == Answer(202)
+
+    assert state.connections == 1
+
+
 @pytest.mark.parametrize(
     "header",
     [
