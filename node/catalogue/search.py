@@ -19,6 +19,7 @@ import binascii
 import json
 import math
 import sys
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -351,6 +352,16 @@ _HOUR_SHIFT = 32
 _ID_MASK = (1 << _HOUR_SHIFT) - 1
 
 
+# PostgreSQL's text index holds one more word of each offer (migration 0024): its
+# period of publication, "zzt" and the number of periods of PERIOD_SECONDS since 1970.
+# A search sorted by recency asks for the matches of the newest periods first, and of
+# older ones only until it has its page (see _newest_by_period), instead of reading
+# every match, which PostgreSQL's text index yields unordered.
+PERIOD_SECONDS = 256 * 3600
+# The periods named in one query at most: past them, the rest of the catalogue is asked.
+MAX_PERIODS = 64
+
+
 # The same key read from an offer (SQLite), as migration 0023 computes it.
 _HOUR_KEY: ColumnElement[int] = literal_column(
     "((max(0, coalesce(CAST(strftime('%s', offers.published) AS INTEGER), 0) / 3600) << 32)"
@@ -679,11 +690,14 @@ def _by_filter(
 
 
 def _estimate(conn: Connection, text: _Text) -> int:
-    """PostgreSQL's own estimate of the offers the words match: counting them costs
-    it as much as finding them (its text index yields them unordered), but its
-    statistics know the frequency of each word, and the words are spelled out. The
-    words of categories and places are left out: PostgreSQL takes them as independent
-    of the words, and a town's name is found in the town's cells."""
+    """PostgreSQL's estimate of the offers the words match: counting them costs it as
+    much as finding them (its text index yields them unordered). From its statistics
+    (see _WordStats) where it has some, else from its planner, which takes the words
+    as independent, and the words of categories and places are left out of that (a
+    town's name is found in the town's cells)."""
+    stats = _WordStats.of(conn)
+    if stats is not None:
+        return round(stats.rows * stats.share(text))
     words = _Text(text.words, text.spelled, text.exact, ())
     plan = conn.execute(
         text_clause(
@@ -693,6 +707,76 @@ def _estimate(conn: Connection, text: _Text) -> int:
     ).scalar_one()
     plan = json.loads(plan) if isinstance(plan, str) else plan
     return int(plan[0]["Plan"]["Plan Rows"])
+
+
+@dataclass(frozen=True, slots=True)
+class _WordStats:
+    """What PostgreSQL's statistics of the text index say (pg_stats, kept by ANALYZE,
+    which autovacuum runs as the catalogue grows): the share of offers holding each of
+    its most common words, read once in STATS_SECONDS per database.
+
+    The words of one search mostly go together ("poires pears": the same 50,000 offers
+    of a million), where PostgreSQL's own estimate takes them as independent (2,500,
+    which sent such a search to read every match): the words are taken to match as
+    many offers as the rarest of them (at most that many can), while a claim or a
+    co-op, a filter of its own, narrows that share as if independent."""
+
+    rows: float
+    shares: dict[str, float]
+    rare: float  # a word not among the most common: half the least common's share
+    read_at: float
+
+    @classmethod
+    def of(cls, conn: Connection) -> _WordStats | None:
+        """The statistics (None where PostgreSQL has none yet)."""
+        key = conn.engine.url.render_as_string(hide_password=True)
+        found = _WORD_STATS.get(key)
+        if found is not None and time.monotonic() - found.read_at < STATS_SECONDS:
+            return found
+        row = conn.execute(
+            text_clause(
+                "SELECT s.most_common_elems::text::text[], s.most_common_elem_freqs, "
+                "c.reltuples FROM pg_stats s JOIN pg_class c ON c.relname = s.tablename "
+                "AND c.relnamespace = to_regnamespace(s.schemaname) "
+                "WHERE s.schemaname = current_schema() AND s.tablename = 'offers' "
+                "AND s.attname = 'search_vector'"
+            )
+        ).first()
+        if row is None or not row[0] or not row[1] or len(row[1]) < 4 or row[2] <= 0:
+            return None
+        words, shares = list(row[0]), [float(share) for share in row[1]]
+        # The words' shares are followed by the least and the most common's, and the
+        # share of offers with no word.
+        found = cls(
+            float(row[2]), dict(zip(words, shares, strict=False)), shares[-3] / 2, time.monotonic()
+        )
+        _WORD_STATS[key] = found
+        return found
+
+    def share(self, text: _Text) -> float:
+        """The share of offers that ``text`` matches: its words' (the rarest's), narrowed
+        by each filter's, categories and places among them, as if independent."""
+        share = min(
+            (self._word(w, spelled) for w, spelled in zip(text.words, text.spelled, strict=True)),
+            default=1.0,
+        )
+        for word in text.exact:
+            share *= self.shares.get(word, self.rare)
+        for group in text.groups:
+            share *= min(1.0, sum(self.shares.get(word, self.rare) for word in group))
+        return share
+
+    def _word(self, word: str, spelled: tuple[str, ...] | None) -> float:
+        if spelled is not None:
+            return min(1.0, sum(self.shares.get(w, self.rare) for w in spelled))
+        # A prefix of many words: the common ones it begins, at least a rare word's.
+        common = sum(share for known, share in self.shares.items() if known.startswith(word))
+        return min(1.0, max(common, self.rare))
+
+
+# Read again after this long: ANALYZE changes them as the catalogue grows.
+STATS_SECONDS = 600.0
+_WORD_STATS: dict[str, _WordStats] = {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -802,6 +886,10 @@ class _Sizes:
         size = max(self.size, 1)
         return needed * size / max(self.text, 1) * size / self._independent()
 
+    def share(self) -> float:
+        """The share of the catalogue the filters let through, as far as counted."""
+        return self._independent() / max(self.size, 1)
+
     def _counted(self) -> bool:
         """Whether the narrowest filter was counted whole (not stopped at its cap)."""
         return self.narrowest is not None and self.filtered < 4 * self.few
@@ -838,17 +926,25 @@ def search(conn: Connection, query: Query, *, now: datetime) -> Page:
         rows = _walk(conn, query, text, now, sizes, newest=True)
         if rows is not None:
             return _page(rows, query, now)
+    sliced = source is None and _sliced(conn, sizes)
     if source is None:
         source, found = _by_text(conn, text)
     price_index = sizes.price_index(conn.dialect.name)
     statement = (
         select(*_columns(offers, query))
         .select_from(source)
-        .where(
-            *_filters(offers, query, now, by_text=True, price_index=price_index),
-            *([] if found is None else [found]),
-        )
+        .where(*_filters(offers, query, now, by_text=True, price_index=price_index))
     )
+    if sliced and query.sort == "recent":
+        after = _order(query, offers, None)[1]
+        if after is not None:
+            assert query.cursor is not None
+            statement = statement.where(after)
+        newest = query.cursor[0] if query.cursor is not None else None
+        rows = _newest_by_period(conn, statement, text, sizes, query.limit + 1, newest)
+        return _page(rows, query, now)
+    if found is not None:
+        statement = statement.where(found)
     key = _hour_key(source)
     if query.sort == "recent" and key is not None:
         after = _order(query, offers, None)[1]
@@ -866,6 +962,75 @@ def _hour_key(source: Any) -> ColumnElement[int] | None:
         key: ColumnElement[int] = source.left.c.key
         return key
     return None
+
+
+def _sliced(conn: Connection, sizes: _Sizes) -> bool:
+    """Whether PostgreSQL's text index is asked period by period (see PERIOD_SECONDS):
+    in a large catalogue. When few offers match, the first periods asked are all of
+    them (an estimate that says few may be far short: categories and places are taken
+    as independent of the words, and a category is seldom)."""
+    return conn.dialect.name == "postgresql" and sizes.size > SMALL
+
+
+def _newest_by_period(
+    conn: Connection,
+    statement: Select[Any],
+    text: _Text,
+    sizes: _Sizes,
+    wanted: int,
+    newest: datetime | None,
+) -> list[Any]:
+    """The newest ``wanted`` rows of ``statement`` (every condition but the words), the
+    words asked of PostgreSQL's text index with the newest periods of publication
+    first: as many as likely hold twice the rows wanted, then, for what is missing,
+    as many older ones as the periods read yielded it in, and half as many more (all
+    the rest when they yielded nothing). Periods follow one another in time: the rows
+    of newer ones are newer than any of older ones, so the page is exact. ``newest``:
+    the moment the page starts from (a cursor's), else the newest offer's."""
+    bounds = conn.execute(select(func.min(offers.c.published), func.max(offers.c.published)))
+    oldest, latest = bounds.one()
+    if oldest is None:
+        return []
+    low, high = _period(oldest), _period(newest if newest is not None else latest)
+    count = math.ceil(2 * wanted * (high - low + 1) / max(sizes.text * sizes.share(), 1.0))
+    rows: list[Any] = []
+    start = high
+    while start >= low and len(rows) < wanted:
+        if start < high:
+            read = high - start
+            count = math.ceil(1.5 * (wanted - len(rows)) * read / len(rows)) if rows else start
+        end = max(low, start - count + 1) if count <= MAX_PERIODS else low
+        words = text.tsquery()
+        if end > low:
+            periods = " | ".join(f"zzt{n}" for n in range(start, end - 1, -1))
+            words = f"{words} & ({periods})"
+        # else the rest of the catalogue: the words alone.
+        tsquery = func.to_tsquery(literal_column("'simple'"), bindparam("tsquery", words))
+        found = literal_column("offers.search_vector").op("@@")(tsquery)
+        page = statement.where(found)
+        later = _start_of(start + 1)
+        if later is not None:
+            page = page.where(offers.c.published < later)
+        page = page.order_by(offers.c.published.desc(), offers.c.id.desc())
+        # An offer whose text holds the word of a newer period than its own is kept
+        # for its own (it comes after every offer of the periods asked).
+        found_rows = conn.execute(page.limit(wanted - len(rows))).all()
+        rows += [row for row in found_rows if _period(row.published) >= end]
+        start = end - 1
+    return rows
+
+
+def _period(moment: datetime) -> int:
+    """The period of publication of ``moment``, as migration 0024 numbers it."""
+    return max(0, math.floor(moment.timestamp() / PERIOD_SECONDS))
+
+
+def _start_of(period: int) -> datetime | None:
+    """The first moment of ``period`` (None past the last that Python's dates hold)."""
+    try:
+        return datetime.fromtimestamp(period * PERIOD_SECONDS, UTC)
+    except (OverflowError, ValueError, OSError):
+        return None
 
 
 def _newest_by_hour(

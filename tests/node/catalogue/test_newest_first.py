@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, event, func, select, update
 
 from node.catalogue import search as catalogue
 from node.catalogue.store import Entry, put, put_many
@@ -155,3 +155,71 @@ def test_a_cursor_at_either_end_of_time_pages_on(db: Database, moment: str) -> N
     page = db.read_sync(lambda c: catalogue.search(c, query, now=NOW))
     expected = [] if moment.startswith("0001") else by_publication(db)[:20]
     assert [hit.uri.rsplit("/", 1)[1] for hit in page.hits] == expected
+
+
+def test_pages_by_recency_read_period_by_period_are_exact(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL asks its text index for the newest periods of publication first
+    (migration 0024): offers over a year, stored in another order, every page exact,
+    the last through the oldest periods. An offer whose text holds the word of the
+    newest period is found in its own period all the same (SQLite has no periods: the
+    same pages)."""
+    migrate_database(database_url)
+    db = Database(database_url, readers=1)
+    # Estimated as a large catalogue's words, found by the text index: a period or two
+    # asked at first.
+    monkeypatch.setattr(catalogue, "_estimate", lambda conn, text: 100_000)
+    monkeypatch.setattr(catalogue._Sizes, "plan", lambda self, *args: "text")
+    asked: list[str] = []
+
+    @event.listens_for(db.engine, "before_cursor_execute")
+    def record(conn: Any, cursor: Any, statement: str, parameters: Any, *args: Any) -> None:
+        if isinstance(parameters, dict):
+            asked.extend(str(v) for v in parameters.values() if "zzt" in str(v))
+
+    try:
+        newest_period = catalogue._period(NOW)
+        moments = [NOW - timedelta(days=(n * 37) % 365, minutes=n) for n in range(120)]
+        made = [offer(n, moment) for n, moment in enumerate(moments)]
+        made.append(offer(120, NOW - timedelta(days=400), words=f"pain levain zzt{newest_period}"))
+        db.write_sync(lambda conn: put_many(conn, made, now=NOW))
+        newest = by_publication(db)
+        assert newest[-1] == "120"
+        assert len({catalogue._period(m) for m in moments}) > 30
+        for limit in (3, 20, 50):
+            found = pages(db, {"q": "levain", "sort": "recent"}, limit)
+            assert [n for page in found for n in page] == newest, limit
+        if db.engine.dialect.name == "postgresql":
+            assert any(f"zzt{newest_period - 1}" in words for words in asked)
+    finally:
+        db.close()
+
+
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+def test_words_that_go_together_are_estimated_by_the_rarest(database_url: str) -> None:
+    """PostgreSQL's planner takes a search's words as independent: "poires pears",
+    written together in a quarter of the offers, would be estimated at a sixteenth.
+    From its statistics, the rarest word's share is taken, narrowed by a category's."""
+    migrate_database(database_url)
+    db = Database(database_url, readers=1)
+    try:
+        made = [
+            offer(n, NOW - timedelta(hours=n), words="poires pears" if n % 4 == 0 else "miel")
+            for n in range(400)
+        ]
+        db.write_sync(lambda conn: put_many(conn, made, now=NOW))
+        with db.engine.begin() as conn:
+            conn.exec_driver_sql("ANALYZE offers")
+        catalogue._WORD_STATS.clear()
+        query = catalogue.parse_query({"q": "poires pears", "sort": "recent"})
+
+        def estimate(conn: Any) -> int:
+            text = catalogue._Text.of(conn, query)
+            assert text is not None
+            return catalogue._estimate(conn, text)
+
+        assert 80 <= db.read_sync(estimate) <= 120
+    finally:
+        catalogue._WORD_STATS.clear()
+        db.close()
