@@ -323,7 +323,8 @@ def _moment(value: Any) -> datetime:
 #   before the page is full, the text index drives instead;
 # * "text": the text index drives. SQLite's yields matches newest first to the hour of
 #   their publication (see _HOUR_SHIFT), so that, sorted by recency or relevance, it
-#   reads only until the page (or the candidates) are found.
+#   reads only until the page (or the candidates) are found; PostgreSQL's, sorted by
+#   recency, is asked for the newest periods of publication first (see PERIOD_SECONDS).
 #
 # By relevance, the CANDIDATES matching offers published last (SQLite, to the hour) or
 # stored last (PostgreSQL) are ranked (all of them when fewer match). A catalogue of at most SMALL
@@ -689,15 +690,17 @@ def _by_filter(
     )
 
 
-def _estimate(conn: Connection, text: _Text) -> int:
+def _estimate(conn: Connection, text: _Text) -> tuple[int, int]:
     """PostgreSQL's estimate of the offers the words match: counting them costs it as
     much as finding them (its text index yields them unordered). From its statistics
     (see _WordStats) where it has some, else from its planner, which takes the words
     as independent, and the words of categories and places are left out of that (a
-    town's name is found in the town's cells)."""
+    town's name is found in the town's cells). Also, the offers of the words and
+    filters alone, categories and places left out."""
     stats = _WordStats.of(conn)
     if stats is not None:
-        return round(stats.rows * stats.share(text))
+        alone = round(stats.rows * stats.share(text, groups=False))
+        return round(stats.rows * stats.share(text)), alone
     words = _Text(text.words, text.spelled, text.exact, ())
     plan = conn.execute(
         text_clause(
@@ -706,7 +709,8 @@ def _estimate(conn: Connection, text: _Text) -> int:
         ).bindparams(tsquery=words.tsquery())
     ).scalar_one()
     plan = json.loads(plan) if isinstance(plan, str) else plan
-    return int(plan[0]["Plan"]["Plan Rows"])
+    rows = int(plan[0]["Plan"]["Plan Rows"])
+    return rows, rows
 
 
 @dataclass(frozen=True, slots=True)
@@ -742,18 +746,18 @@ class _WordStats:
                 "AND s.attname = 'search_vector'"
             )
         ).first()
-        if row is None or not row[0] or not row[1] or len(row[1]) < 4 or row[2] <= 0:
+        if row is None or not row[0] or len(row[1] or ()) != len(row[0]) + 2 or row[2] <= 0:
             return None
         words, shares = list(row[0]), [float(share) for share in row[1]]
-        # The words' shares are followed by the least and the most common's, and the
-        # share of offers with no word.
-        found = cls(
-            float(row[2]), dict(zip(words, shares, strict=False)), shares[-3] / 2, time.monotonic()
-        )
+        # The words (in their own order, not by share) have their shares, followed by
+        # the least and the most common's. A word not among them is taken as PostgreSQL
+        # takes it: half the least common's share, at most its default of 0.5 %.
+        rare = min(0.005, shares[len(words)] / 2)
+        found = cls(float(row[2]), dict(zip(words, shares, strict=False)), rare, time.monotonic())
         _WORD_STATS[key] = found
         return found
 
-    def share(self, text: _Text) -> float:
+    def share(self, text: _Text, *, groups: bool = True) -> float:
         """The share of offers that ``text`` matches: its words' (the rarest's), narrowed
         by each filter's, categories and places among them, as if independent."""
         share = min(
@@ -762,7 +766,7 @@ class _WordStats:
         )
         for word in text.exact:
             share *= self.shares.get(word, self.rare)
-        for group in text.groups:
+        for group in text.groups if groups else ():
             share *= min(1.0, sum(self.shares.get(word, self.rare) for word in group))
         return share
 
@@ -796,6 +800,9 @@ class _Sizes:
     # building a bitmap of every offer in the range (640,000 for "at most 128 EUR", 35
     # ms) to save reading rows the range rejects: such a range is checked on the rows.
     broad_price: bool = False
+    # PostgreSQL: the offers of the words and filters alone (categories and places left
+    # out), ``text`` otherwise. See _sliced.
+    words: int = 0
 
     @classmethod
     def of(cls, conn: Connection, query: Query, text: _Text) -> tuple[_Sizes, _Text]:
@@ -824,9 +831,10 @@ class _Sizes:
                 source, _ = _by_text(conn, text)
                 assert isinstance(source, Join)
                 matching = _count(conn, select(source.left.c.offer_id), few)
+            alone = matching
         else:
-            matching = _estimate(conn, text)
-        return cls(size, few, filtered, narrowest, matching, held, broad_price), text
+            matching, alone = _estimate(conn, text)
+        return cls(size, few, filtered, narrowest, matching, held, broad_price, alone), text
 
     def price_index(self, dialect: str) -> bool:
         """Whether the text index's plans may read the price's index (see broad_price)."""
@@ -966,10 +974,13 @@ def _hour_key(source: Any) -> ColumnElement[int] | None:
 
 def _sliced(conn: Connection, sizes: _Sizes) -> bool:
     """Whether PostgreSQL's text index is asked period by period (see PERIOD_SECONDS):
-    in a large catalogue. When few offers match, the first periods asked are all of
-    them (an estimate that says few may be far short: categories and places are taken
-    as independent of the words, and a category is seldom)."""
-    return conn.dialect.name == "postgresql" and sizes.size > SMALL
+    in a large catalogue, when the words and filters alone likely match more than
+    "few" offers (fewer are read at once at less cost). Categories and places are left
+    out of that: taken as independent of the words, they would make it short of the
+    matches ("poires pears" in the pears category)."""
+    if conn.dialect.name != "postgresql" or sizes.size <= SMALL:
+        return False
+    return sizes.words * sizes.share() > sizes.few
 
 
 def _newest_by_period(
@@ -998,7 +1009,8 @@ def _newest_by_period(
     while start >= low and len(rows) < wanted:
         if start < high:
             read = high - start
-            count = math.ceil(1.5 * (wanted - len(rows)) * read / len(rows)) if rows else start
+            missing = wanted - len(rows)
+            count = math.ceil(1.5 * missing * read / len(rows)) if rows else start - low + 1
         end = max(low, start - count + 1) if count <= MAX_PERIODS else low
         words = text.tsquery()
         if end > low:
