@@ -690,17 +690,18 @@ def _by_filter(
     )
 
 
-def _estimate(conn: Connection, text: _Text) -> tuple[int, int]:
+def _estimate(conn: Connection, text: _Text, size: int) -> tuple[int, int]:
     """PostgreSQL's estimate of the offers the words match: counting them costs it as
     much as finding them (its text index yields them unordered). From its statistics
     (see _WordStats) where it has some, else from its planner, which takes the words
     as independent, and the words of categories and places are left out of that (a
     town's name is found in the town's cells). Also, the offers of the words and
-    filters alone, categories and places left out."""
+    filters alone, categories and places left out. The statistics' shares are of a
+    catalogue of ``size`` offers now (they change slowly; its size, fast)."""
     stats = _WordStats.of(conn)
     if stats is not None:
-        alone = round(stats.rows * stats.share(text, groups=False))
-        return round(stats.rows * stats.share(text)), alone
+        alone = round(size * stats.share(text, groups=False))
+        return round(size * stats.share(text)), alone
     words = _Text(text.words, text.spelled, text.exact, ())
     plan = conn.execute(
         text_clause(
@@ -725,7 +726,6 @@ class _WordStats:
     many offers as the rarest of them (at most that many can), while a claim or a
     co-op, a filter of its own, narrows that share as if independent."""
 
-    rows: float
     shares: dict[str, float]
     rare: float  # a word not among the most common: half the least common's share
     read_at: float
@@ -739,21 +739,19 @@ class _WordStats:
             return found
         row = conn.execute(
             text_clause(
-                "SELECT s.most_common_elems::text::text[], s.most_common_elem_freqs, "
-                "c.reltuples FROM pg_stats s JOIN pg_class c ON c.relname = s.tablename "
-                "AND c.relnamespace = to_regnamespace(s.schemaname) "
-                "WHERE s.schemaname = current_schema() AND s.tablename = 'offers' "
-                "AND s.attname = 'search_vector'"
+                "SELECT most_common_elems::text::text[], most_common_elem_freqs FROM pg_stats "
+                "WHERE schemaname = current_schema() AND tablename = 'offers' "
+                "AND attname = 'search_vector'"
             )
         ).first()
-        if row is None or not row[0] or len(row[1] or ()) != len(row[0]) + 2 or row[2] <= 0:
+        if row is None or not row[0] or len(row[1] or ()) != len(row[0]) + 2:
             return None
         words, shares = list(row[0]), [float(share) for share in row[1]]
         # The words (in their own order, not by share) have their shares, followed by
         # the least and the most common's. A word not among them is taken as PostgreSQL
         # takes it: half the least common's share, at most its default of 0.5 %.
         rare = min(0.005, shares[len(words)] / 2)
-        found = cls(float(row[2]), dict(zip(words, shares, strict=False)), rare, time.monotonic())
+        found = cls(dict(zip(words, shares, strict=False)), rare, time.monotonic())
         _WORD_STATS[key] = found
         return found
 
@@ -833,7 +831,7 @@ class _Sizes:
                 matching = _count(conn, select(source.left.c.offer_id), few)
             alone = matching
         else:
-            matching, alone = _estimate(conn, text)
+            matching, alone = _estimate(conn, text, size)
         return cls(size, few, filtered, narrowest, matching, held, broad_price, alone), text
 
     def price_index(self, dialect: str) -> bool:

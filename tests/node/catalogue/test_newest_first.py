@@ -169,7 +169,7 @@ def test_pages_by_recency_read_period_by_period_are_exact(
     db = Database(database_url, readers=1)
     # Estimated as a large catalogue's words, found by the text index: a period or two
     # asked at first.
-    monkeypatch.setattr(catalogue, "_estimate", lambda conn, text: (100_000, 100_000))
+    monkeypatch.setattr(catalogue, "_estimate", lambda conn, text, size: (100_000, 100_000))
     monkeypatch.setattr(catalogue._Sizes, "plan", lambda self, *args: "text")
     asked: list[str] = []
 
@@ -217,7 +217,7 @@ def test_words_that_go_together_are_estimated_by_the_rarest(database_url: str) -
         def estimate(conn: Any) -> int:
             text = catalogue._Text.of(conn, query)
             assert text is not None
-            return catalogue._estimate(conn, text)[0]
+            return catalogue._estimate(conn, text, 400)[0]
 
         assert 80 <= db.read_sync(estimate) <= 120
     finally:
