@@ -190,6 +190,15 @@ def test_pages_by_recency_read_period_by_period_are_exact(
         for limit in (3, 20, 50):
             found = pages(db, {"q": "levain", "sort": "recent"}, limit)
             assert [n for page in found for n in page] == newest, limit
+        # From a cursor past every period Python's dates hold, or before the first.
+        for moment, expected in (
+            ("9999-12-31T23:59:59+00:00", newest[:20]),
+            ("1969-12-31T00:00:00+00:00", []),
+        ):
+            cursor = catalogue._encode_cursor([moment, catalogue.MAX_ID])
+            query = catalogue.parse_query({"q": "levain", "sort": "recent", "cursor": cursor})
+            page = db.read_sync(lambda c, q=query: catalogue.search(c, q, now=NOW))  # type: ignore[misc]
+            assert [hit.uri.rsplit("/", 1)[1] for hit in page.hits] == expected, moment
         if db.engine.dialect.name == "postgresql":
             assert any(f"zzt{newest_period - 1}" in words for words in asked)
     finally:
