@@ -34,6 +34,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import math
 import re
 import socket
 import ssl
@@ -70,7 +71,8 @@ async def open_session(
     """Connections through ``guard`` for the ``async with`` block, all closed after it.
     ``headers`` go with every request (the User-Agent); ``ssl_context`` True is the
     system's certificates."""
-    session = _Session(guard, _context(ssl_context), headers, connect_timeout)
+    loop = asyncio.get_running_loop()
+    session = _Session(loop, guard, _context(ssl_context), headers, connect_timeout)
     try:
         yield session
     finally:
@@ -94,11 +96,13 @@ def _default_context() -> ssl.SSLContext:
 class _Session(PostSession):
     def __init__(
         self,
+        loop: asyncio.AbstractEventLoop,
         guard: GuardedBackend,
         ssl_context: ssl.SSLContext,
         headers: dict[str, str],
         connect_timeout: float | None,
     ) -> None:
+        self._loop = loop
         self._guard = guard
         self._ssl = ssl_context
         self._common = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
@@ -108,6 +112,11 @@ class _Session(PostSession):
         self._open: set[_Connection] = set()
         # host -> the refusal of its literal address (None: a name, or allowed)
         self._literals: dict[str, PostFailed | None] = {}
+        # Connections waiting for an answer, with the loop's time it must come by; one
+        # timer for them all (see _watch).
+        self._due: dict[_Connection, float] = {}
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = math.inf
 
     async def post(
         self,
@@ -119,10 +128,11 @@ class _Session(PostSession):
         url = signed.url
         origin = self._origin(url)
         request = self._request(url, signed, keep_alive)
-        # One deadline for the whole exchange. On a kept connection, the connection's
-        # own timer enforces it (asyncio.timeout's objects cost about 7 µs a POST, some
-        # 4 % of a delivery's CPU in bench/delivery.py); a new connection is made under it.
-        deadline = None if timeout is None else asyncio.get_running_loop().time() + timeout
+        # One deadline for the whole exchange: the session's one timer enforces it while
+        # the answer is awaited (a timer per POST, asyncio.timeout's or the loop's, costs
+        # 4 to 7 µs, some 3 to 4 % of a delivery's CPU in bench/delivery.py); a new
+        # connection is made under asyncio.timeout.
+        deadline = None if timeout is None else self._loop.time() + timeout
         connection = self._kept(origin)
         if connection is not None:
             try:
@@ -141,6 +151,10 @@ class _Session(PostSession):
             connection.close()
         self._open.clear()
         self._idle.clear()
+        self._due.clear()
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer, self._timer_at = None, math.inf
 
     def _origin(self, url: URL) -> _Origin:
         scheme, host, port = url.scheme, url.raw_host or "", url.port
@@ -162,7 +176,7 @@ class _Session(PostSession):
 
     def _request(self, url: URL, signed: SignedPost, keep_alive: bool) -> bytes:
         target, host = url.raw_path_qs, url.host_port_subcomponent or ""
-        fields = "".join(f"{name}: {value}\r\n" for name, value in signed.headers.items())
+        fields = "".join([f"{name}: {value}\r\n" for name, value in signed.headers.items()])
         head = f"POST {target} HTTP/1.1\r\nHost: {host}\r\n{self._common}{fields}"
         # Each line ends with the CRLF written here, and holds no other control character.
         lines = 2 + self._common_lines + len(signed.headers)
@@ -194,20 +208,47 @@ class _Session(PostSession):
         keep_alive: bool,
         deadline: float | None,
     ) -> Answer:
+        waiter = connection.send(request)
+        if deadline is not None:
+            self._watch(connection, deadline)
         try:
-            answer = await connection.send(request, deadline)
+            answer = await waiter
         except BaseException:
             connection.close()
             self._open.discard(connection)
             raise
         finally:
-            connection.answered()
+            self._due.pop(connection, None)
         if keep_alive and connection.usable:
             self._idle.setdefault(origin, []).append(connection)
         else:
             connection.close()
             self._open.discard(connection)
         return answer
+
+    def _watch(self, connection: _Connection, deadline: float) -> None:
+        """Fail ``connection``'s exchange if no answer came by ``deadline``."""
+        self._due[connection] = deadline
+        if deadline < self._timer_at:
+            self._arm(deadline)
+
+    def _arm(self, at: float) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer, self._timer_at = self._loop.call_at(at, self._expire_due), at
+
+    def _expire_due(self) -> None:
+        """The timer: the exchanges past their deadline fail, and it is armed again for
+        the earliest of the others. Most answers come long before their deadline, so it
+        rarely runs more than once per timeout while POSTs go on."""
+        self._timer, self._timer_at = None, math.inf
+        now = self._loop.time()
+        late = [connection for connection, at in self._due.items() if at <= now]
+        for connection in late:
+            del self._due[connection]
+            connection.expire()
+        if self._due:
+            self._arm(min(self._due.values()))
 
     async def _connect(self, origin: _Origin) -> _Connection:
         scheme, host, port = origin
@@ -236,7 +277,7 @@ class _Session(PostSession):
         if reason is not None:
             forbidden = ForbiddenAddress(str(address), address, reason)
             raise PostFailed(str(forbidden), forbidden)
-        loop = asyncio.get_running_loop()
+        loop = self._loop
         family = socket.AF_INET6 if address.version == 6 else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_STREAM)
         try:
@@ -244,7 +285,7 @@ class _Session(PostSession):
             async with asyncio.timeout(self._connect_timeout):
                 await loop.sock_connect(sock, (str(address), port))
                 _, connection = await loop.create_connection(
-                    _Connection,
+                    functools.partial(_Connection, loop),
                     sock=sock,
                     ssl=self._ssl if scheme == "https" else None,
                     server_hostname=host if scheme == "https" else None,
@@ -267,7 +308,8 @@ class _Connection(asyncio.Protocol):
     connection is kept for another POST only if the whole answer (its body too) had
     come by the time the caller looked, and the server did not ask to close."""
 
-    def __init__(self) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
         self._transport: asyncio.Transport | None = None
         self._parser = httptools.HttpResponseParser(self)
         self._waiter: asyncio.Future[Answer] | None = None
@@ -276,36 +318,31 @@ class _Connection(asyncio.Protocol):
         self._retry_after: str | None = None
         self._reusable = False
         self._closed = False
-        self._timer: asyncio.TimerHandle | None = None
 
     @property
     def usable(self) -> bool:
         return not self._closed and self._reusable
 
-    def send(self, request: bytes, deadline: float | None = None) -> asyncio.Future[Answer]:
-        """Write ``request``: the future is its answer, or :class:`TimeoutError` if its
-        headers have not all come by ``deadline`` (the loop's time), which closes the
-        connection."""
+    def send(self, request: bytes) -> asyncio.Future[Answer]:
+        """Write ``request``: the future is its answer."""
         assert self._transport is not None
         assert self._waiter is None
-        loop = asyncio.get_running_loop()
-        self._waiter = waiter = loop.create_future()
+        self._waiter = waiter = self._loop.create_future()
         self._received = self._head = 0
         self._retry_after, self._reusable = None, False
-        if deadline is not None:
-            self._timer = loop.call_at(deadline, self._expire)
         self._transport.write(request)
         return waiter
 
-    def answered(self) -> None:
-        """The answer came (or the exchange is over): its deadline no longer holds."""
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+    def expire(self) -> None:
+        """No answer came in time: the exchange fails with :class:`TimeoutError`, and
+        the connection is closed."""
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_exception(TimeoutError("no answer by the deadline"))
+        self.close()
 
     def close(self) -> None:
         self._closed = True
-        self.answered()
         if self._transport is not None:
             self._transport.abort()
 
@@ -367,12 +404,6 @@ class _Connection(asyncio.Protocol):
         self._waiter = None
 
     # ---
-
-    def _expire(self) -> None:
-        waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_exception(TimeoutError("no answer by the deadline"))
-        self.close()
 
     def _fail(self, error: PostFailed) -> None:
         waiter = self._waiter

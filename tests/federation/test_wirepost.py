@@ -9,6 +9,7 @@ PostFailed, within its deadline, and the next POST of the session still works.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 
 import pytest
@@ -227,6 +228,34 @@ async def test_a_post_answered_in_time_leaves_no_timer_behind() -> None:
         assert await session.post(signed(state.port)) == Answer(202)
 
     assert state.connections == 1
+
+
+async def test_each_post_in_flight_is_held_to_its_own_deadline() -> None:
+    # The session's one timer serves every exchange: one with a later deadline, sent
+    # first, must not delay another's earlier one, nor cut off an answer on time.
+    server, silent = await serve([b"HTTP/1.1 202 Accepted\r\nX-Drip: 1"])
+    answering_server, answering = await serve([ACCEPTED])
+    loop = asyncio.get_running_loop()
+
+    async def timed(post: Awaitable[Answer]) -> tuple[Answer | str, float]:
+        started = loop.time()
+        try:
+            return await post, loop.time() - started
+        except TimeoutError:
+            return "timeout", loop.time() - started
+
+    async with server, answering_server, poster().session() as session:
+        late = asyncio.ensure_future(timed(session.post(signed(silent.port), timeout=1.0)))
+        await asyncio.sleep(0.05)
+        early = asyncio.ensure_future(timed(session.post(signed(silent.port), timeout=0.2)))
+        answered = await timed(session.post(signed(answering.port), timeout=0.2))
+        (late_outcome, late_took), (early_outcome, early_took) = await asyncio.gather(late, early)
+
+    assert answered[0] == Answer(202)
+    assert early_outcome == "timeout"
+    assert 0.2 <= early_took < 0.6, early_took
+    assert late_outcome == "timeout"
+    assert 1.0 <= late_took < 1.5, late_took
 
 
 @pytest.mark.parametrize(
