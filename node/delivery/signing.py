@@ -123,7 +123,8 @@ class RoundSignatures:
 
     def __init__(self, node: Node, batch: list[Delivery], schemes: RoundSchemes) -> None:
         self._node = node
-        coop, rsa = node.peers.coop_id, Scheme.CAVAGE_RSA
+        self._coop = coop = node.peers.coop_id
+        rsa = Scheme.CAVAGE_RSA
         self._ahead = [d for d in batch if d.actor_id == coop and schemes.first(d.server) is rsa]
         self._signers: dict[Scheme, InboxSigner | Rfc9421Signer] = {
             Scheme.CAVAGE_RSA: node.peers.inbox_signer
@@ -144,9 +145,11 @@ class RoundSignatures:
                 await asyncio.wait((future,))
             if not future.cancelled():
                 return future.result()
-        signer = await self._signer(delivery.actor_id, scheme)
+        signer = self._signers.get(scheme) if delivery.actor_id == self._coop else None
+        if signer is None:
+            signer = await self._signer(delivery.actor_id, scheme)
         post = (delivery.inbox, self._payload(delivery))
-        if isinstance(signer, InboxSigner):
+        if signer.costly:
             # An RSA signature holds the loop for up to a millisecond: made on a thread.
             [signed] = await signer.sign_many([post])
             return signed
