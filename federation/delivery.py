@@ -24,6 +24,7 @@ working days to notice and repair.
 from __future__ import annotations
 
 import email.utils
+import functools
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import Enum
@@ -90,7 +91,7 @@ def classify(
     if status is None:
         return Verdict(Outcome.RETRY, f"no answer: {error or 'connection failed'}")
     if 200 <= status < 300:
-        return Verdict(Outcome.DELIVERED, f"HTTP {status}")
+        return _delivered(status)
     if status in _RETRY_STATUSES or 500 <= status < 600:
         return Verdict(
             Outcome.RETRY, f"HTTP {status}, to retry", retry_after(retry_after_header, now)
@@ -102,6 +103,12 @@ def classify(
     # 1xx and 3xx: a server that redirects an inbox POST is misconfigured; following it
     # would resend the body elsewhere. Retry: the admin there may fix it.
     return Verdict(Outcome.RETRY, f"HTTP {status}, unexpected for an inbox")
+
+
+@functools.cache
+def _delivered(status: int) -> Verdict:
+    # Most verdicts, and all alike: made once per status, not once per delivery.
+    return Verdict(Outcome.DELIVERED, f"HTTP {status}")
 
 
 def retry_after(value: str | None, now: datetime) -> datetime | None:
