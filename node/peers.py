@@ -9,8 +9,10 @@ cost no storage."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 import httpx
@@ -59,6 +61,10 @@ class Peers:
         self.keys = KeyCache(self._key_document, clock)
         self.unverified = UnverifiedActors(clock)
         self._member_signers: dict[tuple[int, bool], InboxSigner | Rfc9421Signer] = {}
+        # Signers being loaded: the sends that want one meanwhile wait for that load.
+        self._loading_signers: dict[
+            tuple[int, bool], asyncio.Future[InboxSigner | Rfc9421Signer]
+        ] = {}
         # The admin's domain decisions, reloaded every few seconds (DOMAINS_POLLER).
         allow_list = settings.federation == "allowlist"
         self.policy: DomainPolicy = db.read_sync(
@@ -96,6 +102,7 @@ class Peers:
         generation, rsa_pem = found
         self._load_coop_signers(rsa_pem)
         self._member_signers.clear()
+        self._loading_signers.clear()  # loads under way finish with the old keys, uncached
         self.key_generation = generation
         log.info("keys changed (generation %d): signers loaded again", generation)
         return True
@@ -108,11 +115,34 @@ class Peers:
         RFC 9421 signs with the actor's Ed25519 key, which every actor has from the
         start; draft-cavage with its RSA key, made now for a member who had none (50 to
         100 ms), as Mastodon verifies only RSA. An actor without an Ed25519 key signs
-        draft-cavage whatever ``scheme`` says."""
+        draft-cavage whatever ``scheme`` says.
+
+        A round starts dozens of sends at once: the first loads the signer, the others
+        wait for it, rather than each reading the keys (some 40 loads at a round's start,
+        before)."""
         modern = scheme is Scheme.RFC9421_ED25519
         signer = self._member_signers.get((actor_pk, modern))
         if signer is not None:
             return signer
+        key = (actor_pk, modern)
+        loading = self._loading_signers.get(key)
+        if loading is None:
+            loading = asyncio.ensure_future(self._load_member_signer(actor_pk, modern))
+            self._loading_signers[key] = loading
+            loading.add_done_callback(partial(self._loaded_signer, key))
+        # One caller cancelled does not cancel the load the others wait for.
+        return await asyncio.shield(loading)
+
+    def _loaded_signer(
+        self, key: tuple[int, bool], loading: asyncio.Future[InboxSigner | Rfc9421Signer]
+    ) -> None:
+        if self._loading_signers.get(key) is loading:
+            del self._loading_signers[key]
+        if not loading.cancelled():
+            loading.exception()  # retrieved, even if every caller was cancelled meanwhile
+
+    async def _load_member_signer(self, actor_pk: int, modern: bool) -> InboxSigner | Rfc9421Signer:
+        signer: InboxSigner | Rfc9421Signer | None = None
         urls = Urls(self.settings.base_url)
         # A signer loaded while the keys changed is used once, not cached.
         generation = self.key_generation

@@ -10,6 +10,7 @@ verified with the project's own verifiers and the co-op's published keys.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from collections.abc import Iterator
 from datetime import timedelta
@@ -23,8 +24,8 @@ from federation.keycache import KeyCache
 from federation.mediatypes import AS2
 from federation.netguard import GuardedBackend
 from federation.origins import origin_of
-from federation.poster import GuardedPoster
-from federation.schemes import ED25519_CAPABILITY, LEARNED_FOR, RFC9421_CAPABILITY
+from federation.poster import GuardedPoster, InboxSigner, Rfc9421Signer
+from federation.schemes import ED25519_CAPABILITY, LEARNED_FOR, RFC9421_CAPABILITY, Scheme
 from node.delivery import worker as delivery_worker
 from node.runtime import Node
 from node.services import outbox, remote_actors
@@ -338,3 +339,20 @@ async def test_a_members_delivery_falls_back_to_an_rsa_key_made_for_it(
         alpha.base + "/actors/ana#ed25519-key",
         alpha.base + "/actors/ana#main-key",
     ]
+
+
+async def test_sends_that_start_together_share_one_load_of_their_signer(network: Network) -> None:
+    # A round starts dozens of sends at once: one reads the keys, the others wait for it.
+    alpha = await network.add("alpha.test")
+    peers, coop = alpha.node.peers, alpha.node.peers.coop_id
+    signers = await asyncio.gather(
+        *(peers.member_signer(coop, Scheme.RFC9421_ED25519) for _ in range(20))
+    )
+    assert isinstance(signers[0], Rfc9421Signer)
+    assert all(signer is signers[0] for signer in signers)
+    # One that gives up waiting does not take the load from the others.
+    rsa = [asyncio.ensure_future(peers.member_signer(coop, Scheme.CAVAGE_RSA)) for _ in range(2)]
+    await asyncio.sleep(0)
+    rsa[0].cancel()
+    assert isinstance(await rsa[1], InboxSigner)
+    assert await peers.member_signer(coop, Scheme.CAVAGE_RSA) is await rsa[1]
