@@ -173,18 +173,27 @@ def claim(conn: Connection, *, now: datetime, limit: int = 500) -> list[Delivery
         .values(claimed_until=now + timedelta(seconds=CLAIM_SECONDS))
     )
     claimed = []
-    for r in rows:
-        activity = activities[r.activity_pk]
+    servers: dict[str, str] = {}  # "scheme://host:port" as written -> its origin
+    for delivery_id, inbox, host, attempts, activity_pk in rows:
+        activity = activities[activity_pk]
+        # An inbox's origin depends only on what comes before its path: worked out once
+        # per server written alike, not once per delivery (a batch has thousands).
+        end = inbox.find("/", 8)
+        written = inbox[:end] if end > 0 else inbox
+        server = servers.get(written)
+        if server is None:
+            server = origin_of(written if end > 0 and written.isascii() else inbox)
+            servers[written] = server
         claimed.append(
             Delivery(
-                id=r.id,
-                inbox=r.inbox,
-                host=r.host,
-                attempts=r.attempts,
+                id=delivery_id,
+                inbox=inbox,
+                host=host,
+                attempts=attempts,
                 activity_id=activity.activity_id,
                 actor_id=activity.actor_id,
                 body=activity.body,
-                server=origin_of(r.inbox) or r.host,
+                server=server or host,
             )
         )
     return claimed
