@@ -222,7 +222,8 @@ def _postgres_selected() -> bool:
 
 WORKERS = 3
 SHARED_FOLLOWERS = 1_000
-SHARED_ACTIVITIES = 3
+# Enough for a batch per worker, each claiming BATCH deliveries at a time.
+SHARED_ACTIVITIES = -(-WORKERS * BATCH // SHARED_FOLLOWERS)
 # The sink answers each POST this much later: a batch lasts longer than a worker's idle
 # poll (a second), so that every worker finds work, however fast one of them is.
 SHARED_PEER_MS = 200
