@@ -253,9 +253,9 @@ async def test_each_post_in_flight_is_held_to_its_own_deadline() -> None:
 
     assert answered[0] == Answer(202)
     assert early_outcome == "timeout"
-    assert 0.2 <= early_took < 0.6, early_took
+    assert 0.2 <= early_took < 0.9, early_took  # not held to the later one (1.0 s)
     assert late_outcome == "timeout"
-    assert 1.0 <= late_took < 1.5, late_took
+    assert 1.0 <= late_took < 2.0, late_took
 
 
 @pytest.mark.parametrize(
