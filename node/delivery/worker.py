@@ -299,7 +299,9 @@ async def _deliver(
     known = schemes.of(delivery.server)
     # A refusal, and a second POST, is likely unless the host's answers confirmed it.
     sure = known is not None and known.confirmed
-    sure_of_rfc9421 = sure and known is not None and known.scheme is Scheme.RFC9421_ED25519
+    sure_of_rfc9421 = (
+        known is not None and known.confirmed and known.scheme is Scheme.RFC9421_ED25519
+    )
     first = await _post(node, session, delivery, signed, keep_alive=keep_alive or not sure)
     if not knocks_again(first.status):
         if sure_of_rfc9421 or lesson(first.status) is None:
