@@ -394,3 +394,33 @@ def test_a_narrow_price_range_narrows_in_the_text_index(
         ).scalar_one()
     )
     assert " zzp" not in f" {text}"
+
+
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)  # SQLite counts, not estimates
+def test_relevance_walks_when_the_last_stored_show_words_and_places_go_together(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A town's name and the cells around it are the same offers: estimated as
+    independent, their matches look few, and the text index would read every one. Where
+    the estimate hangs on that, the last stored offers are read to measure them; here a
+    third match, and the candidates are walked to: the same pages."""
+    monkeypatch.setattr(catalogue, "CANDIDATES", 12)
+    forced(monkeypatch, "text")
+    params = {"q": "rennes", "sort": "relevance", "near": "48.1173,-1.6778", "within_km": "30"}
+    statements: list[str] = []
+
+    @event.listens_for(db.engine, "before_cursor_execute")
+    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        statements.append(statement)
+
+    monkeypatch.setattr(catalogue, "_worth_sampling", lambda conn, sizes: False)
+    by_text = pages(db, params)
+    assert not any("sampled" in s or "walked" in s for s in statements)
+    monkeypatch.setattr(catalogue, "_worth_sampling", lambda conn, sizes: True)
+    statements.clear()
+    assert pages(db, params) == by_text
+    assert len(by_text) > 1
+    assert any("sampled" in s for s in statements)
+    assert any("walked" in s for s in statements)
+    # The text index was not read (only estimated, without statistics yet).
+    assert not any("@@" in s and not s.startswith("EXPLAIN") for s in statements)
