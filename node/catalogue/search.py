@@ -1158,7 +1158,10 @@ def _worth_sampling(conn: Connection, sizes: _Sizes) -> bool:
     costs a row (125 ms for these)."""
     if conn.dialect.name != "postgresql" or sizes.size <= SMALL:
         return False
-    return sizes.words * sizes.share() > max(sizes.few, 4 * sizes.text * sizes.share())
+    # The text index would read more matches than half the longest walk: at 100,000
+    # offers, fewer are read faster than the last stored are counted.
+    likely = sizes.words * sizes.share()
+    return likely > max(sizes.walk_bound("relevance") / 2, 4 * sizes.text * sizes.share())
 
 
 def _share_of_last_stored(conn: Connection, query: Query, text: _Text, now: datetime) -> float:
