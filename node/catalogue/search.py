@@ -802,7 +802,7 @@ class _Sizes:
     # ms) to save reading rows the range rejects: such a range is checked on the rows.
     broad_price: bool = False
     # PostgreSQL: the offers of the words and filters alone (categories and places left
-    # out), ``text`` otherwise. See _sliced.
+    # out), ``text`` otherwise. See _sliced and _worth_sampling.
     words: int = 0
 
     @classmethod
@@ -899,6 +899,11 @@ class _Sizes:
         """The share of the catalogue the filters let through, as far as counted."""
         return self._independent() / max(self.size, 1)
 
+    def alone(self) -> float:
+        """The offers the words and the counted filters likely match, categories and
+        places left out (see ``words``)."""
+        return self.words * self.share()
+
     def _counted(self) -> bool:
         """Whether the narrowest filter was counted whole (not stopped at its cap)."""
         return self.narrowest is not None and self.filtered < 4 * self.few
@@ -973,15 +978,19 @@ def _hour_key(source: Any) -> ColumnElement[int] | None:
     return None
 
 
+def _estimated(conn: Connection, sizes: _Sizes) -> bool:
+    """Whether the search's matches were estimated, not counted: PostgreSQL, in a
+    catalogue larger than SMALL."""
+    return conn.dialect.name == "postgresql" and sizes.size > SMALL
+
+
 def _sliced(conn: Connection, sizes: _Sizes) -> bool:
     """Whether PostgreSQL's text index is asked period by period (see PERIOD_SECONDS):
     in a large catalogue, when the words and filters alone likely match more than
     "few" offers (fewer are read at once at less cost). Categories and places are left
     out of that: taken as independent of the words, they would make it short of the
     matches ("poires pears" in the pears category)."""
-    if conn.dialect.name != "postgresql" or sizes.size <= SMALL:
-        return False
-    return sizes.words * sizes.share() > sizes.few
+    return _estimated(conn, sizes) and sizes.alone() > sizes.few
 
 
 def _newest_by_period(
@@ -1156,12 +1165,10 @@ def _worth_sampling(conn: Connection, sizes: _Sizes) -> bool:
     it are the same offers (83,384 and 85,921 of a million, 83,384 together, where
     taken as independent they make 7,000), and read from the text index, every match
     costs a row (125 ms for these)."""
-    if conn.dialect.name != "postgresql" or sizes.size <= SMALL:
-        return False
     # The text index would read more matches than half the longest walk: at 100,000
     # offers, fewer are read faster than the last stored are counted.
-    likely = sizes.words * sizes.share()
-    return likely > max(sizes.walk_bound("relevance") / 2, 4 * sizes.text * sizes.share())
+    bound = max(sizes.walk_bound("relevance") / 2, 4 * sizes.text * sizes.share())
+    return _estimated(conn, sizes) and sizes.alone() > bound
 
 
 def _share_of_last_stored(conn: Connection, query: Query, text: _Text, now: datetime) -> float:
