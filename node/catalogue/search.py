@@ -936,7 +936,11 @@ def search(conn: Connection, query: Query, *, now: datetime) -> Page:
         source, found = _by_filter(conn, sizes.narrowest, text)
     if query.sort == "relevance":
         return _page(_ranked(conn, query, text, now, source, found, plan, sizes), query, now)
-    if plan == "walk" and query.sort == "recent":
+    if (
+        plan == "walk"
+        and query.sort == "recent"
+        and _walk_borne_out(conn, query, text, now, sizes, needed)
+    ):
         rows = _walk(conn, query, text, now, sizes, newest=True)
         if rows is not None:
             return _page(rows, query, now)
@@ -1121,11 +1125,13 @@ def _ranked(
     when the plan is to walk, they are found by walking the offers from the last stored,
     and by the text index only if that walk ends too soon."""
     candidates: Any = None
-    if plan == "text" and source is None and _worth_sampling(conn, sizes):
-        # Enough of the last stored match to walk to the candidates within its bound.
-        share = _share_of_last_stored(conn, query, text, now)
-        if share > 0 and CANDIDATES / share <= sizes.walk_bound("relevance"):
-            plan = "walk"
+    if (
+        plan == "text"
+        and source is None
+        and _worth_sampling(conn, sizes)
+        and _walk_borne_out(conn, query, text, now, sizes, CANDIDATES)
+    ):
+        plan = "walk"
     if plan == "walk":
         walked = _walk(conn, query, text, now, sizes, newest=False)
         if walked is not None:
@@ -1169,6 +1175,19 @@ def _worth_sampling(conn: Connection, sizes: _Sizes) -> bool:
     # offers, fewer are read faster than the last stored are counted.
     bound = max(sizes.walk_bound("relevance") / 2, 4 * sizes.text * sizes.share())
     return _estimated(conn, sizes) and sizes.alone() > bound
+
+
+def _walk_borne_out(
+    conn: Connection, query: Query, text: _Text, now: datetime, sizes: _Sizes, needed: int
+) -> bool:
+    """Whether enough of the last offers stored match for a walk to find ``needed``
+    within its bound. The estimate a plan is chosen by takes the words and filters as
+    independent, and a price range counted past its cap as holding every offer: sorted
+    by recency, a price under a tenth of the catalogue's sent walks to read their whole
+    bound in vain before the text index drove (40 to 60 ms at 1,000,000 offers). The
+    last stored are those a walk reads first (newest first, mostly)."""
+    share = _share_of_last_stored(conn, query, text, now)
+    return share > 0 and needed / share <= sizes.walk_bound(query.sort)
 
 
 def _share_of_last_stored(conn: Connection, query: Query, text: _Text, now: datetime) -> float:

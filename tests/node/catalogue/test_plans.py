@@ -159,8 +159,34 @@ def test_a_walk_that_ends_too_soon_gives_way_to_the_text_index(
 ) -> None:
     by_text = by_text_then_walked(db, monkeypatch)
     monkeypatch.setattr(catalogue._Sizes, "walk_bound", lambda self, sort: 5)
+    # As if the last stored had promised a walk that then ends short.
+    monkeypatch.setattr(catalogue, "_walk_borne_out", lambda *args: True)
     assert pages(db, NEAR_DIE) == by_text
     assert len(by_text) > 1
+
+
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)  # SQLite never walks
+def test_a_walk_the_last_stored_show_too_long_is_not_begun(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Planned to walk, newest first, but too few of the last stored match for it to
+    end within its bound: the text index drives from the start."""
+    by_text = by_text_then_walked(db, monkeypatch)
+    monkeypatch.setattr(catalogue._Sizes, "walk_bound", lambda self, sort: 5)
+    statements: list[str] = []
+
+    @event.listens_for(db.engine, "before_cursor_execute")
+    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        statements.append(statement)
+
+    assert pages(db, NEAR_DIE) == by_text
+    assert any("sampled" in s for s in statements)
+    assert not any("walked" in s for s in statements)
+    # With a bound it can end within, the walk is taken.
+    monkeypatch.setattr(catalogue._Sizes, "walk_bound", lambda self, sort: OFFERS)
+    statements.clear()
+    assert pages(db, NEAR_DIE) == by_text
+    assert any("walked" in s for s in statements)
 
 
 def test_relevance_ranks_the_newest_matching_offers(
