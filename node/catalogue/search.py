@@ -46,6 +46,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.selectable import Join
 
+from node.catalogue.recent_store import recent_afters
 from node.catalogue.store import (
     ACTIVE,
     MAX_SCALED_PRICE,
@@ -327,8 +328,11 @@ def _moment(value: Any) -> datetime:
 #   recency, is asked for the newest periods of publication first (see PERIOD_SECONDS).
 #
 # By relevance, the CANDIDATES matching offers published last (SQLite, to the hour) or
-# stored last (PostgreSQL) are ranked (all of them when fewer match). A catalogue of at most SMALL
-# offers is searched by the text index alone.
+# stored last (PostgreSQL) are ranked (all of them when fewer match). On PostgreSQL they
+# are asked first of the smallest of its recent indexes (a second text index over the
+# last offers stored only, see recent_store.py) that likely holds them, as the last stored
+# show: it reads the rows of its own matches only. A catalogue of at most SMALL offers
+# is searched by the text index alone.
 #
 # Relevance is computed from the offer's searchable words, the same way on both
 # engines: first the offers with more of the query's words in their title, then the
@@ -344,6 +348,11 @@ SMALL = 10_000
 # PostgreSQL: the last offers stored that a search by relevance reads to measure how
 # many match, when its estimate cannot tell (see _worth_sampling).
 SAMPLED = 2_000
+# How many more matches than it needs the last stored must show for a walk to begin:
+# their share is measured on a few thousand offers, and a walk that ends short has read
+# its whole bound in vain (a recent index that holds too few costs far less: it is read
+# as soon as the share shows it may hold enough).
+WALK_MARGIN = 1.5
 # A word is asked of the text index as the words it begins when there are at most
 # this many of them.
 SPELLED = 8
@@ -941,7 +950,7 @@ def search(conn: Connection, query: Query, *, now: datetime) -> Page:
         and query.sort == "recent"
         and _walk_borne_out(conn, query, text, now, sizes, needed)
     ):
-        rows = _walk(conn, query, text, now, sizes, newest=True)
+        rows = _walk(conn, query, text, now, sizes)
         if rows is not None:
             return _page(rows, query, now)
     sliced = source is None and _sliced(conn, sizes)
@@ -1083,12 +1092,21 @@ def _newest_by_hour(
 
 
 def _walk(
-    conn: Connection, query: Query, text: _Text, now: datetime, sizes: _Sizes, *, newest: bool
+    conn: Connection, query: Query, text: _Text, now: datetime, sizes: _Sizes
 ) -> list[Any] | None:
+    """PostgreSQL, newest first: the page's rows found by a walk (see _walked); None
+    when the walk ends before it has them."""
+    rows = list(conn.execute(_walked(conn, query, text, now, sizes, newest=True)).all())
+    return rows if len(rows) > query.limit else None
+
+
+def _walked(
+    conn: Connection, query: Query, text: _Text, now: datetime, sizes: _Sizes, *, newest: bool
+) -> Select[Any]:
     """PostgreSQL: offers read one by one, each checked, in the order of the page
-    (``newest``: published, newest first, after the cursor) or of storage (the last
-    stored first), at most ``walk_bound`` of them, until the page has its rows; None
-    when the walk ends before it has them. In one statement: PostgreSQL's plan costs
+    (``newest``: published, newest first, after the cursor; its rows) or of storage
+    (the last stored first; the ids of the CANDIDATES), at most ``walk_bound`` of
+    them, until the page has its rows. In one statement: PostgreSQL's plan costs
     weigh index entries and rows read in storage order apart, which a walk's rows are
     not, and each statement costs it a plan (measured slower in steps). SQLite never
     walks: its text index yields matches newest first, and reads fewer offers."""
@@ -1099,14 +1117,12 @@ def _walk(
     if after is not None:
         walked = walked.where(after)
     t = walked.limit(sizes.walk_bound("recent" if newest else "relevance")).subquery("walked")
-    statement = (
+    return (
         select(*(_columns(t, query) if newest else [t.c.id]))
         .where(*_filters(t, query, now, by_text=True), text.check(t, conn.dialect.name))
         .order_by(*(t.c[key.name].desc() for key in keys))
         .limit(wanted)
     )
-    rows = list(conn.execute(statement).all())
-    return rows if len(rows) >= wanted else None
 
 
 def _ranked(
@@ -1122,46 +1138,112 @@ def _ranked(
     """A search by relevance: the CANDIDATES matching offers published last (SQLite,
     whose text index yields them newest first to the hour, then the last stored) or
     stored last (PostgreSQL, which stores them in that order), ranked. On PostgreSQL,
-    when the plan is to walk, they are found by walking the offers from the last stored,
-    and by the text index only if that walk ends too soon."""
-    candidates: Any = None
-    if (
-        plan == "text"
-        and source is None
-        and _worth_sampling(conn, sizes)
-        and _walk_borne_out(conn, query, text, now, sizes, CANDIDATES)
-    ):
-        plan = "walk"
+    they are found among the last stored first: by the smallest recent index that
+    likely holds them (see recent_store.py), or by walking the offers from the last stored
+    when the plan is to, and by the whole text index only if those end too soon."""
+    share = None  # of the last stored that match, once counted
+    afters = _recent(conn) if plan != "filter" and _estimated(conn, sizes) else ()
+    # The largest recent index may hold them (the words and filters alone, categories
+    # and places left out, likely match as many of its offers as of the catalogue's).
+    if afters and sizes.alone() * (sizes.size - afters[-1]) >= CANDIDATES * sizes.size:
+        share = _share_of_last_stored(conn, query, text, now)
+        for after in afters:
+            held = sizes.size - after
+            if share * held >= CANDIDATES:
+                past = _last_stored_past(conn, query, text, now, sizes, after)
+                rows, matched = _rank_all(conn, query, past)
+                if matched == CANDIDATES:
+                    return rows
+                share = matched / max(held, 1)
+    if plan == "text" and source is None and _worth_sampling(conn, sizes):
+        if share is None:
+            share = _share_of_last_stored(conn, query, text, now)
+        if share > 0 and WALK_MARGIN * CANDIDATES / share <= sizes.walk_bound("relevance"):
+            plan = "walk"
     if plan == "walk":
-        walked = _walk(conn, query, text, now, sizes, newest=False)
-        if walked is not None:
-            candidates = [row.id for row in walked]
-    if candidates is None:
-        if source is None:
-            source, found = _by_text(conn, text)
-        key = _hour_key(source)
-        price_index = sizes.price_index(conn.dialect.name)
-        if key is None:  # PostgreSQL's order, or the key read from each offer (SQLite)
-            key = offers.c.id if conn.dialect.name != "sqlite" else _HOUR_KEY
-        candidates = (
-            select(offers.c.id)
-            .select_from(source)
-            .where(
-                *_filters(offers, query, now, by_text=True, price_index=price_index),
-                *([] if found is None else [found]),
-            )
-            .order_by(key.desc())
-            .limit(CANDIDATES)
+        walked = _walked(conn, query, text, now, sizes, newest=False)
+        rows, matched = _rank_all(conn, query, walked)
+        if matched == CANDIDATES:
+            return rows
+    if source is None:
+        source, found = _by_text(conn, text)
+    key = _hour_key(source)
+    price_index = sizes.price_index(conn.dialect.name)
+    if key is None:  # PostgreSQL's order, or the key read from each offer (SQLite)
+        key = offers.c.id if conn.dialect.name != "sqlite" else _HOUR_KEY
+    candidates = (
+        select(offers.c.id)
+        .select_from(source)
+        .where(
+            *_filters(offers, query, now, by_text=True, price_index=price_index),
+            *([] if found is None else [found]),
         )
+        .order_by(key.desc())
+        .limit(CANDIDATES)
+    )
+    return list(conn.execute(_rank(conn, query, candidates)).all())
+
+
+def _rank(conn: Connection, query: Query, candidates: Select[Any], *extra: Any) -> Select[Any]:
+    """The page of the ``candidates`` (ids) by relevance."""
     statement = (
-        select(*_columns(offers, query))
+        select(*_columns(offers, query), *extra)
         .where(offers.c.id.in_(candidates))
         .order_by(*_relevance(offers, conn.dialect.name, query.words))
         .limit(query.limit + 1)
     )
     if query.cursor is not None:
         statement = statement.offset(query.cursor[0])
-    return list(conn.execute(statement).all())
+    return statement
+
+
+def _rank_all(conn: Connection, query: Query, candidates: Select[Any]) -> tuple[list[Any], int]:
+    """The page of the ``candidates`` (ids, at most CANDIDATES) by relevance, and how
+    many they were (0 for a page past them all): in one statement, which the caller
+    reads only if they were CANDIDATES."""
+    found = candidates.cte("candidates")
+    matched = select(func.count()).select_from(found).scalar_subquery().label("matched")
+    rows = list(conn.execute(_rank(conn, query, select(found.c.id), matched)).all())
+    return rows, rows[0].matched if rows else 0
+
+
+def _recent(conn: Connection) -> tuple[int, ...]:
+    """The ids after which PostgreSQL's recent indexes hold every offer, the smallest
+    index's first (see recent_store.py), looked up once in RECENT_SECONDS per database."""
+    key = conn.engine.url.render_as_string(hide_password=True)
+    found = _RECENT.get(key)
+    if found is None or time.monotonic() - found[1] >= RECENT_SECONDS:
+        found = (recent_afters(conn), time.monotonic())
+        _RECENT[key] = found
+    return found[0]
+
+
+# Looked up again after this long: the catalogue's round makes the index again further
+# on as offers arrive (a search meanwhile reads the rest of the catalogue for more).
+RECENT_SECONDS = 60.0
+_RECENT: dict[str, tuple[tuple[int, ...], float]] = {}
+
+
+def _last_stored_past(
+    conn: Connection, query: Query, text: _Text, now: datetime, sizes: _Sizes, after: int
+) -> Select[Any]:
+    """The ids of the CANDIDATES last stored matching offers of ids past ``after``, as
+    PostgreSQL's recent index past it holds them."""
+    _, found = _by_text(conn, text)
+    assert found is not None
+    price_index = sizes.price_index(conn.dialect.name)
+    # Written into the statement, so that PostgreSQL sees it is the recent index's.
+    bound: ColumnElement[int] = bindparam("after", after, literal_execute=True)
+    return (
+        select(offers.c.id)
+        .where(
+            *_filters(offers, query, now, by_text=True, price_index=price_index),
+            found,
+            offers.c.id > bound,
+        )
+        .order_by(offers.c.id.desc())
+        .limit(CANDIDATES)
+    )
 
 
 def _worth_sampling(conn: Connection, sizes: _Sizes) -> bool:
@@ -1187,7 +1269,7 @@ def _walk_borne_out(
     bound in vain before the text index drove (40 to 60 ms at 1,000,000 offers). The
     last stored are those a walk reads first (newest first, mostly)."""
     share = _share_of_last_stored(conn, query, text, now)
-    return share > 0 and needed / share <= sizes.walk_bound(query.sort)
+    return share > 0 and WALK_MARGIN * needed / share <= sizes.walk_bound(query.sort)
 
 
 def _share_of_last_stored(conn: Connection, query: Query, text: _Text, now: datetime) -> float:

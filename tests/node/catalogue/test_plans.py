@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from sqlalchemy import event, select
 
+from node.catalogue import recent_store as recent
 from node.catalogue import search as catalogue
 from node.catalogue.store import MAX_SCALED_PRICE, Entry, put, put_many, remove_actor, scaled_price
 from node.catalogue.text import price_word, price_words
@@ -450,3 +451,39 @@ def test_relevance_walks_when_the_last_stored_show_words_and_places_go_together(
     assert any("walked" in s for s in statements)
     # The text index was not read (only estimated, without statistics yet).
     assert not any("@@" in s and not s.startswith("EXPLAIN") for s in statements)
+
+
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)  # SQLite has none
+def test_relevance_asks_the_recent_indexes_first_for_the_same_pages(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where the last stored show that a recent index holds a search's candidates, they
+    are read from it (its bound written into the statement, for PostgreSQL to see it is
+    that index's); where it holds too few, from the whole text index: the same pages
+    either way."""
+    monkeypatch.setattr(catalogue, "CANDIDATES", 8)
+    monkeypatch.setattr(recent, "TIERS", (40, 100))
+    # Statistics, as autovacuum keeps them: the estimates the indexes are chosen by.
+    with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.exec_driver_sql("ANALYZE offers")
+    queries = [{**params, "sort": "relevance"} for params in QUERIES]
+    before = [pages(db, params) for params in queries]
+    assert recent.renew(db.engine) == [
+        "ix_offers_search_recent1_after_260",
+        "ix_offers_search_recent2_after_200",
+    ]
+    catalogue._RECENT.clear()
+    asked: list[tuple[str, Any]] = []
+
+    @event.listens_for(db.engine, "before_cursor_execute")
+    def record(conn: Any, cursor: Any, statement: str, parameters: Any, *args: Any) -> None:
+        asked.append((statement, parameters))
+
+    assert [pages(db, params) for params in queries] == before
+    # As written in the statement, the bound is the index's own (PostgreSQL proves a
+    # partial index's condition from constants only; bench/catalogue.py shows it read).
+    smallest = [(s, p) for s, p in asked if "offers.id > 260" in s]
+    assert smallest, "the smallest recent index was never asked"
+    # Searches whose matches it holds too few of went on to the larger one, or the rest.
+    assert any("offers.id > 200" in s for s, _ in asked)
+    assert len(smallest) < len(asked)

@@ -1,14 +1,17 @@
 """SQLite's text index, grown a segment a write, is merged into one by the catalogue's
 poller once a day, a step at a time (node/catalogue/worker.py); searches find the same
-offers before and after, and PostgreSQL has nothing to merge. What it saves is measured
-by bench/catalogue.py."""
+offers before and after, and PostgreSQL has nothing to merge: there the poller makes the
+recent indexes (node/catalogue/recent_store.py). What they save is measured by
+bench/catalogue.py."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from sqlalchemy.engine import Connection
 
+from node.catalogue import recent_store as recent
 from node.catalogue import search as catalogue
 from node.catalogue.store import Entry, merge_text_index, put_many
 from node.catalogue.worker import MERGE_EVERY, _Merging
@@ -91,3 +94,17 @@ async def test_the_index_is_merged_into_one_a_step_at_a_time_once_a_day(
     assert await found(alpha, "ecrit6 numero29") == ["https://coop.example/offers/6-29"]
     with node.db.engine.begin() as conn:
         conn.exec_driver_sql("INSERT INTO offers_fts(offers_fts) VALUES ('integrity-check')")
+
+
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+async def test_on_postgresql_the_round_makes_the_recent_indexes(
+    network: Network, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(recent, "TIERS", (40,))
+    alpha = await network.add("alpha.test")
+    for number in range(3):
+        await write(alpha, number)
+    merging = _Merging()
+    assert await merging.run_once(alpha.node) == 1  # made: the round goes on at once
+    assert await merging.run_once(alpha.node) == 0
+    assert await alpha.node.db.read(recent.recent_afters) == (50,)

@@ -1,0 +1,117 @@
+"""PostgreSQL: text indexes over the offers stored last only ("the recent indexes").
+
+A search by relevance ranks the CANDIDATES matching offers stored last (see search.py).
+PostgreSQL's text index yields matches unordered: to keep the thousand stored last it
+reads every match's row, tens of thousands for a common word in a catalogue of a
+million (60 to 90 ms). Partial indexes of the same words over the last offers stored
+(TIERS: from 50,000 to 100,000, and from 250,000 to 500,000) hold a search's
+candidates whenever enough of their offers match (one in a hundred, one in five
+hundred), and yield the rows of their own matches only (3 to 15 ms): a search asks
+the smallest that likely holds them, as the last stored show, and the whole index only
+when none does. Each costs the writes of offers a little (4,450 offers stored a second
+with two, 5,100 with none, at 1,000,000).
+
+Each is named after its tier and the last id it leaves out
+(``ix_offers_search_recent<tier>_after_<id>``: it holds the offers of greater ids) and
+made again, further on, by the catalogue's background round once twice its offers lie
+past that id (:func:`renew`): the new one is built beside the old (``CREATE INDEX
+CONCURRENTLY``, which lets writes go on, about a second at 1,000,000 offers), then the
+old one is dropped. SQLite's text index yields matches newest first: it has none.
+"""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import Engine, func, select, text
+from sqlalchemy.engine import Connection
+
+from node.storage.tables import offers
+
+# The offers each recent index holds at least (and at most twice as many): a search
+# asks the smallest first.
+TIERS = (50_000, 250_000)
+_NAME = re.compile(r"ix_offers_search_recent(\d+)_after_(\d+)")
+# Held while the index is made again, so that two workers do not both make it.
+LOCK_KEY = 0x636F_6F70_7265_63  # "cooprec"
+
+
+def recent_afters(conn: Connection) -> tuple[int, ...]:
+    """The ids after which the recent indexes hold every offer, the smallest index's
+    first (none on SQLite): each the greatest of its valid ones, while one is made
+    again."""
+    found: dict[int, int] = {}
+    for tier, after, valid in _indexes(conn).values():
+        if valid:
+            found[tier] = max(after, found.get(tier, after))
+    return tuple(sorted(found.values(), reverse=True))
+
+
+def renew(engine: Engine) -> list[str]:
+    """Make each recent index again (TIERS) if more than twice the offers it holds at
+    least lie past its id (or if there is none and the catalogue holds as many), and
+    drop the others; the names of the indexes made."""
+    if engine.dialect.name != "postgresql":
+        return []
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        if not conn.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": LOCK_KEY}).scalar():
+            return []  # another process is at it
+        try:
+            return _renew(conn)
+        finally:
+            conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": LOCK_KEY})
+
+
+def _renew(conn: Connection) -> list[str]:
+    indexes = _indexes(conn)
+    # One left invalid by a build that did not end (its process stopped) is dropped
+    # first: it would take the name of the one made again.
+    for name, (_, _, valid) in indexes.items():
+        if not valid:
+            _drop(conn, name)
+    top = int(conn.execute(select(func.max(offers.c.id))).scalar() or 0)
+    made = []
+    for tier, held in enumerate(TIERS, start=1):
+        ours = {name: after for name, (t, after, valid) in indexes.items() if t == tier and valid}
+        current = max(ours.values(), default=0)
+        if top - current > 2 * held:
+            current = top - held
+            name = f"ix_offers_search_recent{tier}_after_{current}"
+            # Both values are integers made here: nothing of a peer's reaches it.
+            conn.exec_driver_sql(
+                f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {name} ON offers "
+                f"USING gin (search_vector) WHERE id > {current}"
+            )
+            made.append(name)
+        for name, after in ours.items():
+            if after != current:
+                _drop(conn, name)
+    # Those of tiers no longer made.
+    for name, (tier, _, valid) in indexes.items():
+        if valid and tier > len(TIERS):
+            _drop(conn, name)
+    return made
+
+
+def _indexes(conn: Connection) -> dict[str, tuple[int, int, bool]]:
+    """The recent indexes by name: their tier (1 for the smallest), the id each
+    starts after, and whether it is valid (complete: a build that stopped leaves its
+    index invalid)."""
+    if conn.dialect.name != "postgresql":
+        return {}
+    rows = conn.execute(
+        text(
+            "SELECT indexrelid::regclass::text, indisvalid FROM pg_index "
+            "WHERE indrelid = 'offers'::regclass"
+        )
+    )
+    found = {}
+    for name, valid in rows:
+        bare = name.rpartition(".")[2]
+        if matched := _NAME.fullmatch(bare):
+            found[bare] = (int(matched[1]), int(matched[2]), bool(valid))
+    return found
+
+
+def _drop(conn: Connection, name: str) -> None:
+    conn.exec_driver_sql(f"DROP INDEX CONCURRENTLY IF EXISTS {name}")

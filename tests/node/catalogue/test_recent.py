@@ -1,0 +1,119 @@
+"""PostgreSQL's recent indexes (node/catalogue/recent_store.py): made once twice the offers
+each holds at least lie past its id, made again further on as offers arrive, the old
+ones dropped, one a stopped build left invalid replaced; none on SQLite. What they
+save a search is shown by test_plans.py and bench/catalogue.py."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pytest
+
+from node.catalogue import recent_store as recent
+from node.catalogue.store import Entry, put_many
+from node.services.setup import migrate_database
+from node.storage.database import Database
+
+NOW = datetime(2027, 3, 1, 9, 0, tzinfo=UTC)
+
+
+def entries(first: int, count: int) -> list[Entry]:
+    return [
+        Entry(
+            uri=f"https://coop.example/offers/{n}",
+            actor="https://coop.example/actors/coop",
+            title=f"Pommes {n}",
+            published=NOW,
+            updated=NOW,
+            document={"type": "Proposal"},
+        )
+        for n in range(first, first + count)
+    ]
+
+
+@pytest.fixture
+def db(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Database]:
+    monkeypatch.setattr(recent, "TIERS", (20, 50))
+    migrate_database(database_url)
+    database = Database(database_url, readers=1)
+    try:
+        yield database
+    finally:
+        database.close()
+
+
+def store(db: Database, first: int, count: int) -> None:
+    db.write_sync(lambda conn: put_many(conn, entries(first, count), now=NOW))
+
+
+def afters(db: Database) -> tuple[int, ...]:
+    return db.read_sync(recent.recent_afters)
+
+
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+def test_each_is_made_past_twice_its_offers_then_again_further_on(db: Database) -> None:
+    store(db, 0, 90)
+    # 90 offers: more than twice 20, not twice 50.
+    assert recent.renew(db.engine) == ["ix_offers_search_recent1_after_70"]
+    assert afters(db) == (70,)
+    assert recent.renew(db.engine) == []
+    store(db, 90, 20)
+    # 110: 40 past the first (not more than twice 20), 110 past none (more than 100).
+    assert recent.renew(db.engine) == ["ix_offers_search_recent2_after_60"]
+    assert afters(db) == (70, 60)
+    store(db, 110, 10)
+    assert recent.renew(db.engine) == ["ix_offers_search_recent1_after_100"]
+    assert afters(db) == (100, 60)
+    assert set(indexes(db)) == {
+        "ix_offers_search_recent1_after_100",
+        "ix_offers_search_recent2_after_60",
+    }
+
+
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+def test_one_a_stopped_build_left_invalid_is_made_again(db: Database) -> None:
+    store(db, 0, 90)
+    recent.renew(db.engine)
+    # As a build stopped half-way leaves it (CREATE INDEX CONCURRENTLY).
+    with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.exec_driver_sql(
+            "UPDATE pg_index SET indisvalid = false "
+            "WHERE indexrelid = 'ix_offers_search_recent1_after_70'::regclass"
+        )
+    assert afters(db) == ()
+    assert recent.renew(db.engine) == ["ix_offers_search_recent1_after_70"]
+    assert afters(db) == (70,)
+    assert indexes(db) == {"ix_offers_search_recent1_after_70": True}
+
+
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+def test_those_of_tiers_no_longer_made_are_dropped(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store(db, 0, 120)
+    assert len(recent.renew(db.engine)) == 2
+    monkeypatch.setattr(recent, "TIERS", (20,))
+    assert recent.renew(db.engine) == []
+    assert set(indexes(db)) == {"ix_offers_search_recent1_after_100"}
+
+
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+def test_a_process_at_it_keeps_another_out(db: Database) -> None:
+    store(db, 0, 90)
+    with db.engine.connect() as conn:
+        conn.exec_driver_sql(f"SELECT pg_advisory_lock({recent.LOCK_KEY})")
+        assert recent.renew(db.engine) == []
+        conn.exec_driver_sql(f"SELECT pg_advisory_unlock({recent.LOCK_KEY})")
+    assert recent.renew(db.engine) == ["ix_offers_search_recent1_after_70"]
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_sqlite_has_none(db: Database) -> None:
+    store(db, 0, 200)
+    assert recent.renew(db.engine) == []
+    assert afters(db) == ()
+
+
+def indexes(db: Database) -> dict[str, bool]:
+    return {name: valid for name, (_, _, valid) in db.read_sync(recent._indexes).items()}
