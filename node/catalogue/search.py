@@ -1105,7 +1105,7 @@ def _walked(
 ) -> Select[Any]:
     """PostgreSQL: offers read one by one, each checked, in the order of the page
     (``newest``: published, newest first, after the cursor; its rows) or of storage
-    (the last stored first; the ids of the CANDIDATES), at most ``walk_bound`` of
+    (the last stored first; the CANDIDATES, their columns _READ), at most ``walk_bound`` of
     them, until the page has its rows. In one statement: PostgreSQL's plan costs
     weigh index entries and rows read in storage order apart, which a walk's rows are
     not, and each statement costs it a plan (measured slower in steps). SQLite never
@@ -1118,7 +1118,7 @@ def _walked(
         walked = walked.where(after)
     t = walked.limit(sizes.walk_bound("recent" if newest else "relevance")).subquery("walked")
     return (
-        select(*(_columns(t, query) if newest else [t.c.id]))
+        select(*(_columns(t, query) if newest else [t.c[name] for name in _READ]))
         .where(*_filters(t, query, now, by_text=True), text.check(t, conn.dialect.name))
         .order_by(*(t.c[key.name].desc() for key in keys))
         .limit(wanted)
@@ -1198,12 +1198,20 @@ def _rank(conn: Connection, query: Query, candidates: Select[Any], *extra: Any) 
 
 
 def _rank_all(conn: Connection, query: Query, candidates: Select[Any]) -> tuple[list[Any], int]:
-    """The page of the ``candidates`` (ids, at most CANDIDATES) by relevance, and how
-    many they were (0 for a page past them all): in one statement, which the caller
-    reads only if they were CANDIDATES."""
+    """The page of the ``candidates`` (rows of the columns _READ, at most CANDIDATES)
+    by relevance, and how many they were (0 for a page past them all): in one
+    statement, ranked as read (not read again by id), which the caller reads only if
+    they were CANDIDATES."""
     found = candidates.cte("candidates")
     matched = select(func.count()).select_from(found).scalar_subquery().label("matched")
-    rows = list(conn.execute(_rank(conn, query, select(found.c.id), matched)).all())
+    statement = (
+        select(*_columns(found, query), matched)
+        .order_by(*_relevance(found, conn.dialect.name, query.words))
+        .limit(query.limit + 1)
+    )
+    if query.cursor is not None:
+        statement = statement.offset(query.cursor[0])
+    rows = list(conn.execute(statement).all())
     return rows, rows[0].matched if rows else 0
 
 
@@ -1227,15 +1235,15 @@ _RECENT: dict[str, tuple[tuple[int, ...], float]] = {}
 def _last_stored_past(
     conn: Connection, query: Query, text: _Text, now: datetime, sizes: _Sizes, after: int
 ) -> Select[Any]:
-    """The ids of the CANDIDATES last stored matching offers of ids past ``after``, as
-    PostgreSQL's recent index past it holds them."""
+    """The CANDIDATES last stored matching offers of ids past ``after`` (their columns
+    _READ), as PostgreSQL's recent index past it holds them."""
     _, found = _by_text(conn, text)
     assert found is not None
     price_index = sizes.price_index(conn.dialect.name)
     # Written into the statement, so that PostgreSQL sees it is the recent index's.
     bound: ColumnElement[int] = bindparam("after", after, literal_execute=True)
     return (
-        select(offers.c.id)
+        select(*(offers.c[name] for name in _READ))
         .where(
             *_filters(offers, query, now, by_text=True, price_index=price_index),
             found,
