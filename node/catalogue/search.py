@@ -702,6 +702,22 @@ def _by_filter(
     )
 
 
+def _surely_broad(conn: Connection, query: Query, share: float) -> bool:
+    """PostgreSQL: whether the query's price range surely holds more than ``share`` of
+    the catalogue, as the statistics of the words of the prices wholly within it show
+    (see text.py): then it is not counted (reading 36,660 entries of its index to find
+    out, 3 to 4 ms at 1,000,000 offers)."""
+    stats = _WordStats.of(conn) if conn.dialect.name == "postgresql" else None
+    if stats is None or query.currency is None:
+        return False
+    low = 0 if query.min_price is None else scaled_price(query.min_price)
+    high = MAX_SCALED_PRICE if query.max_price is None else scaled_price(query.max_price)
+    # The word of a power of two holds the prices from the one below to it: those
+    # between the range's first and last are wholly within it.
+    within = price_words(query.currency, low, high)[1:-1]
+    return sum(stats.shares.get(word, 0.0) for word in within) > share
+
+
 def _estimate(conn: Connection, text: _Text, size: int) -> tuple[int, int]:
     """PostgreSQL's estimate of the offers the words match: counting them costs it as
     much as finding them (its text index yields them unordered). From its statistics
@@ -825,7 +841,10 @@ class _Sizes:
             return cls(size, few, size, None, size), text
         filtered, narrowest, held, broad_price = size, None, False, False
         for name, conditions in _indexed_filters(query).items():
-            counted = _count(conn, select(offers.c.id).where(*conditions), 4 * few)
+            if name == "price" and _surely_broad(conn, query, 4 * few / size):
+                counted = 4 * few  # as a count stopped at its cap
+            else:
+                counted = _count(conn, select(offers.c.id).where(*conditions), 4 * few)
             broad_price |= name == "price" and counted >= 4 * few
             in_words = name == "coop"  # the co-op's word is always asked
             if name == "price" and counted < 4 * few and conn.dialect.name == "sqlite":

@@ -453,6 +453,40 @@ def test_relevance_walks_when_the_last_stored_show_words_and_places_go_together(
     assert not any("@@" in s and not s.startswith("EXPLAIN") for s in statements)
 
 
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)  # SQLite counts
+def test_a_price_range_the_statistics_show_broad_is_not_counted(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At most 45 EUR holds the prices wholly under 26.21 EUR (the words of the powers
+    of two up to it), half of these offers: more than a broad range's 80 of 300, as
+    the statistics of those words show. Its pages are those of a counted range."""
+    monkeypatch.setattr(catalogue, "_few", lambda conn, query: (OFFERS, 20))
+    with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.exec_driver_sql("ANALYZE offers")
+    params = {"q": "po", "currency": "EUR", "max_price": "45", "sort": "recent"}
+    statements: list[str] = []
+
+    @event.listens_for(db.engine, "before_cursor_execute")
+    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        statements.append(statement)
+
+    def counted() -> bool:
+        # A count of the price's index (the last stored's count is of their rows).
+        return any("count_1 \nFROM (SELECT offers.id AS id" in s for s in statements)
+
+    found = pages(db, params)
+    assert sum(map(len, found)) > 0
+    assert not counted()
+    # Under 10 EUR, wholly within: too few to be sure, it is counted.
+    statements.clear()
+    pages(db, {**params, "max_price": "10"})
+    assert counted()
+    monkeypatch.setattr(catalogue, "_surely_broad", lambda *args: False)
+    statements.clear()
+    assert pages(db, params) == found
+    assert counted()
+
+
 @pytest.mark.parametrize("backend", ["postgres"], indirect=True)  # SQLite has none
 def test_relevance_asks_the_recent_indexes_first_for_the_same_pages(
     db: Database, monkeypatch: pytest.MonkeyPatch
