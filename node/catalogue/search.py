@@ -329,8 +329,8 @@ def _moment(value: Any) -> datetime:
 #
 # By relevance, the CANDIDATES matching offers published last (SQLite, to the hour) or
 # stored last (PostgreSQL) are ranked (all of them when fewer match). On PostgreSQL they
-# are asked first of the smallest of its recent indexes (a second text index over the
-# last offers stored only, see recent_store.py) that likely holds them, as the last stored
+# are asked first of the smallest of its recent indexes (text indexes over the last
+# offers stored only, see recent_store.py) that likely holds them, as the last stored
 # show: it reads the rows of its own matches only. A catalogue of at most SMALL offers
 # is searched by the text index alone.
 #
@@ -967,7 +967,9 @@ def search(conn: Connection, query: Query, *, now: datetime) -> Page:
     if (
         plan == "walk"
         and query.sort == "recent"
-        and _walk_borne_out(conn, query, text, now, sizes, needed)
+        and _walk_borne_out(
+            _share_of_last_stored(conn, query, text, now), needed, sizes.walk_bound("recent")
+        )
     ):
         rows = _walk(conn, query, text, now, sizes)
         if rows is not None:
@@ -1124,8 +1126,8 @@ def _walked(
 ) -> Select[Any]:
     """PostgreSQL: offers read one by one, each checked, in the order of the page
     (``newest``: published, newest first, after the cursor; its rows) or of storage
-    (the last stored first; the CANDIDATES, their columns _READ), at most ``walk_bound`` of
-    them, until the page has its rows. In one statement: PostgreSQL's plan costs
+    (the last stored first; the CANDIDATES, their columns _READ), at most
+    ``walk_bound`` of them, until the page has its rows. In one statement: PostgreSQL's plan costs
     weigh index entries and rows read in storage order apart, which a walk's rows are
     not, and each statement costs it a plan (measured slower in steps). SQLite never
     walks: its text index yields matches newest first, and reads fewer offers."""
@@ -1158,8 +1160,9 @@ def _ranked(
     whose text index yields them newest first to the hour, then the last stored) or
     stored last (PostgreSQL, which stores them in that order), ranked. On PostgreSQL,
     they are found among the last stored first: by the smallest recent index that
-    likely holds them (see recent_store.py), or by walking the offers from the last stored
-    when the plan is to, and by the whole text index only if those end too soon."""
+    likely holds them (see recent_store.py), or by walking the offers from the last
+    stored when the plan is to, and by the whole text index only if those end too
+    soon."""
     share = None  # of the last stored that match, once counted
     afters = _recent(conn) if plan != "filter" and _estimated(conn, sizes) else ()
     # The largest recent index may hold them (the words and filters alone, categories
@@ -1177,7 +1180,7 @@ def _ranked(
     if plan == "text" and source is None and _worth_sampling(conn, sizes):
         if share is None:
             share = _share_of_last_stored(conn, query, text, now)
-        if share > 0 and WALK_MARGIN * CANDIDATES / share <= sizes.walk_bound("relevance"):
+        if _walk_borne_out(share, CANDIDATES, sizes.walk_bound("relevance")):
             plan = "walk"
     if plan == "walk":
         walked = _walked(conn, query, text, now, sizes, newest=False)
@@ -1203,17 +1206,17 @@ def _ranked(
     return list(conn.execute(_rank(conn, query, candidates)).all())
 
 
-def _rank(conn: Connection, query: Query, candidates: Select[Any], *extra: Any) -> Select[Any]:
+def _rank(conn: Connection, query: Query, candidates: Select[Any]) -> Select[Any]:
     """The page of the ``candidates`` (ids) by relevance."""
-    statement = (
-        select(*_columns(offers, query), *extra)
-        .where(offers.c.id.in_(candidates))
-        .order_by(*_relevance(offers, conn.dialect.name, query.words))
-        .limit(query.limit + 1)
-    )
-    if query.cursor is not None:
-        statement = statement.offset(query.cursor[0])
-    return statement
+    statement = select(*_columns(offers, query)).where(offers.c.id.in_(candidates))
+    return _by_relevance(conn, statement, offers, query)
+
+
+def _by_relevance(conn: Connection, statement: Select[Any], t: Any, query: Query) -> Select[Any]:
+    """``statement`` (rows of ``t``) sorted by relevance, the page's rows of it."""
+    statement = statement.order_by(*_relevance(t, conn.dialect.name, query.words))
+    statement = statement.limit(query.limit + 1)
+    return statement if query.cursor is None else statement.offset(query.cursor[0])
 
 
 def _rank_all(conn: Connection, query: Query, candidates: Select[Any]) -> tuple[list[Any], int]:
@@ -1223,20 +1226,15 @@ def _rank_all(conn: Connection, query: Query, candidates: Select[Any]) -> tuple[
     they were CANDIDATES."""
     found = candidates.cte("candidates")
     matched = select(func.count()).select_from(found).scalar_subquery().label("matched")
-    statement = (
-        select(*_columns(found, query), matched)
-        .order_by(*_relevance(found, conn.dialect.name, query.words))
-        .limit(query.limit + 1)
-    )
-    if query.cursor is not None:
-        statement = statement.offset(query.cursor[0])
+    statement = _by_relevance(conn, select(*_columns(found, query), matched), found, query)
     rows = list(conn.execute(statement).all())
     return rows, rows[0].matched if rows else 0
 
 
 def _recent(conn: Connection) -> tuple[int, ...]:
     """The ids after which PostgreSQL's recent indexes hold every offer, the smallest
-    index's first (see recent_store.py), looked up once in RECENT_SECONDS per database."""
+    index's first (see recent_store.py), looked up once in RECENT_SECONDS per
+    database."""
     key = conn.engine.url.render_as_string(hide_password=True)
     found = _RECENT.get(key)
     if found is None or time.monotonic() - found[1] >= RECENT_SECONDS:
@@ -1286,17 +1284,15 @@ def _worth_sampling(conn: Connection, sizes: _Sizes) -> bool:
     return _estimated(conn, sizes) and sizes.alone() > bound
 
 
-def _walk_borne_out(
-    conn: Connection, query: Query, text: _Text, now: datetime, sizes: _Sizes, needed: int
-) -> bool:
-    """Whether enough of the last offers stored match for a walk to find ``needed``
-    within its bound. The estimate a plan is chosen by takes the words and filters as
-    independent, and a price range counted past its cap as holding every offer: sorted
-    by recency, a price under a tenth of the catalogue's sent walks to read their whole
-    bound in vain before the text index drove (40 to 60 ms at 1,000,000 offers). The
-    last stored are those a walk reads first (newest first, mostly)."""
-    share = _share_of_last_stored(conn, query, text, now)
-    return share > 0 and WALK_MARGIN * needed / share <= sizes.walk_bound(query.sort)
+def _walk_borne_out(share: float, needed: int, bound: int) -> bool:
+    """Whether, ``share`` of the last offers stored matching, a walk likely finds
+    ``needed`` within ``bound`` offers. The estimate a plan is chosen by takes the words
+    and filters as independent, and a price range counted past its cap as holding every
+    offer: sorted by recency, a price under a tenth of the catalogue's sent walks to
+    read their whole bound in vain before the text index drove (40 to 60 ms at
+    1,000,000 offers). The last stored are those a walk reads first (newest first,
+    mostly)."""
+    return share > 0 and WALK_MARGIN * needed / share <= bound
 
 
 def _share_of_last_stored(conn: Connection, query: Query, text: _Text, now: datetime) -> float:
