@@ -4,12 +4,14 @@ A search by relevance ranks the CANDIDATES matching offers stored last (see sear
 PostgreSQL's text index yields matches unordered: to keep the thousand stored last it
 reads every match's row, tens of thousands for a common word in a catalogue of a
 million (60 to 90 ms). Partial indexes of the same words over the last offers stored
-(TIERS: from 50,000 to 100,000, and from 250,000 to 500,000) hold a search's
-candidates whenever enough of their offers match (one in a hundred, one in five
-hundred), and yield the rows of their own matches only (3 to 15 ms): a search asks
-the smallest that likely holds them, as the last stored show, and the whole index only
-when none does. Each costs the writes of offers a little (4,450 offers stored a second
-with two, 5,100 with none, at 1,000,000).
+(TIERS: from 50,000 to 100,000, from 100,000 to 200,000 and from 400,000 to 800,000)
+hold a search's candidates whenever enough of their offers match (one in fifty, one in
+a hundred, one in four hundred), and yield the rows of their own matches only (3 to
+15 ms): a search asks the smallest that likely holds them, as the last stored show,
+and the whole index only when none does. They cost the writes of offers a little
+(4,500 to 5,300 offers stored a second with three, 4,800 to 5,200 with none, at
+1,000,000; bench/catalogue.py's searches: p95 31 ms with three, 35 with two, 39 with
+none).
 
 Each is named after its tier and the last id it leaves out
 (``ix_offers_search_recent<tier>_after_<id>``: it holds the offers of greater ids) and
@@ -30,7 +32,7 @@ from node.storage.tables import offers
 
 # The offers each recent index holds at least (and at most twice as many): a search
 # asks the smallest first.
-TIERS = (50_000, 250_000)
+TIERS = (50_000, 100_000, 400_000)
 _NAME = re.compile(r"ix_offers_search_recent(\d+)_after_(\d+)")
 # Held while the index is made again, so that two workers do not both make it.
 LOCK_KEY = 0x636F_6F70_7265_63  # "cooprec"
