@@ -1182,6 +1182,14 @@ def _ranked(
             share = _share_of_last_stored(conn, query, text, now)
         if _walk_borne_out(share, CANDIDATES, sizes.walk_bound("relevance")):
             plan = "walk"
+    elif (
+        plan == "walk"
+        and share is not None
+        and not _walk_borne_out(share, CANDIDATES, sizes.walk_bound("relevance"))
+    ):
+        # Planned by the estimate, but the last stored or a recent index showed how
+        # many match: a walk that would end short is not begun.
+        plan = "text"
     if plan == "walk":
         walked = _walked(conn, query, text, now, sizes, newest=False)
         rows, matched = _rank_all(conn, query, walked)

@@ -112,6 +112,17 @@ def pages(db: Database, params: dict[str, Any], limit: int = 7) -> list[list[str
     raise AssertionError("the pages never end")
 
 
+def recorded(db: Database) -> list[str]:
+    """The statements run on ``db`` from now on."""
+    statements: list[str] = []
+
+    @event.listens_for(db.engine, "before_cursor_execute")
+    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        statements.append(statement)
+
+    return statements
+
+
 def forced(monkeypatch: pytest.MonkeyPatch, plan: str) -> None:
     monkeypatch.setattr(catalogue._Sizes, "plan", lambda self, sort, needed, dialect: plan)
 
@@ -174,11 +185,7 @@ def test_a_walk_the_last_stored_show_too_long_is_not_begun(
     end within its bound: the text index drives from the start."""
     by_text = by_text_then_walked(db, monkeypatch)
     monkeypatch.setattr(catalogue._Sizes, "walk_bound", lambda self, sort: 5)
-    statements: list[str] = []
-
-    @event.listens_for(db.engine, "before_cursor_execute")
-    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        statements.append(statement)
+    statements = recorded(db)
 
     assert pages(db, NEAR_DIE) == by_text
     assert any("sampled" in s for s in statements)
@@ -434,11 +441,7 @@ def test_relevance_walks_when_the_last_stored_show_words_and_places_go_together(
     monkeypatch.setattr(catalogue, "CANDIDATES", 12)
     forced(monkeypatch, "text")
     params = {"q": "rennes", "sort": "relevance", "near": "48.1173,-1.6778", "within_km": "30"}
-    statements: list[str] = []
-
-    @event.listens_for(db.engine, "before_cursor_execute")
-    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        statements.append(statement)
+    statements = recorded(db)
 
     monkeypatch.setattr(catalogue, "_worth_sampling", lambda conn, sizes: False)
     by_text = pages(db, params)
@@ -464,11 +467,7 @@ def test_a_price_range_the_statistics_show_broad_is_not_counted(
     with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.exec_driver_sql("ANALYZE offers")
     params = {"q": "po", "currency": "EUR", "max_price": "45", "sort": "recent"}
-    statements: list[str] = []
-
-    @event.listens_for(db.engine, "before_cursor_execute")
-    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        statements.append(statement)
+    statements = recorded(db)
 
     def counted() -> bool:
         # A count of the price's index (the last stored's count is of their rows).
@@ -521,3 +520,26 @@ def test_relevance_asks_the_recent_indexes_first_for_the_same_pages(
     # Searches whose matches it holds too few of went on to the larger one, or the rest.
     assert any("offers.id > 200" in s for s, _ in asked)
     assert len(smallest) < len(asked)
+
+
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+def test_a_planned_walk_the_last_stored_show_too_long_is_not_begun_by_relevance(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(catalogue, "CANDIDATES", 8)
+    monkeypatch.setattr(recent, "TIERS", (40,))
+    with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.exec_driver_sql("ANALYZE offers")
+    recent.renew(db.engine)
+    catalogue._RECENT.clear()
+    # Too few of the last 40 stored match for them to hold 8: the walk is planned.
+    params = {"q": "pommes miel", "sort": "relevance"}
+    forced(monkeypatch, "text")
+    by_text = pages(db, params)
+    forced(monkeypatch, "walk")
+    monkeypatch.setattr(catalogue._Sizes, "walk_bound", lambda self, sort: 5)
+    statements = recorded(db)
+
+    assert pages(db, params) == by_text
+    assert any("sampled" in s for s in statements)
+    assert not any("walked" in s for s in statements)
