@@ -1250,7 +1250,7 @@ def _ranked(
     if key is None:  # PostgreSQL's order, or the key read from each offer (SQLite)
         key = offers.c.id if conn.dialect.name != "sqlite" else _HOUR_KEY
     candidates = (
-        select(offers.c.id)
+        select(*(offers.c[name] for name in _READ))
         .select_from(source)
         .where(
             *_filters(offers, query, now, by_text=True, price_index=price_index),
@@ -1259,13 +1259,7 @@ def _ranked(
         .order_by(key.desc())
         .limit(CANDIDATES)
     )
-    return list(conn.execute(_rank(conn, query, candidates)).all())
-
-
-def _rank(conn: Connection, query: Query, candidates: Select[Any]) -> Select[Any]:
-    """The page of the ``candidates`` (ids) by relevance."""
-    statement = select(*_columns(offers, query)).where(offers.c.id.in_(candidates))
-    return _by_relevance(conn, statement, offers, query)
+    return _rank_all(conn, query, candidates)[0]
 
 
 def _by_relevance(conn: Connection, statement: Select[Any], t: Any, query: Query) -> Select[Any]:
