@@ -1207,19 +1207,23 @@ def _ranked(
     """A search by relevance: the CANDIDATES matching offers published last (SQLite,
     whose text index yields them newest first to the hour, then the last stored) or
     stored last (PostgreSQL, which stores them in that order), ranked. On PostgreSQL,
-    they are found among the last stored first: by the smallest recent index that
-    likely holds them (see recent_store.py), or by walking the offers from the last
-    stored when the plan is to, and by the whole text index only if those end too
-    soon."""
+    they are found among the last stored first: by the recent indexes (see
+    recent_store.py), the smallest first, then a larger one only if the share of
+    offers matching in the one read says it likely holds them; or by walking the
+    offers from the last stored when the plan is to; by the whole text index only if
+    those end too soon."""
     share = None  # of the last stored that match, once counted
     afters = _recent(conn) if plan != "filter" and _estimated(conn, sizes) else ()
     # The largest recent index may hold them (the words and filters alone, categories
     # and places left out, likely match as many of its offers as of the catalogue's).
+    # The smallest is read first, the last stored not counted before: where it holds
+    # too few, its share of many more offers than a sample's tells the larger ones'
+    # better (a sample's few matches sent searches to the largest index in vain, or
+    # past one that held them).
     if afters and sizes.alone() * (sizes.size - afters[-1]) >= CANDIDATES * sizes.size:
-        share = _share_of_last_stored(conn, query, text, now)
         for after in afters:
             held = sizes.size - after
-            if share * held >= CANDIDATES:
+            if share is None or share * held >= CANDIDATES:
                 past = _last_stored_past(conn, query, text, now, sizes, after)
                 rows, matched = _rank_all(conn, query, past)
                 if matched == CANDIDATES:
