@@ -49,7 +49,12 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.sql.selectable import Join
 
-from node.catalogue.recent_store import recent_afters
+from node.catalogue.recent_store import (
+    PUBLISHED,
+    published_from,
+    published_literal,
+    recent_afters,
+)
 from node.catalogue.store import (
     ACTIVE,
     MAX_SCALED_PRICE,
@@ -1022,6 +1027,18 @@ def search(conn: Connection, query: Query, *, now: datetime) -> Page:
         rows = _walk(conn, query, text, now, sizes)
         if rows is not None:
             return _page(rows, query, now)
+    # The index of the offers published last likely holds the page's rows (the words
+    # and filters alone, categories and places left out, likely match as many of its
+    # offers as of the catalogue's): it is asked first.
+    if (
+        query.sort == "recent"
+        and source is None
+        and _estimated(conn, sizes)
+        and sizes.alone() * PUBLISHED >= (query.limit + 1) * sizes.size
+    ):
+        rows = _published_last(conn, query, text, now, sizes)
+        if rows is not None:
+            return _page(rows, query, now)
     sliced = source is None and _sliced(conn, sizes)
     if source is None:
         source, found = _by_text(conn, text)
@@ -1287,12 +1304,24 @@ def _rank_all(conn: Connection, query: Query, candidates: Select[Any]) -> tuple[
 
 def _recent(conn: Connection) -> tuple[int, ...]:
     """The ids after which PostgreSQL's recent indexes hold every offer, the smallest
-    index's first (see recent_store.py), looked up once in RECENT_SECONDS per
-    database."""
+    index's first (see recent_store.py)."""
+    return _recent_indexes(conn)[0]
+
+
+def _published_from(conn: Connection) -> int | None:
+    """The moment (in seconds since 1970) from which PostgreSQL's index of the offers
+    published last holds every offer, if there is one (see recent_store.py)."""
+    return _recent_indexes(conn)[1]
+
+
+def _recent_indexes(conn: Connection) -> tuple[tuple[int, ...], int | None]:
+    """Both, looked up once in RECENT_SECONDS per database."""
     key = conn.engine.url.render_as_string(hide_password=True)
     found = _RECENT.get(key)
     if found is None or time.monotonic() - found[1] >= RECENT_SECONDS:
-        found = (recent_afters(conn), time.monotonic())
+        start = published_from(conn)
+        indexes = (recent_afters(conn), None if start is None else int(start.timestamp()))
+        found = (indexes, time.monotonic())
         _RECENT[key] = found
     return found[0]
 
@@ -1300,7 +1329,30 @@ def _recent(conn: Connection) -> tuple[int, ...]:
 # Looked up again after this long: the catalogue's round makes the index again further
 # on as offers arrive (a search meanwhile reads the rest of the catalogue for more).
 RECENT_SECONDS = 60.0
-_RECENT: dict[str, tuple[tuple[int, ...], float]] = {}
+_RECENT: dict[str, tuple[tuple[tuple[int, ...], int | None], float]] = {}
+
+
+def _published_last(
+    conn: Connection, query: Query, text: _Text, now: datetime, sizes: _Sizes
+) -> list[Any] | None:
+    """PostgreSQL, newest first: the page's rows from the index of the offers published
+    last, None when it holds too few of them for the page (or there is none). It holds
+    every offer published from its moment on: any match it lacks is older than each row
+    of a page it fills."""
+    start = _published_from(conn)
+    if start is None or (query.cursor is not None and query.cursor[0].timestamp() < start):
+        return None  # none, or the page starts before its moment
+    _, found = _by_text(conn, text)
+    assert found is not None
+    price_index = sizes.price_index(conn.dialect.name)
+    statement = select(*_columns(offers, query)).where(
+        *_filters(offers, query, now, by_text=True, price_index=price_index),
+        found,
+        # Written into the statement, so that PostgreSQL sees it is the index's.
+        offers.c.published >= literal_column(published_literal(start)),
+    )
+    rows = _page_rows(conn, statement, offers, query)
+    return rows if len(rows) > query.limit else None
 
 
 def _last_stored_past(

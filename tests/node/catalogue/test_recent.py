@@ -6,7 +6,8 @@ save a search is shown by test_plans.py and bench/catalogue.py."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -108,6 +109,65 @@ def test_a_process_at_it_keeps_another_out(db: Database) -> None:
     assert recent.renew(db.engine) == ["ix_offers_search_recent1_after_70"]
 
 
+def published(db: Database, first: int, count: int, last: datetime) -> None:
+    """Offers published a minute apart, the last at ``last``."""
+    made = [
+        replace(entry, published=last - timedelta(minutes=count - 1 - n))
+        for n, entry in enumerate(entries(first, count))
+    ]
+    db.write_sync(lambda conn: put_many(conn, made, now=NOW))
+
+
+def named(moment: datetime) -> str:
+    return f"ix_offers_search_published_from_{int(moment.timestamp())}"
+
+
+@pytest.fixture
+def published_only(db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The index of the offers published last alone, of 10 offers at least (after
+    ``db``, which sets the tiers)."""
+    monkeypatch.setattr(recent, "TIERS", ())
+    monkeypatch.setattr(recent, "PUBLISHED", 10)
+
+
+@pytest.mark.usefixtures("published_only")
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+def test_the_offers_published_last_have_theirs_made_again_further_on(db: Database) -> None:
+    # 20 offers: not more than twice 10.
+    published(db, 0, 20, last=NOW)
+    assert recent.renew(db.engine) == []
+    assert db.read_sync(recent.published_from) is None
+    # 21: from the 11th last published on (9 minutes before NOW).
+    published(db, 20, 1, last=NOW + timedelta(minutes=1))
+    start = NOW - timedelta(minutes=9)
+    assert recent.renew(db.engine) == [named(start)]
+    assert db.read_sync(recent.published_from) == start
+    # Offers stored now but published long before (a backfill) are not among them.
+    published(db, 100, 30, last=NOW - timedelta(hours=1))
+    assert recent.renew(db.engine) == []
+    # 11 more published since: 22 from its moment on, more than twice 10.
+    published(db, 200, 11, last=NOW + timedelta(minutes=12))
+    later = NOW + timedelta(minutes=2)
+    assert recent.renew(db.engine) == [named(later)]
+    assert db.read_sync(recent.published_from) == later
+    assert recent_published(db) == {named(later): True}
+
+
+@pytest.mark.usefixtures("published_only")
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+def test_one_of_the_offers_published_last_left_invalid_is_made_again(db: Database) -> None:
+    published(db, 0, 30, last=NOW)
+    (name,) = recent.renew(db.engine)
+    with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.exec_driver_sql(
+            "UPDATE pg_index SET indisvalid = false WHERE indexrelid = %(name)s::regclass",
+            {"name": name},
+        )
+    assert db.read_sync(recent.published_from) is None
+    assert recent.renew(db.engine) == [name]
+    assert recent_published(db) == {name: True}
+
+
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 def test_sqlite_has_none(db: Database) -> None:
     store(db, 0, 200)
@@ -117,3 +177,7 @@ def test_sqlite_has_none(db: Database) -> None:
 
 def indexes(db: Database) -> dict[str, bool]:
     return {name: valid for name, (_, _, valid) in db.read_sync(recent._indexes).items()}
+
+
+def recent_published(db: Database) -> dict[str, bool]:
+    return {name: valid for name, (_, valid) in db.read_sync(recent._published).items()}
