@@ -126,15 +126,19 @@ def _renew_published(conn: Connection) -> list[str]:
     if current is not None:
         since = since.where(offers.c.published >= _moment(current))
     counted = since.subquery()
-    made = []
+    made: list[str] = []
     if conn.execute(select(func.count()).select_from(counted)).scalar_one() > 2 * PUBLISHED:
         moment = conn.execute(
             select(offers.c.published)
             .order_by(offers.c.published.desc())
             .offset(PUBLISHED)
             .limit(1)
-        ).scalar_one()
-        current = math.floor(moment.timestamp())
+        ).scalar()
+        if moment is None:  # offers removed meanwhile
+            return made
+        # Dates are the peers' (one before 1970 is still a date): the index then holds
+        # every offer published since, a few more than it needs.
+        current = max(0, math.floor(moment.timestamp()))
         name = f"ix_offers_search_published_from_{current}"
         _build(conn, name, f"published >= {published_literal(current)}")
         made.append(name)

@@ -168,6 +168,17 @@ def test_one_of_the_offers_published_last_left_invalid_is_made_again(db: Databas
     assert recent_published(db) == {name: True}
 
 
+@pytest.mark.usefixtures("published_only")
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+def test_offers_dated_before_1970_have_theirs_from_1970(db: Database) -> None:
+    """A peer's dates are its own: the index's name, and the moment it starts from,
+    are never negative (a name with a minus sign would not be SQL)."""
+    published(db, 0, 30, last=datetime(1900, 1, 1, tzinfo=UTC))
+    assert recent.renew(db.engine) == ["ix_offers_search_published_from_0"]
+    assert db.read_sync(recent.published_from) == datetime(1970, 1, 1, tzinfo=UTC)
+    assert recent.renew(db.engine) == []
+
+
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 def test_sqlite_has_none(db: Database) -> None:
     store(db, 0, 200)
