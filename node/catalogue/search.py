@@ -1342,15 +1342,9 @@ def _published_last(
     start = _published_from(conn)
     if start is None or (query.cursor is not None and query.cursor[0].timestamp() < start):
         return None  # none, or the page starts before its moment
-    _, found = _by_text(conn, text)
-    assert found is not None
-    price_index = sizes.price_index(conn.dialect.name)
-    statement = select(*_columns(offers, query)).where(
-        *_filters(offers, query, now, by_text=True, price_index=price_index),
-        found,
-        # Written into the statement, so that PostgreSQL sees it is the index's.
-        offers.c.published >= literal_column(published_literal(start)),
-    )
+    # Written into the statement, so that PostgreSQL sees it is the index's.
+    since = offers.c.published >= literal_column(published_literal(start))
+    statement = _in_partial_index(conn, query, text, now, sizes, _columns(offers, query), since)
     rows = _page_rows(conn, statement, offers, query)
     return rows if len(rows) > query.limit else None
 
@@ -1360,20 +1354,29 @@ def _last_stored_past(
 ) -> Select[Any]:
     """The CANDIDATES last stored matching offers of ids past ``after`` (their columns
     _READ), as PostgreSQL's recent index past it holds them."""
+    # Written into the statement, so that PostgreSQL sees it is the recent index's.
+    bound: ColumnElement[int] = bindparam("after", after, literal_execute=True)
+    columns = [offers.c[name] for name in _READ]
+    statement = _in_partial_index(conn, query, text, now, sizes, columns, offers.c.id > bound)
+    return statement.order_by(offers.c.id.desc()).limit(CANDIDATES)
+
+
+def _in_partial_index(
+    conn: Connection,
+    query: Query,
+    text: _Text,
+    now: datetime,
+    sizes: _Sizes,
+    columns: list[Any],
+    condition: ColumnElement[bool],
+) -> Select[Any]:
+    """PostgreSQL: ``columns`` of the offers matching the words and filters that meet
+    ``condition``, a partial text index's own (see recent_store.py)."""
     _, found = _by_text(conn, text)
     assert found is not None
     price_index = sizes.price_index(conn.dialect.name)
-    # Written into the statement, so that PostgreSQL sees it is the recent index's.
-    bound: ColumnElement[int] = bindparam("after", after, literal_execute=True)
-    return (
-        select(*(offers.c[name] for name in _READ))
-        .where(
-            *_filters(offers, query, now, by_text=True, price_index=price_index),
-            found,
-            offers.c.id > bound,
-        )
-        .order_by(offers.c.id.desc())
-        .limit(CANDIDATES)
+    return select(*columns).where(
+        *_filters(offers, query, now, by_text=True, price_index=price_index), found, condition
     )
 
 
