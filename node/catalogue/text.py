@@ -113,3 +113,27 @@ def price_words(currency: str, low: int, high: int) -> list[str]:
 
 def _price_word(power: int, currency: str) -> str:
     return f"zzp{power}x{''.join(words(currency))}"[:MAX_WORD_LENGTH]
+
+
+# PostgreSQL's text index also holds, for an offer priced in a three-letter currency
+# code, the words "at most 2 to the power k", "zzq<k>x<code>", for the CEILINGS powers k
+# from its price's (migration 0025 makes them from the price and currency columns, and
+# fixes this number). A search up to a price asks for a few of them, one per CEILINGS
+# powers down from the price's (see ceiling_words), not for every power's word below
+# the price: PostgreSQL reads a word's list only around the other words' matches, but
+# an OR of many words' lists at length.
+CEILINGS = 8
+
+
+def ceiling_words(currency: str, high: int) -> list[str] | None:
+    """The words that together hold every offer priced at most ``high`` (scaled, at least
+    0) in ``currency`` and few others, as PostgreSQL's text index keeps them; None for a
+    currency other than a three-letter code in capitals. An offer whose price's power is
+    at most ``high``'s has the ceiling of one power in every CEILINGS counted down from
+    it."""
+    if not (len(currency) == 3 and currency.isascii() and currency.isalpha()):
+        return None
+    if not currency.isupper():
+        return None
+    code = currency.lower()
+    return [f"zzq{power}x{code}" for power in range(high.bit_length(), -1, -CEILINGS)]

@@ -28,7 +28,7 @@ MIGRATIONS = "node.storage:migrations"
 MIGRATIONS_DIR = files("node.storage") / "migrations"
 
 # The newest revision under migrations/versions. Update it with every new revision.
-HEAD_REVISION = "0024"
+HEAD_REVISION = "0025"
 
 # The revisions that remove or change something an older version of coopnode reads, so
 # that a node still serving with the older code would fail once they ran: on PostgreSQL
@@ -41,7 +41,11 @@ NEEDS_STOPPED_NODE: frozenset[str] = frozenset()
 # rewritten row leaves its old version behind until the table is vacuumed, and a large
 # table and its indexes keep the size of both (deploy/README.md, "Upgrades"):
 # `coopnode migrate` says what to run after them.
-REWRITES_TABLES: dict[str, tuple[str, ...]] = {"0022": ("offers",), "0024": ("offers",)}
+REWRITES_TABLES: dict[str, tuple[str, ...]] = {
+    "0022": ("offers",),
+    "0024": ("offers",),
+    "0025": ("offers",),
+}
 
 
 def rewritten_tables(steps: list[Step]) -> list[str]:
