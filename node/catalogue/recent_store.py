@@ -14,7 +14,7 @@ and the whole index only when none does. They cost the writes of offers a little
 none).
 
 Each is named after its tier and the last id it leaves out
-(``ix_offers_search_recent<tier>_after_<id>``: it holds the offers of greater ids) and
+(``ix_offers_search_recent<tier>_past_<id>``: it holds the offers of greater ids) and
 made again, further on, by the catalogue's background round once twice its offers lie
 past that id (:func:`renew`): the new one is built beside the old (``CREATE INDEX
 CONCURRENTLY``, which lets writes go on, about a second at 1,000,000 offers), then the
@@ -42,7 +42,11 @@ from node.storage.tables import offers
 # The offers each recent index holds at least (and at most twice as many): a search
 # asks the smallest first.
 TIERS = (50_000, 100_000, 400_000)
-_NAME = re.compile(r"ix_offers_search_recent(\d+)_after_(\d+)")
+_NAME = re.compile(r"ix_offers_search_recent(\d+)_past_(\d+)")
+# Those of an older coopnode, whose condition was "id > <id>": PostgreSQL's plans read
+# the primary key's index beside such a text index, taking the two conditions for
+# independent ones, or a larger recent index with it (see recent_condition). Dropped.
+_OLDER_NAME = re.compile(r"ix_offers_search_recent\d+_after_\d+")
 # The offers the index of the offers published last holds at least (and at most twice).
 PUBLISHED = 50_000
 _PUBLISHED_NAME = re.compile(r"ix_offers_search_published_from_(\d+)")
@@ -90,6 +94,9 @@ def _renew(conn: Connection) -> list[str]:
     for name, (_, _, valid) in indexes.items():
         if not valid:
             _drop(conn, name)
+    for name, _ in _all(conn):
+        if _OLDER_NAME.fullmatch(name):
+            _drop(conn, name)
     top = int(conn.execute(select(func.max(offers.c.id))).scalar() or 0)
     made = []
     for tier, held in enumerate(TIERS, start=1):
@@ -97,8 +104,8 @@ def _renew(conn: Connection) -> list[str]:
         current = max(ours.values(), default=0)
         if top - current > 2 * held:
             current = top - held
-            name = f"ix_offers_search_recent{tier}_after_{current}"
-            _build(conn, name, f"id > {current}")
+            name = f"ix_offers_search_recent{tier}_past_{current}"
+            _build(conn, name, recent_condition(current))
             made.append(name)
         for name, after in ours.items():
             if after != current:
@@ -146,6 +153,16 @@ def _renew_published(conn: Connection) -> list[str]:
         if start != current:
             _drop(conn, name)
     return made
+
+
+def recent_condition(after: int) -> str:
+    """A recent index's condition, as SQL writes it in the index and in a search (for
+    PostgreSQL to prove that the search's rows are the index's, it must see the same
+    expression and constant). The id is added 0 to: the primary key's index cannot read
+    that, where with "id > <id>" PostgreSQL's plans read it beside the text index, its
+    rows taken as independent of the index's own (a search near Grenoble: 24 ms with
+    the next larger recent index and the primary key, 13.5 with this one alone)."""
+    return f"id + 0 > {after}"
 
 
 def published_literal(seconds: int) -> str:

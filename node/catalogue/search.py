@@ -54,6 +54,7 @@ from node.catalogue.recent_store import (
     published_from,
     published_literal,
     recent_afters,
+    recent_condition,
 )
 from node.catalogue.store import (
     ACTIVE,
@@ -1393,10 +1394,11 @@ def _last_stored_past(
 ) -> Select[Any]:
     """The CANDIDATES last stored matching offers of ids past ``after`` (their columns
     _READ), as PostgreSQL's recent index past it holds them."""
-    # Written into the statement, so that PostgreSQL sees it is the recent index's.
-    bound: ColumnElement[int] = bindparam("after", after, literal_execute=True)
+    # Written into the statement as in the index, so that PostgreSQL sees it is the
+    # recent index's (the statement reads the offers alone: "id" is theirs).
+    past = literal_column(recent_condition(after), Boolean)
     columns = [offers.c[name] for name in _READ]
-    statement = _in_partial_index(conn, query, text, now, sizes, columns, offers.c.id > bound)
+    statement = _in_partial_index(conn, query, text, now, sizes, columns, past)
     return statement.order_by(offers.c.id.desc()).limit(CANDIDATES)
 
 
