@@ -477,6 +477,9 @@ def test_a_price_range_the_statistics_show_broad_is_not_counted(
     of two up to it), half of these offers: more than a broad range's 80 of 300, as
     the statistics of those words show. Its pages are those of a counted range."""
     monkeypatch.setattr(catalogue, "_few", lambda conn, query: (OFFERS, 20))
+    # The text index not asked for the range's ceiling (a range whose ceiling it is
+    # asked for is counted to "few" only: see the test below).
+    monkeypatch.setattr(catalogue, "_ceiling", lambda conn, query: None)
     with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.exec_driver_sql("ANALYZE offers")
     params = {"q": "po", "currency": "EUR", "max_price": "45", "sort": "recent"}
@@ -594,6 +597,70 @@ def test_recency_asks_the_index_of_the_offers_published_last_first_for_the_same_
         plan = conn.exec_driver_sql("EXPLAIN " + statement, parameters).scalars().all()
         conn.rollback()
     assert any(made[0] in line for line in plan), "\n".join(plan)
+
+
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)  # SQLite has none
+def test_recency_reads_at_once_what_the_offers_published_last_show_few(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Estimated many, a search's matches would be asked of the text index period of
+    publication by period. Where the index of the offers published last holds too few
+    for the page and shows them few in the catalogue (under "few" in its share), they
+    are asked at once: the same pages."""
+    monkeypatch.setattr(recent, "PUBLISHED", 60)
+    monkeypatch.setattr(recent, "TIERS", ())
+    monkeypatch.setattr(catalogue, "_sliced", lambda conn, sizes: True)
+    monkeypatch.setattr(catalogue, "_few", lambda conn, query: (OFFERS, 40))
+    with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.exec_driver_sql("ANALYZE offers")
+    assert recent.renew(db.engine)
+    catalogue._RECENT.clear()
+    asked = recorded_with_parameters(db)
+
+    def periods() -> int:
+        # Reading by periods starts from the first and last moments of publication.
+        return sum(1 for s, _ in asked if "min(offers.published)" in s)
+
+    # Expired offers in Lyon: a handful of the last 60 published, under 40 of 300 in
+    # its share; all of them on one page, more than the index holds.
+    sparse = {"q": "lyon", "status": "expired", "sort": "recent"}
+    found = pages(db, sparse, limit=100)
+    assert len(found) == 1
+    assert len(found[0]) > 5
+    assert periods() == 0
+    with monkeypatch.context() as patched:
+        patched.setattr(catalogue, "_published_last", lambda *args: None)
+        asked.clear()
+        assert pages(db, sparse, limit=100) == found
+        assert periods() > 0
+
+
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)  # SQLite has no ceilings
+def test_a_price_range_with_its_ceiling_asked_is_counted_only_as_far_as_few(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The text index narrows by the ceiling's words: the price's index is counted only
+    to tell whether the range is worth reading whole (under "few"), not to 4 x "few"."""
+    monkeypatch.setattr(catalogue, "_few", lambda conn, query: (OFFERS, 20))
+    with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.exec_driver_sql("ANALYZE offers")
+    asked = recorded_with_parameters(db)
+
+    def caps() -> list[Any]:
+        return [p["param_1"] for s, p in asked if "offers.price_e4 <=" in s and "count" in s]
+
+    # Up to 3 EUR: too few of these offers wholly within for the statistics to call
+    # it broad, so it is counted.
+    params = {"q": "po", "currency": "EUR", "max_price": "3", "sort": "recent"}
+    found = pages(db, params)
+    assert caps()
+    assert set(caps()) == {20}
+    with monkeypatch.context() as patched:
+        patched.setattr(catalogue, "_ceiling", lambda conn, query: None)
+        asked.clear()
+        assert pages(db, params) == found
+        assert caps()
+        assert set(caps()) == {80}
 
 
 @pytest.mark.parametrize("backend", ["postgres"], indirect=True)
