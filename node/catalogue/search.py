@@ -1073,10 +1073,10 @@ def search(conn: Connection, query: Query, *, now: datetime) -> Page:
         rows = _walk(conn, query, text, now, sizes)
         if rows is not None:
             return _page(rows, query, now)
+    sliced = source is None and _sliced(conn, sizes)
     # The index of the offers published last likely holds the page's rows (the words
     # and filters alone, categories and places left out, likely match as many of its
     # offers as of the catalogue's): it is asked first.
-    sliced = source is None and _sliced(conn, sizes)
     if (
         query.sort == "recent"
         and source is None
