@@ -70,6 +70,7 @@ from node.catalogue.text import (
     filter_word,
     price_words,
     query_words,
+    region_words,
 )
 from node.errors import BadRequest, Invalid
 from node.storage.tables import catalogue_words, offer_categories, offer_claims, offers
@@ -369,6 +370,9 @@ SPELLED = 8
 # PostgreSQL: its text index is asked for the words of a price range's ceiling when
 # they likely hold at most this share of the offers (see _ceiling).
 CEILING_SHARE = 0.5
+# PostgreSQL: its text index is asked for a circle's regions rather than its cells when
+# they likely hold at most this many times the cells' offers (see _regions).
+REGION_GROWTH = 1.5
 # The matching offers a search by relevance ranks at most: the newest.
 CANDIDATES = 1_000
 # SQLite's text index keys each offer as (hour << _HOUR_SHIFT) | id, the hours counted
@@ -440,6 +444,9 @@ class _Text:
     # Words of which one holds each offer in the query's price range, asked of the text
     # index only (see priced).
     prices: tuple[str, ...] = ()
+    # PostgreSQL: the regions asked of its text index for the cells, the last group
+    # (see located).
+    regions: tuple[str, ...] = ()
 
     @classmethod
     def of(cls, conn: Connection, query: Query) -> _Text | None:
@@ -458,6 +465,14 @@ class _Text:
         price range too (see text.py). Offers read one by one are not: SQL compares
         their prices exactly, at less cost than a search of their words for more."""
         return replace(self, prices=prices)
+
+    def located(self, regions: tuple[str, ...]) -> _Text:
+        """The same, PostgreSQL's text index asked for one of the ``regions`` of the
+        circle (see text.py) rather than of its cells. Offers read one by one are
+        checked for the cells still: the regions are PostgreSQL's words only."""
+        assert self.groups
+        assert all(word.startswith("zzg") for word in self.groups[-1])
+        return replace(self, regions=regions)
 
     def fts_match(self) -> str:
         """As an FTS5 query (SQLite)."""
@@ -481,7 +496,8 @@ class _Text:
             else:
                 terms.append("(" + " | ".join(spelled) + ")")
         terms += list(self.exact)
-        groups = (*self.groups, self.prices) if self.prices else self.groups
+        groups = (*self.groups[:-1], self.regions) if self.regions else self.groups
+        groups = (*groups, self.prices) if self.prices else groups
         terms += ["(" + " | ".join(group) + ")" for group in groups]
         return " & ".join(terms)
 
@@ -806,6 +822,26 @@ def _ceiling(conn: Connection, query: Query) -> tuple[str, ...] | None:
     return tuple(words)
 
 
+def _regions(conn: Connection, query: Query) -> tuple[str, ...] | None:
+    """PostgreSQL: the regions of the query's circle (see text.py) when they are fewer
+    than its cells and likely hold at most REGION_GROWTH times their offers (the
+    shares of both, from the statistics): PostgreSQL's text index costs by the words
+    OR-ed, even of words that hold few offers ("café" near Nantes within 50 km: its 12
+    cells, 21 ms; the 2 that hold the town's offers, 9), and each offer more is a row
+    more read. None otherwise."""
+    box = _box(query)
+    stats = _WordStats.of(conn)
+    if box is None or stats is None:
+        return None
+    cells, regions = cell_words(*box), region_words(*box)
+    if not cells or not regions or len(regions) >= len(cells):
+        return None
+    held = sum(stats.shares.get(word, stats.rare) for word in cells)
+    if sum(stats.shares.get(word, stats.rare) for word in regions) > REGION_GROWTH * held:
+        return None
+    return tuple(regions)
+
+
 def _estimate(conn: Connection, text: _Text, size: int) -> tuple[int, int]:
     """PostgreSQL's estimate of the offers the words match: counting them costs it as
     much as finding them (its text index yields them unordered). From its statistics
@@ -961,6 +997,9 @@ class _Sizes:
             matching, alone = _estimate(conn, text, size)
             if ceiling is not None:
                 text = text.priced(ceiling)
+            regions = _regions(conn, query)
+            if regions is not None:
+                text = text.located(regions)
         return cls(size, few, filtered, narrowest, matching, held, broad_price, alone), text
 
     def price_index(self, dialect: str, text: _Text) -> bool:

@@ -75,24 +75,44 @@ def filter_word(kind: str, value: str) -> str:
     return (_FILTER_PREFIX[kind] + "".join(words(value)))[:MAX_WORD_LENGTH]
 
 
-def _cell_index(latitude: float, longitude: float) -> tuple[int, int]:
-    return (int((latitude + 90) // CELL_DEGREES), int((longitude + 180) // CELL_DEGREES))
+# PostgreSQL's text index also holds the region of an offer's place: the cell of a
+# two-degree grid, "zzr<row>x<column>" (migration 0025 makes it from the latitude and
+# longitude columns). A circle whose half-degree cells are many is asked as its few
+# regions where they hold not many more offers (see search.py): PostgreSQL's cost of
+# an OR of words grows with their number, even of words that hold few offers.
+REGION_DEGREES = 2.0
+
+
+def _cell_index(latitude: float, longitude: float, degrees: float) -> tuple[int, int]:
+    # Both sizes are powers of two: the division is exact, as PostgreSQL's (0025).
+    return (int((latitude + 90) // degrees), int((longitude + 180) // degrees))
 
 
 def cell_word(latitude: float, longitude: float) -> str:
-    row, column = _cell_index(latitude, longitude)
+    row, column = _cell_index(latitude, longitude, CELL_DEGREES)
     return f"zzg{row}x{column}"
 
 
 def cell_words(south: float, north: float, west: float, east: float) -> list[str] | None:
     """The cells of the box, or None when there are too many to be worth naming."""
-    first_row, first_column = _cell_index(max(south, -90.0), max(west, -180.0))
-    last_row, last_column = _cell_index(min(north, 89.999), min(east, 179.999))
+    return _grid_words("zzg", CELL_DEGREES, south, north, west, east)
+
+
+def region_words(south: float, north: float, west: float, east: float) -> list[str] | None:
+    """The regions of the box (PostgreSQL), or None when there are too many."""
+    return _grid_words("zzr", REGION_DEGREES, south, north, west, east)
+
+
+def _grid_words(
+    prefix: str, degrees: float, south: float, north: float, west: float, east: float
+) -> list[str] | None:
+    first_row, first_column = _cell_index(max(south, -90.0), max(west, -180.0), degrees)
+    last_row, last_column = _cell_index(min(north, 89.999), min(east, 179.999), degrees)
     count = (last_row - first_row + 1) * (last_column - first_column + 1)
     if count > MAX_CELLS:
         return None
     return [
-        f"zzg{row}x{column}"
+        f"{prefix}{row}x{column}"
         for row in range(first_row, last_row + 1)
         for column in range(first_column, last_column + 1)
     ]

@@ -53,7 +53,10 @@ def test_migrate_prints_its_steps_and_a_dry_run_changes_nothing(tmp_path: Path) 
     assert "  0022  The catalogue's prices as words of the text index:" in output
     assert "  0023  SQLite's text index keyed by the hour of publication:" in output
     assert "  0024  PostgreSQL's text index knows each offer's period of publication:" in output
-    assert "  0025  PostgreSQL's text index knows the ceilings of each offer's price:" in output
+    assert (
+        "  0025  PostgreSQL's text index knows the ceilings of each offer's price and its region:"
+        in output
+    )
     assert "Dry run: nothing was changed." in output
     assert migrate.current_revision(engine) == "0011"
     # SQLite keeps no old rows to vacuum after 0022 rewrites every offer.

@@ -1,8 +1,9 @@
-"""PostgreSQL's text index holds the ceilings of each offer's price (migration 0025,
-node/catalogue/text.py): the words a search up to a price asks for hold exactly the
-offers whose price's power of two is at most its own, in its currency, whatever the
-price; the pages are those of a search without them; and the migration makes and
-unmakes them on a catalogue already stored."""
+"""PostgreSQL's text index holds the ceilings of each offer's price and its region
+(migration 0025, node/catalogue/text.py): the words a search up to a price asks for hold
+exactly the offers whose price's power of two is at most its own, in its currency,
+whatever the price; the region PostgreSQL gives a place is the one Python names, at
+every edge of the grid; searches give the pages of searches without them; and the
+migration makes and unmakes them on a catalogue already stored."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from sqlalchemy import event, select, text
 
 from node.catalogue import search as catalogue
 from node.catalogue.store import MAX_SCALED_PRICE, Entry, put_many, unscaled_price
-from node.catalogue.text import CEILINGS, ceiling_words
+from node.catalogue.text import CEILINGS, ceiling_words, region_words
 from node.services.setup import migrate_database
 from node.storage import migrate
 from node.storage.database import Database
@@ -78,6 +79,27 @@ def held_by(db: Database, words: list[str]) -> set[str]:
     return {uri.rsplit("/", 1)[1] for uri in found}
 
 
+def stored_and_analyzed(db: Database, made: list[Entry]) -> list[str]:
+    """Stores ``made`` and has PostgreSQL's statistics read (as autovacuum would), then
+    records the values of every statement's parameters from now on."""
+    db.write_sync(lambda conn: put_many(conn, made, now=NOW))
+    with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.exec_driver_sql("ANALYZE offers")
+    asked: list[str] = []
+
+    @event.listens_for(db.engine, "before_cursor_execute")
+    def record(conn: Any, cursor: Any, statement: str, parameters: Any, *args: Any) -> None:
+        asked.extend(str(value) for value in (parameters or {}).values())
+
+    return asked
+
+
+def first_page(db: Database, params: dict[str, str]) -> list[str]:
+    query = catalogue.parse_query({**params, "limit": "100"})
+    page = db.read_sync(lambda c: catalogue.search(c, query, now=NOW))
+    return [hit.uri.rsplit("/", 1)[1] for hit in page.hits]
+
+
 def test_the_ceilings_asked_hold_exactly_the_prices_up_to_their_power(db: Database) -> None:
     for high in [*EDGES, 150_000, 10**10]:
         words = ceiling_words("EUR", high)
@@ -110,19 +132,10 @@ def test_a_search_up_to_a_price_asks_for_its_ceilings_and_finds_the_same_pages(
         for n in range(100)
     ]
     stock += [entry(3200 + n, 10_000 + 4_900 * n, currency="eur", title="Pommes") for n in range(9)]
-    db.write_sync(lambda conn: put_many(conn, stock, now=NOW))
-    with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.exec_driver_sql("ANALYZE offers")
-    asked: list[str] = []
-
-    @event.listens_for(db.engine, "before_cursor_execute")
-    def record(conn: Any, cursor: Any, statement: str, parameters: Any, *args: Any) -> None:
-        asked.extend(str(value) for value in (parameters or {}).values())
+    asked = stored_and_analyzed(db, stock)
 
     def found(params: dict[str, str]) -> list[str]:
-        query = catalogue.parse_query({**params, "limit": "100"})
-        page = db.read_sync(lambda c: catalogue.search(c, query, now=NOW))
-        return [hit.uri.rsplit("/", 1)[1] for hit in page.hits]
+        return first_page(db, params)
 
     for sort in ("relevance", "recent", "price"):
         for currency, top in (("EUR", "5"), ("EUR", "12.5"), ("EUR", "30"), ("eur", "5")):
@@ -142,7 +155,6 @@ def test_a_search_up_to_a_price_asks_for_its_ceilings_and_finds_the_same_pages(
                 if e.currency == currency and e.price is not None and e.price <= ceiling
             ]
             assert sorted(with_ceilings) == sorted(expected), params
-    event.remove(db.engine, "before_cursor_execute", record)
 
 
 def test_the_migration_makes_and_unmakes_the_ceilings_of_a_stored_catalogue(
@@ -175,3 +187,67 @@ def test_the_migration_makes_and_unmakes_the_ceilings_of_a_stored_catalogue(
             assert conn.execute(ceilings).scalar_one() == len(EDGES)
     finally:
         engine.dispose()
+
+
+# Places at the grid's edges (every two degrees, each side of them, both zeros) and
+# within it; a place off the globe (a latitude of 95) has no region.
+EDGE_DEGREES = [-90.0, -89.9999999, -2.0, -1e-9, -0.0, 0.0, 1e-9, 1.9999999999, 2.0, 45.5]
+PLACES = [(lat, lon) for lat in EDGE_DEGREES for lon in [*EDGE_DEGREES, -180.0, 179.999]]
+
+
+def test_the_region_postgresql_gives_a_place_is_the_one_python_names(db: Database) -> None:
+    made = [
+        entry(5000 + n, None, None, latitude=lat, longitude=lon)
+        for n, (lat, lon) in enumerate(PLACES)
+    ]
+    made += [entry(6000, None, None, latitude=95.0, longitude=0.0)]
+    db.write_sync(lambda conn: put_many(conn, made, now=NOW))
+    named: dict[str, set[str]] = {}
+    for n, (lat, lon) in enumerate(PLACES):
+        (word,) = region_words(lat, lat, lon, lon) or []
+        named.setdefault(word, set()).add(str(5000 + n))
+    for word, places in named.items():
+        assert held_by(db, [word]) == places, word
+    rows = range(-2, 95)
+    everywhere = [f"zzr{row}x{column}" for row in rows for column in range(-2, 185)]
+    found = set()
+    for start in range(0, len(everywhere), 2000):
+        found |= held_by(db, everywhere[start : start + 2000])
+    assert found == {str(5000 + n) for n in range(len(PLACES))}
+
+
+def test_a_search_near_a_point_asks_for_its_regions_and_finds_the_same_pages(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(catalogue, "SMALL", 0)  # planned as a large catalogue is
+    # Around Lyon and Die (2 degrees apart in latitude: other regions), some further off.
+    towns = [(45.764, 4.8357), (44.7539, 5.3703), (47.0, 4.0)]
+    placed = [
+        entry(
+            7000 + n,
+            10_000 + 4_900 * (n % 50),
+            title=f"Miel {'de lavande' if n % 2 else 'de sapin'}",
+            latitude=towns[n % 3][0] + (n % 7 - 3) * 0.05,
+            longitude=towns[n % 3][1] + (n % 5 - 2) * 0.08,
+        )
+        for n in range(150)
+    ]
+    asked = stored_and_analyzed(db, placed)
+
+    def found(params: dict[str, str]) -> list[str]:
+        return first_page(db, params)
+
+    regions_asked = 0
+    for sort in ("relevance", "recent", "distance"):
+        for near, km in (("45.764,4.8357", "60"), ("44.7539,5.3703", "25"), ("46.2,4.5", "90")):
+            params = {"q": "miel", "sort": sort, "near": near, "within_km": km}
+            asked.clear()
+            with_regions = found(params)
+            regions_asked += any(" zzr" in f" {value}" for value in asked)
+            with monkeypatch.context() as patched:
+                patched.setattr(catalogue, "_regions", lambda conn, query: None)
+                asked.clear()
+                assert found(params) == with_regions, params
+                assert not any(" zzr" in f" {value}" for value in asked)
+            assert with_regions, params
+    assert regions_asked

@@ -1,17 +1,22 @@
-"""PostgreSQL's text index knows the ceilings of each offer's price: for an offer priced
-in a three-letter currency code, the stored words of the offer (``search_vector``) hold
-"at most 2 to the power k" in that currency, ``zzq<k>x<code>``, for the 8 powers k from
-its price's (in ten-thousandths, see node/catalogue/store.py). A search up to a price
-then narrows in the text index by a few of these words instead of an OR of the words of
-every power below its price (0022), whose lists PostgreSQL reads at length; and it
-reads the rows of the offers in the range only, not those of every offer its other
-words match (a category up to 15 EUR, at 1,000,000 offers: 2,602 rows instead of
-20,031). See node/catalogue/text.py.
+"""PostgreSQL's text index knows the ceilings of each offer's price and its region: for
+an offer priced in a three-letter currency code, the stored words of the offer
+(``search_vector``) hold "at most 2 to the power k" in that currency, ``zzq<k>x<code>``,
+for the 8 powers k from its price's (in ten-thousandths, see node/catalogue/store.py);
+for an offer with a place, the cell of a two-degree grid it lies in, ``zzr<row>x<col>``.
 
-The words are made by the database from ``price_e4`` and ``currency``, as the period's
-(0024) from ``published``. The column and its index are made again (28 s at
-1,000,000 offers on 2 cores; the catalogue's worker makes its recent indexes again on
-its next round); SQLite has nothing to do. Going back makes them as 0024 did.
+A search up to a price then narrows in the text index by a few of these words instead
+of an OR of the words of every power below its price (0022), whose lists PostgreSQL
+reads at length; and it reads the rows of the offers in the range only, not those of
+every offer its other words match (a category up to 15 EUR, at 1,000,000 offers:
+2,602 rows instead of 20,031). A search near a point names the few regions its circle
+touches rather than a dozen half-degree cells, where they hold not many more offers.
+See node/catalogue/text.py.
+
+The words are made by the database from ``price_e4`` and ``currency``, ``latitude`` and
+``longitude``, as the period's (0024) from ``published``. The column and its index are
+made again (28 s at 1,000,000 offers on 2 cores; the catalogue's worker makes its
+recent indexes again on its next round); SQLite has nothing to do. Going back makes
+them as 0024 did.
 
 Revision ID: 0025
 Revises: 0024
@@ -56,6 +61,20 @@ END
 $$
 """
 
+# The region of a place, as node.catalogue.text.region_words names it: none without a
+# place, or outside the globe's degrees (NaN fails both comparisons). Two is a power of
+# two: the division is exact in both languages. A plain expression, which PostgreSQL
+# folds into the column's.
+REGIONS_FUNCTION = """
+CREATE FUNCTION coopnode_catalogue_region(latitude double precision, longitude double precision)
+RETURNS text[] LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+SELECT CASE WHEN latitude BETWEEN -90 AND 90 AND longitude BETWEEN -180 AND 180
+THEN ARRAY['zzr' || floor((latitude + 90) / 2)::bigint || 'x'
+           || floor((longitude + 180) / 2)::bigint]
+ELSE ARRAY[]::text[] END
+$$
+"""
+
 _PERIOD = "array_to_tsvector(ARRAY[coopnode_catalogue_period(published)])"
 
 
@@ -74,9 +93,11 @@ def upgrade() -> None:
     if op.get_bind().dialect.name != "postgresql":
         return
     op.execute(CEILINGS_FUNCTION)
+    op.execute(REGIONS_FUNCTION)
     _vector(
         f"to_tsvector('simple', search_text) || {_PERIOD} || "
-        "array_to_tsvector(coopnode_catalogue_ceilings(price_e4, currency))"
+        "array_to_tsvector(coopnode_catalogue_ceilings(price_e4, currency)) || "
+        "array_to_tsvector(coopnode_catalogue_region(latitude, longitude))"
     )
 
 
@@ -85,3 +106,4 @@ def downgrade() -> None:
         return
     _vector(f"to_tsvector('simple', search_text) || {_PERIOD}")
     op.execute("DROP FUNCTION coopnode_catalogue_ceilings(bigint, text)")
+    op.execute("DROP FUNCTION coopnode_catalogue_region(double precision, double precision)")
