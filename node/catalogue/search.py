@@ -53,8 +53,8 @@ from node.catalogue.recent_store import (
     PUBLISHED,
     published_from,
     published_literal,
-    recent_afters,
     recent_condition,
+    recent_tiers,
 )
 from node.catalogue.store import (
     ACTIVE,
@@ -1322,18 +1322,18 @@ def _ranked(
     offers from the last stored when the plan is to; by the whole text index only if
     those end too soon."""
     share = None  # of the last stored that match, once counted
-    afters = _recent(conn) if plan != "filter" and _estimated(conn, sizes) else ()
+    tiers = _recent(conn) if plan != "filter" and _estimated(conn, sizes) else ()
     # The largest recent index may hold them (the words and filters alone, categories
     # and places left out, likely match as many of its offers as of the catalogue's).
     # The smallest is read first, the last stored not counted before: where it holds
     # too few, its share of many more offers than a sample's tells the larger ones'
     # better (a sample's few matches sent searches to the largest index in vain, or
     # past one that held them).
-    if afters and sizes.alone() * (sizes.size - afters[-1]) >= CANDIDATES * sizes.size:
-        for after in afters:
+    if tiers and sizes.alone() * (sizes.size - tiers[-1][1]) >= CANDIDATES * sizes.size:
+        for tier, after in tiers:
             held = sizes.size - after
             if share is None or share * held >= CANDIDATES:
-                past = _last_stored_past(conn, query, text, now, sizes, after)
+                past = _last_stored_past(conn, query, text, now, sizes, tier, after)
                 rows, matched = _rank_all(conn, query, past)
                 if matched == CANDIDATES:
                     return rows
@@ -1394,9 +1394,9 @@ def _rank_all(conn: Connection, query: Query, candidates: Select[Any]) -> tuple[
     return rows, rows[0].matched if rows else 0
 
 
-def _recent(conn: Connection) -> tuple[int, ...]:
-    """The ids after which PostgreSQL's recent indexes hold every offer, the smallest
-    index's first (see recent_store.py)."""
+def _recent(conn: Connection) -> tuple[tuple[int, int], ...]:
+    """PostgreSQL's recent indexes: the tier of each and the id after which it holds
+    every offer, the smallest index's first (see recent_store.py)."""
     return _recent_indexes(conn)[0]
 
 
@@ -1406,13 +1406,13 @@ def _published_from(conn: Connection) -> int | None:
     return _recent_indexes(conn)[1]
 
 
-def _recent_indexes(conn: Connection) -> tuple[tuple[int, ...], int | None]:
+def _recent_indexes(conn: Connection) -> _Indexes:
     """Both, looked up once in RECENT_SECONDS per database."""
     key = conn.engine.url.render_as_string(hide_password=True)
     found = _RECENT.get(key)
     if found is None or time.monotonic() - found[1] >= RECENT_SECONDS:
         start = published_from(conn)
-        indexes = (recent_afters(conn), None if start is None else int(start.timestamp()))
+        indexes = (recent_tiers(conn), None if start is None else int(start.timestamp()))
         found = (indexes, time.monotonic())
         _RECENT[key] = found
     return found[0]
@@ -1421,7 +1421,10 @@ def _recent_indexes(conn: Connection) -> tuple[tuple[int, ...], int | None]:
 # Looked up again after this long: the catalogue's round makes the index again further
 # on as offers arrive (a search meanwhile reads the rest of the catalogue for more).
 RECENT_SECONDS = 60.0
-_RECENT: dict[str, tuple[tuple[tuple[int, ...], int | None], float]] = {}
+# The recent indexes' tiers and ids (see _recent), and the moment of the index of the
+# offers published last (see _published_from).
+_Indexes = tuple[tuple[tuple[int, int], ...], int | None]
+_RECENT: dict[str, tuple[_Indexes, float]] = {}
 
 
 def _published_last(
@@ -1441,13 +1444,19 @@ def _published_last(
 
 
 def _last_stored_past(
-    conn: Connection, query: Query, text: _Text, now: datetime, sizes: _Sizes, after: int
+    conn: Connection,
+    query: Query,
+    text: _Text,
+    now: datetime,
+    sizes: _Sizes,
+    tier: int,
+    after: int,
 ) -> Select[Any]:
     """The CANDIDATES last stored matching offers of ids past ``after`` (their columns
-    _READ), as PostgreSQL's recent index past it holds them."""
+    _READ), as PostgreSQL's recent index of ``tier`` past it holds them."""
     # Written into the statement as in the index, so that PostgreSQL sees it is the
     # recent index's (the statement reads the offers alone: "id" is theirs).
-    past = literal_column(recent_condition(after), Boolean)
+    past = literal_column(recent_condition(tier, after), Boolean)
     columns = [offers.c[name] for name in _READ]
     statement = _in_partial_index(conn, query, text, now, sizes, columns, past)
     return statement.order_by(offers.c.id.desc()).limit(CANDIDATES)

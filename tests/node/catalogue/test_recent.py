@@ -48,27 +48,27 @@ def store(db: Database, first: int, count: int) -> None:
     db.write_sync(lambda conn: put_many(conn, entries(first, count), now=NOW))
 
 
-def afters(db: Database) -> tuple[int, ...]:
-    return db.read_sync(recent.recent_afters)
+def afters(db: Database) -> tuple[tuple[int, int], ...]:
+    return db.read_sync(recent.recent_tiers)
 
 
 @pytest.mark.parametrize("backend", ["postgres"], indirect=True)
 def test_each_is_made_past_twice_its_offers_then_again_further_on(db: Database) -> None:
     store(db, 0, 90)
     # 90 offers: more than twice 20, not twice 50.
-    assert recent.renew(db.engine) == ["ix_offers_search_recent1_past_70"]
-    assert afters(db) == (70,)
+    assert recent.renew(db.engine) == ["ix_offers_search_recent1_beyond_70"]
+    assert afters(db) == ((1, 70),)
     assert recent.renew(db.engine) == []
     store(db, 90, 20)
     # 110: 40 past the first (not more than twice 20), 110 past none (more than 100).
-    assert recent.renew(db.engine) == ["ix_offers_search_recent2_past_60"]
-    assert afters(db) == (70, 60)
+    assert recent.renew(db.engine) == ["ix_offers_search_recent2_beyond_60"]
+    assert afters(db) == ((1, 70), (2, 60))
     store(db, 110, 10)
-    assert recent.renew(db.engine) == ["ix_offers_search_recent1_past_100"]
-    assert afters(db) == (100, 60)
+    assert recent.renew(db.engine) == ["ix_offers_search_recent1_beyond_100"]
+    assert afters(db) == ((1, 100), (2, 60))
     assert set(indexes(db)) == {
-        "ix_offers_search_recent1_past_100",
-        "ix_offers_search_recent2_past_60",
+        "ix_offers_search_recent1_beyond_100",
+        "ix_offers_search_recent2_beyond_60",
     }
 
 
@@ -80,12 +80,12 @@ def test_one_a_stopped_build_left_invalid_is_made_again(db: Database) -> None:
     with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.exec_driver_sql(
             "UPDATE pg_index SET indisvalid = false "
-            "WHERE indexrelid = 'ix_offers_search_recent1_past_70'::regclass"
+            "WHERE indexrelid = 'ix_offers_search_recent1_beyond_70'::regclass"
         )
     assert afters(db) == ()
-    assert recent.renew(db.engine) == ["ix_offers_search_recent1_past_70"]
-    assert afters(db) == (70,)
-    assert indexes(db) == {"ix_offers_search_recent1_past_70": True}
+    assert recent.renew(db.engine) == ["ix_offers_search_recent1_beyond_70"]
+    assert afters(db) == ((1, 70),)
+    assert indexes(db) == {"ix_offers_search_recent1_beyond_70": True}
 
 
 @pytest.mark.parametrize("backend", ["postgres"], indirect=True)
@@ -96,22 +96,27 @@ def test_those_of_tiers_no_longer_made_are_dropped(
     assert len(recent.renew(db.engine)) == 2
     monkeypatch.setattr(recent, "TIERS", (20,))
     assert recent.renew(db.engine) == []
-    assert set(indexes(db)) == {"ix_offers_search_recent1_past_100"}
+    assert set(indexes(db)) == {"ix_offers_search_recent1_beyond_100"}
 
 
 @pytest.mark.parametrize("backend", ["postgres"], indirect=True)
 def test_those_an_older_coopnode_made_are_dropped(db: Database) -> None:
-    # Their condition, "id > <id>", let PostgreSQL's plans read the primary key beside.
+    # Their conditions: "id > <id>" let PostgreSQL's plans read the primary key beside;
+    # "id + 0 > <id>" in each tier, a larger index for a smaller one's offers.
     store(db, 0, 90)
     with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.exec_driver_sql(
             "CREATE INDEX ix_offers_search_recent1_after_70 ON offers "
             "USING gin (search_vector) WHERE id > 70"
         )
+        conn.exec_driver_sql(
+            "CREATE INDEX ix_offers_search_recent1_past_70 ON offers "
+            "USING gin (search_vector) WHERE id + 0 > 70"
+        )
     assert afters(db) == ()
-    assert recent.renew(db.engine) == ["ix_offers_search_recent1_past_70"]
+    assert recent.renew(db.engine) == ["ix_offers_search_recent1_beyond_70"]
     names = [name for name, _ in db.read_sync(recent._all) if "recent" in name]
-    assert names == ["ix_offers_search_recent1_past_70"]
+    assert names == ["ix_offers_search_recent1_beyond_70"]
 
 
 @pytest.mark.parametrize("backend", ["postgres"], indirect=True)
@@ -121,7 +126,7 @@ def test_a_process_at_it_keeps_another_out(db: Database) -> None:
         conn.exec_driver_sql(f"SELECT pg_advisory_lock({recent.LOCK_KEY})")
         assert recent.renew(db.engine) == []
         conn.exec_driver_sql(f"SELECT pg_advisory_unlock({recent.LOCK_KEY})")
-    assert recent.renew(db.engine) == ["ix_offers_search_recent1_past_70"]
+    assert recent.renew(db.engine) == ["ix_offers_search_recent1_beyond_70"]
 
 
 def published(db: Database, first: int, count: int, last: datetime) -> None:

@@ -107,4 +107,4 @@ async def test_on_postgresql_the_round_makes_the_recent_indexes(
     merging = _Merging()
     assert await merging.run_once(alpha.node) == 1  # made: the round goes on at once
     assert await merging.run_once(alpha.node) == 0
-    assert await alpha.node.db.read(recent.recent_afters) == (50,)
+    assert await alpha.node.db.read(recent.recent_tiers) == ((1, 50),)
