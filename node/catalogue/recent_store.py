@@ -51,6 +51,9 @@ _OLDER_NAME = re.compile(r"ix_offers_search_recent\d+_(?:after|past)_\d+")
 # The offers the index of the offers published last holds at least (and at most twice).
 PUBLISHED = 50_000
 _PUBLISHED_NAME = re.compile(r"ix_offers_search_published_from_(\d+)")
+# The entries each text index holds before merging them, in kB (migration 0026: every
+# search reads them all; PostgreSQL's own default is 4 MB).
+PENDING_LIST_KB = 256
 # Held while the index is made again, so that two workers do not both make it.
 LOCK_KEY = 0x636F_6F70_7265_63  # "cooprec"
 
@@ -218,11 +221,13 @@ def _all(conn: Connection) -> list[tuple[str, bool]]:
 
 
 def _build(conn: Connection, name: str, condition: str) -> None:
-    """A text index of the offers meeting ``condition``, built beside the others.
+    """A text index of the offers meeting ``condition``, built beside the others, its
+    list of entries not yet merged as short as the whole index's (PENDING_LIST_KB).
     Both are made here of integers (ids, moments): nothing of a peer's reaches them."""
     conn.exec_driver_sql(
         f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {name} ON offers "
-        f"USING gin (search_vector) WHERE {condition}"
+        f"USING gin (search_vector) WITH (gin_pending_list_limit = {PENDING_LIST_KB}) "
+        f"WHERE {condition}"
     )
 
 

@@ -28,7 +28,7 @@ MIGRATIONS = "node.storage:migrations"
 MIGRATIONS_DIR = files("node.storage") / "migrations"
 
 # The newest revision under migrations/versions. Update it with every new revision.
-HEAD_REVISION = "0025"
+HEAD_REVISION = "0026"
 
 # The revisions that remove or change something an older version of coopnode reads, so
 # that a node still serving with the older code would fail once they ran: on PostgreSQL

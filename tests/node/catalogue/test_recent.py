@@ -120,6 +120,28 @@ def test_those_an_older_coopnode_made_are_dropped(db: Database) -> None:
 
 
 @pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+def test_every_text_index_keeps_a_short_list_of_entries_not_yet_merged(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every search reads the whole list of each text index it asks (migration 0026):
+    the recent indexes and the index of the offers published last are made with the
+    whole index's short one, which the migration gave it."""
+    monkeypatch.setattr(recent, "PUBLISHED", 10)
+    published(db, 0, 90, last=NOW)
+    assert len(recent.renew(db.engine)) == 2
+    with db.engine.connect() as conn:
+        options = dict(
+            conn.exec_driver_sql(
+                "SELECT c.relname, c.reloptions FROM pg_index i "
+                "JOIN pg_class c ON c.oid = i.indexrelid "
+                "WHERE i.indrelid = 'offers'::regclass AND c.relname LIKE 'ix\\_offers\\_search%%'"
+            ).all()
+        )
+    assert len(options) == 3
+    assert all(found == ["gin_pending_list_limit=256"] for found in options.values()), options
+
+
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
 def test_a_process_at_it_keeps_another_out(db: Database) -> None:
     store(db, 0, 90)
     with db.engine.connect() as conn:

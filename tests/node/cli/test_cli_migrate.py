@@ -39,7 +39,7 @@ def test_migrate_prints_its_steps_and_a_dry_run_changes_nothing(tmp_path: Path) 
     code, output = run("migrate", "--dry-run", "--data-dir", str(data))
 
     assert code == 0, output
-    assert f"The schema goes from 0011 to {migrate.HEAD_REVISION}, in 14 step(s):" in output
+    assert f"The schema goes from 0011 to {migrate.HEAD_REVISION}, in 15 step(s):" in output
     assert "  0012  Indexes for the retention:" in output
     assert "  0013  How deliveries to each host are signed:" in output
     assert "  0014  Indexes for the outbox collection:" in output
@@ -55,6 +55,10 @@ def test_migrate_prints_its_steps_and_a_dry_run_changes_nothing(tmp_path: Path) 
     assert "  0024  PostgreSQL's text index knows each offer's period of publication:" in output
     assert (
         "  0025  PostgreSQL's text index knows the ceilings of each offer's price and its region:"
+        in output
+    )
+    assert (
+        "  0026  PostgreSQL's text indexes of the offers keep their unmerged entries short:"
         in output
     )
     assert "Dry run: nothing was changed." in output
