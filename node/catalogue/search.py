@@ -543,21 +543,25 @@ def _completions(conn: Connection, word: str) -> tuple[str, ...] | None:
     if word.startswith(RESERVED):
         return None
     if len(word) == 1:
-        known = select(catalogue_words.c.word).where(catalogue_words.c.word == word)
-        return tuple(conn.execute(known).scalars())
+        return tuple(conn.execute(_KNOWN, {"word": word}).scalars())
     if ord(word[-1]) >= sys.maxunicode:
         return None
     # The words beginning with ``word`` sort from it to the next string of its length.
     upper = word[:-1] + chr(ord(word[-1]) + 1)
-    found = tuple(
-        conn.execute(
-            select(catalogue_words.c.word)
-            .where(catalogue_words.c.word >= word, catalogue_words.c.word < upper)
-            .order_by(catalogue_words.c.word)
-            .limit(SPELLED + 1)
-        ).scalars()
-    )
+    begun = {"word": word, "upper": upper, "limit": SPELLED + 1}
+    found = tuple(conn.execute(_BEGUN, begun).scalars())
     return None if len(found) > SPELLED else found
+
+
+# Made once: made for each word, such a statement cost more time to make than to run
+# (at 1,000,000 offers on PostgreSQL, 0.35 ms a word where this takes 0.21).
+_KNOWN = select(catalogue_words.c.word).where(catalogue_words.c.word == bindparam("word"))
+_BEGUN = (
+    select(catalogue_words.c.word)
+    .where(catalogue_words.c.word >= bindparam("word"), catalogue_words.c.word < bindparam("upper"))
+    .order_by(catalogue_words.c.word)
+    .limit(bindparam("limit"))
+)
 
 
 def _padded(t: Any, both: bool) -> ColumnElement[str]:
@@ -729,8 +733,11 @@ def _few(conn: Connection, query: Query) -> tuple[int, int]:
     read from the text index it takes every matching offer: the two cost alike at the
     square root of their product, and "few" is twice that (9,165 offers of a million,
     for pages of 20)."""
-    size = int(conn.execute(select(func.max(offers.c.id))).scalar() or 0)
+    size = int(conn.execute(_LAST_ID).scalar() or 0)
     return size, max(NARROW, int(2 * math.sqrt((query.limit + 1) * size)))
+
+
+_LAST_ID = select(func.max(offers.c.id))
 
 
 def _count(conn: Connection, ids: Select[Any], cap: int) -> int:
