@@ -440,12 +440,13 @@ class _Text:
     words: tuple[str, ...]
     spelled: tuple[tuple[str, ...] | None, ...]
     exact: tuple[str, ...]
-    groups: tuple[tuple[str, ...], ...]
+    groups: tuple[tuple[str, ...], ...]  # the categories' words, when asked
+    # The cells of the query's circle, when asked.
+    cells: tuple[str, ...] = ()
     # Words of which one holds each offer in the query's price range, asked of the text
     # index only (see priced).
     prices: tuple[str, ...] = ()
-    # PostgreSQL: the regions asked of its text index for the cells, the last group
-    # (see located).
+    # PostgreSQL: the regions asked of its text index for the cells (see located).
     regions: tuple[str, ...] = ()
 
     @classmethod
@@ -457,8 +458,9 @@ class _Text:
         exact = [filter_word("claim", c) for c in query.claims]
         if query.coop is not None:
             exact.append(filter_word("coop", query.coop))
-        groups = (tuple(filter_word("category", c) for c in query.categories), tuple(_cells(query)))
-        return cls(query.words, spelled, tuple(exact), tuple(g for g in groups if g))
+        categories = tuple(filter_word("category", c) for c in query.categories)
+        groups = (categories,) if categories else ()
+        return cls(query.words, spelled, tuple(exact), groups, tuple(_cells(query)))
 
     def priced(self, prices: tuple[str, ...]) -> _Text:
         """The same, the text index asked for one of the words ``prices`` of the query's
@@ -470,9 +472,16 @@ class _Text:
         """The same, PostgreSQL's text index asked for one of the ``regions`` of the
         circle (see text.py) rather than of its cells. Offers read one by one are
         checked for the cells still: the regions are PostgreSQL's words only."""
-        assert self.groups
-        assert all(word.startswith("zzg") for word in self.groups[-1])
+        assert self.cells
         return replace(self, regions=regions)
+
+    def all_groups(self, *, indexed: bool) -> tuple[tuple[str, ...], ...]:
+        """The groups of words of which an offer holds one: of the categories, of the
+        circle, and (``indexed``: as its text index is asked) of the price range, the
+        circle's regions rather than its cells where PostgreSQL's is asked for them."""
+        circle = self.regions if indexed and self.regions else self.cells
+        prices = self.prices if indexed else ()
+        return tuple(group for group in (*self.groups, circle, prices) if group)
 
     def fts_match(self) -> str:
         """As an FTS5 query (SQLite)."""
@@ -483,7 +492,7 @@ class _Text:
             else:
                 terms.append("(" + " OR ".join(f'"{w}"' for w in spelled) + ")")
         terms += [f'"{w}"' for w in self.exact]
-        groups = (*self.groups, self.prices) if self.prices else self.groups
+        groups = self.all_groups(indexed=True)
         terms += ["(" + " OR ".join(f'"{w}"' for w in group) + ")" for group in groups]
         return " AND ".join(terms)
 
@@ -496,9 +505,7 @@ class _Text:
             else:
                 terms.append("(" + " | ".join(spelled) + ")")
         terms += list(self.exact)
-        groups = (*self.groups[:-1], self.regions) if self.regions else self.groups
-        groups = (*groups, self.prices) if self.prices else groups
-        terms += ["(" + " | ".join(group) + ")" for group in groups]
+        terms += ["(" + " | ".join(group) + ")" for group in self.all_groups(indexed=True)]
         return " & ".join(terms)
 
     def check(self, t: Any) -> ColumnElement[bool]:
@@ -509,7 +516,7 @@ class _Text:
             return f" {word} " if len(word) == 1 else f" {word}"
 
         needles = [[begun(w)] for w in self.words] + [[f" {w} "] for w in self.exact]
-        needles += [[f" {w} " for w in group] for group in self.groups]
+        needles += [[f" {w} " for w in group] for group in self.all_groups(indexed=False)]
         return and_(*(_Holds(t.c.search_text, *each) for each in needles))
 
 
@@ -829,19 +836,19 @@ def _ceiling(conn: Connection, query: Query) -> tuple[str, ...] | None:
     return tuple(words)
 
 
-def _regions(conn: Connection, query: Query) -> tuple[str, ...] | None:
+def _regions(conn: Connection, query: Query, cells: tuple[str, ...]) -> tuple[str, ...] | None:
     """PostgreSQL: the regions of the query's circle (see text.py) when they are fewer
-    than its cells and likely hold at most REGION_GROWTH times their offers (the
+    than its ``cells`` and likely hold at most REGION_GROWTH times their offers (the
     shares of both, from the statistics): PostgreSQL's text index costs by the words
     OR-ed, even of words that hold few offers ("café" near Nantes within 50 km: its 12
     cells, 21 ms; the 2 that hold the town's offers, 9), and each offer more is a row
     more read. None otherwise."""
     box = _box(query)
     stats = _WordStats.of(conn)
-    if box is None or stats is None:
+    if box is None or stats is None or not cells:
         return None
-    cells, regions = cell_words(*box), region_words(*box)
-    if not cells or not regions or len(regions) >= len(cells):
+    regions = region_words(*box)
+    if not regions or len(regions) >= len(cells):
         return None
     held = sum(stats.shares.get(word, stats.rare) for word in cells)
     if sum(stats.shares.get(word, stats.rare) for word in regions) > REGION_GROWTH * held:
@@ -923,7 +930,7 @@ class _WordStats:
         )
         for word in text.exact:
             share *= self.shares.get(word, self.rare)
-        for group in text.groups if groups else ():
+        for group in text.all_groups(indexed=False) if groups else ():
             share *= min(1.0, sum(self.shares.get(word, self.rare) for word in group))
         return share
 
@@ -1004,7 +1011,7 @@ class _Sizes:
             matching, alone = _estimate(conn, text, size)
             if ceiling is not None:
                 text = text.priced(ceiling)
-            regions = _regions(conn, query)
+            regions = _regions(conn, query, text.cells)
             if regions is not None:
                 text = text.located(regions)
         return cls(size, few, filtered, narrowest, matching, held, broad_price, alone), text
