@@ -35,7 +35,6 @@ from sqlalchemy import (
     String,
     and_,
     bindparam,
-    case,
     exists,
     func,
     literal,
@@ -571,33 +570,38 @@ _BEGUN = (
 )
 
 
-def _padded(t: Any, both: bool) -> ColumnElement[str]:
-    padded: ColumnElement[str] = literal(" ") + t.c.search_text
-    return padded + literal(" ") if both else padded
+class _InTitle(FunctionElement[int]):
+    """1 where an offer's ``search_text``, a space added at each end, holds the needle
+    (bound) no further than its title's length (the title's words come first), else 0.
+    One element, where SQLAlchemy's operators made a dozen for each word of a search
+    (and PostgreSQL found the needle twice in each offer ranked)."""
+
+    type = Integer()
+    name = "in_title"
+    inherit_cache = True
+
+    def __init__(self, text: ColumnElement[str], title: ColumnElement[str], needle: str):
+        super().__init__(text, title, literal(needle, String))
 
 
-def _position(dialect: str, haystack: ColumnElement[str], needle: str) -> ColumnElement[int]:
-    """Where ``needle`` starts in ``haystack`` (from 1), or 0."""
-    found = func.instr if dialect == "sqlite" else func.strpos
-    return found(haystack, literal(needle), type_=Integer)
+@compiles(_InTitle)
+def _compile_in_title(element: _InTitle, compiler: Any, **kw: Any) -> str:
+    # instr() on SQLite, strpos() on PostgreSQL: where the needle starts, or 0.
+    found = "instr" if compiler.dialect.name == "sqlite" else "strpos"
+    text, title, needle = (compiler.process(clause, **kw) for clause in element.clauses)
+    return (
+        f"CASE WHEN {found}(' ' || {text} || ' ', {needle}) BETWEEN 1 AND length({title}) "
+        "THEN 1 ELSE 0 END"
+    )
 
 
-def _relevance(t: Any, dialect: str, words: tuple[str, ...]) -> list[Any]:
+def _relevance(t: Any, words: tuple[str, ...]) -> list[Any]:
     """The order of relevance (see above): the query's words found in the title (its
     words come first in ``search_text``, so a word found no further than the title's
-    length is one of them), then the shorter texts, then the newest."""
+    length is one of them; a lone letter as a whole word), then the shorter texts,
+    then the newest."""
     in_title = [
-        case(
-            (
-                and_(
-                    (found := _position(dialect, _padded(t, len(w) == 1), " " + w)) > 0,
-                    found <= func.length(t.c.title),
-                ),
-                1,
-            ),
-            else_=0,
-        )
-        for w in words
+        _InTitle(t.c.search_text, t.c.title, f" {w} " if len(w) == 1 else f" {w}") for w in words
     ]
     title_words = in_title[0] if len(in_title) == 1 else sum(in_title[1:], in_title[0])
     return [title_words.desc(), func.length(t.c.search_text), t.c.published.desc(), t.c.id.desc()]
@@ -1389,9 +1393,9 @@ def _ranked(
     return _rank_all(conn, query, candidates)[0]
 
 
-def _by_relevance(conn: Connection, statement: Select[Any], t: Any, query: Query) -> Select[Any]:
+def _by_relevance(statement: Select[Any], t: Any, query: Query) -> Select[Any]:
     """``statement`` (rows of ``t``) sorted by relevance, the page's rows of it."""
-    statement = statement.order_by(*_relevance(t, conn.dialect.name, query.words))
+    statement = statement.order_by(*_relevance(t, query.words))
     statement = statement.limit(query.limit + 1)
     return statement if query.cursor is None else statement.offset(query.cursor[0])
 
@@ -1403,7 +1407,7 @@ def _rank_all(conn: Connection, query: Query, candidates: Select[Any]) -> tuple[
     they were CANDIDATES."""
     found = candidates.cte("candidates")
     matched = select(func.count()).select_from(found).scalar_subquery().label("matched")
-    statement = _by_relevance(conn, select(*_columns(found, query), matched), found, query)
+    statement = _by_relevance(select(*_columns(found, query), matched), found, query)
     rows = list(conn.execute(statement).all())
     return rows, rows[0].matched if rows else 0
 
