@@ -533,10 +533,15 @@ class _Holds(FunctionElement[bool]):
         super().__init__(text, *(literal(needle, String) for needle in needles))
 
 
+def _finder(compiler: Any) -> str:
+    """The SQL function that tells where a needle starts in a text, or 0: instr() on
+    SQLite, strpos() on PostgreSQL."""
+    return "instr" if compiler.dialect.name == "sqlite" else "strpos"
+
+
 @compiles(_Holds)
 def _compile_holds(element: _Holds, compiler: Any, **kw: Any) -> str:
-    # instr() on SQLite, strpos() on PostgreSQL: where the needle starts, or 0.
-    found = "instr" if compiler.dialect.name == "sqlite" else "strpos"
+    found = _finder(compiler)
     text, *needles = (compiler.process(clause, **kw) for clause in element.clauses)
     tests = " OR ".join(f"{found}(' ' || {text} || ' ', {needle}) > 0" for needle in needles)
     return f"({tests})"
@@ -586,8 +591,7 @@ class _InTitle(FunctionElement[int]):
 
 @compiles(_InTitle)
 def _compile_in_title(element: _InTitle, compiler: Any, **kw: Any) -> str:
-    # instr() on SQLite, strpos() on PostgreSQL: where the needle starts, or 0.
-    found = "instr" if compiler.dialect.name == "sqlite" else "strpos"
+    found = _finder(compiler)
     text, title, needle = (compiler.process(clause, **kw) for clause in element.clauses)
     return (
         f"CASE WHEN {found}(' ' || {text} || ' ', {needle}) BETWEEN 1 AND length({title}) "

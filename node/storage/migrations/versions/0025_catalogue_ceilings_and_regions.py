@@ -63,8 +63,9 @@ $$
 
 # The region of a place, as node.catalogue.text.region_words names it: none without a
 # place, or outside the globe's degrees (NaN fails both comparisons). Two is a power of
-# two: the division is exact in both languages. A plain expression, which PostgreSQL
-# folds into the column's.
+# two: the division is exact in both languages. PostgreSQL does not fold this SQL
+# function into the column's expression: 2.4 microseconds an offer, against 0.4 for the
+# same expression written out, both under 1 % of storing an offer.
 REGIONS_FUNCTION = """
 CREATE FUNCTION coopnode_catalogue_region(latitude double precision, longitude double precision)
 RETURNS text[] LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
