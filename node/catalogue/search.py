@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import json
 import math
 import sys
@@ -37,7 +38,6 @@ from sqlalchemy import (
     bindparam,
     exists,
     func,
-    literal,
     literal_column,
     or_,
     select,
@@ -507,30 +507,28 @@ class _Text:
         terms += ["(" + " | ".join(group) + ")" for group in self.all_groups(indexed=True)]
         return " & ".join(terms)
 
-    def check(self, t: Any) -> ColumnElement[bool]:
-        """The same test on one offer's ``search_text`` (its words, each once, between
-        single spaces), for plans that read offers one by one."""
-
-        def begun(word: str) -> str:
-            return f" {word} " if len(word) == 1 else f" {word}"
-
-        needles = [[begun(w)] for w in self.words] + [[f" {w} "] for w in self.exact]
-        needles += [[f" {w} " for w in group] for group in self.all_groups(indexed=False)]
-        return and_(*(_Holds(t.c.search_text, *each) for each in needles))
+    def needles(self) -> dict[str, str]:
+        """The values of the test on one offer's ``search_text`` that plans reading
+        offers one by one make (see _check), and of the words' places in its title (see
+        _relevance): each word as the start of one of its words (a lone letter, whole),
+        each filter word and each word of the groups whole (the price range's and the
+        regions left out: SQL compares prices and distances exactly)."""
+        found = {f"w{i}": f" {w} " if len(w) == 1 else f" {w}" for i, w in enumerate(self.words)}
+        found |= {f"x{i}": f" {w} " for i, w in enumerate(self.exact)}
+        for i, group in enumerate(self.all_groups(indexed=False)):
+            found |= {f"g{i}_{j}": f" {w} " for j, w in enumerate(group)}
+        return found
 
 
 class _Holds(FunctionElement[bool]):
     """Whether an offer's ``search_text``, a space added at each end, holds any of the
     needles (bound values). One element, where SQLAlchemy's operators made five of each
-    needle, and a search builds the test for several statements."""
+    needle."""
 
     type = Boolean()
     name = "holds"
     inherit_cache = True
     _is_implicitly_boolean = True  # a test already: no "= 1" where booleans are numbers
-
-    def __init__(self, text: ColumnElement[str], *needles: str) -> None:
-        super().__init__(text, *(literal(needle, String) for needle in needles))
 
 
 def _finder(compiler: Any) -> str:
@@ -585,9 +583,6 @@ class _InTitle(FunctionElement[int]):
     name = "in_title"
     inherit_cache = True
 
-    def __init__(self, text: ColumnElement[str], title: ColumnElement[str], needle: str):
-        super().__init__(text, title, literal(needle, String))
-
 
 @compiles(_InTitle)
 def _compile_in_title(element: _InTitle, compiler: Any, **kw: Any) -> str:
@@ -599,34 +594,148 @@ def _compile_in_title(element: _InTitle, compiler: Any, **kw: Any) -> str:
     )
 
 
-def _relevance(t: Any, words: tuple[str, ...]) -> list[Any]:
+# --- Statements, made once per shape --------------------------------------------------
+#
+# A search's statements depend on what it asks (which filters, how many words, its sort)
+# far more often than on the values it asks for: each is made once per _Shape and kept
+# (see _statement), its values bound at each execution (see _values). Made anew for
+# each search, they cost more time than most of their executions (4 to 6 ms a search
+# at 1,000,000 offers on PostgreSQL, of 20 to 30).
+
+
+@dataclass(frozen=True, slots=True)
+class _Shape:
+    """What a search's statements are made of, its values aside."""
+
+    dialect: str
+    sort: str
+    status: str
+    words: int  # the query's words (each a needle, see _Text.needles)
+    exact: int  # its filter words (claims, co-op), with words
+    groups: tuple[int, ...]  # the words of each group checked on an offer
+    categories: bool  # a category asked (matched by its table without words)
+    claims: int  # claims asked (matched by their table without words)
+    coop: bool
+    currency: bool
+    min_price: bool
+    max_price: bool
+    near: bool
+    within: bool  # a circle around ``near``
+    box: bool  # the circle's box (None when it wraps a pole or the antimeridian)
+    cursor: bool
+
+    @classmethod
+    def of(cls, dialect: str, query: Query, text: _Text | None) -> _Shape:
+        return cls(
+            dialect=dialect,
+            sort=query.sort,
+            status=query.status,
+            words=len(text.words) if text is not None else 0,
+            exact=len(text.exact) if text is not None else 0,
+            groups=(
+                tuple(len(group) for group in text.all_groups(indexed=False))
+                if text is not None
+                else ()
+            ),
+            categories=bool(query.categories),
+            claims=len(query.claims),
+            coop=query.coop is not None,
+            currency=query.currency is not None,
+            min_price=query.min_price is not None,
+            max_price=query.max_price is not None,
+            near=query.near is not None,
+            within=query.within_km is not None,
+            box=_box(query) is not None,
+            cursor=query.cursor is not None,
+        )
+
+
+def _values(query: Query, now: datetime, text: _Text | None) -> dict[str, Any]:
+    """The values a search's statements are executed with, by name (see _Shape); a
+    statement takes those it names."""
+    values: dict[str, Any] = {"now": now, "limit": query.limit + 1}
+    if query.categories:
+        values["categories"] = list(query.categories)
+    values |= {f"claim{i}": claim for i, claim in enumerate(query.claims)}
+    if query.coop is not None:
+        values["coop"] = query.coop
+    if query.currency is not None:
+        values["currency"] = query.currency
+    if query.min_price is not None:
+        values["min_price"] = scaled_price(query.min_price)
+    if query.max_price is not None:
+        values["max_price"] = scaled_price(query.max_price)
+    if query.near is not None:
+        lat, lon = query.near
+        values |= {"lat": lat, "lon": lon, "cos_lat": math.cos(math.radians(lat))}
+    if query.within_km is not None:
+        values["within_km"] = query.within_km
+    box = _box(query)
+    if box is not None:
+        values |= dict(zip(("south", "north", "west", "east"), box, strict=True))
+    cursor = query.cursor
+    if cursor is not None:
+        if query.sort == "relevance":
+            values["offset"] = cursor[0]
+        else:
+            after = {"recent": "after_moment", "price": "after_price"}.get(query.sort, "after_km")
+            values |= {after: cursor[0], "after_id": cursor[1]}
+    if text is not None:
+        values |= text.needles()
+    return values
+
+
+def _statement(make: Any) -> Any:
+    """``make`` (a function of hashable arguments returning a statement) made once per
+    arguments: the same statement object, whose SQL SQLAlchemy compiles once."""
+    return functools.lru_cache(maxsize=STATEMENTS)(make)
+
+
+# The statements kept per kind (a search's shapes are at most a few hundred).
+STATEMENTS = 512
+
+
+def _value(name: str, type_: Any) -> Any:
+    return bindparam(name, type_=type_)
+
+
+_NOW = _value("now", offers.c.end_time.type)
+_LIMIT = _value("limit", Integer())
+_LAT, _LON, _COS_LAT = (_value(name, Float()) for name in ("lat", "lon", "cos_lat"))
+
+
+def _relevance(t: Any, shape: _Shape) -> list[Any]:
     """The order of relevance (see above): the query's words found in the title (its
     words come first in ``search_text``, so a word found no further than the title's
     length is one of them; a lone letter as a whole word), then the shorter texts,
     then the newest."""
     in_title = [
-        _InTitle(t.c.search_text, t.c.title, f" {w} " if len(w) == 1 else f" {w}") for w in words
+        _InTitle(t.c.search_text, t.c.title, _value(f"w{i}", String())) for i in range(shape.words)
     ]
     title_words = in_title[0] if len(in_title) == 1 else sum(in_title[1:], in_title[0])
     return [title_words.desc(), func.length(t.c.search_text), t.c.published.desc(), t.c.id.desc()]
 
 
-def _distance(t: Any, lat: float, lon: float) -> ColumnElement[float]:
-    """Great-circle distance in km (haversine), in SQL both engines evaluate alike."""
-    return _Haversine(
-        t.c.latitude,
-        t.c.longitude,
-        literal(lat, Float),
-        literal(lon, Float),
-        literal(math.cos(math.radians(lat)), Float),
+def _check(t: Any, shape: _Shape) -> ColumnElement[bool]:
+    """The test of a search's words on one offer's ``search_text`` (its words, each once,
+    between single spaces), for plans that read offers one by one: each needle of
+    _Text.needles, one of each group's."""
+    needles = [[f"w{i}"] for i in range(shape.words)] + [[f"x{i}"] for i in range(shape.exact)]
+    needles += [[f"g{i}_{j}" for j in range(size)] for i, size in enumerate(shape.groups)]
+    return and_(
+        *(_Holds(t.c.search_text, *(_value(name, String()) for name in names)) for names in needles)
     )
+
+
+def _distance(t: Any) -> ColumnElement[float]:
+    """Great-circle distance in km (haversine) from the query's point, in SQL both
+    engines evaluate alike."""
+    return _Haversine(t.c.latitude, t.c.longitude, _LAT, _LON, _COS_LAT)
 
 
 class _Haversine(FunctionElement[float]):
     """The haversine as one element: of an offer's latitude and longitude, and the
-    point's latitude, longitude and latitude's cosine (bound values). Written out of
-    SQLAlchemy's operators, the same expression cost a third of a millisecond to build,
-    several times a search."""
+    point's latitude, longitude and latitude's cosine (bound values)."""
 
     type = Float()
     name = "haversine"
@@ -644,12 +753,12 @@ def _compile_haversine(element: _Haversine, compiler: Any, **kw: Any) -> str:
     return f"CAST({2 * EARTH_RADIUS_KM!r} * asin(sqrt({a})) AS FLOAT)"
 
 
-def _status_filter(t: Any, status: str, now: datetime) -> ColumnElement[bool] | None:
-    live = or_(t.c.end_time.is_(None), t.c.end_time > now)
+def _status_filter(t: Any, status: str) -> ColumnElement[bool] | None:
+    live = or_(t.c.end_time.is_(None), t.c.end_time > _NOW)
     if status == "active":
         return and_(t.c.status == ACTIVE, live)
     if status == EXPIRED:
-        return and_(t.c.status == ACTIVE, t.c.end_time <= now)
+        return and_(t.c.status == ACTIVE, t.c.end_time <= _NOW)
     if status == WITHDRAWN:
         withdrawn: ColumnElement[bool] = t.c.status == WITHDRAWN
         return withdrawn
@@ -682,63 +791,65 @@ _SHOWN = ("id", "uri", "actor", "title", "status", "currency", "price_e4", "unit
 _READ = (*_SHOWN, "published", "end_time", "latitude", "longitude", "search_text")
 
 
-def _columns(t: Any, query: Query) -> list[Any]:
+def _columns(t: Any, shape: _Shape) -> list[Any]:
     columns: list[Any] = [t.c[name] for name in (*_SHOWN, "published", "end_time")]
-    if query.near is not None:
-        columns.append(_distance(t, *query.near).label("distance"))
+    if shape.near:
+        columns.append(_distance(t).label("distance"))
     return columns
 
 
 def _filters(
-    t: Any, query: Query, now: datetime, *, by_text: bool, price_index: bool = True
+    t: Any, shape: _Shape, *, by_text: bool, price_index: bool = True
 ) -> list[ColumnElement[bool]]:
     """Every condition but the words. With words (``by_text``), categories and claims
     are matched with them (their reserved words are exact); without, by their tables.
     Without ``price_index``, the price range is kept out of its index (see _Sizes)."""
     conditions: list[ColumnElement[bool]] = []
-    status = _status_filter(t, query.status, now)
+    status = _status_filter(t, shape.status)
     if status is not None:
         conditions.append(status)
-    if query.categories and not by_text:
+    if shape.categories and not by_text:
+        categories = bindparam("categories", type_=String(), expanding=True)
         conditions.append(
             exists().where(
-                offer_categories.c.offer_id == t.c.id,
-                offer_categories.c.slug.in_(query.categories),
+                offer_categories.c.offer_id == t.c.id, offer_categories.c.slug.in_(categories)
             )
         )
-    for claim in () if by_text else query.claims:
+    for i in range(0 if by_text else shape.claims):
+        claim = _value(f"claim{i}", String())
         conditions.append(
             exists().where(offer_claims.c.offer_id == t.c.id, offer_claims.c.claim == claim)
         )
-    if query.coop is not None:
-        conditions.append(t.c.actor == query.coop)
-    conditions += _price_range(t, query, indexed=price_index)
-    if query.near is not None and query.within_km is not None:
-        box = _box(query)
-        if box is not None:
-            south, north, west, east = box
+    if shape.coop:
+        conditions.append(t.c.actor == _value("coop", String()))
+    conditions += _price_range(t, shape, indexed=price_index)
+    if shape.near and shape.within:
+        if shape.box:
+            south, north, west, east = (
+                _value(name, Float()) for name in ("south", "north", "west", "east")
+            )
             # With words, the latitude index is kept out (as "+ 0"): PostgreSQL would
             # AND a bitmap of every offer in the band with the text index's matches,
             # which the words of the circle's cells have already narrowed as much.
             latitude = t.c.latitude + 0 if by_text else t.c.latitude
             conditions.append(latitude.between(south, north))
             conditions.append(t.c.longitude.between(west, east))
-        conditions.append(_distance(t, *query.near) <= query.within_km)
-    if query.sort == "distance":
+        conditions.append(_distance(t) <= _value("within_km", Float()))
+    if shape.sort == "distance":
         conditions.append(t.c.latitude.is_not(None))
     return conditions
 
 
-def _price_range(t: Any, query: Query, *, indexed: bool = True) -> list[ColumnElement[bool]]:
+def _price_range(t: Any, shape: _Shape, *, indexed: bool = True) -> list[ColumnElement[bool]]:
     conditions: list[ColumnElement[bool]] = []
     # "+ 0" keeps PostgreSQL from reading the price's index for the range.
     price = t.c.price_e4 if indexed else t.c.price_e4 + 0
-    if query.currency is not None:
-        conditions.append(t.c.currency == query.currency)
-    if query.min_price is not None:
-        conditions.append(price >= scaled_price(query.min_price))
-    if query.max_price is not None:
-        conditions.append(price <= scaled_price(query.max_price))
+    if shape.currency:
+        conditions.append(t.c.currency == _value("currency", String()))
+    if shape.min_price:
+        conditions.append(price >= _value("min_price", offers.c.price_e4.type))
+    if shape.max_price:
+        conditions.append(price <= _value("max_price", offers.c.price_e4.type))
     return conditions
 
 
@@ -753,52 +864,85 @@ def _few(conn: Connection, query: Query) -> tuple[int, int]:
 
 
 _LAST_ID = select(func.max(offers.c.id))
+_CAP = _value("cap", Integer())
 
 
-def _count(conn: Connection, ids: Select[Any], cap: int) -> int:
-    """How many rows ``ids`` holds, counting no further than ``cap``."""
-    counted = select(func.count()).select_from(ids.limit(cap).subquery())
-    return int(conn.execute(counted).scalar_one())
+def _count(conn: Connection, statement: Select[Any], values: dict[str, Any], cap: int) -> int:
+    """How many rows ``statement`` (see _filter_count, _text_count) holds, counting no
+    further than ``cap``."""
+    return int(conn.execute(statement, values | {"cap": cap}).scalar_one())
 
 
-def _by_text(conn: Connection, text: _Text) -> tuple[Any, ColumnElement[bool] | None]:
+@_statement
+def _filter_count(shape: _Shape, name: str) -> Select[Any]:
+    """The count of the offers of an indexed filter (see _indexed_filters)."""
+    ids = select(offers.c.id).where(*_indexed_conditions(shape, name)).limit(_CAP)
+    return select(func.count()).select_from(ids.subquery())
+
+
+@_statement
+def _text_count(shape: _Shape) -> Select[Any]:
+    """SQLite: the count of the offers its text index finds."""
+    source, _ = _by_text(shape.dialect)
+    assert isinstance(source, Join)
+    return select(func.count()).select_from(select(source.left.c.offer_id).limit(_CAP).subquery())
+
+
+def _by_text(dialect: str) -> tuple[Any, ColumnElement[bool] | None]:
     """The offers the text index finds: what to select them from, and the condition
-    that finds them (on SQLite, the FTS table joined first)."""
-    if conn.dialect.name == "sqlite":
+    that finds them (on SQLite, the FTS table joined first). Its words are the value
+    "match" (SQLite) or "tsquery" (PostgreSQL), see _text_values."""
+    if dialect == "sqlite":
         fts = (
             select(
                 literal_column(f"rowid & {_ID_MASK}", Integer).label("offer_id"),
                 literal_column("rowid", Integer).label("key"),
             )
             .select_from(text_clause("offers_fts"))
-            .where(text_clause("offers_fts MATCH :match").bindparams(match=text.fts_match()))
+            .where(text_clause("offers_fts MATCH :match"))
             .subquery("fts")
         )
         return _DrivingJoin(fts, offers, fts.c.offer_id == offers.c.id), None
-    tsquery = func.to_tsquery(literal_column("'simple'"), bindparam("tsquery", text.tsquery()))
+    tsquery = func.to_tsquery(literal_column("'simple'"), _value("tsquery", String()))
     # Stored by the database from search_text (migration 0011), GIN-indexed.
     return offers, literal_column("offers.search_vector").op("@@")(tsquery)
 
 
-def _indexed_filters(query: Query) -> dict[str, list[ColumnElement[bool]]]:
+def _text_values(dialect: str, text: _Text) -> dict[str, str]:
+    """The value of the words asked of the text index (see _by_text)."""
+    return {"match": text.fts_match()} if dialect == "sqlite" else {"tsquery": text.tsquery()}
+
+
+def _source(shape: _Shape, narrowest: str | None) -> tuple[Any, ColumnElement[bool] | None]:
+    """What a plan reads offers from: the text index (``narrowest`` None, see _by_text),
+    or an indexed filter's index, each offer's words checked (see _by_filter)."""
+    if narrowest is None:
+        return _by_text(shape.dialect)
+    return _by_filter(shape, narrowest)
+
+
+def _indexed_filters(query: Query) -> tuple[str, ...]:
     """The filters an index of offers can read alone: a price range, a co-op."""
-    found: dict[str, list[ColumnElement[bool]]] = {}
+    found: list[str] = []
     if query.currency is not None and (query.min_price, query.max_price) != (None, None):
-        found["price"] = _price_range(offers, query)
+        found.append("price")
     if query.coop is not None:
-        found["coop"] = [offers.c.actor == query.coop]
-    return found
+        found.append("coop")
+    return tuple(found)
 
 
-def _by_filter(
-    conn: Connection, conditions: list[ColumnElement[bool]], text: _Text
-) -> tuple[Any, ColumnElement[bool]]:
+def _indexed_conditions(shape: _Shape, name: str) -> list[ColumnElement[bool]]:
+    """The conditions of an indexed filter (see _indexed_filters)."""
+    if name == "price":
+        return _price_range(offers, shape)
+    return [offers.c.actor == _value("coop", String())]
+
+
+def _by_filter(shape: _Shape, name: str) -> tuple[Any, ColumnElement[bool]]:
     """The offers of a filter, by its index, their words checked one by one."""
+    conditions = _indexed_conditions(shape, name)
     ids = select(offers.c.id.label("offer_id")).where(*conditions).subquery("filtered")
-    return (
-        _DrivingJoin(ids, offers, ids.c.offer_id == offers.c.id),
-        text.check(offers),
-    )
+    return _DrivingJoin(ids, offers, ids.c.offer_id == offers.c.id), _check(offers, shape)
 
 
 def _surely_broad(conn: Connection, query: Query, share: float) -> bool:
@@ -962,7 +1106,7 @@ class _Sizes:
     size: int  # offers in the catalogue, about
     few: int  # see _few
     filtered: int  # offers of the narrowest indexed filter (size when none is asked)
-    narrowest: list[ColumnElement[bool]] | None  # that filter
+    narrowest: str | None  # that filter's name (see _indexed_filters)
     text: int  # offers the words match: counted on SQLite, estimated on PostgreSQL
     # Whether the words hold the narrowest filter (the co-op's word, or the price
     # range's words): then ``text`` counts it already.
@@ -977,17 +1121,28 @@ class _Sizes:
     words: int = 0
 
     @classmethod
-    def of(cls, conn: Connection, query: Query, text: _Text) -> tuple[_Sizes, _Text]:
+    def of(
+        cls,
+        conn: Connection,
+        query: Query,
+        text: _Text,
+        shape: _Shape | None = None,
+        values: dict[str, Any] | None = None,
+    ) -> tuple[_Sizes, _Text]:
         """The sizes, and the words to ask the text index: on SQLite, with the price
         range's when that range was counted narrow (a broad one costs the index more
-        than it saves)."""
+        than it saves). ``shape`` and ``values``: the search's (see _values), made from
+        the query when not given."""
+        if shape is None or values is None:
+            shape = _Shape.of(conn.dialect.name, query, text)
+            values = _values(query, datetime.now(UTC), text)
         size, few = _few(conn, query)
         if size <= SMALL:
             # Nothing to count: whatever the plan, a search reads at most SMALL offers.
             return cls(size, few, size, None, size), text
         filtered, narrowest, held, broad_price = size, None, False, False
         ceiling = _ceiling(conn, query) if conn.dialect.name == "postgresql" else None
-        for name, conditions in _indexed_filters(query).items():
+        for name in _indexed_filters(query):
             # A price range whose ceiling the text index is asked for is counted only
             # as far as it would be read whole ("few"): a broad one is left to the text
             # index, which narrows by it (counting to 4 x "few", 36,660 entries of the
@@ -996,7 +1151,7 @@ class _Sizes:
             if name == "price" and _surely_broad(conn, query, cap / size):
                 counted = 4 * few  # as a count stopped at its cap
             else:
-                counted = _count(conn, select(offers.c.id).where(*conditions), cap)
+                counted = _count(conn, _filter_count(shape, name), values, cap)
                 counted = 4 * few if counted >= cap else counted
             broad_price |= name == "price" and counted >= 4 * few
             in_words = name == "coop"  # the co-op's word is always asked
@@ -1005,15 +1160,13 @@ class _Sizes:
                 # _ceiling), or ANDs the price's own index with the text index's.
                 text, in_words = text.priced(_range_words(query)), True
             if counted < filtered:
-                filtered, narrowest, held = counted, conditions, in_words
+                filtered, narrowest, held = counted, name, in_words
         if conn.dialect.name == "sqlite":
             matching = size
             if narrowest is not None and filtered < 4 * few:
                 # Only against a filter read whole is the text index's count worth its
                 # time (up to a third of a search's): alone, the text index drives.
-                source, _ = _by_text(conn, text)
-                assert isinstance(source, Join)
-                matching = _count(conn, select(source.left.c.offer_id), few)
+                matching = _count(conn, _text_count(shape), _text_values("sqlite", text), few)
             alone = matching
         else:
             matching, alone = _estimate(conn, text, size)
@@ -1104,47 +1257,67 @@ class _Sizes:
         return max(self.filtered, 1)
 
 
+@dataclass(frozen=True, slots=True)
+class _Asked:
+    """A search under way: its connection, query and moment, the shape of its
+    statements and the values they are executed with."""
+
+    conn: Connection
+    query: Query
+    now: datetime
+    shape: _Shape
+    values: dict[str, Any]
+
+    @property
+    def dialect(self) -> str:
+        return self.shape.dialect
+
+    def rows(self, statement: Select[Any], **more: Any) -> list[Any]:
+        """The rows of ``statement``, with the search's values and ``more``."""
+        return list(self.conn.execute(statement, self.values | more).all())
+
+
 def search(conn: Connection, query: Query, *, now: datetime) -> Page:
     """One page of offers, by the plans described above."""
+    dialect = conn.dialect.name
     if not query.words:
-        statement = select(*_columns(offers, query)).where(
-            *_filters(offers, query, now, by_text=False)
-        )
-        return _page(_page_rows(conn, statement, offers, query), query, now)
+        shape = _Shape.of(dialect, query, None)
+        asked = _Asked(conn, query, now, shape, _values(query, now, None))
+        return _page(asked.rows(_plain_page(shape)), query, now)
     text = _Text.of(conn, query)
     if text is None:
         return Page(hits=[], next_cursor=None)
-    sizes, text = _Sizes.of(conn, query, text)
-    if sizes.none_match(conn.dialect.name):
+    shape = _Shape.of(dialect, query, text)
+    values = _values(query, now, text) | {"candidates": CANDIDATES}
+    sizes, text = _Sizes.of(conn, query, text, shape, values)
+    if sizes.none_match(dialect):
         return Page(hits=[], next_cursor=None)
+    asked = _Asked(conn, query, now, shape, values | _text_values(dialect, text))
     needed = CANDIDATES if query.sort == "relevance" else query.limit + 1
-    plan = sizes.plan(query.sort, needed, conn.dialect.name)
-    source, found = None, None
-    if plan == "filter" and sizes.narrowest is not None:
-        source, found = _by_filter(conn, sizes.narrowest, text)
+    plan = sizes.plan(query.sort, needed, dialect)
+    # The narrowest indexed filter when it drives, else None: the text index.
+    narrowest = sizes.narrowest if plan == "filter" else None
     if query.sort == "relevance":
-        return _page(_ranked(conn, query, text, now, source, found, plan, sizes), query, now)
+        return _page(_ranked(asked, text, narrowest, plan, sizes), query, now)
     if (
         plan == "walk"
         and query.sort == "recent"
-        and _walk_borne_out(
-            _share_of_last_stored(conn, query, text, now), needed, sizes.walk_bound("recent")
-        )
+        and _walk_borne_out(_share_of_last_stored(asked), needed, sizes.walk_bound("recent"))
     ):
-        rows = _walk(conn, query, text, now, sizes)
+        rows = _walk(asked, sizes)
         if rows is not None:
             return _page(rows, query, now)
-    sliced = source is None and _sliced(conn, sizes)
+    sliced = narrowest is None and _sliced(conn, sizes)
     # The index of the offers published last likely holds the page's rows (the words
     # and filters alone, categories and places left out, likely match as many of its
     # offers as of the catalogue's): it is asked first.
     if (
         query.sort == "recent"
-        and source is None
+        and narrowest is None
         and _estimated(conn, sizes)
         and sizes.alone() * PUBLISHED >= (query.limit + 1) * sizes.size
     ):
-        rows = _published_last(conn, query, text, now, sizes)
+        rows = _published_last(asked, text, sizes)
         if rows is not None and len(rows) > query.limit:
             return _page(rows, query, now)
         # Its share of matches, of PUBLISHED offers at least, tells how many the
@@ -1154,41 +1327,45 @@ def search(conn: Connection, query: Query, *, now: datetime) -> Page:
         # time: 40 ms for 185 stays near Strasbourg, where one statement took 11).
         if rows is not None and len(rows) * sizes.size < sizes.few * PUBLISHED:
             sliced = False
-    if source is None:
-        source, found = _by_text(conn, text)
-    price_index = sizes.price_index(conn.dialect.name, text)
-    statement = (
-        select(*_columns(offers, query))
-        .select_from(source)
-        .where(*_filters(offers, query, now, by_text=True, price_index=price_index))
-    )
+    price_index = sizes.price_index(dialect, text)
     if sliced and query.sort == "recent":
-        after = _order(query, offers, None)[1]
-        if after is not None:
-            assert query.cursor is not None
-            statement = statement.where(after)
         newest = query.cursor[0] if query.cursor is not None else None
-        rows = _newest_by_period(conn, statement, text, sizes, query.limit + 1, newest)
-        return _page(rows, query, now)
+        return _page(_newest_by_period(asked, text, sizes, price_index, newest), query, now)
+    if query.sort == "recent" and dialect == "sqlite" and narrowest is None:
+        return _page(_newest_by_hour(asked, price_index), query, now)
+    return _page(asked.rows(_matching_page(shape, narrowest, price_index)), query, now)
+
+
+@_statement
+def _plain_page(shape: _Shape) -> Select[Any]:
+    """A page of a search without words."""
+    statement = select(*_columns(offers, shape)).where(*_filters(offers, shape, by_text=False))
+    return _paged(statement, offers, shape)
+
+
+@_statement
+def _matching_page(shape: _Shape, narrowest: str | None, price_index: bool) -> Select[Any]:
+    """A page of the offers matching the words and filters, read from ``narrowest``'s
+    index or the text index (see _source)."""
+    source, found = _source(shape, narrowest)
+    statement = (
+        select(*_columns(offers, shape))
+        .select_from(source)
+        .where(*_filters(offers, shape, by_text=True, price_index=price_index))
+    )
     if found is not None:
         statement = statement.where(found)
-    key = _hour_key(source)
-    if query.sort == "recent" and key is not None:
-        after = _order(query, offers, None)[1]
-        if after is not None:
-            assert query.cursor is not None
-            bound = (_hour(query.cursor[0]) + 1) << _HOUR_SHIFT
-            statement = statement.where(after, key < bound)
-        return _page(_newest_by_hour(conn, statement, key, query.limit + 1), query, now)
-    return _page(_page_rows(conn, statement, offers, query), query, now)
+    return _paged(statement, offers, shape)
 
 
-def _hour_key(source: Any) -> ColumnElement[int] | None:
-    """The key of SQLite's text index when it drives ``source``, else None."""
-    if isinstance(source, _DrivingJoin) and "key" in source.left.c:
-        key: ColumnElement[int] = source.left.c.key
-        return key
-    return None
+def _paged(statement: Select[Any], t: Any, shape: _Shape) -> Select[Any]:
+    """``statement`` (rows of ``t``) sorted by recency, price or distance, its rows after
+    the cursor, a page's worth and one more."""
+    distance = _distance(t) if shape.near else None
+    order, after = _order(shape, t, distance)
+    if after is not None:
+        statement = statement.where(after)
+    return statement.order_by(*order).limit(_LIMIT)
 
 
 def _estimated(conn: Connection, sizes: _Sizes) -> bool:
@@ -1207,24 +1384,20 @@ def _sliced(conn: Connection, sizes: _Sizes) -> bool:
 
 
 def _newest_by_period(
-    conn: Connection,
-    statement: Select[Any],
-    text: _Text,
-    sizes: _Sizes,
-    wanted: int,
-    newest: datetime | None,
+    asked: _Asked, text: _Text, sizes: _Sizes, price_index: bool, newest: datetime | None
 ) -> list[Any]:
-    """The newest ``wanted`` rows of ``statement`` (every condition but the words), the
-    words asked of PostgreSQL's text index with the newest periods of publication
-    first: as many as likely hold twice the rows wanted, then, for what is missing,
-    as many older ones as the periods read yielded it in, and half as many more (all
-    the rest when they yielded nothing). Periods follow one another in time: the rows
-    of newer ones are newer than any of older ones, so the page is exact. ``newest``:
-    the moment the page starts from (a cursor's), else the newest offer's."""
-    bounds = conn.execute(select(func.min(offers.c.published), func.max(offers.c.published)))
+    """The newest rows of a page (every condition but the words, after the cursor),
+    the words asked of PostgreSQL's text index with the newest periods of publication
+    first: as many as likely hold twice the rows wanted, then, for what is missing, as
+    many older ones as the periods read yielded it in, and half as many more (all the
+    rest when they yielded nothing). Periods follow one another in time: the rows of
+    newer ones are newer than any of older ones, so the page is exact. ``newest``: the
+    moment the page starts from (a cursor's), else the newest offer's."""
+    bounds = asked.conn.execute(_PUBLISHED_BOUNDS)
     oldest, latest = bounds.one()
     if oldest is None:
         return []
+    wanted = asked.query.limit + 1
     low, high = _period(oldest), _period(newest if newest is not None else latest)
     count = math.ceil(2 * wanted * (high - low + 1) / max(sizes.text * sizes.share(), 1.0))
     rows: list[Any] = []
@@ -1240,19 +1413,38 @@ def _newest_by_period(
             periods = " | ".join(f"zzt{n}" for n in range(start, end - 1, -1))
             words = f"{words} & ({periods})"
         # else the rest of the catalogue: the words alone.
-        tsquery = func.to_tsquery(literal_column("'simple'"), bindparam("tsquery", words))
-        found = literal_column("offers.search_vector").op("@@")(tsquery)
-        page = statement.where(found)
         later = _start_of(start + 1)
-        if later is not None:
-            page = page.where(offers.c.published < later)
-        page = page.order_by(offers.c.published.desc(), offers.c.id.desc())
+        statement = _by_period(asked.shape, price_index, later is not None)
         # An offer whose text holds the word of a newer period than its own is kept
         # for its own (it comes after every offer of the periods asked).
-        found_rows = conn.execute(page.limit(wanted - len(rows))).all()
-        rows += [row for row in found_rows if _period(row.published) >= end]
+        found = asked.rows(statement, tsquery=words, later=later, wanted=wanted - len(rows))
+        rows += [row for row in found if _period(row.published) >= end]
         start = end - 1
     return rows
+
+
+_PUBLISHED_BOUNDS = select(func.min(offers.c.published), func.max(offers.c.published))
+
+
+@_statement
+def _by_period(shape: _Shape, price_index: bool, later: bool) -> Select[Any]:
+    """PostgreSQL: the newest rows matching the words (with the periods asked, the value
+    "tsquery") and filters, after the cursor, published before the value "later" if
+    ``later``, at most the value "wanted" of them."""
+    _, found = _by_text(shape.dialect)
+    assert found is not None
+    statement = (
+        select(*_columns(offers, shape))
+        .where(*_filters(offers, shape, by_text=True, price_index=price_index))
+        .where(found)
+    )
+    after = _order(shape, offers, None)[1]
+    if after is not None:
+        statement = statement.where(after)
+    if later:
+        statement = statement.where(offers.c.published < _value("later", offers.c.published.type))
+    statement = statement.order_by(offers.c.published.desc(), offers.c.id.desc())
+    return statement.limit(_value("wanted", Integer()))
 
 
 def _period(moment: datetime) -> int:
@@ -1268,17 +1460,18 @@ def _start_of(period: int) -> datetime | None:
         return None
 
 
-def _newest_by_hour(
-    conn: Connection, statement: Select[Any], key: ColumnElement[int], wanted: int
-) -> list[Any]:
-    """The ``wanted`` newest rows of ``statement`` (which selects ``published`` and
-    ``id``) by SQLite's text index, which yields matches newest first to the hour (see
-    _HOUR_SHIFT): read until there are enough and the hour of the last of them is read
-    through (an offer of an earlier hour is older than each of them), then sorted
-    exactly."""
+def _newest_by_hour(asked: _Asked, price_index: bool) -> list[Any]:
+    """SQLite: a page's rows, newest first, by its text index, which yields matches
+    newest first to the hour (see _HOUR_SHIFT): read until there are enough and the
+    hour of the last of them is read through (an offer of an earlier hour is older
+    than each of them), then sorted exactly."""
+    wanted = asked.query.limit + 1
+    bound = {}
+    if asked.query.cursor is not None:
+        bound["hour_bound"] = (_hour(asked.query.cursor[0]) + 1) << _HOUR_SHIFT
     rows: list[Any] = []
     last_hour = None
-    result = conn.execute(statement.add_columns(key.label("key")).order_by(key.desc()))
+    result = asked.conn.execute(_by_hour(asked.shape, price_index), asked.values | bound)
     for row in result:
         hour = row.key >> _HOUR_SHIFT
         if last_hour is not None and hour < last_hour:
@@ -1291,49 +1484,60 @@ def _newest_by_hour(
     return rows[:wanted]
 
 
-def _walk(
-    conn: Connection, query: Query, text: _Text, now: datetime, sizes: _Sizes
-) -> list[Any] | None:
+@_statement
+def _by_hour(shape: _Shape, price_index: bool) -> Select[Any]:
+    """SQLite: the offers matching the words and filters, after the cursor (and before
+    the value "hour_bound" in its text index's keys), in the order of those keys."""
+    source, _ = _by_text(shape.dialect)
+    assert isinstance(source, Join)
+    key = source.left.c.key
+    statement = (
+        select(*_columns(offers, shape))
+        .select_from(source)
+        .where(*_filters(offers, shape, by_text=True, price_index=price_index))
+    )
+    after = _order(shape, offers, None)[1]
+    if after is not None:
+        statement = statement.where(after, key < _value("hour_bound", Integer()))
+    return statement.add_columns(key.label("key")).order_by(key.desc())
+
+
+def _walk(asked: _Asked, sizes: _Sizes) -> list[Any] | None:
     """PostgreSQL, newest first: the page's rows found by a walk (see _walked); None
     when the walk ends before it has them."""
-    rows = list(conn.execute(_walked(conn, query, text, now, sizes, newest=True)).all())
-    return rows if len(rows) > query.limit else None
+    rows = asked.rows(_walked(asked.shape, newest=True), bound=sizes.walk_bound("recent"))
+    return rows if len(rows) > asked.query.limit else None
 
 
-def _walked(
-    conn: Connection, query: Query, text: _Text, now: datetime, sizes: _Sizes, *, newest: bool
-) -> Select[Any]:
+@_statement
+def _walked(shape: _Shape, *, newest: bool) -> Select[Any]:
     """PostgreSQL: offers read one by one, each checked, in the order of the page
     (``newest``: published, newest first, after the cursor; its rows) or of storage
-    (the last stored first; the CANDIDATES, their columns _READ), at most
-    ``walk_bound`` of them, until the page has its rows. In one statement: PostgreSQL's plan costs
-    weigh index entries and rows read in storage order apart, which a walk's rows are
-    not, and each statement costs it a plan (measured slower in steps). SQLite never
-    walks: its text index yields matches newest first, and reads fewer offers."""
-    wanted = query.limit + 1 if newest else CANDIDATES
+    (the last stored first; the CANDIDATES, their columns _READ), at most the value
+    "bound" of them, until the page has its rows. In one statement: PostgreSQL's plan
+    costs weigh index entries and rows read in storage order apart, which a walk's
+    rows are not, and each statement costs it a plan (measured slower in steps).
+    SQLite never walks: its text index yields matches newest first, and reads fewer
+    offers."""
     keys = [offers.c[key] for key in (("published", "id") if newest else ("id",))]
     walked = select(*(offers.c[name] for name in _READ)).order_by(*(key.desc() for key in keys))
-    after = _order(query, offers, None)[1] if newest else None
+    after = _order(shape, offers, None)[1] if newest else None
     if after is not None:
         walked = walked.where(after)
-    t = walked.limit(sizes.walk_bound("recent" if newest else "relevance")).subquery("walked")
+    t = walked.limit(_value("bound", Integer())).subquery("walked")
     return (
-        select(*(_columns(t, query) if newest else [t.c[name] for name in _READ]))
-        .where(*_filters(t, query, now, by_text=True), text.check(t))
+        select(*(_columns(t, shape) if newest else [t.c[name] for name in _READ]))
+        .where(*_filters(t, shape, by_text=True), _check(t, shape))
         .order_by(*(t.c[key.name].desc() for key in keys))
-        .limit(wanted)
+        .limit(_LIMIT if newest else _CANDIDATES)
     )
 
 
+_CANDIDATES = _value("candidates", Integer())
+
+
 def _ranked(
-    conn: Connection,
-    query: Query,
-    text: _Text,
-    now: datetime,
-    source: Any,
-    found: ColumnElement[bool] | None,
-    plan: str,
-    sizes: _Sizes,
+    asked: _Asked, text: _Text, narrowest: str | None, plan: str, sizes: _Sizes
 ) -> list[Any]:
     """A search by relevance: the CANDIDATES matching offers published last (SQLite,
     whose text index yields them newest first to the hour, then the last stored) or
@@ -1343,8 +1547,10 @@ def _ranked(
     offers matching in the one read says it likely holds them; or by walking the
     offers from the last stored when the plan is to; by the whole text index only if
     those end too soon."""
+    conn, shape = asked.conn, asked.shape
     share = None  # of the last stored that match, once counted
     tiers = _recent(conn) if plan != "filter" and _estimated(conn, sizes) else ()
+    price_index = sizes.price_index(asked.dialect, text)
     # The largest recent index may hold them (the words and filters alone, categories
     # and places left out, likely match as many of its offers as of the catalogue's).
     # The smallest is read first, the last stored not counted before: where it holds
@@ -1355,14 +1561,13 @@ def _ranked(
         for tier, after in tiers:
             held = sizes.size - after
             if share is None or share * held >= CANDIDATES:
-                past = _last_stored_past(conn, query, text, now, sizes, tier, after)
-                rows, matched = _rank_all(conn, query, past)
+                rows, matched = _rank_all(asked, _last_stored_past(shape, price_index, tier, after))
                 if matched == CANDIDATES:
                     return rows
                 share = matched / max(held, 1)
-    if plan == "text" and source is None and _worth_sampling(conn, sizes):
+    if plan == "text" and narrowest is None and _worth_sampling(conn, sizes):
         if share is None:
-            share = _share_of_last_stored(conn, query, text, now)
+            share = _share_of_last_stored(asked)
         if _walk_borne_out(share, CANDIDATES, sizes.walk_bound("relevance")):
             plan = "walk"
     elif (
@@ -1374,45 +1579,58 @@ def _ranked(
         # many match: a walk that would end short is not begun.
         plan = "text"
     if plan == "walk":
-        walked = _walked(conn, query, text, now, sizes, newest=False)
-        rows, matched = _rank_all(conn, query, walked)
+        bound = sizes.walk_bound("relevance")
+        rows, matched = _rank_all(asked, _walk_ranked(shape), bound=bound)
         if matched == CANDIDATES:
             return rows
-    if source is None:
-        source, found = _by_text(conn, text)
+    return _rank_all(asked, _matching_ranked(shape, narrowest, price_index))[0]
+
+
+@_statement
+def _matching_ranked(shape: _Shape, narrowest: str | None, price_index: bool) -> Select[Any]:
+    """The CANDIDATES offers matching the words and filters published last (SQLite, to
+    the hour) or stored last (PostgreSQL), from ``narrowest``'s index or the text index
+    (see _source), ranked (see _ranking)."""
+    source, found = _source(shape, narrowest)
     key = _hour_key(source)
-    price_index = sizes.price_index(conn.dialect.name, text)
     if key is None:  # PostgreSQL's order, or the key read from each offer (SQLite)
-        key = offers.c.id if conn.dialect.name != "sqlite" else _HOUR_KEY
+        key = offers.c.id if shape.dialect != "sqlite" else _HOUR_KEY
     candidates = (
         select(*(offers.c[name] for name in _READ))
         .select_from(source)
         .where(
-            *_filters(offers, query, now, by_text=True, price_index=price_index),
+            *_filters(offers, shape, by_text=True, price_index=price_index),
             *([] if found is None else [found]),
         )
         .order_by(key.desc())
-        .limit(CANDIDATES)
+        .limit(_CANDIDATES)
     )
-    return _rank_all(conn, query, candidates)[0]
+    return _ranking(candidates, shape)
 
 
-def _by_relevance(statement: Select[Any], t: Any, query: Query) -> Select[Any]:
-    """``statement`` (rows of ``t``) sorted by relevance, the page's rows of it."""
-    statement = statement.order_by(*_relevance(t, query.words))
-    statement = statement.limit(query.limit + 1)
-    return statement if query.cursor is None else statement.offset(query.cursor[0])
+def _hour_key(source: Any) -> ColumnElement[int] | None:
+    """The key of SQLite's text index when it drives ``source``, else None."""
+    if isinstance(source, _DrivingJoin) and "key" in source.left.c:
+        key: ColumnElement[int] = source.left.c.key
+        return key
+    return None
 
 
-def _rank_all(conn: Connection, query: Query, candidates: Select[Any]) -> tuple[list[Any], int]:
+def _ranking(candidates: Select[Any], shape: _Shape) -> Select[Any]:
     """The page of the ``candidates`` (rows of the columns _READ, at most CANDIDATES)
-    by relevance, and how many they were (0 for a page past them all): in one
-    statement, ranked as read (not read again by id), which the caller reads only if
-    they were CANDIDATES."""
+    by relevance, and how many they were, in each row (0 rows for a page past them
+    all): in one statement, ranked as read (not read again by id)."""
     found = candidates.cte("candidates")
     matched = select(func.count()).select_from(found).scalar_subquery().label("matched")
-    statement = _by_relevance(select(*_columns(found, query), matched), found, query)
-    rows = list(conn.execute(statement).all())
+    statement = select(*_columns(found, shape), matched).order_by(*_relevance(found, shape))
+    statement = statement.limit(_LIMIT)
+    return statement.offset(_value("offset", Integer())) if shape.cursor else statement
+
+
+def _rank_all(asked: _Asked, statement: Select[Any], **more: Any) -> tuple[list[Any], int]:
+    """The rows of a ranked ``statement`` (see _ranking), and how many candidates it
+    ranked, which the caller reads only if they were CANDIDATES."""
+    rows = asked.rows(statement, **more)
     return rows, rows[0].matched if rows else 0
 
 
@@ -1449,57 +1667,56 @@ _Indexes = tuple[tuple[tuple[int, int], ...], int | None]
 _RECENT: dict[str, tuple[_Indexes, float]] = {}
 
 
-def _published_last(
-    conn: Connection, query: Query, text: _Text, now: datetime, sizes: _Sizes
-) -> list[Any] | None:
+def _published_last(asked: _Asked, text: _Text, sizes: _Sizes) -> list[Any] | None:
     """PostgreSQL, newest first: the page's rows from the index of the offers published
     last, fewer when it holds too few of them for the page, None when there is none or
     the page starts before its moment. It holds every offer published from its moment
     on: any match it lacks is older than each row of a page it fills."""
-    start = _published_from(conn)
-    if start is None or (query.cursor is not None and query.cursor[0].timestamp() < start):
+    start = _published_from(asked.conn)
+    cursor = asked.query.cursor
+    if start is None or (cursor is not None and cursor[0].timestamp() < start):
         return None  # none, or the page starts before its moment
+    price_index = sizes.price_index(asked.dialect, text)
+    return asked.rows(_published_page(asked.shape, price_index, start))
+
+
+@_statement
+def _published_page(shape: _Shape, price_index: bool, start: int) -> Select[Any]:
+    """PostgreSQL: a page of the offers matching the words and filters published from
+    ``start`` (in seconds since 1970) on, by the index of the offers published last."""
     # Written into the statement, so that PostgreSQL sees it is the index's.
     since = offers.c.published >= literal_column(published_literal(start))
-    statement = _in_partial_index(conn, query, text, now, sizes, _columns(offers, query), since)
-    return _page_rows(conn, statement, offers, query)
+    statement = _in_partial_index(shape, price_index, _columns(offers, shape), since)
+    return _paged(statement, offers, shape)
 
 
-def _last_stored_past(
-    conn: Connection,
-    query: Query,
-    text: _Text,
-    now: datetime,
-    sizes: _Sizes,
-    tier: int,
-    after: int,
-) -> Select[Any]:
-    """The CANDIDATES last stored matching offers of ids past ``after`` (their columns
-    _READ), as PostgreSQL's recent index of ``tier`` past it holds them."""
+@_statement
+def _last_stored_past(shape: _Shape, price_index: bool, tier: int, after: int) -> Select[Any]:
+    """The CANDIDATES last stored matching offers of ids past ``after``, as PostgreSQL's
+    recent index of ``tier`` past it holds them, ranked (see _ranking)."""
     # Written into the statement as in the index, so that PostgreSQL sees it is the
     # recent index's (the statement reads the offers alone: "id" is theirs).
     past = literal_column(recent_condition(tier, after), Boolean)
     columns = [offers.c[name] for name in _READ]
-    statement = _in_partial_index(conn, query, text, now, sizes, columns, past)
-    return statement.order_by(offers.c.id.desc()).limit(CANDIDATES)
+    statement = _in_partial_index(shape, price_index, columns, past)
+    return _ranking(statement.order_by(offers.c.id.desc()).limit(_CANDIDATES), shape)
+
+
+@_statement
+def _walk_ranked(shape: _Shape) -> Select[Any]:
+    """The CANDIDATES offers a walk finds from the last stored (see _walked), ranked."""
+    return _ranking(_walked(shape, newest=False), shape)
 
 
 def _in_partial_index(
-    conn: Connection,
-    query: Query,
-    text: _Text,
-    now: datetime,
-    sizes: _Sizes,
-    columns: list[Any],
-    condition: ColumnElement[bool],
+    shape: _Shape, price_index: bool, columns: list[Any], condition: ColumnElement[bool]
 ) -> Select[Any]:
     """PostgreSQL: ``columns`` of the offers matching the words and filters that meet
     ``condition``, a partial text index's own (see recent_store.py)."""
-    _, found = _by_text(conn, text)
+    _, found = _by_text(shape.dialect)
     assert found is not None
-    price_index = sizes.price_index(conn.dialect.name, text)
     return select(*columns).where(
-        *_filters(offers, query, now, by_text=True, price_index=price_index), found, condition
+        *_filters(offers, shape, by_text=True, price_index=price_index), found, condition
     )
 
 
@@ -1527,24 +1744,22 @@ def _walk_borne_out(share: float, needed: int, bound: int) -> bool:
     return share > 0 and WALK_MARGIN * needed / share <= bound
 
 
-def _share_of_last_stored(conn: Connection, query: Query, text: _Text, now: datetime) -> float:
+def _share_of_last_stored(asked: _Asked) -> float:
     """The share of the last SAMPLED offers stored that match the words and filters:
     those a walk reads first (some 2 ms)."""
-    last = select(*(offers.c[name] for name in _READ)).order_by(offers.c.id.desc())
-    t = last.limit(SAMPLED).subquery("sampled")
-    match = and_(*_filters(t, query, now, by_text=True), text.check(t))
-    counted = select(func.count(), func.count().filter(match)).select_from(t)
-    read, matching = conn.execute(counted).one()
+    counted = asked.conn.execute(_sampled(asked.shape), asked.values | {"sampled": SAMPLED})
+    read, matching = counted.one()
     return int(matching) / max(int(read), 1)
 
 
-def _page_rows(conn: Connection, statement: Select[Any], t: Any, query: Query) -> list[Any]:
-    """The rows of a page sorted by recency, price or distance, from ``t``."""
-    distance = _distance(t, *query.near) if query.near is not None else None
-    order, after = _order(query, t, distance)
-    if after is not None:
-        statement = statement.where(after)
-    return list(conn.execute(statement.order_by(*order).limit(query.limit + 1)).all())
+@_statement
+def _sampled(shape: _Shape) -> Select[int, int]:
+    """How many of the last stored (the value "sampled" of them) were read, and how
+    many match the words and filters."""
+    last = select(*(offers.c[name] for name in _READ)).order_by(offers.c.id.desc())
+    t = last.limit(_value("sampled", Integer())).subquery("sampled")
+    match = and_(*_filters(t, shape, by_text=True), _check(t, shape))
+    return select(func.count(), func.count().filter(match)).select_from(t)
 
 
 def _page(rows: list[Any], query: Query, now: datetime) -> Page:
@@ -1566,30 +1781,31 @@ def _page(rows: list[Any], query: Query, now: datetime) -> Page:
 
 
 def _order(
-    query: Query, t: Any, distance: ColumnElement[float] | None
+    shape: _Shape, t: Any, distance: ColumnElement[float] | None
 ) -> tuple[list[Any], ColumnElement[bool] | None]:
     """The sort (by recency, price or distance) and the condition of rows after the
-    cursor."""
-    cursor = query.cursor
-    if query.sort == "recent" or query.sort == "relevance":
+    cursor (its values "after_moment", "after_price" or "after_km", and "after_id")."""
+    cursor = shape.cursor
+    last_id = _value("after_id", Integer())
+    if shape.sort == "recent" or shape.sort == "relevance":
         after = None
-        if cursor is not None and query.sort == "recent":
-            moment, last_id = cursor
+        if cursor and shape.sort == "recent":
+            moment = _value("after_moment", offers.c.published.type)
             after = or_(
                 t.c.published < moment,
                 and_(t.c.published == moment, t.c.id < last_id),
             )
         return [t.c.published.desc(), t.c.id.desc()], after
-    if query.sort == "price":
+    if shape.sort == "price":
         after = None
-        if cursor is not None:
-            price, last_id = cursor
+        if cursor:
+            price = _value("after_price", offers.c.price_e4.type)
             after = or_(t.c.price_e4 > price, and_(t.c.price_e4 == price, t.c.id > last_id))
         return [t.c.price_e4.asc(), t.c.id.asc()], after
     assert distance is not None
     after = None
-    if cursor is not None:
-        km, last_id = cursor
+    if cursor:
+        km = _value("after_km", Float())
         after = or_(distance > km, and_(distance == km, t.c.id > last_id))
     return [distance.asc(), t.c.id.asc()], after
 

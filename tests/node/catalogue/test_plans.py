@@ -652,7 +652,7 @@ def test_a_price_range_with_its_ceiling_asked_is_counted_only_as_far_as_few(
     asked = recorded_with_parameters(db)
 
     def caps() -> list[Any]:
-        return [p["param_1"] for s, p in asked if "offers.price_e4 <=" in s and "count" in s]
+        return [p["cap"] for s, p in asked if "offers.price_e4 <=" in s and "count" in s]
 
     # Up to 3 EUR: too few of these offers wholly within for the statistics to call
     # it broad, so it is counted.

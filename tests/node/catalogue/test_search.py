@@ -156,6 +156,24 @@ def test_filters_narrow_the_results(db: Database) -> None:
     ]  # fmt: skip
 
 
+def test_searches_of_one_shape_share_their_statements_not_their_values(db: Database) -> None:
+    """A statement is made once per shape of search, its values bound at each execution:
+    searches asking the same filters with other values each find their own offers."""
+    catalogue._plain_page.cache_clear()
+    catalogue._matching_page.cache_clear()
+    assert find(db, claim="organic", currency="EUR", max_price="3") == ["pears"]
+    assert find(db, claim="local", currency="EUR", max_price="5") == ["eggs"]
+    assert find(db, claim="fair-trade", currency="EUR", max_price="4") == ["apples"]
+    assert catalogue._plain_page.cache_info().misses == 1
+    assert catalogue._plain_page.cache_info().hits == 2
+    by_text = {"sort": "distance", "near": "45.764,4.8357", "within_km": "8"}
+    assert find(db, q="pommes", **by_text) == ["apples"]
+    assert find(db, q="café", **by_text) == ["coffee"]
+    assert find(db, q="miel", **by_text) == []
+    assert find(db, q="lyon", **by_text | {"within_km": "1"}) == ["apples", "eggs", "tour"]
+    assert catalogue._matching_page.cache_info().misses == 1
+
+
 def test_expired_and_withdrawn_offers_leave_results_but_stay(db: Database) -> None:
     assert "old-apples" not in find(db, q="pommes")
     assert find(db, status="expired") == ["old-apples"]
