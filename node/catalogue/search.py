@@ -41,6 +41,7 @@ from sqlalchemy import (
     literal_column,
     or_,
     select,
+    union_all,
 )
 from sqlalchemy import text as text_clause
 from sqlalchemy.engine import Connection
@@ -404,6 +405,20 @@ def _hour(moment: datetime) -> int:
     return max(0, int(moment.timestamp()) // 3600)
 
 
+def _statement(make: Any) -> Any:
+    """``make`` (a function of hashable arguments returning a statement) made once per
+    arguments: the same statement object, whose SQL SQLAlchemy compiles once."""
+    return functools.lru_cache(maxsize=STATEMENTS)(make)
+
+
+# The statements kept per kind (a search's shapes are at most a few hundred).
+STATEMENTS = 512
+
+
+def _value(name: str, type_: Any) -> Any:
+    return bindparam(name, type_=type_)
+
+
 class _DrivingJoin(Join):
     """A join that SQLite must run from its left side: the text matches first, then
     each matching offer by its key. Left to itself, SQLite's planner (which has no
@@ -451,7 +466,7 @@ class _Text:
     @classmethod
     def of(cls, conn: Connection, query: Query) -> _Text | None:
         """None when a word begins no word of the catalogue: nothing can match."""
-        spelled = tuple(_completions(conn, w) for w in query.words)
+        spelled = _completions(conn, query.words)
         if () in spelled:
             return None
         exact = [filter_word("claim", c) for c in query.claims]
@@ -545,32 +560,55 @@ def _compile_holds(element: _Holds, compiler: Any, **kw: Any) -> str:
     return f"({tests})"
 
 
-def _completions(conn: Connection, word: str) -> tuple[str, ...] | None:
-    """The catalogue's words that ``word`` begins (a lone letter: itself, if it is one),
-    when there are at most SPELLED of them; None when there are more, or for a word the
-    catalogue's words leave out (the reserved words of filters)."""
-    if word.startswith(RESERVED):
-        return None
-    if len(word) == 1:
-        return tuple(conn.execute(_KNOWN, {"word": word}).scalars())
-    if ord(word[-1]) >= sys.maxunicode:
-        return None
-    # The words beginning with ``word`` sort from it to the next string of its length.
-    upper = word[:-1] + chr(ord(word[-1]) + 1)
-    begun = {"word": word, "upper": upper, "limit": SPELLED + 1}
-    found = tuple(conn.execute(_BEGUN, begun).scalars())
-    return None if len(found) > SPELLED else found
+def _completions(conn: Connection, words: tuple[str, ...]) -> tuple[tuple[str, ...] | None, ...]:
+    """For each word, the catalogue's words it begins (a lone letter: itself, if it is
+    one), when there are at most SPELLED of them; None when there are more, or for a
+    word the catalogue's words leave out (the reserved words of filters). In one
+    statement for all the words."""
+    asked: list[tuple[int, str]] = []
+    values: dict[str, Any] = {"limit": SPELLED + 1}
+    for i, word in enumerate(words):
+        if word.startswith(RESERVED):
+            continue
+        if len(word) == 1:
+            asked.append((i, "known"))
+            values[f"word{i}"] = word
+        elif ord(word[-1]) < sys.maxunicode:
+            # The words beginning with ``word`` sort from it to the next string of its
+            # length.
+            asked.append((i, "begun"))
+            values |= {f"word{i}": word, f"upper{i}": word[:-1] + chr(ord(word[-1]) + 1)}
+    found: dict[int, list[str]] = {i: [] for i, _ in asked}
+    if asked:
+        for n, word in conn.execute(_spelled(tuple(asked)), values):
+            found[n].append(word)
+    return tuple(
+        None if i not in found or len(found[i]) > SPELLED else tuple(sorted(found[i]))
+        for i in range(len(words))
+    )
 
 
-# Made once: made for each word, such a statement cost more time to make than to run
-# (at 1,000,000 offers on PostgreSQL, 0.35 ms a word where this takes 0.21).
-_KNOWN = select(catalogue_words.c.word).where(catalogue_words.c.word == bindparam("word"))
-_BEGUN = (
-    select(catalogue_words.c.word)
-    .where(catalogue_words.c.word >= bindparam("word"), catalogue_words.c.word < bindparam("upper"))
-    .order_by(catalogue_words.c.word)
-    .limit(bindparam("limit"))
-)
+@_statement
+def _spelled(asked: tuple[tuple[int, str], ...]) -> Any:
+    """The catalogue's words each word asked (its number, and "known" for a lone letter,
+    "begun" for a prefix) stands for, at most the value "limit" of them a prefix."""
+    word = catalogue_words.c.word
+    parts = []
+    for i, kind in asked:
+        looked_up = select(word)
+        if kind == "known":
+            looked_up = looked_up.where(word == _value(f"word{i}", String()))
+        else:
+            looked_up = (
+                looked_up.where(
+                    word >= _value(f"word{i}", String()), word < _value(f"upper{i}", String())
+                )
+                .order_by(word)
+                .limit(_value("limit", Integer()))
+            )
+        each = looked_up.subquery()
+        parts.append(select(literal_column(str(i), Integer).label("n"), each.c.word))
+    return parts[0] if len(parts) == 1 else union_all(*parts)
 
 
 class _InTitle(FunctionElement[int]):
@@ -683,20 +721,6 @@ def _values(query: Query, now: datetime, text: _Text | None) -> dict[str, Any]:
     if text is not None:
         values |= text.needles()
     return values
-
-
-def _statement(make: Any) -> Any:
-    """``make`` (a function of hashable arguments returning a statement) made once per
-    arguments: the same statement object, whose SQL SQLAlchemy compiles once."""
-    return functools.lru_cache(maxsize=STATEMENTS)(make)
-
-
-# The statements kept per kind (a search's shapes are at most a few hundred).
-STATEMENTS = 512
-
-
-def _value(name: str, type_: Any) -> Any:
-    return bindparam(name, type_=type_)
 
 
 _NOW = _value("now", offers.c.end_time.type)
@@ -859,8 +883,23 @@ def _few(conn: Connection, query: Query) -> tuple[int, int]:
     read from the text index it takes every matching offer: the two cost alike at the
     square root of their product, and "few" is twice that (9,165 offers of a million,
     for pages of 20)."""
-    size = int(conn.execute(_LAST_ID).scalar() or 0)
+    size = _size(conn)
     return size, max(NARROW, int(2 * math.sqrt((query.limit + 1) * size)))
+
+
+def _size(conn: Connection) -> int:
+    """How many offers the catalogue holds, about (its greatest id), read again after
+    SIZE_SECONDS: it weighs plans, and a few seconds' offers change none."""
+    key = conn.engine.url
+    found = _SIZES.get(key)
+    if found is None or time.monotonic() - found[1] >= SIZE_SECONDS:
+        found = (int(conn.execute(_LAST_ID).scalar() or 0), time.monotonic())
+        _SIZES[key] = found
+    return found[0]
+
+
+SIZE_SECONDS = 5.0
+_SIZES: dict[Any, tuple[int, float]] = {}
 
 
 _LAST_ID = select(func.max(offers.c.id))
@@ -1051,7 +1090,7 @@ class _WordStats:
     @classmethod
     def of(cls, conn: Connection) -> _WordStats | None:
         """The statistics (None where PostgreSQL has none yet)."""
-        key = conn.engine.url.render_as_string(hide_password=True)
+        key = conn.engine.url
         found = _WORD_STATS.get(key)
         if found is not None and time.monotonic() - found.read_at < STATS_SECONDS:
             return found
@@ -1096,7 +1135,7 @@ class _WordStats:
 
 # Read again after this long: ANALYZE changes them as the catalogue grows.
 STATS_SECONDS = 600.0
-_WORD_STATS: dict[str, _WordStats] = {}
+_WORD_STATS: dict[Any, _WordStats] = {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -1648,7 +1687,7 @@ def _published_from(conn: Connection) -> int | None:
 
 def _recent_indexes(conn: Connection) -> _Indexes:
     """Both, looked up once in RECENT_SECONDS per database."""
-    key = conn.engine.url.render_as_string(hide_password=True)
+    key = conn.engine.url
     found = _RECENT.get(key)
     if found is None or time.monotonic() - found[1] >= RECENT_SECONDS:
         start = published_from(conn)
@@ -1664,7 +1703,7 @@ RECENT_SECONDS = 60.0
 # The recent indexes' tiers and ids (see _recent), and the moment of the index of the
 # offers published last (see _published_from).
 _Indexes = tuple[tuple[tuple[int, int], ...], int | None]
-_RECENT: dict[str, tuple[_Indexes, float]] = {}
+_RECENT: dict[Any, tuple[_Indexes, float]] = {}
 
 
 def _published_last(asked: _Asked, text: _Text, sizes: _Sizes) -> list[Any] | None:
