@@ -23,8 +23,10 @@ all, and the slowest shapes of search (sort and filters) by p95; then the growth
 and p95 from each size to the next. For comparing figures across machines it also
 prints the CPU, a fixed one-core loop timed in the same run, the load average, and a
 point read by uri through the same path as a search (its floor). PostgreSQL runs with
-a quarter of the machine's memory as its own (``shared_buffers``), as
-``deploy/README.md`` tells a co-op to set it.
+a quarter of the machine's memory as its own (``shared_buffers``), in huge pages where
+the system has them reserved, its allocator keeping what searches free, as
+``deploy/README.md`` tells a co-op to set it (``--glibc-defaults``: the allocator as
+it comes, for comparison); it prints which.
 
     .venv/bin/python bench/catalogue.py                       # SQLite, 100,000 and 1,000,000
     .venv/bin/python bench/catalogue.py --backend postgres
@@ -45,7 +47,7 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -230,16 +232,49 @@ def searches(picked: Sequence[Entry], count: int, rng: random.Random) -> list[Se
     return made
 
 
+# The server's allocator keeps what a search frees for the next one, as deploy/README.md
+# tells a co-op to set it ("PostgreSQL's memory"): glibc's defaults give large blocks
+# back to the system after each statement, which the next one faults in again.
+ALLOCATOR = {
+    "MALLOC_MMAP_THRESHOLD_": "8388608",
+    "MALLOC_TRIM_THRESHOLD_": "67108864",
+    "MALLOC_TOP_PAD_": "4194304",
+}
+
+
 @contextlib.contextmanager
-def database(backend: str, tmp: Path) -> Iterator[str]:
+def database(backend: str, tmp: Path, *, allocator: Mapping[str, str] = ALLOCATOR) -> Iterator[str]:
     if backend == "sqlite":
         yield f"sqlite:///{tmp / 'catalogue.sqlite3'}"
         return
     from tests.support.postgres import PostgresCluster
 
     settings = {"shared_buffers": f"{shared_buffers_mb()}MB"}
-    with PostgresCluster(durable=True, settings=settings) as cluster:
+    before = huge_pages()
+    with PostgresCluster(durable=True, settings=settings, environment=allocator) as cluster:
+        after = huge_pages()
+        # Taken: touched (no longer free) or reserved for the shared memory mapped.
+        taken = (before[0] - after[0]) + (after[1] - before[1])
+        if taken > 0:
+            held = f"in {taken * 2:,} MB of huge pages"
+        else:
+            held = f"in 4 kB pages ({before[0]:,} huge pages free: see deploy/README.md)"
+        chosen = (
+            " ".join(f"{key}={value}" for key, value in allocator.items()) or "glibc's defaults"
+        )
+        print(f"PostgreSQL: its shared memory {held}; allocator: {chosen}")
         yield cluster.create_database("catalogue")
+
+
+def huge_pages() -> tuple[int, int]:
+    """The system's free and reserved huge pages (0, 0 where it has none)."""
+    found = {"HugePages_Free": 0, "HugePages_Rsvd": 0}
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            name, _, value = line.partition(":")
+            if name in found:
+                found[name] = int(value.split()[0])
+    return found["HugePages_Free"], found["HugePages_Rsvd"]
 
 
 def shared_buffers_mb() -> int:
@@ -426,6 +461,11 @@ def main() -> None:
     )
     parser.add_argument("--coops", type=int, default=200)
     parser.add_argument("--queries", type=int, default=1000, help="searches per size")
+    parser.add_argument(
+        "--glibc-defaults",
+        action="store_true",
+        help="PostgreSQL's allocator at glibc's defaults rather than as deploy/README.md sets it",
+    )
     args = parser.parse_args()
     sizes = sorted({int(s.replace("_", "")) for s in args.offers.split(",") if s.strip()})
     if not sizes or sizes[0] <= 0:
@@ -460,7 +500,12 @@ def main() -> None:
         print(f"PostgreSQL: shared_buffers {shared_buffers_mb():,} MB, a quarter of the memory")
     generated = keeping(offers(sizes[-1], args.coops, random.Random(SEED)))
     steps: list[Step] = []
-    with tempfile.TemporaryDirectory() as tmp, database(args.backend, Path(tmp)) as url:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        database(
+            args.backend, Path(tmp), allocator={} if args.glibc_defaults else ALLOCATOR
+        ) as url,
+    ):
         engine = create_null_pool_engine(url)
         migrate.upgrade(engine)
         engine.dispose()

@@ -172,7 +172,8 @@ class PostgresCluster:
     ``durable=False`` (the default, for tests) turns off fsync, synchronous
     commit and full-page writes; ``durable=True`` keeps PostgreSQL's defaults so
     benchmarks measure realistic write costs. ``settings`` adds or overrides
-    server parameters (written to ``postgresql.conf`` last). ``parent_dir``
+    server parameters (written to ``postgresql.conf`` last); ``environment``, variables
+    of the server's environment (as Debian's ``environment`` file gives). ``parent_dir``
     defaults to the system temp dir; a tmpfs such as ``/dev/shm`` roughly halves
     ``initdb`` time where it is large enough (a cluster needs about 40 MB).
     """
@@ -183,6 +184,7 @@ class PostgresCluster:
         durable: bool = False,
         max_connections: int = 200,
         settings: Mapping[str, str | int] | None = None,
+        environment: Mapping[str, str] | None = None,
         bin_dir: Path | str | None = None,
         parent_dir: Path | str | None = None,
     ) -> None:
@@ -192,6 +194,7 @@ class PostgresCluster:
         for key in self.settings:
             if not _SETTING_NAME.fullmatch(key):
                 raise ValueError(f"invalid server setting name {key!r}")
+        self.environment = dict(environment or {})
         self._bin_dir = Path(bin_dir) if bin_dir is not None else None
         self._parent_dir = parent_dir
         self._resolved_bin: Path | None = None
@@ -355,6 +358,7 @@ class PostgresCluster:
         # environment cannot redirect or reconfigure the throwaway server, and
         # run from the cluster directory, which the server user can always enter.
         env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+        env.update(self.environment)
         env.update(LC_ALL="C", TZ="UTC")
         return subprocess.run(
             self._as_server_user(cmd),
