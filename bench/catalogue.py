@@ -15,8 +15,9 @@ first page of 20, sorted by relevance or recency (after a few unmeasured ones):
   or a circle where no co-op is (each with a word and a filter of a stored offer).
 
 Prints, per size: the time and rate of the step's fill (on PostgreSQL, then the VACUUM
-ANALYZE that autovacuum would soon run and the recent indexes that the node's catalogue
-poller makes within ten minutes; on SQLite, then the merge of the text index that the
+ANALYZE that autovacuum would soon run, the recent indexes that the node's catalogue
+poller makes within ten minutes and the checkpoint that writes out what the fill left
+in memory; on SQLite, then the merge of the text index that the
 poller runs once a day), the share of searches that found something,
 p50, p95 and p99 of the searches built from an offer ("hits"), of the misses and of
 all, and the slowest shapes of search (sort and filters) by p95; then the growth of p50
@@ -429,6 +430,19 @@ def vacuum_analyze(url: str) -> float:
     return time.perf_counter() - began
 
 
+def checkpoint(url: str) -> float:
+    """What PostgreSQL's checkpointer does within minutes of a bulk load: every page the
+    load dirtied written out (until then it writes them while the searches run, on the
+    same two cores); the seconds taken."""
+    began = time.perf_counter()
+    maintenance = create_null_pool_engine(url)
+    with maintenance.connect() as conn:
+        conn.connection.dbapi_connection.autocommit = True  # type: ignore[union-attr]
+        conn.exec_driver_sql("CHECKPOINT")
+    maintenance.dispose()
+    return time.perf_counter() - began
+
+
 def renew_recent(url: str) -> float:
     """What the catalogue's round does soon after offers arrive: the recent indexes
     made again (node/catalogue/recent_store.py); the seconds taken."""
@@ -522,6 +536,7 @@ def main() -> None:
                 if args.backend == "postgres":
                     line += f", then VACUUM ANALYZE in {vacuum_analyze(url):.1f} s"
                     line += f", its recent indexes made in {renew_recent(url):.1f} s"
+                    line += f", a CHECKPOINT in {checkpoint(url):.1f} s"
                 else:
                     line += f", then its text index merged (daily) in {merge_text(db):.1f} s"
                 print(line, flush=True)

@@ -170,6 +170,18 @@ def test_compose_gives_postgresql_the_memory_env_example_names() -> None:
     assert example == [setting.group(1)]
 
 
+def test_the_guide_compose_and_the_benchmark_set_postgresql_s_allocator_alike() -> None:
+    """The allocator's settings deploy/README.md gives for Debian's environment file are
+    those the Compose file gives the db container and the catalogue's benchmark its
+    server: the figures the guide quotes are of these."""
+    readme = re.findall(r"^\s+(MALLOC_\w+_) = (\d+)$", (DEPLOY / "README.md").read_text(), re.M)
+    compose = re.findall(r'^\s+(MALLOC_\w+_): "(\d+)"$', compose_service("db"), re.M)
+    bench = (DEPLOY.parent / "bench" / "catalogue.py").read_text()
+    measured = re.findall(r'^\s+"(MALLOC_\w+_)": "(\d+)",$', bench, re.M)
+    assert len(readme) == 3
+    assert dict(readme) == dict(compose) == dict(measured)
+
+
 def test_the_image_alone_runs_one_process_with_its_workers() -> None:
     """`docker run` of the image is the SQLite setup: no worker container beside it."""
     text = (DEPLOY / "Dockerfile").read_text()
