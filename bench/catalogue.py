@@ -420,26 +420,25 @@ def merge_text(db: Database) -> float:
 
 def vacuum_analyze(url: str) -> float:
     """What autovacuum does soon after a bulk load: statistics, and the text index's
-    pending list merged (until then every search scans it)."""
-    began = time.perf_counter()
-    maintenance = create_null_pool_engine(url)
-    with maintenance.connect() as conn:
-        conn.connection.dbapi_connection.autocommit = True  # type: ignore[union-attr]
-        conn.exec_driver_sql("VACUUM ANALYZE")
-    maintenance.dispose()
-    return time.perf_counter() - began
+    pending list merged (until then every search scans it); the seconds taken."""
+    return maintenance(url, "VACUUM ANALYZE")
 
 
 def checkpoint(url: str) -> float:
     """What PostgreSQL's checkpointer does within minutes of a bulk load: every page the
     load dirtied written out (until then it writes them while the searches run, on the
     same two cores); the seconds taken."""
+    return maintenance(url, "CHECKPOINT")
+
+
+def maintenance(url: str, command: str) -> float:
+    """The seconds ``command`` took, outside any transaction."""
     began = time.perf_counter()
-    maintenance = create_null_pool_engine(url)
-    with maintenance.connect() as conn:
+    engine = create_null_pool_engine(url)
+    with engine.connect() as conn:
         conn.connection.dbapi_connection.autocommit = True  # type: ignore[union-attr]
-        conn.exec_driver_sql("CHECKPOINT")
-    maintenance.dispose()
+        conn.exec_driver_sql(command)
+    engine.dispose()
     return time.perf_counter() - began
 
 
