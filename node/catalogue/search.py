@@ -692,7 +692,7 @@ class _Shape:
 def _values(query: Query, now: datetime, text: _Text | None) -> dict[str, Any]:
     """The values a search's statements are executed with, by name (see _Shape); a
     statement takes those it names."""
-    values: dict[str, Any] = {"now": now, "limit": query.limit + 1}
+    values: dict[str, Any] = {"now": now, "limit": query.limit + 1, "candidates": CANDIDATES}
     if query.categories:
         values["categories"] = list(query.categories)
     values |= {f"claim{i}": claim for i, claim in enumerate(query.claims)}
@@ -1166,16 +1166,12 @@ class _Sizes:
         conn: Connection,
         query: Query,
         text: _Text,
-        shape: _Shape | None = None,
-        values: dict[str, Any] | None = None,
+        shape: _Shape,
+        values: dict[str, Any],
     ) -> tuple[_Sizes, _Text]:
         """The sizes, and the words to ask the text index: on SQLite, with the price
         range's when that range was counted narrow (a broad one costs the index more
-        than it saves). ``shape`` and ``values``: the search's (see _values), made from
-        the query when not given."""
-        if shape is None or values is None:
-            shape = _Shape.of(conn.dialect.name, query, text)
-            values = _values(query, datetime.now(UTC), text)
+        than it saves). ``shape`` and ``values``: the search's (see _values)."""
         size, few = _few(conn, query)
         if size <= SMALL:
             # Nothing to count: whatever the plan, a search reads at most SMALL offers.
@@ -1299,12 +1295,11 @@ class _Sizes:
 
 @dataclass(frozen=True, slots=True)
 class _Asked:
-    """A search under way: its connection, query and moment, the shape of its
-    statements and the values they are executed with."""
+    """A search under way: its connection and query, the shape of its statements and
+    the values they are executed with."""
 
     conn: Connection
     query: Query
-    now: datetime
     shape: _Shape
     values: dict[str, Any]
 
@@ -1322,17 +1317,17 @@ def search(conn: Connection, query: Query, *, now: datetime) -> Page:
     dialect = conn.dialect.name
     if not query.words:
         shape = _Shape.of(dialect, query, None)
-        asked = _Asked(conn, query, now, shape, _values(query, now, None))
+        asked = _Asked(conn, query, shape, _values(query, now, None))
         return _page(asked.rows(_plain_page(shape)), query, now)
     text = _Text.of(conn, query)
     if text is None:
         return Page(hits=[], next_cursor=None)
     shape = _Shape.of(dialect, query, text)
-    values = _values(query, now, text) | {"candidates": CANDIDATES}
+    values = _values(query, now, text)
     sizes, text = _Sizes.of(conn, query, text, shape, values)
     if sizes.none_match(dialect):
         return Page(hits=[], next_cursor=None)
-    asked = _Asked(conn, query, now, shape, values | _text_values(dialect, text))
+    asked = _Asked(conn, query, shape, values | _text_values(dialect, text))
     needed = CANDIDATES if query.sort == "relevance" else query.limit + 1
     plan = sizes.plan(query.sort, needed, dialect)
     # The narrowest indexed filter when it drives, else None: the text index.

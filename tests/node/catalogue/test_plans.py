@@ -135,6 +135,14 @@ def recorded(db: Database) -> list[str]:
     return statements
 
 
+def sizes_of(conn: Any, query: catalogue.Query) -> tuple[Any, Any]:
+    """What a search of ``query`` is planned by, and the words it asks (see _Sizes)."""
+    text = catalogue._Text.of(conn, query)
+    assert text is not None
+    shape = catalogue._Shape.of(conn.dialect.name, query, text)
+    return catalogue._Sizes.of(conn, query, text, shape, catalogue._values(query, NOW, text))
+
+
 def forced(monkeypatch: pytest.MonkeyPatch, plan: str) -> None:
     monkeypatch.setattr(catalogue._Sizes, "plan", lambda self, sort, needed, dialect: plan)
 
@@ -378,9 +386,7 @@ def test_a_broad_price_range_is_checked_on_the_rows_not_by_its_index_on_postgres
             for top, broad in (("5", False), ("1000", True)):
                 params = {"q": "po", "currency": "EUR", "max_price": top, "sort": sort}
                 query = catalogue.parse_query(params)
-                sizes, _ = db.read_sync(
-                    lambda c, q=query: catalogue._Sizes.of(c, q, catalogue._Text.of(c, q))  # type: ignore[misc, arg-type]
-                )
+                sizes, _ = db.read_sync(lambda c, q=query: sizes_of(c, q))  # type: ignore[misc]
                 assert sizes.broad_price is broad
                 forced(monkeypatch, "text")
                 statements.clear()
@@ -409,7 +415,7 @@ def test_a_narrow_price_range_narrows_in_the_text_index(
 
     def sized(params: dict[str, Any]) -> tuple[Any, Any]:
         query = catalogue.parse_query(params)
-        return db.read_sync(lambda c: catalogue._Sizes.of(c, query, catalogue._Text.of(c, query)))  # type: ignore[arg-type]
+        return db.read_sync(lambda c: sizes_of(c, query))
 
     narrowly = {"q": "po", "currency": "EUR", "max_price": "5"}
     everything, _ = sized({"q": "po"})
